@@ -1,0 +1,106 @@
+// RenderedValue: one BTF-typed value rendered into a tree.
+//
+// Contract: this is the data model shared by btf/ (the producer),
+// snapshot/ (traversal, JSON), dsl/ (assertions) and cli/ (dump). It
+// mirrors ktstr's `RenderedValue` so ktstr failure-dump JSON loads as is:
+// each node is tagged by `kind` (int, uint, bool, char, float, enum,
+// struct, array, cpu_list, ptr, bytes, truncated, unsupported).
+// Ints wider than 64 bits keep their full 128-bit value.
+// Nodes own their children; trees are plain values (copyable, movable).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ktest {
+
+__extension__ typedef __int128 int128_t;
+__extension__ typedef unsigned __int128 uint128_t;
+
+enum class ValueKind {
+  Int, Uint, Bool, Char, Float, Enum, Struct, Array, CpuList, Ptr, Bytes, Truncated, Unsupported
+};
+
+struct RenderedMember;
+
+struct RenderedValue {
+  ValueKind kind = ValueKind::Unsupported;
+
+  // Int/Uint/Float/Enum: declared width in bits.
+  uint32_t bits = 0;
+  // Int, Enum (as stored), Char/Bool use uint_value.
+  int128_t int_value = 0;
+  // Uint, Char (the raw byte), Bool (0/1), Ptr (the address).
+  uint128_t uint_value = 0;
+  double float_value = 0.0;
+
+  // Enum: resolved variant name (empty optional when the value has none).
+  std::optional<std::string> variant;
+  bool is_signed = false;  // Enum signedness
+
+  // Struct: optional type name (section name for DATASEC) and members.
+  std::optional<std::string> type_name;
+  std::vector<RenderedMember> members;
+
+  // Array: true length (may exceed elements.size() when capped at 4096).
+  uint64_t len = 0;
+  std::vector<RenderedValue> elements;
+  // Char arrays also keep their text (up to the first NUL) for as_str().
+  std::optional<std::string> text;
+
+  // CpuList: range-collapsed list such as "0-2,5".
+  std::string cpus;
+
+  // Ptr: dereferenced target when it was chased, else why not (if tried).
+  std::shared_ptr<RenderedValue> deref;
+  std::optional<std::string> deref_skipped_reason;
+
+  // Bytes: lowercase space-separated hex ("0a 1b").
+  std::string hex;
+
+  // Truncated: bytes needed and had; partial is what did decode.
+  uint64_t needed = 0;
+  uint64_t had = 0;
+  std::shared_ptr<RenderedValue> partial;
+
+  // Unsupported: why.
+  std::string reason;
+};
+
+struct RenderedMember {
+  std::string name;  // empty for anonymous members
+  RenderedValue value;
+};
+
+// Constructors for the producer side (btf/ and tests).
+RenderedValue make_int(uint32_t bits, int128_t value);
+RenderedValue make_uint(uint32_t bits, uint128_t value);
+RenderedValue make_bool(bool value);
+RenderedValue make_char(uint8_t value);
+RenderedValue make_float(uint32_t bits, double value);
+RenderedValue make_enum(uint32_t bits, int128_t value, std::optional<std::string> variant,
+                        bool is_signed);
+RenderedValue make_struct(std::optional<std::string> type_name,
+                          std::vector<RenderedMember> members);
+RenderedValue make_array(uint64_t len, std::vector<RenderedValue> elements);
+RenderedValue make_cpu_list(std::string cpus);
+RenderedValue make_ptr(uint64_t address, std::shared_ptr<RenderedValue> deref = nullptr,
+                       std::optional<std::string> deref_skipped_reason = std::nullopt);
+RenderedValue make_bytes(std::string hex);
+RenderedValue make_truncated(uint64_t needed, uint64_t had, RenderedValue partial);
+RenderedValue make_unsupported(std::string reason);
+
+// Lowercase, space-separated hex of raw bytes ("0a 1b").
+std::string hex_bytes(const uint8_t* data, std::size_t size);
+
+const char* kind_name(ValueKind kind);  // the JSON `kind` tag
+
+bool operator==(const RenderedValue& a, const RenderedValue& b);
+inline bool operator==(const RenderedMember& a, const RenderedMember& b) {
+  return a.name == b.name && a.value == b.value;
+}
+
+}  // namespace ktest
