@@ -1,0 +1,144 @@
+// The Machine: one guest VM that ktest boots, freezes, inspects and tears down.
+//
+// Contract (what every engine promises; make_machine("qemu") is the one engine):
+// - boot() starts the guest and returns once the engine is connected to it
+//   (monitor, doorbell, control channel); the guest kernel is then running.
+// - pause_all() returns only when every vCPU is stopped, verified with the
+//   hypervisor (QEMU: query-status reports not running). resume() undoes it.
+//   Both are idempotent. A WatchpointHit also leaves the machine paused.
+// - read_physical() copies guest RAM; [gpa, gpa+len) must lie inside guest
+//   RAM (the engine maps it read-only: file offset == guest physical address,
+//   RAM is one contiguous block at GPA 0, memory_mib <= kMaxMemoryMiB). Reads
+//   while running are allowed but racy; pause first for a consistent view.
+// - read_registers(cpu) needs the machine paused.
+// - Events arrive in the order the engine observed them through wait_event().
+//   Doorbell payloads are copied out of shared memory and clamped to
+//   kPayloadMax (the guest is hostile input). Exited is the last event; after
+//   it every other call fails with the exit as the error.
+// - The console goes to <run_dir>/console.log; console_tail() keeps the last
+//   lines for error messages. Exited carries that tail.
+// - Every call is bounded by a timeout: a hung QEMU or guest never hangs the
+//   caller. All methods are thread-safe (one internal lock per channel), so a
+//   freeze coordinator may wait_event() on one thread and reply on another.
+// - Destroying the Machine kills QEMU (SIGTERM, then SIGKILL) and removes
+//   every temporary file it created; run_dir and its logs stay.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "kvm/doorbell_abi.h"
+#include "util/result.h"
+
+namespace ktest::kvm {
+
+using Millis = std::chrono::milliseconds;
+
+enum class Accel { Auto, Kvm, Tcg };
+
+inline constexpr uint32_t kMaxMemoryMiB = 2048;  // below the 32-bit PCI hole
+
+struct MachineConfig {
+  std::string kernel_image;   // uncompressed vmlinux with a PVH note
+  std::string initrd;         // cpio archive ("" = none)
+  std::string extra_cmdline;  // appended to the engine's own cmdline
+  uint32_t cpus = 2;
+  uint32_t memory_mib = 512;
+  Accel accel = Accel::Auto;
+  std::string run_dir;        // created if missing; console.log etc. live here
+  Millis boot_timeout{60'000};      // QEMU start until monitor + doorbell ready
+  Millis run_timeout{600'000};      // whole-run watchdog: guest killed after it
+  Millis command_timeout{10'000};   // one monitor/gdbstub command
+  size_t console_tail_lines = 40;
+  std::string qemu_binary = "qemu-system-x86_64";
+};
+
+// Register state of one vCPU (x86-64).
+struct VcpuRegisters {
+  uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0, rsi = 0, rdi = 0, rbp = 0, rsp = 0;
+  uint64_t r8 = 0, r9 = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0;
+  uint64_t rip = 0, rflags = 0;
+  uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, efer = 0;
+  uint64_t fs_base = 0, gs_base = 0;
+  uint32_t cpl = 0;    // current privilege level: 0 kernel, 3 user
+  bool halted = false;
+};
+
+enum class WatchKind { Write, Read, Access };
+using WatchpointId = int;
+
+// The guest rang the doorbell; answer with reply_doorbell(serial, ...).
+struct DoorbellEvent {
+  uint64_t serial = 0;
+  uint32_t kind = 0;  // doorbell::RequestKind, raw (guest-chosen, unvalidated)
+  std::vector<uint8_t> payload;
+};
+
+// A watchpoint fired; the machine is paused until resume().
+struct WatchpointHit {
+  WatchpointId id = -1;  // -1 when the address matched no armed watchpoint
+  int cpu = -1;
+  uint64_t addr = 0;
+};
+
+enum class ExitReason { Poweroff, Panic, Crashed, Timeout, Killed };
+std::string_view to_string(ExitReason reason);
+
+struct ExitEvent {
+  ExitReason reason = ExitReason::Crashed;
+  int exit_status = -1;  // QEMU's wait status decoded: exit code, or 128+signal
+  std::string detail;    // one line, e.g. the "Kernel panic - ..." line
+  std::vector<std::string> console_tail;
+};
+
+using MachineEvent = std::variant<DoorbellEvent, WatchpointHit, ExitEvent>;
+
+class Machine {
+ public:
+  virtual ~Machine() = default;
+
+  virtual Status boot(const MachineConfig& config) = 0;
+
+  virtual Status pause_all() = 0;
+  virtual Status resume() = 0;
+  virtual Result<bool> is_paused() = 0;
+
+  virtual uint64_t ram_size() const = 0;
+  virtual Result<std::vector<uint8_t>> read_physical(uint64_t gpa, uint64_t len) = 0;
+  // Same as above into caller storage (no allocation), for hot paths.
+  virtual Status read_physical_into(uint64_t gpa, uint8_t* out, uint64_t len) = 0;
+
+  virtual uint32_t vcpu_count() const = 0;
+  virtual Result<VcpuRegisters> read_registers(uint32_t cpu) = 0;
+
+  // Watch [gva, gva+len) (len 1, 2, 4 or 8, aligned) in guest-virtual space.
+  virtual Result<WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) = 0;
+  virtual Status clear_watchpoint(WatchpointId id) = 0;
+
+  // Waits up to `timeout` for the next event; nullopt when none arrived.
+  virtual Result<std::optional<MachineEvent>> wait_event(Millis timeout) = 0;
+  // Writes the reply into the doorbell page; payload longer than kPayloadMax fails.
+  virtual Status reply_doorbell(uint64_t serial, doorbell::ReplyStatus status,
+                                const std::vector<uint8_t>& payload) = 0;
+
+  // The guest agent's byte stream (virtio-serial port "ktest.ctl"): a
+  // connected socket fd owned by the Machine; -1 before boot.
+  virtual int control_channel() const = 0;
+
+  virtual std::vector<std::string> console_tail() const = 0;
+  virtual std::string run_dir() const = 0;
+
+  // Stops the guest now (SIGTERM, then SIGKILL) and returns its exit.
+  virtual ExitEvent kill() = 0;
+};
+
+// "qemu" is the only engine; anything else fails with the list of engines.
+Result<std::unique_ptr<Machine>> make_machine(std::string_view engine);
+
+}  // namespace ktest::kvm
