@@ -1,0 +1,93 @@
+// Guest initramfs: an in-memory cpio "newc" archive, zstd-compressed and
+// cached by content.
+//
+// Contract:
+// - Initramfs collects entries by guest path ("/bin/sh" or "bin/sh");
+//   parent directories are added automatically (mode 0755). Adding the same
+//   path twice with identical content is a no-op, with different content an
+//   error naming the path.
+// - archive() is deterministic: entries in path order (parents first),
+//   uid/gid 0, mtime 0, inode numbers by position. So identical content
+//   gives identical bytes and the same content_key().
+// - write_cached() stores <cache>/initramfs/<key>.cpio.zst (atomic rename)
+//   only when absent and returns its path; a second call with identical
+//   content does not compress again (CachedInitramfs::reused).
+// - add_elf_with_libraries() adds an executable plus its ELF interpreter and
+//   the DT_NEEDED closure resolved the way ld.so does for a Debian host
+//   (RUNPATH/RPATH, then the standard multiarch dirs).
+// - add_busybox() adds /bin/busybox (static) with /bin/<applet> symlinks.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.h"
+
+namespace ktest::kvm {
+
+class Initramfs {
+ public:
+  Status add_directory(std::string_view guest_path, std::uint32_t mode = 0755);
+  Status add_file(std::string_view guest_path, std::string content, std::uint32_t mode = 0644);
+  // Copies a host file's bytes; mode defaults to the host file's permission bits.
+  Status add_host_file(std::string_view guest_path, const std::string& host_path,
+                       int mode = -1);
+  Status add_symlink(std::string_view guest_path, std::string_view target);
+  Status add_char_device(std::string_view guest_path, std::uint32_t major, std::uint32_t minor,
+                         std::uint32_t mode = 0600);
+  // /dev, /dev/console (char 5:1) so init has a console before devtmpfs,
+  // and empty /proc /sys /tmp mount points.
+  Status add_base_layout();
+  // The executable at `guest_path` plus every shared library it needs, each
+  // at its host path. Returns the host paths that were added (for messages).
+  Result<std::vector<std::string>> add_elf_with_libraries(std::string_view guest_path,
+                                                          const std::string& host_path);
+  // Static busybox at /bin/busybox and /bin/<applet> -> busybox for
+  // common_busybox_applets() that are not already present.
+  Status add_busybox(const std::string& host_busybox = "/bin/busybox");
+
+  bool contains(std::string_view guest_path) const;
+  std::size_t entry_count() const { return entries_.size(); }
+
+  // Uncompressed newc archive, including the TRAILER!!! entry.
+  std::string archive() const;
+  // Cache key: hex FNV-1a 128 of archive().
+  std::string content_key() const;
+
+ private:
+  struct Entry {
+    std::uint32_t mode = 0;  // including the S_IF* type bits
+    std::string data;        // file content or symlink target
+    std::uint32_t rdev_major = 0, rdev_minor = 0;
+  };
+  Status add_entry(std::string path, Entry entry);
+  Status add_parents(const std::string& path);
+  std::map<std::string, Entry> entries_;  // key: path without leading '/'
+};
+
+// Applets linked by add_busybox(): what scenario commands typically use.
+const std::vector<std::string>& common_busybox_applets();
+
+// 32 lowercase hex digits: FNV-1a 128 of `bytes`.
+std::string fnv1a128_hex(std::string_view bytes);
+
+// zstd frame without checksum (the kernel's unzstd does not need one).
+Result<std::string> zstd_compress(std::string_view bytes, int level);
+// Decompresses one zstd frame (for tests and inspection).
+Result<std::string> zstd_decompress(std::string_view frame);
+
+// Level used by write_cached(): measured fastest overall at boot+build (see .cpp).
+inline constexpr int kInitramfsZstdLevel = 3;
+
+struct CachedInitramfs {
+  std::string path;     // <cache>/initramfs/<key>.cpio.zst
+  std::string key;
+  bool reused = false;  // the file was already there
+};
+// cache_dir "" = ktest_cache_dir() (kvm/kernel/kernel.h).
+Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::string& cache_dir = {});
+
+}  // namespace ktest::kvm

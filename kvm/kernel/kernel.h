@@ -1,0 +1,127 @@
+// Guest kernels: fetching Debian's sched_ext kernel, the local cache,
+// configuration checks, vmlinux extraction, and resolving what to boot.
+//
+// Contract:
+// - fetch_kernel() downloads sid's newest linux-binary-<v>-amd64 plus the
+//   matching linux-base-<v>-amd64 (config) with apt-get through a private
+//   apt state under the cache (the system's apt state is never touched and
+//   nothing is installed), then leaves <cache>/kernels/<v>/{vmlinuz,vmlinux,
+//   config}. The directory appears atomically (temp dir, then rename); an
+//   existing version is reused unless `force`.
+// - extract_vmlinux() finds the zstd or gzip payload inside a bzImage and
+//   returns the decompressed ELF (first frame/member only: trailing data is
+//   ignored). inspect_vmlinux() says whether an ELF has .BTF, a PVH entry
+//   note (Xen note type 18) and a symbol table.
+// - check_kernel_config() names every option ktest needs that is missing or
+//   wrong, with the reason ktest needs it.
+// - resolve_kernel() turns a version / directory / user image path into a
+//   KernelImage: what QEMU boots (the PVH vmlinux when there is one), where
+//   the BTF is, a real System.map (Debian's stub is rejected) and the config.
+// Every failure is an Error naming the file and what to do about it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.h"
+
+namespace ktest::kvm {
+
+// $XDG_CACHE_HOME/ktest (default ~/.cache/ktest), created on demand by writers.
+std::string ktest_cache_dir();
+// <ktest_cache_dir()>/kernels.
+std::string kernel_cache_dir();
+
+// ---- fetch ---------------------------------------------------------------
+struct FetchOptions {
+  std::string version;      // "" = newest in sid, e.g. "7.2.13+deb14-amd64" or "7.2.13+deb14"
+  bool force = false;       // download again even if the version is cached
+  bool quiet = false;       // no progress lines on stderr
+  std::string cache_dir;    // "" = kernel_cache_dir()
+};
+// Returns the kernel directory (<cache>/<version>).
+Result<std::string> fetch_kernel(const FetchOptions& options);
+
+// Debian version ordering (dpkg --compare-versions): <0, 0, >0.
+int compare_debian_versions(std::string_view a, std::string_view b);
+// From apt package names, the newest "<v>-amd64" flavour of linux-binary-<v>-amd64
+// (cloud, rt and unsigned flavours excluded); "" when none.
+std::string newest_kernel_abi(const std::vector<std::string>& package_names);
+
+// ---- cache listing -------------------------------------------------------
+struct CachedKernel {
+  std::string version;  // directory name, e.g. "7.2.13+deb14-amd64"
+  std::string dir;
+  bool has_vmlinuz = false;
+  bool has_vmlinux = false;
+  bool has_config = false;
+};
+// Sorted newest first (Debian ordering). An absent cache is an empty list.
+Result<std::vector<CachedKernel>> list_kernels(const std::string& cache_dir = {});
+
+// ---- extraction and inspection ------------------------------------------
+// The decompressed vmlinux ELF embedded in a bzImage (zstd or gzip payload).
+Result<std::string> extract_vmlinux(std::string_view bzimage);
+// Reads `bzimage_path`, extracts, checks it is an ELF, writes `vmlinux_path` atomically.
+Status extract_vmlinux_file(const std::string& bzimage_path, const std::string& vmlinux_path);
+
+struct ElfFacts {
+  bool has_btf = false;          // a .BTF section
+  bool has_pvh_note = false;     // Xen ELF note type 18 (XEN_ELFNOTE_PHYS32_ENTRY)
+  bool has_symbols = false;      // a non-empty .symtab
+  std::uint64_t btf_offset = 0;  // file offset and size of .BTF when present
+  std::uint64_t btf_size = 0;
+};
+Result<ElfFacts> inspect_vmlinux(const std::string& path);
+Result<ElfFacts> inspect_vmlinux_bytes(std::string_view elf);
+
+// ---- configuration -------------------------------------------------------
+struct ConfigProblem {
+  std::string option;    // "CONFIG_SCHED_CLASS_EXT"
+  std::string expected;  // "y" or "y or m"
+  std::string actual;    // "not set", "m", "(absent)"
+  std::string why;       // why ktest needs it
+  // "CONFIG_X is not set, ktest needs y: <why>"
+  std::string to_string() const;
+};
+// Problems in a .config text; empty = fine.
+std::vector<ConfigProblem> check_config_text(std::string_view config_text);
+
+struct ConfigReport {
+  std::string config_path;  // the file that was checked
+  std::vector<ConfigProblem> problems;
+  bool ok() const { return problems.empty(); }
+};
+// `path`: a kernel directory, a config file, or a vmlinux/bzImage with a
+// `config` (or config-<version>) beside it.
+Result<ConfigReport> check_kernel_config(const std::string& path);
+
+// ---- resolution for `ktest run` -------------------------------------------
+struct KernelSpec {
+  std::string image;      // --kernel PATH: a user's bzImage or vmlinux (wins)
+  std::string dir;        // a kernel directory like the cache's (next)
+  std::string version;    // a cached version (next); all empty = newest cached
+  std::string cache_dir;  // "" = kernel_cache_dir()
+};
+
+struct KernelImage {
+  std::string boot_image;   // what -kernel gets: the PVH vmlinux if any, else the bzImage
+  bool boot_is_elf = false; // boot_image is an uncompressed ELF with a PVH note
+  std::string btf_vmlinux;  // an ELF with .BTF ("" when none)
+  std::string system_map;   // a real System.map ("" when none or only Debian's stub)
+  std::string config;       // "" when none was found
+  std::string version;      // cache directory name, or the image's file name
+  bool has_symbols = false; // btf_vmlinux also carries .symtab
+};
+Result<KernelImage> resolve_kernel(const KernelSpec& spec);
+
+// True when `path` looks like a real System.map (Debian ships a one-line stub).
+bool is_real_system_map(const std::string& path);
+
+// Where the vmlinux BTF of a resolved kernel lives (the .BTF section of
+// btf_vmlinux), or an error saying how to get a kernel with BTF.
+Result<std::string> vmlinux_btf_path(const KernelImage& image);
+
+}  // namespace ktest::kvm
