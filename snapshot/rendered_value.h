@@ -57,6 +57,8 @@ struct RenderedValue {
   // Ptr: dereferenced target when it was chased, else why not (if tried).
   std::shared_ptr<RenderedValue> deref;
   std::optional<std::string> deref_skipped_reason;
+  // Ptr: how a cast-recovered pointer was typed ("cast→arena", "sdt_alloc").
+  std::optional<std::string> cast_annotation;
 
   // Bytes: lowercase space-separated hex ("0a 1b").
   std::string hex;

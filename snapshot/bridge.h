@@ -1,0 +1,88 @@
+// SnapshotBridge: named storage for the captures one scenario takes.
+//
+// Contract:
+// - insert(name, report) stores the report under `name` (the report's
+//   snapshot_name is set to `name`); re-inserting a name replaces it and
+//   makes it the newest. When more than cap() names are stored, the oldest
+//   are evicted first and each eviction observer is called with the evicted
+//   name (after the bridge's lock is released).
+// - capture(name) runs the installed CaptureCallback (the freeze path) and
+//   stores its report; a bridge without a callback fails with a clear error.
+// - drain() hands back every report in insertion order and empties the bridge.
+// - All members are thread-safe (capture and inspection may run on
+//   different threads). At most one capture runs at a time.
+// - Per the design, the executor reaches "its" bridge through a thread-local:
+//   SnapshotBridge::Install installs one for a scope. capture_snapshot(name)
+//   with no installed bridge writes a warning to stderr and returns OK.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "snapshot/report.h"
+#include "snapshot/snapshot.h"
+#include "util/result.h"
+
+namespace ktest {
+
+using CaptureCallback = std::function<Result<Report>(const std::string& name)>;
+using EvictionObserver = std::function<void(const std::string& evicted_name)>;
+
+class SnapshotBridge {
+ public:
+  static constexpr std::size_t kDefaultCap = 64;
+
+  explicit SnapshotBridge(std::size_t cap = kDefaultCap, CaptureCallback capture = {});
+  SnapshotBridge(const SnapshotBridge&) = delete;
+  SnapshotBridge& operator=(const SnapshotBridge&) = delete;
+
+  void set_capture(CaptureCallback capture);
+  void add_eviction_observer(EvictionObserver observer);
+
+  Status capture(const std::string& name);
+  void insert(const std::string& name, Report report);
+
+  bool contains(const std::string& name) const;
+  Result<Snapshot> get(const std::string& name) const;  // NoSuchSnapshot lists names
+  std::vector<std::string> names() const;                // insertion order
+  std::vector<NamedReport> drain();
+  std::size_t size() const;
+  std::size_t cap() const { return cap_; }
+  std::size_t evicted_count() const;
+
+  // The bridge installed on this thread (nullptr when none).
+  static SnapshotBridge* current();
+
+  // Installs `bridge` as this thread's current bridge for the scope; the
+  // previous one (possibly none) is restored on destruction.
+  class Install {
+   public:
+    explicit Install(SnapshotBridge& bridge);
+    ~Install();
+    Install(const Install&) = delete;
+    Install& operator=(const Install&) = delete;
+
+   private:
+    SnapshotBridge* previous_;
+  };
+
+ private:
+  std::size_t cap_;
+  mutable std::mutex mu_;
+  std::mutex capture_mu_;  // one capture in flight
+  CaptureCallback capture_;
+  std::vector<EvictionObserver> observers_;
+  std::deque<NamedReport> stored_;
+  std::size_t evicted_ = 0;
+};
+
+// Executor entry for a CaptureSnapshot step: captures through the current
+// thread's bridge; with none installed, warns on stderr and returns OK.
+Status capture_snapshot(const std::string& name);
+
+}  // namespace ktest

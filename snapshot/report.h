@@ -1,0 +1,171 @@
+// Snapshot reports: what one capture holds, and its JSON form on disk.
+//
+// Contract:
+// - Report mirrors ktstr's FailureDumpReport (schema "single"/"degraded";
+//   maps with name, map_type, value_size, max_entries, value, entries
+//   {key, key_hex, value, value_hex, payload}, percpu_entries {key, per_cpu},
+//   percpu_hash_entries {key, key_hex, per_cpu}, error; vcpu_regs,
+//   active_obj_name, active_map_kvas, ...) plus ktest's own header fields
+//   (snapshot_name, captured_at, kernel_version, program per map). ktstr
+//   dumps load as is; top-level and per-map fields this model does not name
+//   are kept verbatim in `extra` and written back unchanged.
+// - RenderedValue JSON is ktstr's serde form: {"kind": "<kind_name>", ...}.
+//   128-bit ints are written as a JSON number when they fit 64 bits, else as
+//   a decimal string; reading accepts both (and numbers given as floats when
+//   they are integral).
+// - Reading is total: malformed input gives an Error whose message starts
+//   with the JSON path of the problem ("maps[2].entries[5].value: \"kind\"
+//   missing"); it never throws and never crashes. Nesting deeper than
+//   kMaxJsonDepth is rejected.
+// - On disk, one run writes one report per snapshot: <dir>/<file>.json where
+//   <file> = report_file_stem(snapshot name). load_reports() takes a file or
+//   such a directory.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "snapshot/rendered_value.h"
+#include "util/result.h"
+
+namespace ktest {
+
+inline constexpr std::string_view kSchemaSingle = "single";
+inline constexpr std::string_view kSchemaDual = "dual";
+inline constexpr std::string_view kSchemaDegraded = "degraded";
+
+// Deepest JSON/RenderedValue nesting accepted when reading.
+inline constexpr std::size_t kMaxJsonDepth = 128;
+
+// Kernel BPF map type ids used by the traversal layer (uapi values).
+inline constexpr uint32_t kMapTypeHash = 1;
+inline constexpr uint32_t kMapTypeArray = 2;
+inline constexpr uint32_t kMapTypePercpuHash = 5;
+inline constexpr uint32_t kMapTypePercpuArray = 6;
+inline constexpr uint32_t kMapTypeLruHash = 9;
+inline constexpr uint32_t kMapTypeLruPercpuHash = 10;
+inline constexpr uint32_t kMapTypeStructOps = 26;
+inline constexpr uint32_t kMapTypeArena = 33;
+
+// "hash", "array", "percpu_array", ...; "type <n>" for unknown ids.
+std::string map_type_name(uint32_t map_type);
+
+// One (key, value) pair of a hash-like map (ktstr FailureDumpEntry).
+struct MapEntry {
+  std::optional<RenderedValue> key;  // absent when the key type had no BTF
+  std::string key_hex;
+  std::optional<RenderedValue> value;  // absent when the value type had no BTF
+  std::string value_hex;
+  std::optional<RenderedValue> payload;  // sdt_alloc payload, when decoded
+};
+
+// One key of a per-CPU array: one slot per CPU (nullopt: slot unreadable).
+struct PercpuEntry {
+  uint32_t key = 0;
+  std::vector<std::optional<RenderedValue>> per_cpu;
+};
+
+// One key of a per-CPU hash map.
+struct PercpuHashEntry {
+  std::optional<RenderedValue> key;
+  std::string key_hex;
+  std::vector<std::optional<RenderedValue>> per_cpu;
+};
+
+// One BPF map's rendered contents (ktstr FailureDumpMap).
+struct MapDump {
+  std::string name;  // kernel name, e.g. "scx_simpl.bss" or "scx_per_task"
+  uint64_t map_kva = 0;
+  uint32_t map_type = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  std::optional<RenderedValue> value;  // ARRAY-style maps (key 0)
+  std::vector<MapEntry> entries;
+  std::vector<PercpuEntry> percpu_entries;
+  std::vector<PercpuHashEntry> percpu_hash_entries;
+  std::optional<std::string> error;  // why contents are missing/partial
+  // ktest: obj name of the BPF object that owns the map ("" = unknown).
+  std::string program;
+  // Fields not modelled here (arena, ringbuf, stack_trace, fd_array, ...).
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+// Architectural state of one vCPU at freeze time.
+struct VcpuRegs {
+  uint64_t instruction_pointer = 0;
+  uint64_t stack_pointer = 0;
+  uint64_t page_table_root = 0;
+};
+
+// Degraded-capture details (ktstr DegradedFailureDumpReport).
+struct DegradedInfo {
+  std::string reason;
+  bool watchpoint_hit = false;
+  std::string bss_latch_state;
+  std::optional<uint32_t> exit_kind;
+  uint64_t elapsed_ms = 0;
+};
+
+// One capture (ktstr FailureDumpReport + ktest header).
+struct Report {
+  std::string schema = std::string(kSchemaSingle);  // "single" or "degraded"
+  // ktest header; empty when the report came from ktstr.
+  std::string snapshot_name;
+  std::string captured_at;  // ISO-8601 UTC, e.g. "2026-11-26T07:01:02Z"
+  std::string kernel_version;
+  std::vector<MapDump> maps;
+  std::vector<std::optional<VcpuRegs>> vcpu_regs;  // index = vCPU id
+  std::optional<std::string> active_obj_name;
+  std::vector<uint64_t> active_map_kvas;
+  std::optional<uint64_t> dump_truncated_at_us;
+  bool is_placeholder = false;
+  std::optional<DegradedInfo> degraded;  // set iff schema == "degraded"
+  // Top-level fields not modelled here, kept verbatim.
+  nlohmann::json extra = nlohmann::json::object();
+
+  const MapDump* find_map(std::string_view name) const;  // exact name
+};
+
+// ---- RenderedValue <-> JSON ----
+nlohmann::json value_to_json(const RenderedValue& v);
+// `where` prefixes error messages (the JSON path of `j`).
+Result<RenderedValue> value_from_json(const nlohmann::json& j, std::string_view where = "value");
+
+// ---- Report <-> JSON ----
+nlohmann::json report_to_json(const Report& r);
+Result<Report> report_from_json(const nlohmann::json& j);
+std::string report_to_text(const Report& r, int indent = 2);
+Result<Report> parse_report(std::string_view text);  // JSON text -> Report
+
+// A report with the name it is known by (snapshot name, or derived).
+struct NamedReport {
+  std::string name;
+  Report report;
+};
+
+// Parses any ktstr failure-dump JSON (single, dual, degraded). Names: the
+// report's snapshot_name when set, else `fallback_name`; a dual dump yields
+// "<fallback_name>.early" (when present) and "<fallback_name>.late".
+Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
+                                                  std::string_view fallback_name);
+
+// ---- Files ----
+// File stem for a snapshot name: [A-Za-z0-9_.-] kept, others as %XX; a
+// leading '.' is escaped so no stem is hidden or "." / "..".
+std::string report_file_stem(std::string_view snapshot_name);
+
+Status save_report(const std::string& path, const Report& r);  // atomic
+// One report file (ktest or ktstr, any schema). Fallback name = file name
+// without ".failure-dump.json" / ".json".
+Result<std::vector<NamedReport>> load_report_file(const std::string& path);
+// Writes each report to <dir>/<report_file_stem(name)>.json (creates dir).
+Status save_run_reports(const std::string& dir, const std::vector<NamedReport>& reports);
+// A file, or every *.json in a directory (ordered by captured_at, then name).
+Result<std::vector<NamedReport>> load_reports(const std::string& path);
+
+}  // namespace ktest
