@@ -1,0 +1,220 @@
+// Scenario files: the YAML model, its loader and its validation.
+//
+// Contract: load_scenario_file()/load_scenario_text() return a Scenario
+// only when the file has no error; otherwise every error found (not just
+// the first) as a located Diagnostic (file:line:col, source line, hint).
+// Assertions are parsed at load time; a loaded Scenario is internally
+// consistent (names resolve, schedulers attach before detach, ...). The
+// loader never throws and never touches a VM; it only reads the file.
+// This comment is the specification ktest-scenario(5) is written from.
+//
+// TOP LEVEL (a mapping; unknown and duplicate keys are errors)
+//   key          type             default   meaning
+//   name         string           file stem scenario name in reports
+//   description  string           ""        free text
+//   vm           mapping          (below)   guest machine
+//   kernel       string|mapping   none      kernel to boot: {path: FILE} or
+//                                           {version: "7.2.13"}; a plain string
+//                                           is a path when it contains '/',
+//                                           else a version
+//   scheduler    mapping          none      scheduler attached before the first
+//                                           step and detached after the last:
+//                                           {object, ops?, name?} as AttachScheduler
+//   steps        sequence         []        run in order (below)
+//   assertions   sequence         []        checked after the run (below)
+//
+// vm:
+//   cpus         integer 1..256   2         vCPUs
+//   memory       size             512M      guest RAM; >= 64M
+//   timeout      duration         60s       whole-run limit
+//
+// SIZES need a unit: B, K, M, G, T (powers of 1024; KiB/MiB/GiB/TiB too),
+// e.g. 512M, 1G, 1.5G. DURATIONS need a unit: ns, us, ms, s, m, h, e.g.
+// 500ms, 30s, 2m, 1.5s. A bare number is an error ("add a unit: 30s").
+// CPU LISTS: comma-separated cpus and ranges, "0-1,3"; each < vm.cpus.
+//
+// STEPS: each item is a mapping with exactly one key, the op:
+//   - Op: {field: value, ...}
+//   op                fields (required unless a default is shown)
+//   AttachScheduler   object: path of a .bpf.o, relative to the scenario file
+//                     ops: struct_ops map name (default: the object's only one)
+//                     name: label in reports (default: the object's file stem)
+//                     Error if a scheduler is already attached.
+//   ReplaceScheduler  same fields; detaches the attached one, then attaches.
+//                     Error if none is attached.
+//   DetachScheduler   no fields (`- DetachScheduler: {}` or `- DetachScheduler:`).
+//                     Error if none is attached.
+//   Spawn             name: workload name (unique; pid("name") refers to it)
+//                     command: string (run by /bin/sh -c) or list (argv)
+//                     count: integer 1..1024, default 1 (processes)
+//                     cpus: cpu list, default all (affinity)
+//                     nice: integer -20..19, default 0
+//   Kill              name: a spawned workload; signal: TERM (default), KILL,
+//                     INT, HUP, USR1, USR2, STOP, CONT. Sends it to every process.
+//   Run               command: string (/bin/sh -c) or list (argv), waited for
+//                     expect_exit: integer 0..255, default 0
+//                     timeout: duration, default: the rest of vm.timeout
+//   Sleep             duration: duration. Shorthand: `- Sleep: 500ms`
+//   CaptureSnapshot   name: snapshot name (unique). Shorthand: `- CaptureSnapshot: before`
+//   WatchSnapshot     name: snapshot name (unique), captured when the watch fires
+//                     symbol: kernel or BPF symbol to watch
+//                     access: write (default) | read | rw
+//                     len: bytes watched: 1, 2, 4 or 8 (default 8)
+//
+// ASSERTIONS: each item is an expression string, or a mapping
+//   {expr: "...", name: "...", message: "..."}; expr is required, name
+//   defaults to the expression text, message is printed when it fails.
+//   The expression language is specified in dsl/expr.h. Every snapshot an
+//   assertion names (snapshot("s"), @s) must be captured by a step, every
+//   workload (pid("w"), pids("w")) spawned by one; an assertion that uses
+//   the default snapshot needs at least one capture.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "dsl/diagnostics.h"
+#include "dsl/expr.h"
+#include "util/result.h"
+
+namespace ktest::dsl {
+
+// Where something was written: 1-based, 0 when unknown.
+struct Location {
+  int line = 0;
+  int col = 0;
+};
+
+struct VmConfig {
+  uint32_t cpus = 2;
+  uint64_t memory_bytes = 512ull << 20;
+  std::chrono::nanoseconds timeout = std::chrono::seconds(60);
+};
+
+struct KernelSpec {
+  std::optional<std::string> path;     // resolved against the scenario's directory
+  std::optional<std::string> version;
+};
+
+struct SchedulerRef {
+  std::string object;       // as written
+  std::string object_path;  // resolved against the scenario's directory
+  std::optional<std::string> ops;  // struct_ops map name
+  std::string name;         // label; default: object file stem without ".bpf.o"/".o"
+  Location loc;
+};
+
+// A command to run in the guest: argv, with a string wrapped in /bin/sh -c.
+struct Command {
+  std::vector<std::string> argv;
+  std::string text;  // as written (the string, or the list joined by spaces)
+};
+
+struct AttachScheduler { SchedulerRef scheduler; };
+struct ReplaceScheduler { SchedulerRef scheduler; };
+struct DetachScheduler {};
+struct Spawn {
+  std::string name;
+  Command command;
+  uint32_t count = 1;
+  std::vector<uint32_t> cpus;  // empty: every cpu
+  std::string cpus_text;       // as written, "" when absent
+  int nice = 0;
+};
+struct Kill {
+  std::string name;
+  std::string signal = "TERM";
+  int signal_number = 15;
+};
+struct Run {
+  Command command;
+  int expect_exit = 0;
+  std::optional<std::chrono::nanoseconds> timeout;
+};
+struct Sleep { std::chrono::nanoseconds duration{0}; };
+struct CaptureSnapshot { std::string name; };
+enum class WatchAccess { Write, Read, ReadWrite };
+struct WatchSnapshot {
+  std::string name;
+  std::string symbol;
+  WatchAccess access = WatchAccess::Write;
+  uint32_t len = 8;
+};
+
+using StepOp = std::variant<AttachScheduler, ReplaceScheduler, DetachScheduler, Spawn, Kill, Run,
+                            Sleep, CaptureSnapshot, WatchSnapshot>;
+
+struct Step {
+  StepOp op;
+  Location loc;  // the op's key
+};
+
+struct Assertion {
+  std::string name;     // default: the expression text
+  std::string text;     // the expression as written
+  std::string message;  // "" when none
+  ExprPtr expr;         // parsed at load time, never null in a loaded Scenario
+  Location loc;         // start of the expression in the file
+};
+
+struct Scenario {
+  std::string file;  // as given to the loader
+  std::string dir;   // directory relative paths resolve against
+  std::string name;
+  std::string description;
+  VmConfig vm;
+  KernelSpec kernel;
+  std::optional<SchedulerRef> scheduler;
+  std::vector<Step> steps;
+  std::vector<Assertion> assertions;
+
+  // Snapshot names in step order (CaptureSnapshot and WatchSnapshot).
+  std::vector<std::string> snapshot_names() const;
+  // Workload names in step order.
+  std::vector<std::string> workload_names() const;
+};
+
+const char* step_op_name(const StepOp& op);  // "Spawn", ...
+const char* watch_access_name(WatchAccess access);  // "write", "read", "rw"
+
+struct ScenarioLoad {
+  std::optional<Scenario> scenario;     // set iff no Error diagnostic
+  std::vector<Diagnostic> diagnostics;  // errors, or warnings only on success
+  bool ok() const { return scenario.has_value(); }
+};
+
+ScenarioLoad load_scenario_file(const std::string& path);
+
+// `file` names the text in diagnostics; relative paths resolve against `dir`.
+ScenarioLoad load_scenario_text(const std::string& text, const std::string& file,
+                                const std::string& dir = ".");
+
+// One assertion's result, for the reporters (text/JSON/JUnit/TAP).
+struct AssertionResult {
+  std::string name;
+  std::string text;     // the expression
+  std::string message;  // the scenario's message for this assertion ("" when none)
+  Location loc;
+  EvalOutcome outcome;
+  bool passed() const { return outcome.verdict == Verdict::Pass; }
+  // "name: FAIL" block: explain(outcome) plus the message; "" when passed.
+  std::string explanation() const;
+};
+
+// Evaluates every assertion of `scenario` against `ctx`, in order.
+// ctx.nr_cpus defaults to scenario.vm.cpus when 0.
+std::vector<AssertionResult> check_assertions(const Scenario& scenario, EvalContext ctx);
+
+// Unit parsers shared with the command line. Errors carry a hint
+// ("add a unit: 30s").
+Result<std::chrono::nanoseconds> parse_duration(const std::string& text);
+Result<uint64_t> parse_size(const std::string& text);
+// "0-1,3" -> {0, 1, 3}; sorted, duplicates rejected.
+Result<std::vector<uint32_t>> parse_cpu_list(const std::string& text);
+std::string format_duration(std::chrono::nanoseconds d);  // "1.5s", "500ms"
+
+}  // namespace ktest::dsl
