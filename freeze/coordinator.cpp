@@ -1,0 +1,208 @@
+#include "freeze/coordinator.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+
+namespace ktest::freeze {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string utc_now_iso8601() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+const char* trigger_name(Trigger t) { return t == Trigger::Doorbell ? "doorbell" : "watchpoint"; }
+
+Result<kvm::WatchKind> parse_access(std::string_view access) {
+  if (access == "w" || access == "write") return kvm::WatchKind::Write;
+  if (access == "r" || access == "read") return kvm::WatchKind::Read;
+  if (access == "rw" || access == "access") return kvm::WatchKind::Access;
+  return fail(fmt::format("unknown watch access '{}'", access), "", "use r, w or rw");
+}
+
+class VcpuRegistersSection final : public ReportSection {
+ public:
+  std::string_view name() const override { return "vcpu registers"; }
+  Status fill(kvm::Machine& machine, Report& report) override {
+    report.vcpu_regs.clear();
+    std::string failures;
+    for (uint32_t cpu = 0; cpu < machine.vcpu_count(); ++cpu) {
+      auto regs = machine.read_registers(cpu);
+      if (!regs) {
+        report.vcpu_regs.emplace_back(std::nullopt);
+        failures += fmt::format("{}vCPU {}: {}", failures.empty() ? "" : "; ", cpu,
+                                regs.error().to_string());
+        continue;
+      }
+      report.vcpu_regs.emplace_back(
+          VcpuRegs{regs->rip, regs->rsp, regs->cr3});
+    }
+    if (!failures.empty()) return fail(failures);
+    return {};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ReportSection> make_vcpu_registers_section() {
+  return std::make_unique<VcpuRegistersSection>();
+}
+
+Result<std::string> validate_snapshot_name(std::string_view raw) {
+  if (raw.empty() || raw.size() > kMaxSnapshotNameBytes) {
+    return fail(fmt::format("snapshot name of {} bytes (must be 1..{})", raw.size(),
+                            kMaxSnapshotNameBytes));
+  }
+  for (char c : raw) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-';
+    if (!ok) {
+      return fail(fmt::format("snapshot name contains byte 0x{:02x}", static_cast<unsigned char>(c)),
+                  "", "names use letters, digits, '_', '.', ':' and '-'");
+    }
+  }
+  return std::string(raw);
+}
+
+FreezeCoordinator::FreezeCoordinator(kvm::Machine& machine, SnapshotBridge& bridge,
+                                     FreezeOptions options)
+    : machine_(machine), bridge_(bridge), options_(std::move(options)) {}
+
+void FreezeCoordinator::add_section(std::unique_ptr<ReportSection> section) {
+  sections_.push_back(std::move(section));
+}
+
+void FreezeCoordinator::set_symbols(std::shared_ptr<const kvm::control::SymbolTable> symbols) {
+  symbols_ = std::move(symbols);
+}
+
+Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
+                                       const Status& paused) {
+  Report report;
+  report.snapshot_name = name;
+  report.captured_at = utc_now_iso8601();
+  report.kernel_version = options_.kernel_version;
+  report.extra["trigger"] = trigger_name(trigger);
+  if (!paused) {
+    // Without a rendezvous nothing read from the guest would be consistent.
+    report.schema = std::string(kSchemaDegraded);
+    report.degraded = DegradedInfo{};
+    report.degraded->reason = "the vCPUs could not be paused: " + paused.error().to_string();
+    report.degraded->watchpoint_hit = trigger == Trigger::Watchpoint;
+    return report;
+  }
+  nlohmann::json section_errors = nlohmann::json::object();
+  for (auto& section : sections_) {
+    Status filled = section->fill(machine_, report);
+    if (!filled) section_errors[std::string(section->name())] = filled.error().to_string();
+  }
+  if (!section_errors.empty()) report.extra["section_errors"] = section_errors;
+  return report;
+}
+
+Result<Report> FreezeCoordinator::capture(const std::string& name, Trigger trigger) {
+  std::lock_guard lock(capture_mu_);
+  auto start = Clock::now();
+  Status paused = machine_.pause_all();
+  Report report = build_report(name, trigger, paused);
+  Status resumed = machine_.resume();
+  auto window = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  report.extra["freeze_window_us"] = window.count();
+
+  CaptureStats stats{name, trigger, !paused, paused ? "" : paused.error().to_string(), window};
+  stats_.push_back(stats);
+  bridge_.insert(name, report);
+  if (!resumed) {
+    return fail(fmt::format("snapshot '{}' was captured but the guest could not be resumed: {}",
+                            name, resumed.error().to_string()));
+  }
+  return report;
+}
+
+FreezeCoordinator::Reply FreezeCoordinator::handle_capture(const std::vector<uint8_t>& payload) {
+  auto name = validate_snapshot_name(
+      std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
+  if (!name) return {doorbell::ReplyStatus::Error, name.error().to_string()};
+  auto report = capture(*name, Trigger::Doorbell);
+  if (!report) return {doorbell::ReplyStatus::Error, report.error().to_string()};
+  if (report->schema == kSchemaDegraded) {
+    return {doorbell::ReplyStatus::Degraded, report->degraded->reason};
+  }
+  return {doorbell::ReplyStatus::Ok, "captured " + *name};
+}
+
+FreezeCoordinator::Reply FreezeCoordinator::handle_register_watch(
+    const std::vector<uint8_t>& payload) {
+  auto error = [](std::string text) { return Reply{doorbell::ReplyStatus::Error, std::move(text)}; };
+  nlohmann::json request = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (request.is_discarded() || !request.is_object()) {
+    return error("watch registration is not a JSON object");
+  }
+  auto field = [&](const char* key) -> std::string {
+    auto it = request.find(key);
+    return it != request.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto name = validate_snapshot_name(field("name"));
+  if (!name) return error("watch name: " + name.error().to_string());
+  std::string symbol = field("symbol");
+  if (symbol.empty() || symbol.size() > kvm::control::kMaxSymbolNameBytes) {
+    return error("watch symbol is missing or too long");
+  }
+  auto access = parse_access(field("access").empty() ? "w" : field("access"));
+  if (!access) return error(access.error().to_string());
+  uint32_t len = 8;
+  if (auto it = request.find("len"); it != request.end()) {
+    if (!it->is_number_unsigned()) return error("watch len must be 1, 2, 4 or 8");
+    len = it->get<uint32_t>();
+  }
+  if (!symbols_) return error("no kernel symbols yet: the agent sends kallsyms before any step");
+  const auto* sym = symbols_->find(symbol);
+  if (!sym) {
+    return error(fmt::format("symbol '{}' is not in the guest's /proc/kallsyms", symbol));
+  }
+  auto id = machine_.set_watchpoint(sym->address, len, *access);
+  if (!id) return error("cannot arm the watchpoint: " + id.error().to_string());
+  watches_[*id] = *name;
+  return {doorbell::ReplyStatus::Ok, fmt::format("{} at {:#x}", symbol, sym->address)};
+}
+
+Status FreezeCoordinator::on_doorbell(const kvm::DoorbellEvent& event) {
+  Reply reply;
+  switch (static_cast<doorbell::RequestKind>(event.kind)) {
+    case doorbell::RequestKind::Capture: reply = handle_capture(event.payload); break;
+    case doorbell::RequestKind::RegisterWatch: reply = handle_register_watch(event.payload); break;
+    case doorbell::RequestKind::Ping: reply = {doorbell::ReplyStatus::Ok, "pong"}; break;
+    default:
+      reply = {doorbell::ReplyStatus::Error, fmt::format("unknown request kind {}", event.kind)};
+  }
+  if (reply.text.size() > doorbell::kPayloadMax) reply.text.resize(doorbell::kPayloadMax);
+  std::vector<uint8_t> bytes(reply.text.begin(), reply.text.end());
+  return machine_.reply_doorbell(event.serial, reply.status, bytes);
+}
+
+Status FreezeCoordinator::on_watchpoint(const kvm::WatchpointHit& hit) {
+  auto it = watches_.find(hit.id);
+  if (it == watches_.end()) {
+    // Not ours (or already fired): let the guest go on.
+    return machine_.resume();
+  }
+  std::string name = it->second;
+  watches_.erase(it);
+  Status cleared = machine_.clear_watchpoint(hit.id);
+  auto report = capture(name, Trigger::Watchpoint);
+  if (!report) return fail(std::move(report.error()));
+  if (!cleared) return cleared.context("clearing the one-shot watchpoint for '" + name + "'");
+  return {};
+}
+
+}  // namespace ktest::freeze

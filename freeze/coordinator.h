@@ -1,0 +1,113 @@
+// The freeze coordinator: turns guest requests into frozen-guest captures.
+//
+// Contract:
+// - on_doorbell() services one doorbell request end to end and always
+//   replies to the guest (the agent blocks until it does):
+//     Capture       pause every vCPU → build the report → store it in the
+//                   bridge under the requested name → resume → reply Ok
+//                   (Degraded when the rendezvous failed; Error when the
+//                   request itself was invalid, e.g. a bad name).
+//     RegisterWatch resolve the symbol (kallsyms from the agent), arm a
+//                   watchpoint, reply Ok with "<symbol> at 0x<addr>"; the
+//                   first hit captures under the watch's name, then the
+//                   watchpoint is cleared (one-shot).
+//     Ping          reply Ok at once (round-trip measurement).
+//   Anything else is answered with Error and a reason.
+// - One capture is in flight at a time; a capture never returns with the
+//   guest left paused, unless the machine has exited.
+// - The rendezvous is bounded: when pause_all() fails (timeout, QEMU gone)
+//   the report is stored with schema "degraded" and the reason.
+// - Sections (ReportSection) add content while the guest is frozen; their
+//   failures are recorded in the report and never abort the capture.
+// - Guest-supplied names and payloads are validated (length, charset, JSON).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvm/control_protocol.h"
+#include "kvm/machine.h"
+#include "snapshot/bridge.h"
+#include "snapshot/report.h"
+#include "util/result.h"
+
+namespace ktest::freeze {
+
+inline constexpr std::size_t kMaxSnapshotNameBytes = 128;
+
+// Adds one part of a report while every vCPU is stopped.
+class ReportSection {
+ public:
+  virtual ~ReportSection() = default;
+  virtual std::string_view name() const = 0;
+  virtual Status fill(kvm::Machine& machine, Report& report) = 0;
+};
+
+// The vCPU registers part (instruction/stack pointer, CR3 per vCPU).
+std::unique_ptr<ReportSection> make_vcpu_registers_section();
+
+enum class Trigger { Doorbell, Watchpoint };
+
+struct CaptureStats {
+  std::string name;
+  Trigger trigger = Trigger::Doorbell;
+  bool degraded = false;
+  std::string degraded_reason;
+  std::chrono::microseconds freeze_window{0};  // pause_all() start → resume() done
+};
+
+struct FreezeOptions {
+  std::string kernel_version;
+};
+
+class FreezeCoordinator {
+ public:
+  FreezeCoordinator(kvm::Machine& machine, SnapshotBridge& bridge, FreezeOptions options);
+  FreezeCoordinator(const FreezeCoordinator&) = delete;
+  FreezeCoordinator& operator=(const FreezeCoordinator&) = delete;
+
+  void add_section(std::unique_ptr<ReportSection> section);
+  // Symbols for RegisterWatch; without them watch registration fails.
+  void set_symbols(std::shared_ptr<const kvm::control::SymbolTable> symbols);
+
+  // Services the request and replies to the guest; the Result says whether
+  // the reply could be delivered (the request's own failure is in the reply).
+  Status on_doorbell(const kvm::DoorbellEvent& event);
+  // Captures for the watchpoint that fired (the machine is paused).
+  Status on_watchpoint(const kvm::WatchpointHit& hit);
+
+  // Freezes, builds and stores a report named `name`; used by both paths.
+  Result<Report> capture(const std::string& name, Trigger trigger);
+
+  const std::vector<CaptureStats>& stats() const { return stats_; }
+
+ private:
+  struct Reply {
+    doorbell::ReplyStatus status;
+    std::string text;
+  };
+  Reply handle_capture(const std::vector<uint8_t>& payload);
+  Reply handle_register_watch(const std::vector<uint8_t>& payload);
+  Report build_report(const std::string& name, Trigger trigger, const Status& paused);
+
+  kvm::Machine& machine_;
+  SnapshotBridge& bridge_;
+  FreezeOptions options_;
+  std::vector<std::unique_ptr<ReportSection>> sections_;
+  std::shared_ptr<const kvm::control::SymbolTable> symbols_;
+  std::map<kvm::WatchpointId, std::string> watches_;  // armed: id → snapshot name
+  std::vector<CaptureStats> stats_;
+  std::mutex capture_mu_;
+};
+
+// Validates a guest-supplied snapshot name: 1..kMaxSnapshotNameBytes of
+// [A-Za-z0-9_.:-], returned as a string.
+Result<std::string> validate_snapshot_name(std::string_view raw);
+
+}  // namespace ktest::freeze
