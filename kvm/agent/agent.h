@@ -1,0 +1,130 @@
+// The guest agent: ktest's /init inside the test VM.
+//
+// Contract: run as PID 1 from the initramfs, the agent mounts the kernel
+// filesystems, opens the control channel (virtio-serial port "ktest.ctl",
+// falling back to the console), sends hello and kallsyms, executes
+// /ktest/plan.json step by step (semantics in kvm/plan.h) reporting each
+// step (kvm/control_protocol.h), then kills its workloads, detaches the
+// scheduler, syncs and powers off. Every wait is bounded; a failure is
+// reported, never waited out. If the agent itself dies, the kernel panics
+// ("Attempted to kill init"), which the host sees as the VM ending early.
+// `ktest-agent --workload spin|yield|sleep` runs a built-in workload (the
+// agent re-executes itself for Spawn argv[0] "@spin" etc.).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvm/control_protocol.h"
+#include "kvm/plan.h"
+#include "util/result.h"
+
+namespace ktest::agent {
+
+inline constexpr std::string_view kAgentVersion = "0.1.0";
+
+using Clock = std::chrono::steady_clock;
+
+// --- system.cpp: PID-1 duties ------------------------------------------------
+void mount_kernel_filesystems();  // best effort; failures are logged to the console
+void attach_console();            // stdin/stdout/stderr on /dev/console
+[[noreturn]] void power_off();    // sync, then RB_POWER_OFF (RB_AUTOBOOT as fallback)
+Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes);
+std::string trim(std::string s);
+void console_log(std::string_view text);  // "ktest-agent: <text>" on stderr
+
+// --- channel.cpp: the control channel -----------------------------------------
+class Channel {
+ public:
+  // Finds the "ktest.ctl" port within `wait`; without it, messages go to
+  // the console prefixed with "KTEST-CTL " so a host can still scrape them.
+  static Channel open(std::chrono::milliseconds wait);
+  void send(const kvm::control::Message& m);
+  bool is_port() const { return fd_ >= 0; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// --- process.cpp: workloads and commands ----------------------------------------
+struct RunOutcome {
+  bool exited = false;     // else signalled, or still running at the deadline
+  bool timed_out = false;
+  int exit_code = 0;
+  int signal = 0;
+  std::string output_tail;  // last kOutputTailBytes of stdout+stderr
+};
+inline constexpr std::size_t kOutputTailBytes = 4096;
+
+// Starts argv (see plan.h for "@workload" and single-string shell forms)
+// in its own process group with the given affinity and nice value.
+Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
+                          int nice, int output_fd);
+Result<RunOutcome> run_process(const std::vector<std::string>& argv,
+                               std::chrono::milliseconds timeout);
+// SIGKILLs the process groups and reaps them within `wait`.
+void kill_processes(const std::vector<int>& pids, std::chrono::milliseconds wait);
+void reap_zombies();  // PID 1 adopts orphans: collect any that exited
+[[noreturn]] void run_builtin_workload(std::string_view name);
+
+// --- scheduler.cpp: sched_ext via libbpf ------------------------------------------
+struct SchedulerReport {
+  std::string verifier_log;  // libbpf and verifier messages, kept on failure
+  std::string state;         // /sys/kernel/sched_ext/state after the operation
+  std::string ops;           // /sys/kernel/sched_ext/root/ops after the operation
+};
+class SchedulerSlot {
+ public:
+  SchedulerSlot() = default;
+  SchedulerSlot(const SchedulerSlot&) = delete;
+  SchedulerSlot& operator=(const SchedulerSlot&) = delete;
+  ~SchedulerSlot() { release(); }
+  Status attach(const std::string& object, const std::string* ops, SchedulerReport& report,
+                std::chrono::milliseconds timeout);
+  // Fails when nothing is attached or sched_ext does not reach "disabled".
+  Status detach(SchedulerReport& report, std::chrono::milliseconds timeout);
+  bool attached() const { return object_ != nullptr; }
+
+ private:
+  void release();  // destroys the links and the object without waiting
+  struct bpf_object* object_ = nullptr;
+  std::vector<struct bpf_link*> links_;
+};
+
+// --- doorbell.cpp: the ivshmem doorbell (kvm/doorbell_abi.h) ------------------------
+struct DoorbellReply {
+  int32_t status = 0;
+  std::string payload;
+};
+class Doorbell {
+ public:
+  Doorbell() = default;
+  Doorbell(const Doorbell&) = delete;
+  Doorbell& operator=(const Doorbell&) = delete;
+  ~Doorbell();
+  // Finds and maps the device; "" device when there is none.
+  Status probe();
+  const std::string& device() const { return device_; }
+  bool ready() const;  // the host's magic + version are in the header
+  Result<DoorbellReply> request(uint32_t kind, std::string_view payload,
+                                std::chrono::milliseconds timeout);
+
+ private:
+  std::string device_;
+  void* registers_ = nullptr;
+  std::size_t registers_size_ = 0;
+  void* shared_ = nullptr;
+  std::size_t shared_size_ = 0;
+  uint64_t serial_ = 0;
+};
+
+// --- executor.cpp: the plan ----------------------------------------------------------
+// Runs the plan and reports over `channel`; returns whether every step succeeded.
+bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell);
+
+}  // namespace ktest::agent

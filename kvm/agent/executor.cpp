@@ -1,0 +1,140 @@
+// Executes the plan's steps in order and reports each over the channel.
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "kvm/agent/agent.h"
+#include "kvm/doorbell_abi.h"
+
+namespace ktest::agent {
+namespace {
+
+namespace ctl = kvm::control;
+using std::chrono::milliseconds;
+
+struct Context {
+  const kvm::PlanSettings& settings;
+  Channel& channel;
+  Doorbell& doorbell;
+  SchedulerSlot scheduler;
+  std::vector<int> workload_pids;
+};
+
+std::string output_summary(const RunOutcome& r) {
+  if (r.timed_out) return "timed out";
+  if (r.exited) return "exited with " + std::to_string(r.exit_code);
+  return "killed by signal " + std::to_string(r.signal);
+}
+
+template <typename SchedulerStep>
+Status attach(Context& ctx, const SchedulerStep& s, ctl::StepDetails& d, milliseconds timeout) {
+  SchedulerReport report;
+  Status st = ctx.scheduler.attach(s.object, s.ops ? &*s.ops : nullptr, report, timeout);
+  d.verifier_log = std::move(report.verifier_log);
+  d.scheduler_state = std::move(report.state);
+  d.scheduler_ops = std::move(report.ops);
+  return st;
+}
+
+Status doorbell_step(Context& ctx, doorbell::RequestKind kind, const std::string& payload,
+                     ctl::StepDetails& d, milliseconds timeout) {
+  KTEST_ASSIGN(auto reply, ctx.doorbell.request(static_cast<uint32_t>(kind), payload, timeout));
+  d.reply_status = reply.status;
+  d.reply_text = reply.payload;
+  if (reply.status == static_cast<int32_t>(doorbell::ReplyStatus::Error))
+    return fail("the host reported an error: " + reply.payload);
+  return {};
+}
+
+Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDetails& d) {
+  milliseconds timeout(ctx.settings.step_timeout_ms);
+  if (auto* s = std::get_if<kvm::AttachScheduler>(&step)) return attach(ctx, *s, d, timeout);
+  if (auto* s = std::get_if<kvm::ReplaceScheduler>(&step)) {
+    if (ctx.scheduler.attached()) {
+      SchedulerReport report;
+      Status st = ctx.scheduler.detach(report, timeout);
+      if (!st) return std::move(st).context("detaching the previous scheduler");
+    }
+    return attach(ctx, *s, d, timeout);
+  }
+  if (std::holds_alternative<kvm::DetachScheduler>(step)) {
+    SchedulerReport report;
+    Status st = ctx.scheduler.detach(report, timeout);
+    d.scheduler_state = std::move(report.state);
+    d.scheduler_ops = std::move(report.ops);
+    return st;
+  }
+  if (auto* s = std::get_if<kvm::Spawn>(&step)) {
+    for (uint32_t i = 0; i < s->count; ++i) {
+      auto pid = spawn_process(s->argv, s->cpus, s->nice, -1);
+      if (!pid) return std::move(pid).context("spawning copy " + std::to_string(i) + " of " + s->name);
+      d.pids.push_back(*pid);
+      ctx.workload_pids.push_back(*pid);
+    }
+    ctx.channel.send(ctl::Workload{s->name, d.pids});
+    return {};
+  }
+  if (auto* s = std::get_if<kvm::Run>(&step)) {
+    KTEST_ASSIGN(auto r, run_process(s->argv, std::min(timeout, milliseconds(s->timeout_ms))));
+    if (r.exited) d.exit_code = r.exit_code;
+    if (!r.exited && !r.timed_out) d.signal = r.signal;
+    d.output_tail = r.output_tail;
+    if (r.exited && r.exit_code == s->expect_exit) return {};
+    return fail("command " + output_summary(r) + ", expected exit " + std::to_string(s->expect_exit));
+  }
+  if (auto* s = std::get_if<kvm::Sleep>(&step)) {
+    std::this_thread::sleep_for(std::min(timeout, milliseconds(s->ms)));
+    if (milliseconds(s->ms) > timeout)
+      return fail("sleep of " + std::to_string(s->ms) + " ms exceeds the step timeout");
+    return {};
+  }
+  if (auto* s = std::get_if<kvm::CaptureSnapshot>(&step))
+    return doorbell_step(ctx, doorbell::RequestKind::Capture, s->name, d, timeout);
+  if (auto* s = std::get_if<kvm::WatchSnapshot>(&step)) {
+    nlohmann::json payload = {{"name", s->name}, {"symbol", s->symbol},
+                              {"access", s->access}, {"len", s->len}, {"step", index}};
+    return doorbell_step(ctx, doorbell::RequestKind::RegisterWatch, payload.dump(), d, timeout);
+  }
+  return fail("unhandled step");
+}
+
+}  // namespace
+
+bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
+  Context ctx{plan.settings, channel, doorbell, {}, {}};
+  ctl::Done done{true, 0, ""};
+  for (uint32_t i = 0; i < plan.steps.size(); ++i) {
+    const auto& step = plan.steps[i];
+    std::string op(kvm::step_op(step));
+    channel.send(ctl::StepStarted{i, op});
+    console_log("step " + std::to_string(i) + " " + op);
+    auto start = Clock::now();
+    ctl::StepFinished finished;
+    finished.index = i;
+    finished.op = op;
+    Status st = run_step(ctx, i, step, finished.details);
+    finished.duration_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
+    finished.ok = st.ok();
+    if (!st) finished.error = st.error().to_string();
+    channel.send(finished);
+    ++done.steps_run;
+    reap_zombies();
+    if (!st) {
+      console_log("step " + std::to_string(i) + " " + op + " failed: " + finished.error);
+      if (done.ok) done.error = "step " + std::to_string(i) + " (" + op + "): " + finished.error;
+      done.ok = false;
+      if (plan.settings.on_failure == kvm::OnFailure::Stop) break;
+    }
+  }
+  kill_processes(ctx.workload_pids, std::chrono::seconds(5));
+  if (ctx.scheduler.attached()) {
+    SchedulerReport report;
+    Status st = ctx.scheduler.detach(report, std::chrono::seconds(5));
+    if (!st) channel.send(ctl::Log{"cleanup: " + st.error().to_string()});
+  }
+  channel.send(done);
+  return done.ok;
+}
+
+}  // namespace ktest::agent

@@ -1,0 +1,104 @@
+// ktest-agent: /init of the test VM (contract in kvm/agent/agent.h).
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "kvm/agent/agent.h"
+
+namespace ktest::agent {
+namespace {
+
+namespace ctl = kvm::control;
+
+constexpr std::size_t kMaxKallsymsRead = ctl::kMaxKallsymsBytes;
+
+uint64_t text_address(std::string_view kallsyms) {
+  // "_text" is near the top; scan the first lines only.
+  std::size_t pos = 0;
+  for (int line = 0; line < 4096 && pos < kallsyms.size(); ++line) {
+    auto nl = kallsyms.find('\n', pos);
+    std::string_view l = kallsyms.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (l.size() > 19 && l.substr(16) == " T _text") return std::strtoull(std::string(l.substr(0, 16)).c_str(), nullptr, 16);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  return 0;
+}
+
+void send_kallsyms(Channel& channel, const std::string& text, const std::string& read_error) {
+  if (!read_error.empty()) {
+    ctl::KallsymsEnd end;
+    end.error = read_error;
+    channel.send(end);
+    return;
+  }
+  auto start = Clock::now();
+  auto frame = ctl::zstd_compress(text, 1);
+  if (!frame) {
+    ctl::KallsymsEnd end;
+    end.error = frame.error().to_string();
+    channel.send(end);
+    return;
+  }
+  for (const auto& m : ctl::kallsyms_messages(text, *frame)) channel.send(m);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  channel.send(ctl::Log{"kallsyms: " + std::to_string(text.size()) + " bytes, zstd " +
+                        std::to_string(frame->size()) + " bytes, compressed and sent in " +
+                        std::to_string(ms) + " ms"});
+}
+
+int agent_main() {
+  if (::getpid() == 1) {
+    mount_kernel_filesystems();
+    attach_console();
+  }
+  auto boot = Clock::now();
+  Channel channel = Channel::open(std::chrono::seconds(5));
+  Doorbell doorbell;
+  Status probed = doorbell.probe();
+
+  ctl::Hello hello;
+  hello.agent_version = std::string(kAgentVersion);
+  utsname uts{};
+  if (::uname(&uts) == 0) hello.kernel_release = uts.release;
+  hello.nr_cpus = static_cast<uint32_t>(std::max(0L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  hello.doorbell_device = doorbell.device();
+  hello.doorbell_ready = doorbell.ready();
+  auto kallsyms = read_text_file("/proc/kallsyms", kMaxKallsymsRead);
+  if (kallsyms) hello.text_address = text_address(*kallsyms);
+  channel.send(hello);
+  if (!probed) channel.send(ctl::Log{"doorbell probe: " + probed.error().to_string()});
+
+  auto plan_text = read_text_file(std::string(kvm::kPlanGuestPath), 16u << 20);
+  auto plan = plan_text ? kvm::plan_from_json(*plan_text) : Result<kvm::Plan>(fail(plan_text.error()));
+  if (!plan || plan->settings.send_kallsyms)
+    send_kallsyms(channel, kallsyms ? *kallsyms : std::string(),
+                  kallsyms ? std::string() : kallsyms.error().to_string());
+  kallsyms = std::string();  // free before the workloads run
+
+  bool ok = false;
+  if (!plan) {
+    std::string err = "reading the plan: " + plan.error().to_string();
+    console_log(err);
+    channel.send(ctl::Done{false, 0, err});
+  } else {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - boot).count();
+    channel.send(ctl::Log{"agent ready after " + std::to_string(ms) + " ms; " +
+                          std::to_string(plan->steps.size()) + " steps; control on " +
+                          (channel.is_port() ? channel.path() : std::string("console"))});
+    ok = execute_plan(*plan, channel, doorbell);
+  }
+  console_log(ok ? "plan finished: ok" : "plan finished: FAILED");
+  if (::getpid() == 1) power_off();
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace ktest::agent
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--workload") == 0)
+    ktest::agent::run_builtin_workload(argv[2]);
+  return ktest::agent::agent_main();
+}

@@ -1,0 +1,91 @@
+// PID-1 duties: kernel filesystems, console, power-off.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "kvm/agent/agent.h"
+
+namespace ktest::agent {
+
+void console_log(std::string_view text) {
+  std::string line = "ktest-agent: " + std::string(text) + "\n";
+  // One write keeps lines whole when workloads share the console.
+  [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+void mount_kernel_filesystems() {
+  struct Mount {
+    const char* source;
+    const char* target;
+    const char* type;
+  };
+  // Order matters: sysfs before the filesystems mounted inside it.
+  static const Mount kMounts[] = {
+      {"proc", "/proc", "proc"},
+      {"sysfs", "/sys", "sysfs"},
+      {"devtmpfs", "/dev", "devtmpfs"},
+      {"tmpfs", "/tmp", "tmpfs"},
+      {"bpf", "/sys/fs/bpf", "bpf"},
+      {"cgroup2", "/sys/fs/cgroup", "cgroup2"},
+      {"debugfs", "/sys/kernel/debug", "debugfs"},
+      {"tracefs", "/sys/kernel/tracing", "tracefs"},
+  };
+  for (const auto& m : kMounts) {
+    ::mkdir(m.target, 0755);  // may already exist, or live on a read-only fs
+    if (::mount(m.source, m.target, m.type, 0, nullptr) != 0 && errno != EBUSY)
+      console_log(std::string("mount ") + m.type + " on " + m.target + ": " + std::strerror(errno));
+  }
+}
+
+void attach_console() {
+  int fd = ::open("/dev/console", O_RDWR | O_NOCTTY);
+  if (fd < 0) return;  // keep whatever the kernel gave us
+  for (int target = 0; target <= 2; ++target) ::dup2(fd, target);
+  if (fd > 2) ::close(fd);
+}
+
+[[noreturn]] void power_off() {
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  // Machines without a power-off path: with -no-reboot QEMU exits on reset.
+  ::reboot(RB_AUTOBOOT);
+  ::_exit(1);  // panics the kernel (init died); panic=-1 resets, which also ends QEMU
+}
+
+Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(path + ": " + std::strerror(errno));
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      ::close(fd);
+      return fail(path + ": larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  std::size_t start = 0;
+  while (start < s.size() && (s[start] == ' ' || s[start] == '\t')) ++start;
+  return s.substr(start);
+}
+
+}  // namespace ktest::agent

@@ -1,0 +1,200 @@
+#include "kvm/control_protocol.h"
+
+#include <doctest/doctest.h>
+
+#include <random>
+
+using namespace ktest::kvm::control;
+
+namespace {
+
+Message round_trip(const Message& m) {
+  std::string line = encode(m);
+  REQUIRE(line.back() == '\n');
+  REQUIRE(line.find('\n') == line.size() - 1);
+  auto back = decode_message(std::string_view(line).substr(0, line.size() - 1));
+  REQUIRE_MESSAGE(back.ok(), back.error().to_string());
+  return *back;
+}
+
+const char* kSampleKallsyms =
+    "ffffffff81000000 T _text\n"
+    "ffffffff81000010 t startup_64\n"
+    "ffffffff82a00000 D nr_cpu_ids\n"
+    "ffffffffc0001000 t bpf_prog_6deef7357e7b4530_enqueue\t[bpf]\n"
+    "ffffffffc0002000 t dup\t[some_mod]\n"
+    "ffffffff81001000 T dup\n";
+
+std::vector<Message> kallsyms_for(std::string_view text) {
+  auto frame = zstd_compress(text, 3);
+  REQUIRE(frame.ok());
+  return kallsyms_messages(text, *frame);
+}
+
+ktest::Result<SymbolTable> assemble(const std::vector<Message>& msgs) {
+  KallsymsAssembler a;
+  for (const auto& m : msgs) {
+    if (auto* c = std::get_if<KallsymsChunk>(&m)) {
+      KTEST_TRY(a.add(*c));
+    } else if (auto* end = std::get_if<KallsymsEnd>(&m)) {
+      return a.finish(*end);
+    }
+  }
+  return ktest::fail("no kallsyms_end");
+}
+
+}  // namespace
+
+TEST_SUITE("kvm_agent.protocol") {
+  TEST_CASE("every message type round-trips") {
+    Hello h{"0.1.0", kProtocolVersion, "7.2.13+deb14-amd64", 0xffffffff81000000ull, 2, "0000:00:03.0", true};
+    CHECK(std::get<Hello>(round_trip(h)) == h);
+    StepFinished f;
+    f.index = 3;
+    f.op = "Run";
+    f.ok = false;
+    f.error = "exit 1, expected 0";
+    f.duration_ms = 42;
+    f.details.exit_code = 1;
+    f.details.output_tail = "line\n\"quoted\"\ttab";
+    f.details.pids = {7, 8};
+    f.details.reply_status = 2;
+    CHECK(std::get<StepFinished>(round_trip(f)) == f);
+    Message msgs[] = {KallsymsChunk{5, "QUJD"}, KallsymsEnd{1, 10, 8, "zstd+base64", ""},
+                      StepStarted{0, "Sleep"}, Workload{"w", {100, 101}}, Log{"hi"},
+                      Done{true, 4, ""}};
+    for (const auto& m : msgs) CHECK(round_trip(m) == m);
+  }
+
+  TEST_CASE("long text is cut to its tail and invalid UTF-8 does not throw") {
+    StepFinished f;
+    f.details.verifier_log = std::string(kMaxDetailTextBytes * 2, 'a') + "END";
+    f.details.output_tail = "\xff\xfe broken utf8";
+    std::string line = encode(f);
+    CHECK(line.size() < kMaxLineBytes);
+    auto back = std::get<StepFinished>(round_trip(f));
+    CHECK(back.details.verifier_log.ends_with("END"));
+    CHECK(back.details.verifier_log.find("bytes cut") != std::string::npos);
+  }
+
+  TEST_CASE("hostile or malformed lines are rejected with a reason") {
+    CHECK_FALSE(decode_message("").ok());
+    CHECK_FALSE(decode_message("not json").ok());
+    CHECK_FALSE(decode_message("[1,2]").ok());
+    CHECK_FALSE(decode_message(R"({"type":"nope"})").ok());
+    CHECK_FALSE(decode_message(R"({"type":7})").ok());
+    CHECK_FALSE(decode_message(R"({"type":"step_started","index":-1,"op":"Run"})").ok());
+    CHECK_FALSE(decode_message(R"({"type":"step_started","index":4294967296,"op":"Run"})").ok());
+    CHECK_FALSE(decode_message(R"({"type":"hello","agent_version":"x","protocol":1,"kernel_release":"r","text_address":"0xzz"})").ok());
+    CHECK_FALSE(decode_message(R"({"type":"hello","agent_version":"x","protocol":1,"kernel_release":"r","text_address":"0x11112222333344445"})").ok());
+    CHECK_FALSE(decode_message(R"({"type":"workload","name":"w","pids":[0]})").ok());
+    CHECK_FALSE(decode_message(R"({"type":"step_finished","index":1,"op":"Run","ok":true,"details":[]})").ok());
+    auto err = decode_message(R"({"type":"done"})");
+    REQUIRE_FALSE(err.ok());
+    CHECK(err.error().to_string().find("\"ok\"") != std::string::npos);
+    std::string huge = R"({"type":"log","text":")" + std::string(kMaxLineBytes, 'x') + "\"}";
+    CHECK(decode_message(huge).error().message.find("limit") != std::string::npos);
+    std::string deep(100000, '[');
+    CHECK_FALSE(decode_message(deep).ok());
+  }
+
+  TEST_CASE("the line splitter reassembles split input and caps line length") {
+    LineSplitter s;
+    auto a = s.feed("{\"a\":1}\n{\"b\"");
+    CHECK(a.lines == std::vector<std::string>{"{\"a\":1}"});
+    auto b = s.feed(":2}\n\n");
+    CHECK(b.lines == std::vector<std::string>{"{\"b\":2}"});
+    std::string big(kMaxLineBytes + 10, 'x');
+    auto c = s.feed(big.substr(0, 1000));
+    auto d = s.feed(big.substr(1000));
+    CHECK(c.errors.empty());
+    CHECK(d.errors.size() == 1);
+    auto e = s.feed("yyy\nok\n");  // the rest of the long line is discarded, then resync
+    CHECK(e.lines == std::vector<std::string>{"ok"});
+    CHECK(s.pending().empty());
+  }
+
+  TEST_CASE("base64 and zstd round-trip and reject garbage") {
+    for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+      auto d = base64_decode(base64_encode(s), 100);
+      REQUIRE(d.ok());
+      CHECK(*d == s);
+    }
+    CHECK(base64_encode("abc") == "YWJj");
+    CHECK(base64_encode("ab") == "YWI=");
+    CHECK_FALSE(base64_decode("YWJ", 100).ok());
+    CHECK_FALSE(base64_decode("Y=Jj", 100).ok());
+    CHECK_FALSE(base64_decode("YW!j", 100).ok());
+    CHECK_FALSE(base64_decode("YWJjYWJj", 4).ok());
+    std::string text(100000, 'k');
+    auto frame = zstd_compress(text, 3);
+    REQUIRE(frame.ok());
+    CHECK(frame->size() < 1000);
+    CHECK(*zstd_decompress(*frame, text.size()) == text);
+    // A compression bomb stops at the bound instead of allocating.
+    CHECK(zstd_decompress(*frame, text.size() - 1).error().message.find("more than") != std::string::npos);
+    CHECK_FALSE(zstd_decompress(frame->substr(0, frame->size() / 2), text.size()).ok());
+    CHECK_FALSE(zstd_decompress("garbage!", 100).ok());
+    CHECK_FALSE(zstd_decompress("", 100).ok());
+  }
+
+  TEST_CASE("kallsyms travels in chunks and parses into a symbol table") {
+    auto msgs = kallsyms_for(kSampleKallsyms);
+    auto table = assemble(msgs);
+    REQUIRE_MESSAGE(table.ok(), table.error().to_string());
+    CHECK(table->symbols().size() == 6);
+    REQUIRE(table->find("_text") != nullptr);
+    CHECK(table->find("_text")->address == 0xffffffff81000000ull);
+    CHECK(table->find("nr_cpu_ids")->type == 'D');
+    auto* prog = table->find("bpf_prog_6deef7357e7b4530_enqueue");
+    REQUIRE(prog != nullptr);
+    CHECK(prog->module == "bpf");
+    CHECK(table->find("dup")->module.empty());  // vmlinux wins over a module
+    CHECK(table->find("absent") == nullptr);
+  }
+
+  TEST_CASE("a large kallsyms spans many bounded chunks") {
+    std::string text;
+    std::mt19937_64 rng(42);
+    for (int i = 0; i < 60000; ++i)
+      text += "ffffffff8" + std::to_string(1000000 + rng() % 8999999) + " t sym_" +
+              std::to_string(rng()) + "\n";
+    auto msgs = kallsyms_for(text);
+    CHECK(msgs.size() > 3);
+    for (const auto& m : msgs) CHECK(encode(m).size() < kMaxLineBytes);
+    auto table = assemble(msgs);
+    REQUIRE_MESSAGE(table.ok(), table.error().to_string());
+    CHECK(table->symbols().size() == 60000);
+  }
+
+  TEST_CASE("hostile kallsyms streams are rejected") {
+    auto msgs = kallsyms_for(kSampleKallsyms);
+    SUBCASE("out-of-order chunk") {
+      KallsymsAssembler a;
+      CHECK_FALSE(a.add(KallsymsChunk{1, "QUJD"}).ok());
+    }
+    SUBCASE("oversized chunk") {
+      KallsymsAssembler a;
+      CHECK_FALSE(a.add(KallsymsChunk{0, std::string(kKallsymsChunkChars + 1, 'A')}).ok());
+    }
+    SUBCASE("wrong counts and sizes") {
+      for (auto mutate : {+[](KallsymsEnd& e) { e.chunks += 1; },
+                          +[](KallsymsEnd& e) { e.raw_bytes -= 1; },
+                          +[](KallsymsEnd& e) { e.raw_bytes = kMaxKallsymsBytes + 1; },
+                          +[](KallsymsEnd& e) { e.compressed_bytes += 1; },
+                          +[](KallsymsEnd& e) { e.encoding = "gzip"; },
+                          +[](KallsymsEnd& e) { e.error = "EPERM"; }}) {
+        auto copy = msgs;
+        mutate(std::get<KallsymsEnd>(copy.back()));
+        CHECK_FALSE(assemble(copy).ok());
+      }
+    }
+    SUBCASE("malformed symbol lines") {
+      for (const char* bad : {"zzzz T x\n", "ffff T\n", "ffff  x\n", "ffff T x\t[mod\n",
+                              "ffffffff81000000ff T x\n", "ffff TT x\n"}) {
+        CHECK_MESSAGE(!SymbolTable::parse(bad).ok(), bad);
+      }
+      CHECK_FALSE(SymbolTable::parse("ffff T " + std::string(kMaxSymbolNameBytes + 1, 'n') + "\n").ok());
+    }
+  }
+}

@@ -1,0 +1,88 @@
+#include "kvm/plan.h"
+
+#include <doctest/doctest.h>
+
+using namespace ktest::kvm;
+
+namespace {
+
+Plan sample_plan() {
+  Plan p;
+  p.settings.step_timeout_ms = 1234;
+  p.settings.on_failure = OnFailure::Continue;
+  p.settings.send_kallsyms = false;
+  p.steps.push_back(AttachScheduler{"/ktest/sched/a.bpf.o", std::string("ktest_ops"), "a"});
+  p.steps.push_back(Spawn{"worker", {"@spin"}, 3, {0, 1}, 5});
+  p.steps.push_back(Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 2000});
+  p.steps.push_back(Sleep{50});
+  p.steps.push_back(CaptureSnapshot{"after_spawn"});
+  p.steps.push_back(WatchSnapshot{"w", "nr_enqueued", "rw", 4});
+  p.steps.push_back(ReplaceScheduler{"/ktest/sched/b.bpf.o", std::nullopt, "b"});
+  p.steps.push_back(DetachScheduler{});
+  return p;
+}
+
+std::string error_of(std::string_view text) {
+  auto r = plan_from_json(text);
+  REQUIRE_FALSE(r.ok());
+  return r.error().to_string();
+}
+
+}  // namespace
+
+TEST_SUITE("kvm_agent.plan") {
+  TEST_CASE("a plan round-trips through JSON") {
+    Plan p = sample_plan();
+    auto back = plan_from_json(plan_to_json(p));
+    REQUIRE_MESSAGE(back.ok(), back.error().to_string());
+    CHECK(*back == p);
+    CHECK(step_op(back->steps[0]) == "AttachScheduler");
+    CHECK(step_op(back->steps[7]) == "DetachScheduler");
+  }
+
+  TEST_CASE("defaults apply to omitted optional fields") {
+    auto r = plan_from_json(R"({"steps":[{"op":"Spawn","name":"w","argv":["@yield"]},
+                                         {"op":"AttachScheduler","object":"/x.o"}]})");
+    REQUIRE_MESSAGE(r.ok(), r.error().to_string());
+    CHECK(r->settings == PlanSettings{});
+    const auto& spawn = std::get<Spawn>(r->steps[0]);
+    CHECK(spawn.count == 1);
+    CHECK(spawn.cpus.empty());
+    CHECK(spawn.nice == 0);
+    const auto& attach = std::get<AttachScheduler>(r->steps[1]);
+    CHECK_FALSE(attach.ops.has_value());
+    CHECK(attach.name == "scheduler");
+  }
+
+  TEST_CASE("errors name the JSON path and suggest the fix") {
+    CHECK(error_of("{").find("not valid JSON") != std::string::npos);
+    CHECK(error_of("[]").find("top level") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"Spwn"}]})").find("did you mean \"Spawn\"") != std::string::npos);
+    auto e = error_of(R"({"steps":[{"op":"Sleep","ms":1},{"op":"Run","argv":[1]}]})");
+    CHECK(e.find("steps[1].argv[0]") != std::string::npos);
+    e = error_of(R"({"steps":[{"op":"Spawn","name":"w","argv":["x"],"cont":2}]})");
+    CHECK(e.find("steps[0].cont") != std::string::npos);
+    CHECK(e.find("did you mean \"count\"") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"Spawn","name":"w","argv":["x"],"count":0}]})")
+              .find("count must be") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"Spawn","name":"w","argv":["x"],"nice":20}]})")
+              .find("nice must be") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"Spawn","name":"w","argv":["x"],"cpus":[-1]}]})")
+              .find("steps[0].cpus[0]") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"Sleep","ms":-5}]})").find("out of range") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"Sleep","ms":99999999999}]})").find("out of range") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"WatchSnapshot","name":"a","symbol":"s","len":3}]})")
+              .find("len must be") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"AttachScheduler"}]})").find("steps[0].object") != std::string::npos);
+    CHECK(error_of(R"({"version":9,"steps":[]})").find("unsupported plan version") != std::string::npos);
+    CHECK(error_of(R"({"settings":{"on_failure":"ignore"},"steps":[]})").find("settings.on_failure") != std::string::npos);
+    CHECK(error_of(R"({"steps":[], "stepz":1})").find("did you mean \"steps\"") != std::string::npos);
+  }
+
+  TEST_CASE("step count is bounded") {
+    std::string text = R"({"steps":[)";
+    for (std::size_t i = 0; i <= kMaxPlanSteps; ++i) text += std::string(i ? "," : "") + R"({"op":"DetachScheduler"})";
+    text += "]}";
+    CHECK(error_of(text).find("more than") != std::string::npos);
+  }
+}

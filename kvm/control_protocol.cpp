@@ -1,0 +1,387 @@
+#include "kvm/control_protocol.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace ktest::kvm::control {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kTypeNames[] = {"hello",         "kallsyms_chunk", "kallsyms_end",
+                                      "step_started",  "step_finished",  "workload",
+                                      "log",           "done"};
+static_assert(std::size(kTypeNames) == std::variant_size_v<Message>);
+
+// Keeps the tail: for logs and output the end is what explains a failure.
+std::string clamp_tail(const std::string& s, std::size_t max = kMaxDetailTextBytes) {
+  if (s.size() <= max) return s;
+  return "[" + std::to_string(s.size() - max) + " bytes cut]" + s.substr(s.size() - max);
+}
+
+std::string hex(uint64_t v) {
+  char buf[19] = "0x";
+  auto r = std::to_chars(buf + 2, buf + sizeof buf, v, 16);
+  return std::string(buf, r.ptr);
+}
+
+Result<uint64_t> parse_hex(std::string_view s) {
+  if (s.starts_with("0x")) s.remove_prefix(2);
+  uint64_t v = 0;
+  if (s.empty() || s.size() > 16) return fail("bad hex number \"" + std::string(s) + "\"");
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size())
+    return fail("bad hex number \"" + std::string(s) + "\"");
+  return v;
+}
+
+json details_to_json(const StepDetails& d) {
+  json j = json::object();
+  if (!d.verifier_log.empty()) j["verifier_log"] = clamp_tail(d.verifier_log);
+  if (!d.scheduler_state.empty()) j["scheduler_state"] = clamp_tail(d.scheduler_state, 256);
+  if (!d.scheduler_ops.empty()) j["scheduler_ops"] = clamp_tail(d.scheduler_ops, 256);
+  if (!d.pids.empty()) j["pids"] = d.pids;
+  if (d.exit_code) j["exit_code"] = *d.exit_code;
+  if (d.signal) j["signal"] = *d.signal;
+  if (!d.output_tail.empty()) j["output_tail"] = clamp_tail(d.output_tail);
+  if (d.reply_status) j["reply_status"] = *d.reply_status;
+  if (!d.reply_text.empty()) j["reply_text"] = clamp_tail(d.reply_text);
+  return j;
+}
+
+json to_json(const Message& m) {
+  json j;
+  j["type"] = std::string(message_type(m));
+  std::visit(
+      [&j](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, Hello>) {
+          j["agent_version"] = v.agent_version;
+          j["protocol"] = v.protocol;
+          j["kernel_release"] = v.kernel_release;
+          j["text_address"] = hex(v.text_address);
+          j["nr_cpus"] = v.nr_cpus;
+          j["doorbell_device"] = v.doorbell_device;
+          j["doorbell_ready"] = v.doorbell_ready;
+        } else if constexpr (std::is_same_v<T, KallsymsChunk>) {
+          j["seq"] = v.seq;
+          j["data"] = v.data;
+        } else if constexpr (std::is_same_v<T, KallsymsEnd>) {
+          j["chunks"] = v.chunks;
+          j["raw_bytes"] = v.raw_bytes;
+          j["compressed_bytes"] = v.compressed_bytes;
+          j["encoding"] = v.encoding;
+          j["error"] = clamp_tail(v.error);
+        } else if constexpr (std::is_same_v<T, StepStarted>) {
+          j["index"] = v.index;
+          j["op"] = v.op;
+        } else if constexpr (std::is_same_v<T, StepFinished>) {
+          j["index"] = v.index;
+          j["op"] = v.op;
+          j["ok"] = v.ok;
+          j["error"] = clamp_tail(v.error);
+          j["duration_ms"] = v.duration_ms;
+          j["details"] = details_to_json(v.details);
+        } else if constexpr (std::is_same_v<T, Workload>) {
+          j["name"] = v.name;
+          j["pids"] = v.pids;
+        } else if constexpr (std::is_same_v<T, Log>) {
+          j["text"] = clamp_tail(v.text);
+        } else if constexpr (std::is_same_v<T, Done>) {
+          j["ok"] = v.ok;
+          j["steps_run"] = v.steps_run;
+          j["error"] = clamp_tail(v.error);
+        }
+      },
+      m);
+  return j;
+}
+
+// Typed, bounded field access for decoding; unknown keys are ignored so a
+// newer agent may add fields.
+class Fields {
+ public:
+  explicit Fields(const json& j) : j_(j) {}
+  const json* get(const char* key) const {
+    auto it = j_.find(key);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  Result<std::string> str(const char* key, bool required = true) const {
+    const json* v = get(key);
+    if (v == nullptr && !required) return std::string();
+    if (v == nullptr || !v->is_string()) return missing(key, "a string");
+    return v->get<std::string>();
+  }
+  Result<uint64_t> u64(const char* key, bool required = true) const {
+    const json* v = get(key);
+    if (v == nullptr && !required) return uint64_t{0};
+    if (v == nullptr || !v->is_number_unsigned()) return missing(key, "an unsigned integer");
+    return v->get<uint64_t>();
+  }
+  Result<uint32_t> u32(const char* key, bool required = true) const {
+    KTEST_ASSIGN(uint64_t v, u64(key, required));
+    if (v > UINT32_MAX) return fail("field \"" + std::string(key) + "\" out of range");
+    return static_cast<uint32_t>(v);
+  }
+  Result<std::optional<int32_t>> opt_i32(const char* key) const {
+    const json* v = get(key);
+    if (v == nullptr) return std::optional<int32_t>{};
+    if (!v->is_number_integer()) return missing(key, "an integer");
+    int64_t x = v->get<int64_t>();
+    if (x < INT32_MIN || x > INT32_MAX) return fail("field \"" + std::string(key) + "\" out of range");
+    return std::optional<int32_t>{static_cast<int32_t>(x)};
+  }
+  Result<bool> boolean(const char* key) const {
+    const json* v = get(key);
+    if (v == nullptr || !v->is_boolean()) return missing(key, "true or false");
+    return v->get<bool>();
+  }
+  Result<std::vector<int32_t>> pids(const char* key) const {
+    std::vector<int32_t> out;
+    const json* v = get(key);
+    if (v == nullptr) return out;
+    if (!v->is_array() || v->size() > kMaxPids) return missing(key, "an array of pids");
+    for (const auto& e : *v) {
+      if (!e.is_number_integer() || e.get<int64_t>() <= 0 || e.get<int64_t>() > INT32_MAX)
+        return missing(key, "an array of positive pids");
+      out.push_back(static_cast<int32_t>(e.get<int64_t>()));
+    }
+    return out;
+  }
+
+ private:
+  static Unexpected missing(const char* key, const char* what) {
+    return fail("field \"" + std::string(key) + "\" must be " + what);
+  }
+  const json& j_;
+};
+
+Result<StepDetails> decode_details(const json* j) {
+  StepDetails d;
+  if (j == nullptr) return d;
+  if (!j->is_object()) return fail("field \"details\" must be an object");
+  Fields f(*j);
+  KTEST_ASSIGN(d.verifier_log, f.str("verifier_log", false));
+  KTEST_ASSIGN(d.scheduler_state, f.str("scheduler_state", false));
+  KTEST_ASSIGN(d.scheduler_ops, f.str("scheduler_ops", false));
+  KTEST_ASSIGN(d.pids, f.pids("pids"));
+  KTEST_ASSIGN(d.exit_code, f.opt_i32("exit_code"));
+  KTEST_ASSIGN(d.signal, f.opt_i32("signal"));
+  KTEST_ASSIGN(d.output_tail, f.str("output_tail", false));
+  KTEST_ASSIGN(d.reply_status, f.opt_i32("reply_status"));
+  KTEST_ASSIGN(d.reply_text, f.str("reply_text", false));
+  return d;
+}
+
+Result<Message> decode_fields(const std::string& type, const Fields& f) {
+  if (type == "hello") {
+    Hello m;
+    KTEST_ASSIGN(m.agent_version, f.str("agent_version"));
+    KTEST_ASSIGN(m.protocol, f.u32("protocol"));
+    KTEST_ASSIGN(m.kernel_release, f.str("kernel_release"));
+    KTEST_ASSIGN(auto text, f.str("text_address"));
+    KTEST_ASSIGN(m.text_address, parse_hex(text));
+    KTEST_ASSIGN(m.nr_cpus, f.u32("nr_cpus", false));
+    KTEST_ASSIGN(m.doorbell_device, f.str("doorbell_device", false));
+    if (f.get("doorbell_ready") != nullptr) {
+      KTEST_ASSIGN(m.doorbell_ready, f.boolean("doorbell_ready"));
+    }
+    return Message{std::move(m)};
+  }
+  if (type == "kallsyms_chunk") {
+    KallsymsChunk m;
+    KTEST_ASSIGN(m.seq, f.u32("seq"));
+    KTEST_ASSIGN(m.data, f.str("data"));
+    return Message{std::move(m)};
+  }
+  if (type == "kallsyms_end") {
+    KallsymsEnd m;
+    KTEST_ASSIGN(m.chunks, f.u32("chunks"));
+    KTEST_ASSIGN(m.raw_bytes, f.u64("raw_bytes"));
+    KTEST_ASSIGN(m.compressed_bytes, f.u64("compressed_bytes"));
+    KTEST_ASSIGN(m.encoding, f.str("encoding"));
+    KTEST_ASSIGN(m.error, f.str("error", false));
+    return Message{std::move(m)};
+  }
+  if (type == "step_started") {
+    StepStarted m;
+    KTEST_ASSIGN(m.index, f.u32("index"));
+    KTEST_ASSIGN(m.op, f.str("op"));
+    return Message{std::move(m)};
+  }
+  if (type == "step_finished") {
+    StepFinished m;
+    KTEST_ASSIGN(m.index, f.u32("index"));
+    KTEST_ASSIGN(m.op, f.str("op"));
+    KTEST_ASSIGN(m.ok, f.boolean("ok"));
+    KTEST_ASSIGN(m.error, f.str("error", false));
+    KTEST_ASSIGN(m.duration_ms, f.u64("duration_ms", false));
+    KTEST_ASSIGN(m.details, decode_details(f.get("details")));
+    return Message{std::move(m)};
+  }
+  if (type == "workload") {
+    Workload m;
+    KTEST_ASSIGN(m.name, f.str("name"));
+    KTEST_ASSIGN(m.pids, f.pids("pids"));
+    return Message{std::move(m)};
+  }
+  if (type == "log") {
+    Log m;
+    KTEST_ASSIGN(m.text, f.str("text"));
+    return Message{std::move(m)};
+  }
+  if (type == "done") {
+    Done m;
+    KTEST_ASSIGN(m.ok, f.boolean("ok"));
+    KTEST_ASSIGN(m.steps_run, f.u32("steps_run", false));
+    KTEST_ASSIGN(m.error, f.str("error", false));
+    return Message{std::move(m)};
+  }
+  return fail("unknown message type \"" + type.substr(0, 64) + "\"");
+}
+
+}  // namespace
+
+std::string_view message_type(const Message& m) { return kTypeNames[m.index()]; }
+
+std::string encode(const Message& m) {
+  // Invalid UTF-8 (a cut output tail) is replaced rather than thrown on.
+  return to_json(m).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Result<Message> decode_message(std::string_view line) {
+  if (line.size() > kMaxLineBytes)
+    return fail("control message of " + std::to_string(line.size()) + " bytes exceeds the " +
+                std::to_string(kMaxLineBytes) + "-byte limit");
+  json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fail("control message is not a JSON object");
+  Fields f(j);
+  KTEST_ASSIGN(auto type, f.str("type"));
+  auto decoded = decode_fields(type, f);
+  if (!decoded) return std::move(decoded).context("decoding \"" + type.substr(0, 64) + "\" message");
+  return decoded;
+}
+
+LineSplitter::Output LineSplitter::feed(std::string_view bytes) {
+  Output out;
+  while (!bytes.empty()) {
+    auto nl = bytes.find('\n');
+    std::string_view piece = bytes.substr(0, nl);
+    if (!discarding_) {
+      if (pending_.size() + piece.size() > kMaxLineBytes) {
+        out.errors.push_back("control line longer than " + std::to_string(kMaxLineBytes) +
+                             " bytes dropped");
+        pending_.clear();
+        discarding_ = true;
+      } else {
+        pending_.append(piece);
+      }
+    }
+    if (nl == std::string_view::npos) break;
+    if (!discarding_ && !pending_.empty()) out.lines.push_back(std::move(pending_));
+    pending_.clear();
+    discarding_ = false;
+    bytes.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+Result<SymbolTable> SymbolTable::parse(std::string_view text) {
+  SymbolTable table;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    if (line.empty()) continue;
+    auto where = "kallsyms line " + std::to_string(line_no);
+    if (table.symbols_.size() >= kMaxSymbols)
+      return fail("more than " + std::to_string(kMaxSymbols) + " symbols", where);
+    // "ffffffff81000000 T _text" or "ffffffffc0000000 t name\t[module]"
+    auto sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || line.size() < sp1 + 4 || line[sp1 + 2] != ' ')
+      return fail("malformed kallsyms line", where, "expected \"<hex address> <type> <name>\"");
+    KernelSymbol sym;
+    auto addr = parse_hex(line.substr(0, sp1));
+    if (!addr) return fail(addr.error().message, where);
+    sym.address = *addr;
+    sym.type = line[sp1 + 1];
+    std::string_view rest = line.substr(sp1 + 3);
+    auto tab = rest.find('\t');
+    std::string_view name = rest.substr(0, tab);
+    if (tab != std::string_view::npos) {
+      std::string_view mod = rest.substr(tab + 1);
+      if (mod.size() < 2 || mod.front() != '[' || mod.back() != ']')
+        return fail("malformed module field", where, "expected \"\\t[module]\"");
+      sym.module = std::string(mod.substr(1, mod.size() - 2));
+    }
+    if (name.empty() || name.size() > kMaxSymbolNameBytes || sym.module.size() > kMaxSymbolNameBytes)
+      return fail("symbol name empty or longer than " + std::to_string(kMaxSymbolNameBytes), where);
+    sym.name = std::string(name);
+    table.symbols_.push_back(std::move(sym));
+  }
+  // Index after the fact so a vmlinux symbol wins over a module one.
+  for (std::size_t i = 0; i < table.symbols_.size(); ++i) {
+    const auto& s = table.symbols_[i];
+    auto [it, inserted] = table.by_name_.emplace(s.name, i);
+    if (!inserted && !table.symbols_[it->second].module.empty() && s.module.empty()) it->second = i;
+  }
+  return table;
+}
+
+const KernelSymbol* SymbolTable::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &symbols_[it->second];
+}
+
+Status KallsymsAssembler::add(const KallsymsChunk& chunk) {
+  if (chunk.seq != next_seq_)
+    return fail("kallsyms chunk " + std::to_string(chunk.seq) + " out of order (expected " +
+                std::to_string(next_seq_) + ")");
+  if (next_seq_ >= kMaxKallsymsChunks)
+    return fail("more than " + std::to_string(kMaxKallsymsChunks) + " kallsyms chunks");
+  if (chunk.data.size() > kKallsymsChunkChars)
+    return fail("kallsyms chunk " + std::to_string(chunk.seq) + " larger than " +
+                std::to_string(kKallsymsChunkChars) + " characters");
+  base64_ += chunk.data;
+  ++next_seq_;
+  return {};
+}
+
+Result<SymbolTable> KallsymsAssembler::finish(const KallsymsEnd& end) {
+  if (!end.error.empty()) return fail("the agent could not read /proc/kallsyms: " + end.error);
+  if (end.encoding != kKallsymsEncoding)
+    return fail("unsupported kallsyms encoding \"" + end.encoding.substr(0, 64) + "\"");
+  if (end.chunks != next_seq_)
+    return fail("kallsyms_end announces " + std::to_string(end.chunks) + " chunks, received " +
+                std::to_string(next_seq_));
+  if (end.raw_bytes > kMaxKallsymsBytes)
+    return fail("kallsyms of " + std::to_string(end.raw_bytes) + " bytes exceeds the limit");
+  KTEST_ASSIGN(auto frame, base64_decode(base64_, kMaxKallsymsBytes));
+  if (frame.size() != end.compressed_bytes)
+    return fail("kallsyms frame is " + std::to_string(frame.size()) + " bytes, announced " +
+                std::to_string(end.compressed_bytes));
+  KTEST_ASSIGN(auto text, zstd_decompress(frame, static_cast<std::size_t>(end.raw_bytes)));
+  if (text.size() != end.raw_bytes)
+    return fail("kallsyms text is " + std::to_string(text.size()) + " bytes, announced " +
+                std::to_string(end.raw_bytes));
+  base64_.clear();
+  return SymbolTable::parse(text);
+}
+
+std::vector<Message> kallsyms_messages(std::string_view kallsyms_text, std::string_view zstd_frame) {
+  std::string encoded = base64_encode(zstd_frame);
+  std::vector<Message> out;
+  uint32_t seq = 0;
+  for (std::size_t off = 0; off < encoded.size(); off += kKallsymsChunkChars)
+    out.push_back(KallsymsChunk{seq++, encoded.substr(off, kKallsymsChunkChars)});
+  KallsymsEnd end;
+  end.chunks = seq;
+  end.raw_bytes = kallsyms_text.size();
+  end.compressed_bytes = zstd_frame.size();
+  out.push_back(std::move(end));
+  return out;
+}
+
+}  // namespace ktest::kvm::control

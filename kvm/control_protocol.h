@@ -1,0 +1,180 @@
+// The agent → host control channel: newline-delimited JSON messages.
+//
+// Contract: the guest agent writes one JSON object per line ("\n"-terminated,
+// at most kMaxLineBytes) to the virtio-serial port named kControlPortName;
+// the host reads the port's byte stream. encode() produces such a line;
+// LineSplitter + decode_message() turn an arbitrary, possibly hostile byte
+// stream back into messages without ever allocating more than the stated
+// bounds (an over-long line is an error, not a buffer that grows).
+// Every message has "type"; the order on the wire is:
+//   hello, kallsyms_chunk*, kallsyms_end, (step_started, workload*,
+//   log*, step_finished)*, done
+// `log` may appear anywhere. kallsyms is sent once: /proc/kallsyms compressed
+// as one zstd frame, base64-encoded, split into chunks of at most
+// kKallsymsChunkChars characters; KallsymsAssembler checks order and sizes,
+// decompresses (bounded by kMaxKallsymsBytes) and parses the symbol table.
+// The channel is one-directional: the host never writes to it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "util/result.h"
+
+namespace ktest::kvm::control {
+
+inline constexpr std::string_view kControlPortName = "ktest.ctl";
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr std::size_t kMaxLineBytes = 256 * 1024;
+inline constexpr std::size_t kKallsymsChunkChars = 48 * 1024;
+inline constexpr std::size_t kMaxKallsymsChunks = 4096;
+inline constexpr std::size_t kMaxKallsymsBytes = 64u << 20;   // decompressed
+inline constexpr std::size_t kMaxSymbols = 2'000'000;
+inline constexpr std::size_t kMaxSymbolNameBytes = 512;
+inline constexpr std::size_t kMaxDetailTextBytes = 64 * 1024;  // verifier log, output tail
+inline constexpr std::size_t kMaxPids = 4096;
+inline constexpr std::string_view kKallsymsEncoding = "zstd+base64";
+
+struct Hello {
+  std::string agent_version;
+  uint32_t protocol = kProtocolVersion;
+  std::string kernel_release;
+  uint64_t text_address = 0;  // _text from /proc/kallsyms; 0 when unreadable
+  uint32_t nr_cpus = 0;       // online CPUs seen by the agent
+  std::string doorbell_device;  // PCI address of the ivshmem device, "" when absent
+  bool doorbell_ready = false;  // its shared memory carries the host's header magic
+  bool operator==(const Hello&) const = default;
+};
+struct KallsymsChunk {
+  uint32_t seq = 0;
+  std::string data;  // base64 text
+  bool operator==(const KallsymsChunk&) const = default;
+};
+struct KallsymsEnd {
+  uint32_t chunks = 0;
+  uint64_t raw_bytes = 0;         // size of /proc/kallsyms text
+  uint64_t compressed_bytes = 0;  // size of the zstd frame
+  std::string encoding = std::string(kKallsymsEncoding);
+  std::string error;  // non-empty: the agent could not read kallsyms
+  bool operator==(const KallsymsEnd&) const = default;
+};
+struct StepStarted {
+  uint32_t index = 0;
+  std::string op;
+  bool operator==(const StepStarted&) const = default;
+};
+// Step-specific results; only the fields that apply to the op are set.
+struct StepDetails {
+  std::string verifier_log;         // Attach/Replace failure: libbpf + verifier output tail
+  std::string scheduler_state;      // Attach/Replace/Detach: /sys/kernel/sched_ext/state
+  std::string scheduler_ops;        // ... and root/ops (the attached ops name)
+  std::vector<int32_t> pids;        // Spawn
+  std::optional<int32_t> exit_code; // Run: exit status, when it exited
+  std::optional<int32_t> signal;    // Run: terminating signal, when signalled
+  std::string output_tail;          // Run: last bytes of stdout+stderr
+  std::optional<int32_t> reply_status;  // Capture/Watch: doorbell ReplyStatus
+  std::string reply_text;               // Capture/Watch: reply payload
+  bool operator==(const StepDetails&) const = default;
+};
+struct StepFinished {
+  uint32_t index = 0;
+  std::string op;
+  bool ok = false;
+  std::string error;  // "" when ok
+  uint64_t duration_ms = 0;
+  StepDetails details;
+  bool operator==(const StepFinished&) const = default;
+};
+struct Workload {
+  std::string name;
+  std::vector<int32_t> pids;
+  bool operator==(const Workload&) const = default;
+};
+struct Log {
+  std::string text;
+  bool operator==(const Log&) const = default;
+};
+struct Done {
+  bool ok = false;
+  uint32_t steps_run = 0;
+  std::string error;  // first failure, "" when ok
+  bool operator==(const Done&) const = default;
+};
+
+using Message = std::variant<Hello, KallsymsChunk, KallsymsEnd, StepStarted, StepFinished,
+                             Workload, Log, Done>;
+
+std::string_view message_type(const Message& m);
+
+// One line: compact JSON + "\n". Over-long text fields are truncated (their
+// tail kept) so the line stays under kMaxLineBytes.
+std::string encode(const Message& m);
+
+// Parses one line (without its "\n"). Rejects unknown types, missing or
+// ill-typed fields and lines over kMaxLineBytes.
+Result<Message> decode_message(std::string_view line);
+
+// Splits a byte stream into lines with a hard cap. feed() appends bytes and
+// returns the complete lines; a line longer than kMaxLineBytes is dropped and
+// reported as an error once (then the splitter resyncs at the next "\n").
+class LineSplitter {
+ public:
+  struct Output {
+    std::vector<std::string> lines;
+    std::vector<std::string> errors;
+  };
+  Output feed(std::string_view bytes);
+  // The unterminated remainder, when the stream ended mid-line.
+  const std::string& pending() const { return pending_; }
+
+ private:
+  std::string pending_;
+  bool discarding_ = false;
+};
+
+struct KernelSymbol {
+  uint64_t address = 0;
+  char type = '?';
+  std::string name;
+  std::string module;  // "" for vmlinux, else the [module] name ("bpf" for BPF programs)
+};
+
+class SymbolTable {
+ public:
+  // Parses /proc/kallsyms text; malformed lines fail with their line number.
+  static Result<SymbolTable> parse(std::string_view text);
+  const std::vector<KernelSymbol>& symbols() const { return symbols_; }
+  // First symbol with this name (vmlinux symbols before module ones).
+  const KernelSymbol* find(std::string_view name) const;
+
+ private:
+  std::vector<KernelSymbol> symbols_;
+  std::map<std::string, std::size_t, std::less<>> by_name_;
+};
+
+// Collects kallsyms_chunk messages in order and produces the table at
+// kallsyms_end. Every size comes from the guest and is checked.
+class KallsymsAssembler {
+ public:
+  Status add(const KallsymsChunk& chunk);
+  Result<SymbolTable> finish(const KallsymsEnd& end);
+
+ private:
+  std::string base64_;
+  uint32_t next_seq_ = 0;
+};
+
+// Helpers shared by the agent (encoder side) and the host (decoder side).
+std::string base64_encode(std::string_view bytes);
+Result<std::string> base64_decode(std::string_view text, std::size_t max_bytes);
+Result<std::string> zstd_compress(std::string_view bytes, int level);
+Result<std::string> zstd_decompress(std::string_view frame, std::size_t max_bytes);
+// Splits compressed kallsyms text into chunk messages and the end message.
+std::vector<Message> kallsyms_messages(std::string_view kallsyms_text, std::string_view zstd_frame);
+
+}  // namespace ktest::kvm::control

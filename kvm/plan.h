@@ -1,0 +1,120 @@
+// The guest plan: what the in-guest agent executes, step by step.
+//
+// Contract: the host (from a user's YAML scenario) builds a Plan and writes
+// to_json(plan) into the initramfs as /ktest/plan.json; the agent reads it
+// with plan_from_json(). Parsing is total: every malformed, missing or
+// unknown field yields an Error naming its JSON path ("steps[2].argv") and,
+// for misspelled keys or ops, a "did you mean" hint. from(to(p)) == p.
+//
+// Step semantics (executed in order, one at a time):
+//   AttachScheduler  open + load `object` (a BPF ELF path inside the guest),
+//                    attach the struct_ops map `ops` (all struct_ops maps when
+//                    absent); `name` labels it in reports. Fails when a
+//                    scheduler is already attached.
+//   ReplaceScheduler detach the current scheduler (if any), then attach.
+//   DetachScheduler  destroy the links of the current scheduler.
+//   Spawn            start `count` copies of `argv` (argv[0] "@spin", "@yield"
+//                    or "@sleep" selects a built-in workload; otherwise argv
+//                    is exec'd, a one-element argv runs via `busybox sh -c`),
+//                    pinned to `cpus` (all CPUs when empty) at `nice`. They
+//                    run until the plan ends.
+//   Run              run `argv` the same way to completion; fails when it
+//                    does not exit with `expect_exit` within `timeout_ms`.
+//   Sleep            wait `ms`.
+//   CaptureSnapshot  ring the doorbell with RequestKind::Capture and `name`.
+//   WatchSnapshot    ring the doorbell with RequestKind::RegisterWatch and
+//                    {"name","symbol","access","len"}.
+// Settings: `step_timeout_ms` bounds every step (Run: the smaller of the
+// two); `on_failure` is Stop (default: report, clean up, power off) or
+// Continue; `send_kallsyms` (default true) ships /proc/kallsyms at start.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "util/result.h"
+
+namespace ktest::kvm {
+
+inline constexpr std::string_view kPlanGuestPath = "/ktest/plan.json";
+inline constexpr uint32_t kPlanVersion = 1;
+
+struct AttachScheduler {
+  std::string object;
+  std::optional<std::string> ops;
+  std::string name;
+  bool operator==(const AttachScheduler&) const = default;
+};
+struct ReplaceScheduler {
+  std::string object;
+  std::optional<std::string> ops;
+  std::string name;
+  bool operator==(const ReplaceScheduler&) const = default;
+};
+struct DetachScheduler {
+  bool operator==(const DetachScheduler&) const = default;
+};
+struct Spawn {
+  std::string name;
+  std::vector<std::string> argv;
+  uint32_t count = 1;
+  std::vector<uint32_t> cpus;  // empty: no affinity change
+  int32_t nice = 0;
+  bool operator==(const Spawn&) const = default;
+};
+struct Run {
+  std::vector<std::string> argv;
+  int32_t expect_exit = 0;
+  uint32_t timeout_ms = 10000;
+  bool operator==(const Run&) const = default;
+};
+struct Sleep {
+  uint32_t ms = 0;
+  bool operator==(const Sleep&) const = default;
+};
+struct CaptureSnapshot {
+  std::string name;
+  bool operator==(const CaptureSnapshot&) const = default;
+};
+struct WatchSnapshot {
+  std::string name;
+  std::string symbol;
+  std::string access = "w";  // "r", "w" or "rw"
+  uint32_t len = 8;          // 1, 2, 4 or 8 bytes
+  bool operator==(const WatchSnapshot&) const = default;
+};
+
+using Step = std::variant<AttachScheduler, ReplaceScheduler, DetachScheduler, Spawn, Run,
+                          Sleep, CaptureSnapshot, WatchSnapshot>;
+
+// The op name as written in JSON ("AttachScheduler", ...).
+std::string_view step_op(const Step& step);
+
+enum class OnFailure { Stop, Continue };
+
+struct PlanSettings {
+  uint32_t step_timeout_ms = 60000;
+  OnFailure on_failure = OnFailure::Stop;
+  bool send_kallsyms = true;
+  bool operator==(const PlanSettings&) const = default;
+};
+
+struct Plan {
+  PlanSettings settings;
+  std::vector<Step> steps;
+  bool operator==(const Plan&) const = default;
+};
+
+// Limits that keep a hostile or broken plan from exhausting the guest.
+inline constexpr std::size_t kMaxPlanSteps = 4096;
+inline constexpr uint32_t kMaxSpawnCount = 256;
+inline constexpr std::size_t kMaxArgvLength = 256;
+
+std::string plan_to_json(const Plan& plan);  // pretty-printed, stable key order
+Result<Plan> plan_from_json(std::string_view text);
+
+}  // namespace ktest::kvm
