@@ -1,0 +1,89 @@
+// Printing and walking parsed expressions.
+#include <fmt/format.h>
+
+#include "dsl/expr.h"
+#include "dsl/expr_value.h"
+
+namespace ktest::dsl {
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    if (c == '\t') { out += "\\t"; continue; }
+    out += c;
+  }
+  return out + "\"";
+}
+
+void walk(const Expr& e, std::vector<ExprRef>& out) {
+  if (e.kind == ExprKind::Call && e.args.size() == 1) {
+    const auto* name = std::get_if<std::string>(&e.args[0]->literal);
+    if (name && (e.name == "pid" || e.name == "pids"))
+      out.push_back({ExprRef::Kind::Workload, *name, e.args[0]->span});
+    if (name && e.name == "snapshot") out.push_back({ExprRef::Kind::Snapshot, *name, e.args[0]->span});
+  }
+  if (e.receiver) walk(*e.receiver, out);
+  for (const auto& a : e.args) walk(*a, out);
+}
+
+}  // namespace
+
+const char* op_text(Op op) {
+  switch (op) {
+    case Op::None: return "";
+    case Op::Not: return "not";
+    case Op::Neg: return "-";
+    case Op::Or: return "or";
+    case Op::And: return "and";
+    case Op::Eq: return "==";
+    case Op::Ne: return "!=";
+    case Op::Lt: return "<";
+    case Op::Le: return "<=";
+    case Op::Gt: return ">";
+    case Op::Ge: return ">=";
+    case Op::In: return "in";
+    case Op::Add: return "+";
+    case Op::Sub: return "-";
+    case Op::Mul: return "*";
+    case Op::Div: return "/";
+    case Op::Mod: return "%";
+  }
+  return "";
+}
+
+std::string to_string(const Expr& e) {
+  auto args = [&e] {
+    std::string out;
+    for (const auto& a : e.args) out += (out.empty() ? "" : ", ") + to_string(*a);
+    return out;
+  };
+  switch (e.kind) {
+    case ExprKind::Literal:
+      if (auto* i = std::get_if<expr_int_t>(&e.literal)) return int_to_string(*i);
+      if (auto* d = std::get_if<double>(&e.literal)) return fmt::format("{}", *d);
+      if (auto* s = std::get_if<std::string>(&e.literal)) return quote(*s);
+      if (auto* b = std::get_if<bool>(&e.literal)) return *b ? "true" : "false";
+      return "?";
+    case ExprKind::List: return "[" + args() + "]";
+    case ExprKind::Name: return e.name;
+    case ExprKind::Call: return e.name + "(" + args() + ")";
+    case ExprKind::Method: return to_string(*e.receiver) + "." + e.name + "(" + args() + ")";
+    case ExprKind::Member: return to_string(*e.receiver) + "." + e.name;
+    case ExprKind::Unary:
+      return e.op == Op::Not ? "not " + to_string(*e.args[0]) : "-" + to_string(*e.args[0]);
+    case ExprKind::Binary:
+      return "(" + to_string(*e.args[0]) + " " + op_text(e.op) + " " + to_string(*e.args[1]) + ")";
+  }
+  return "?";
+}
+
+std::vector<ExprRef> collect_refs(const Expr& expr) {
+  std::vector<ExprRef> out;
+  walk(expr, out);
+  return out;
+}
+
+}  // namespace ktest::dsl

@@ -1,0 +1,161 @@
+// Consistency across steps and assertions: what a YAML schema cannot say.
+#include <fmt/format.h>
+
+#include <map>
+
+#include "dsl/loader_state.h"
+#include "util/edit_distance.h"
+
+namespace ktest::dsl {
+namespace {
+
+// Where a step's field was written, else the step itself.
+Location field_loc(const LoadState& state, std::size_t step, const Step& s, const std::string& field) {
+  if (step < state.step_fields.size()) {
+    auto it = state.step_fields[step].find(field);
+    if (it != state.step_fields[step].end()) return it->second;
+  }
+  return s.loc;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& names,
+                         const std::string& otherwise) {
+  auto guess = nearest(word, names);
+  return guess ? fmt::format("did you mean '{}'?", *guess) : otherwise;
+}
+
+// True when the expression reads the default (last captured) snapshot.
+bool uses_default_snapshot(const Expr& e) {
+  static const std::vector<std::string> roots = {"var", "map", "active", "live_var", "vars"};
+  if (e.kind == ExprKind::Call && std::find(roots.begin(), roots.end(), e.name) != roots.end())
+    return true;
+  if (e.receiver && uses_default_snapshot(*e.receiver)) return true;
+  for (const auto& a : e.args)
+    if (uses_default_snapshot(*a)) return true;
+  return false;
+}
+
+class Checker {
+ public:
+  Checker(const Scenario& s, LoadState& state) : s_(s), state_(state) {}
+
+  void run() {
+    for (std::size_t i = 0; i < s_.steps.size(); ++i) check_step(i, s_.steps[i]);
+    for (std::size_t i = 0; i < s_.assertions.size(); ++i) check_assertion(i, s_.assertions[i]);
+  }
+
+ private:
+  void check_step(std::size_t i, const Step& step) {
+    std::visit([&](const auto& op) { check(i, step, op); }, step.op);
+  }
+
+  void check(std::size_t i, const Step& step, const AttachScheduler&) {
+    if (attached_line_ >= 0)
+      state_.error(step.loc, 15,
+                   attached_line_ == 0 ? "a scheduler is already attached (the top-level 'scheduler')"
+                                       : fmt::format("a scheduler is already attached (line {})", attached_line_),
+                   "use ReplaceScheduler, or DetachScheduler first");
+    attached_line_ = step.loc.line;
+    (void)i;
+  }
+  void check(std::size_t, const Step& step, const ReplaceScheduler&) {
+    if (attached_line_ < 0)
+      state_.error(step.loc, 16, "ReplaceScheduler with no scheduler attached", "use AttachScheduler");
+    attached_line_ = step.loc.line;
+  }
+  void check(std::size_t, const Step& step, const DetachScheduler&) {
+    if (attached_line_ < 0)
+      state_.error(step.loc, 15, "DetachScheduler with no scheduler attached",
+                   "attach one first with AttachScheduler, or delete this step");
+    attached_line_ = -1;
+  }
+
+  void check(std::size_t i, const Step& step, const Spawn& spawn) {
+    const Location name_loc = field_loc(state_, i, step, "name");
+    auto [it, inserted] = workloads_.emplace(spawn.name, name_loc.line);
+    if (!inserted)
+      state_.error(name_loc, static_cast<int>(spawn.name.size()),
+                   fmt::format("workload '{}' is spawned twice (first at line {})", spawn.name, it->second),
+                   "give each Spawn its own name");
+    if (!spawn.cpus.empty() && spawn.cpus.back() >= s_.vm.cpus)
+      state_.error(field_loc(state_, i, step, "cpus"), static_cast<int>(spawn.cpus_text.size()) + 2,
+                   fmt::format("cpu {} does not exist: the vm has {} cpu{}", spawn.cpus.back(), s_.vm.cpus,
+                               s_.vm.cpus == 1 ? "" : "s"),
+                   s_.vm.cpus == 1 ? "use cpus: \"0\", or raise vm.cpus"
+                                   : fmt::format("use cpus within 0-{}, or raise vm.cpus", s_.vm.cpus - 1));
+  }
+
+  void check(std::size_t i, const Step& step, const Kill& kill) {
+    if (workloads_.count(kill.name)) return;
+    const Location loc = field_loc(state_, i, step, "name");
+    const int len = static_cast<int>(kill.name.size());
+    for (std::size_t later = i + 1; later < s_.steps.size(); ++later) {
+      const auto* spawn = std::get_if<Spawn>(&s_.steps[later].op);
+      if (spawn && spawn->name == kill.name) {
+        state_.error(loc, len, fmt::format("workload '{}' is killed before it is spawned", kill.name),
+                     fmt::format("move this step after the Spawn at line {}", s_.steps[later].loc.line));
+        return;
+      }
+    }
+    state_.error(loc, len, fmt::format("workload '{}' is never spawned", kill.name),
+                 did_you_mean(kill.name, s_.workload_names(), "spawn it first with a Spawn step"));
+  }
+
+  void check(std::size_t, const Step&, const Run&) {}
+  void check(std::size_t, const Step&, const Sleep&) {}
+
+  void check(std::size_t i, const Step& step, const CaptureSnapshot& c) { snapshot_name(i, step, c.name); }
+  void check(std::size_t i, const Step& step, const WatchSnapshot& w) { snapshot_name(i, step, w.name); }
+
+  void snapshot_name(std::size_t i, const Step& step, const std::string& name) {
+    const Location loc = field_loc(state_, i, step, "name");
+    auto [it, inserted] = snapshots_.emplace(name, loc.line);
+    if (!inserted)
+      state_.error(loc, static_cast<int>(name.size()),
+                   fmt::format("snapshot '{}' is captured twice (first at line {})", name, it->second),
+                   fmt::format("give each capture its own name, e.g. '{}_2'", name));
+  }
+
+  void check_assertion(std::size_t i, const Assertion& a) {
+    for (const auto& ref : collect_refs(*a.expr)) {
+      // A string argument's span includes its quotes; point inside them.
+      const bool quoted = ref.span.length >= 2 && (a.text[ref.span.offset] == '"' || a.text[ref.span.offset] == '\'');
+      const Location loc = state_.expr_location(i, a.text, ref.span.offset + (quoted ? 1 : 0));
+      const int len = static_cast<int>(ref.span.length) - (quoted ? 2 : 0);
+      if (ref.kind == ExprRef::Kind::Snapshot && !snapshots_.count(ref.name)) {
+        state_.error(loc, len, fmt::format("assertion reads snapshot '{}', which no step captures", ref.name),
+                     did_you_mean(ref.name, s_.snapshot_names(),
+                                  fmt::format("add a step '- CaptureSnapshot: {}'", ref.name)));
+      }
+      if (ref.kind == ExprRef::Kind::Workload && !workloads_.count(ref.name)) {
+        state_.error(loc, len, fmt::format("assertion refers to workload '{}', which no step spawns", ref.name),
+                     did_you_mean(ref.name, s_.workload_names(),
+                                  fmt::format("add a step '- Spawn: {{name: {}, command: ...}}'", ref.name)));
+      }
+    }
+    if (snapshots_.empty() && uses_default_snapshot(*a.expr))
+      state_.error(a.loc, static_cast<int>(a.text.size()), "assertion reads a snapshot, but no step captures one",
+                   "add a step '- CaptureSnapshot: end' after the workload runs");
+  }
+
+  const Scenario& s_;
+  LoadState& state_;
+  // Line of the step that attached the current scheduler; 0 = the top-level
+  // scheduler, -1 = none attached.
+  int attached_line_ = -1;
+  std::map<std::string, int> workloads_;  // name -> line of its Spawn
+  std::map<std::string, int> snapshots_;  // name -> line of its capture
+
+ public:
+  void start_with_top_level_scheduler(bool present) { attached_line_ = present ? 0 : -1; }
+};
+
+}  // namespace
+
+void check_scenario(const Scenario& scenario, LoadState& state) {
+  Checker checker(scenario, state);
+  checker.start_with_top_level_scheduler(scenario.scheduler.has_value());
+  checker.run();
+}
+
+}  // namespace ktest::dsl
