@@ -1,0 +1,41 @@
+#include "cli/report/from_dsl.h"
+
+namespace ktest::cli {
+
+AssertionResult from_dsl(const dsl::AssertionResult& result) {
+  AssertionResult out;
+  out.name = result.name;
+  out.expression = result.text;
+  out.line = result.loc.line;
+  const dsl::EvalOutcome& o = result.outcome;
+  switch (o.verdict) {
+    case dsl::Verdict::Pass: out.outcome = Outcome::Passed; break;
+    case dsl::Verdict::Fail: out.outcome = Outcome::Failed; break;
+    case dsl::Verdict::Error: out.outcome = Outcome::Error; break;
+  }
+  if (out.outcome == Outcome::Passed) return out;
+  out.message = result.message;
+  for (const auto& cmp : o.failed) {
+    const char* sep = out.actual.empty() ? "" : "; ";
+    out.actual += sep + cmp.lhs_value;
+    out.expected += sep + (cmp.op == "==" || cmp.op.empty() ? cmp.rhs_value : cmp.op + " " + cmp.rhs_value);
+  }
+  if (o.error) {
+    out.error = o.error->message;
+    if (!o.error->hint.empty()) out.error += " (hint: " + o.error->hint + ")";
+    if (!o.error->available.empty()) {
+      out.error += "\navailable:";
+      for (const auto& name : o.error->available) out.error += " " + name;
+    }
+  }
+  return out;
+}
+
+std::vector<AssertionResult> from_dsl(const std::vector<dsl::AssertionResult>& results) {
+  std::vector<AssertionResult> out;
+  out.reserve(results.size());
+  for (const auto& r : results) out.push_back(from_dsl(r));
+  return out;
+}
+
+}  // namespace ktest::cli

@@ -1,0 +1,84 @@
+// The result model of a `ktest run`: what happened to each scenario.
+//
+// Contract: `ktest run` fills a RunResult as it goes; reporters (report.h)
+// only read it. Outcome semantics: Passed/Failed are verdicts (a step's
+// expectation or an assertion evaluated true/false); Error means the
+// thing could not be carried out or evaluated (guest died, field missing,
+// report unreadable); Skipped means it was never reached. Strings that are
+// "" mean "not applicable"; reporters omit them (text, TAP) or write null
+// (JSON). Text may hold anything the guest printed: reporters escape it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace ktest::cli {
+
+enum class Outcome { Passed, Failed, Error, Skipped };
+
+const char* outcome_name(Outcome outcome);  // "passed", "failed", "error", "skipped"
+
+struct StepResult {
+  std::string op;           // "Spawn", "CaptureSnapshot", ... (dsl::step_op_name)
+  std::string description;  // the step's subject: workload, snapshot, command
+  int line = 0;             // in the scenario file; 0 when unknown
+  Outcome outcome = Outcome::Skipped;
+  std::chrono::nanoseconds duration{0};
+  std::string error;        // why it failed / errored
+};
+
+struct CaptureResult {
+  std::string name;         // snapshot name
+  std::string report_path;  // the report JSON written for it; "" when none
+  std::size_t maps = 0;     // maps in the report
+  bool degraded = false;    // schema "degraded": partial capture
+  std::chrono::nanoseconds duration{0};  // freeze to thaw
+  std::string error;        // capture failed: why
+};
+
+struct AssertionResult {
+  std::string name;        // as in the scenario (defaults to the expression)
+  std::string expression;  // the text as written
+  int line = 0;            // in the scenario file; 0 when unknown
+  Outcome outcome = Outcome::Skipped;  // Error: could not be evaluated
+  std::string expected;    // for comparisons: the right-hand value as evaluated
+  std::string actual;      // for comparisons: the left-hand value as evaluated
+  std::string message;     // the scenario's message, shown when it fails
+  std::string error;       // evaluation error (missing field, with alternatives)
+};
+
+struct ScenarioResult {
+  std::string name;
+  std::string file;         // scenario file as given
+  Outcome outcome = Outcome::Skipped;
+  std::chrono::nanoseconds duration{0};
+  std::string error;        // scenario-level failure (boot, timeout, ...)
+  std::string output_dir;   // this scenario's run directory
+  std::string console_log;  // guest console log; shown on failure
+  std::vector<StepResult> steps;
+  std::vector<CaptureResult> captures;
+  std::vector<AssertionResult> assertions;
+};
+
+struct RunResult {
+  std::string ktest_version;
+  std::string started_at;   // ISO-8601 UTC
+  std::chrono::nanoseconds duration{0};
+  std::string output_dir;   // the run's directory
+  std::vector<ScenarioResult> scenarios;
+};
+
+struct RunSummary {
+  std::size_t passed = 0, failed = 0, errors = 0, skipped = 0;
+  std::size_t total() const { return passed + failed + errors + skipped; }
+};
+RunSummary summarize(const RunResult& run);  // counts scenarios by outcome
+
+// A scenario's outcome from its parts: Error if it has an error or any
+// step/capture/assertion errored, else Failed if any failed, else Passed
+// (Skipped when nothing ran). `ktest run` may use it to set `outcome`.
+Outcome derive_outcome(const ScenarioResult& scenario);
+
+}  // namespace ktest::cli
