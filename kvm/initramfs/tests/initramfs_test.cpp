@@ -1,0 +1,188 @@
+// kvm/initramfs: newc output checked by GNU cpio, zstd, caching, ELF closure, busybox.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <set>
+
+#include "kvm/initramfs/initramfs.h"
+#include "util/atomic_file.h"
+
+namespace fs = std::filesystem;
+using namespace ktest::kvm;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/ktest-initramfs-test.XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string run(const std::string& cmd) {
+  std::unique_ptr<FILE, decltype(&pclose)> p(popen(cmd.c_str(), "r"), pclose);
+  REQUIRE(p);
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
+  return out;
+}
+
+bool have_cpio() { return std::system("cpio --version >/dev/null 2>&1") == 0; }
+
+Initramfs sample() {
+  Initramfs fs;
+  REQUIRE(fs.add_base_layout().ok());
+  REQUIRE(fs.add_file("/etc/motd", "hello\n", 0644).ok());
+  REQUIRE(fs.add_file("/init", "#!/bin/sh\necho hi\n", 0755).ok());
+  REQUIRE(fs.add_file("/odd/size", std::string(5, 'x')).ok());  // exercises data padding
+  REQUIRE(fs.add_symlink("/etc/link", "motd").ok());
+  REQUIRE(fs.add_host_file("/bin/true", "/bin/true").ok());
+  return fs;
+}
+
+}  // namespace
+
+TEST_CASE("GNU cpio lists and extracts our newc archive exactly" * doctest::skip(!have_cpio())) {
+  TempDir t;
+  std::string archive = sample().archive();
+  CHECK(archive.size() % 4 == 0);
+  CHECK(archive.find("TRAILER!!!") == archive.size() - 124 + 110);
+  REQUIRE(ktest::write_file_atomic(t.path + "/a.cpio", archive).ok());
+  std::string listing = run("cpio -it --quiet < " + t.path + "/a.cpio");
+  CHECK(listing ==
+        "bin\nbin/true\ndev\ndev/console\netc\netc/link\netc/motd\ninit\nodd\nodd/size\nproc\nroot\nrun\nsys\ntmp\n");
+  fs::create_directories(t.path + "/x");
+  std::string err = run("cd " + t.path + "/x && cpio -idm --quiet < ../a.cpio 2>&1");
+  CHECK(err.empty());
+  CHECK(ktest::read_file(t.path + "/x/etc/motd").value() == "hello\n");
+  CHECK(ktest::read_file(t.path + "/x/odd/size").value() == "xxxxx");
+  CHECK(ktest::read_file(t.path + "/x/bin/true").value() == ktest::read_file("/bin/true").value());
+  CHECK(fs::read_symlink(t.path + "/x/etc/link") == "motd");
+  struct stat st{};
+  REQUIRE(::lstat((t.path + "/x/init").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0755);
+  REQUIRE(::lstat((t.path + "/x/tmp").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 01777);
+  if (geteuid() == 0) {  // only root can create device nodes
+    REQUIRE(::lstat((t.path + "/x/dev/console").c_str(), &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+    CHECK(major(st.st_rdev) == 5);
+    CHECK(minor(st.st_rdev) == 1);
+  }
+}
+
+TEST_CASE("paths are normalised, parents implied, conflicts named") {
+  Initramfs fs;
+  CHECK(fs.add_file("usr//lib/./x", "1").ok());
+  CHECK(fs.contains("/usr/lib/x"));
+  CHECK(fs.contains("/usr/lib"));
+  CHECK(fs.add_file("/usr/lib/x", "1").ok());  // identical: fine
+  auto clash = fs.add_file("/usr/lib/x", "2");
+  REQUIRE_FALSE(clash.ok());
+  CHECK(clash.error().message == "/usr/lib/x is added twice with different content (a file, then a file)");
+  auto under_file = fs.add_file("/usr/lib/x/y", "3");
+  REQUIRE_FALSE(under_file.ok());
+  CHECK(under_file.error().message == "/usr/lib/x is a file, so /usr/lib/x/y cannot go under it");
+  CHECK_FALSE(fs.add_file("/../etc/passwd", "").ok());
+  CHECK_FALSE(fs.add_file("/", "").ok());
+  CHECK_FALSE(fs.add_host_file("/missing", "/nonexistent/file").ok());
+}
+
+TEST_CASE("identical content gives identical bytes and key; any change changes the key") {
+  CHECK(sample().archive() == sample().archive());
+  Initramfs changed = sample();
+  REQUIRE(changed.add_file("/etc/extra", "").ok());
+  CHECK(changed.content_key() != sample().content_key());
+  CHECK(sample().content_key().size() == 32);
+}
+
+TEST_CASE("FNV-1a 128 matches the published test vectors") {
+  CHECK(fnv1a128_hex("") == "6c62272e07bb014262b821756295c58d");
+  CHECK(fnv1a128_hex("a") == "d228cb696f1a8caf78912b704e4a8964");
+}
+
+TEST_CASE("zstd round trip; the frame carries no checksum") {
+  std::string archive = sample().archive();
+  auto frame = zstd_compress(archive, kInitramfsZstdLevel);
+  REQUIRE(frame.ok());
+  CHECK(frame->size() < archive.size());
+  CHECK(frame->substr(0, 4) == "\x28\xb5\x2f\xfd");
+  CHECK((static_cast<unsigned char>((*frame)[4]) & 0x04) == 0);  // Content_Checksum_flag
+  auto back = zstd_decompress(*frame);
+  REQUIRE(back.ok());
+  CHECK(*back == archive);
+  CHECK_FALSE(zstd_decompress("not zstd").ok());
+}
+
+TEST_CASE("the cache builds once per content and reuses the file") {
+  TempDir t;
+  auto first = write_cached(sample(), t.path);
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->reused);
+  CHECK(first->path == t.path + "/initramfs/" + first->key + ".cpio.zst");
+  auto mtime = fs::last_write_time(first->path);
+  auto second = write_cached(sample(), t.path);
+  REQUIRE(second.ok());
+  CHECK(second->reused);
+  CHECK(second->path == first->path);
+  CHECK(fs::last_write_time(first->path) == mtime);
+  CHECK(zstd_decompress(ktest::read_file(first->path).value()).value() == sample().archive());
+  Initramfs other = sample();
+  REQUIRE(other.add_file("/etc/extra", "1").ok());
+  auto third = write_cached(other, t.path);
+  REQUIRE(third.ok());
+  CHECK_FALSE(third->reused);
+  CHECK(third->path != first->path);
+}
+
+TEST_CASE("a dynamic executable comes with its interpreter and every library ldd names") {
+  Initramfs fs;
+  auto added = fs.add_elf_with_libraries("/usr/bin/ls", "/bin/ls");
+  REQUIRE_MESSAGE(added.ok(), (added.ok() ? "" : added.error().to_string()));
+  CHECK(fs.contains("/usr/bin/ls"));
+  CHECK(fs.contains("/lib64/ld-linux-x86-64.so.2"));
+  std::set<std::string> names;
+  for (const auto& p : *added) names.insert(fs::path(p).filename().string());
+  std::string ldd = run("ldd /bin/ls");
+  std::size_t pos = 0;
+  int libraries = 0;
+  while ((pos = ldd.find("=> /", pos)) != std::string::npos) {
+    std::size_t end = ldd.find(' ', pos + 3);
+    std::string lib = fs::path(ldd.substr(pos + 3, end - pos - 3)).filename().string();
+    CAPTURE(lib);
+    CHECK(names.count(lib) == 1);
+    ++libraries;
+    pos = end;
+  }
+  CHECK(libraries >= 1);
+  auto not_elf = fs.add_elf_with_libraries("/etc/hostname", "/etc/hostname");
+  REQUIRE_FALSE(not_elf.ok());
+  CHECK(not_elf.error().message == "/etc/hostname is not an ELF executable");
+}
+
+TEST_CASE("busybox-static comes with applet links that busybox really provides" *
+          doctest::skip(!fs::exists("/bin/busybox"))) {
+  Initramfs fs;
+  REQUIRE(fs.add_symlink("/bin/sleep", "/custom/sleep").ok());  // users' entries win
+  auto st = fs.add_busybox();
+  REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().to_string()));
+  CHECK(fs.contains("/bin/busybox"));
+  std::string list = "\n" + run("/bin/busybox --list");
+  for (const auto& applet : common_busybox_applets()) {
+    CAPTURE(applet);
+    CHECK(list.find("\n" + applet + "\n") != std::string::npos);
+    CHECK(fs.contains("/bin/" + applet));
+  }
+  CHECK(fs.contains("/bin/nice"));  // a script over renice: Debian's busybox has no nice
+  auto dynamic = Initramfs{}.add_busybox("/bin/ls");
+  REQUIRE_FALSE(dynamic.ok());
+  CHECK(dynamic.error().hint == "install busybox-static (apt-get install busybox-static)");
+}

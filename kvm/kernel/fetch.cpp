@@ -1,0 +1,306 @@
+// `ktest kernel fetch`: Debian sid's kernel through a private apt state.
+//
+// apt-get and dpkg-deb are the tools for this job (signature checking,
+// mirrors, proxies, .deb format); we only steer them with -o options so
+// that the host's own apt lists, caches and installed packages stay as
+// they were.
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <regex>
+
+#include "kvm/kernel/kernel.h"
+#include "util/atomic_file.h"
+
+extern char** environ;
+
+namespace ktest::kvm {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs argv (PATH lookup) in `cwd`, capturing stdout and stderr.
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::string& cwd = {}) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return fail(std::string("pipe: ") + std::strerror(errno));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    return fail("cannot run " + argv[0] + ": " + std::strerror(rc), "",
+                "install it (apt-get and dpkg-deb come with Debian's apt and dpkg packages)");
+  }
+  ProcessResult result;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+Result<ProcessResult> run_checked(const std::vector<std::string>& argv, const std::string& cwd = {}) {
+  KTEST_ASSIGN(ProcessResult r, run_process(argv, cwd));
+  if (r.exit_code != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    std::string err = r.err.empty() ? r.out : r.err;
+    while (!err.empty() && std::isspace(static_cast<unsigned char>(err.back()))) err.pop_back();
+    return fail("'" + cmd + "' failed (exit " + std::to_string(r.exit_code) + "): " + err);
+  }
+  return r;
+}
+
+// apt options that confine apt to ktest's own sources, lists and archives.
+std::vector<std::string> private_apt_options(const std::string& apt_dir) {
+  return {"-o", "Dir::Etc::SourceList=" + apt_dir + "/sources.list",
+          "-o", "Dir::Etc::SourceParts=/dev/null",
+          "-o", "Dir::State::Lists=" + apt_dir + "/lists",
+          "-o", "Dir::Cache=" + apt_dir + "/cache",
+          "-o", "Dir::Etc::Preferences=/dev/null",
+          "-o", "Dir::Etc::PreferencesParts=/dev/null",
+          "-o", "APT::Sandbox::User=root"};  // our files are not readable by _apt
+}
+
+Status prepare_apt_dir(const std::string& apt_dir) {
+  std::error_code ec;
+  fs::create_directories(apt_dir + "/lists/partial", ec);
+  fs::create_directories(apt_dir + "/cache/archives/partial", ec);
+  if (ec) return fail("cannot create " + apt_dir + ": " + ec.message());
+  return write_file_atomic(apt_dir + "/sources.list",
+                           "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                           "http://deb.debian.org/debian sid main\n");
+}
+
+void say(const FetchOptions& o, const std::string& line) {
+  if (!o.quiet) std::fprintf(stderr, "ktest: %s\n", line.c_str());
+}
+
+// "7.2.13+deb14" or "7.2.13+deb14-amd64" -> "7.2.13+deb14-amd64".
+std::string abi_with_flavour(std::string v) {
+  if (!v.ends_with("-amd64")) v += "-amd64";
+  return v;
+}
+
+Result<std::string> newest_in_sid(const std::string& apt_dir) {
+  std::vector<std::string> argv = {"apt-cache"};
+  for (auto& o : private_apt_options(apt_dir)) argv.push_back(o);
+  argv.insert(argv.end(), {"search", "--names-only", "^linux-binary-"});
+  KTEST_ASSIGN(ProcessResult r, run_checked(argv));
+  std::vector<std::string> names;
+  std::size_t pos = 0;
+  while (pos < r.out.size()) {
+    std::size_t end = r.out.find('\n', pos);
+    if (end == std::string::npos) end = r.out.size();
+    std::string line = r.out.substr(pos, end - pos);
+    names.push_back(line.substr(0, line.find(' ')));
+    pos = end + 1;
+  }
+  std::string abi = newest_kernel_abi(names);
+  if (abi.empty()) {
+    return fail("Debian sid lists no linux-binary-<version>-amd64 package", "",
+                "check that http://deb.debian.org/debian is reachable, or pass --version");
+  }
+  return abi;
+}
+
+// Finds `name` anywhere under `root` (the .deb layout moves between releases).
+std::string find_file_named(const std::string& root, const std::string& name) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_regular_file() && it->path().filename() == name) return it->path().string();
+  }
+  return {};
+}
+
+Status download_and_unpack(const std::string& apt_dir, const std::string& abi, const std::string& work,
+                           const std::string& stage) {
+  std::vector<std::string> argv = {"apt-get", "-qq"};
+  for (auto& o : private_apt_options(apt_dir)) argv.push_back(o);
+  argv.insert(argv.end(), {"download", "linux-binary-" + abi, "linux-base-" + abi});
+  if (auto r = run_checked(argv, work); !r) {
+    return std::move(r).context("downloading linux-binary-" + abi);
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(work, ec)) {
+    if (entry.path().extension() != ".deb") continue;
+    KTEST_TRY(run_checked({"dpkg-deb", "-x", entry.path().string(), work + "/root"}));
+  }
+  std::string vmlinuz = find_file_named(work + "/root", "vmlinuz");
+  if (vmlinuz.empty()) vmlinuz = find_file_named(work + "/root", "vmlinuz-" + abi);
+  std::string config = find_file_named(work + "/root", "config");
+  if (config.empty()) config = find_file_named(work + "/root", "config-" + abi);
+  if (vmlinuz.empty() || config.empty()) {
+    return fail("the downloaded packages hold no " + std::string(vmlinuz.empty() ? "vmlinuz" : "config"),
+                work, "the Debian package layout may have changed; report this to ktest");
+  }
+  fs::create_directories(stage, ec);
+  fs::rename(vmlinuz, stage + "/vmlinuz", ec);
+  if (!ec) fs::rename(config, stage + "/config", ec);
+  if (ec) return fail("cannot move the kernel into " + stage + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+int compare_debian_versions(std::string_view a, std::string_view b) {
+  // dpkg's verrevcmp: '~' sorts before everything, letters before non-letters.
+  auto order = [](char c) -> int {
+    if (std::isdigit(static_cast<unsigned char>(c))) return 0;
+    if (std::isalpha(static_cast<unsigned char>(c))) return c;
+    if (c == '~') return -1;
+    if (c) return c + 256;
+    return 0;
+  };
+  std::size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    int first_diff = 0;
+    while ((i < a.size() && !std::isdigit(static_cast<unsigned char>(a[i]))) ||
+           (j < b.size() && !std::isdigit(static_cast<unsigned char>(b[j])))) {
+      int ac = i < a.size() ? order(a[i]) : 0;
+      int bc = j < b.size() ? order(b[j]) : 0;
+      if (ac != bc) return ac - bc;
+      ++i;
+      ++j;
+    }
+    while (i < a.size() && a[i] == '0') ++i;
+    while (j < b.size() && b[j] == '0') ++j;
+    while (i < a.size() && std::isdigit(static_cast<unsigned char>(a[i])) && j < b.size() &&
+           std::isdigit(static_cast<unsigned char>(b[j]))) {
+      if (!first_diff) first_diff = a[i] - b[j];
+      ++i;
+      ++j;
+    }
+    if (i < a.size() && std::isdigit(static_cast<unsigned char>(a[i]))) return 1;
+    if (j < b.size() && std::isdigit(static_cast<unsigned char>(b[j]))) return -1;
+    if (first_diff) return first_diff;
+  }
+  return 0;
+}
+
+std::string newest_kernel_abi(const std::vector<std::string>& package_names) {
+  // The version part has no '-', so "-cloud-amd64", "-rt-amd64" and
+  // "linux-binary-unsigned-..." do not match.
+  static const std::regex kPlain(R"(linux-binary-([0-9][^-]*)-amd64)");
+  std::string best;
+  for (const auto& name : package_names) {
+    std::smatch m;
+    if (!std::regex_match(name, m, kPlain)) continue;
+    if (best.empty() || compare_debian_versions(m[1].str(), best) > 0) best = m[1].str();
+  }
+  return best.empty() ? best : best + "-amd64";
+}
+
+Result<std::string> fetch_kernel(const FetchOptions& options) {
+  std::string cache = options.cache_dir.empty() ? kernel_cache_dir() : options.cache_dir;
+  std::string apt_dir = cache + "/.apt";
+  std::error_code ec;
+  if (!options.version.empty()) {
+    std::string dir = cache + "/" + abi_with_flavour(options.version);
+    if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) return dir;
+  }
+  KTEST_TRY(prepare_apt_dir(apt_dir));
+  say(options, "updating the package list of Debian sid (private apt state in " + apt_dir + ")");
+  std::vector<std::string> update = {"apt-get", "-qq"};
+  for (auto& o : private_apt_options(apt_dir)) update.push_back(o);
+  update.push_back("update");
+  if (auto r = run_checked(update); !r) {
+    return std::move(r).context("updating Debian sid's package list");
+  }
+  std::string abi = options.version.empty() ? std::string{} : abi_with_flavour(options.version);
+  if (abi.empty()) {
+    KTEST_ASSIGN(abi, newest_in_sid(apt_dir));
+  }
+  std::string dir = cache + "/" + abi;
+  if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) {
+    say(options, abi + " is already in the cache");
+    return dir;
+  }
+  say(options, "downloading linux-binary-" + abi + " and linux-base-" + abi);
+  std::string work = cache + "/.fetch-" + abi + "." + std::to_string(::getpid());
+  fs::remove_all(work, ec);
+  fs::create_directories(work, ec);
+  if (ec) return fail("cannot create " + work + ": " + ec.message(), "", "check that the cache is writable");
+  std::string stage = work + "/kernel";
+  Status done = download_and_unpack(apt_dir, abi, work, stage);
+  if (done) {
+    say(options, "extracting vmlinux");
+    done = extract_vmlinux_file(stage + "/vmlinuz", stage + "/vmlinux");
+  }
+  if (done) {
+    auto facts = inspect_vmlinux(stage + "/vmlinux");
+    if (!facts) {
+      done = fail(std::move(facts.error()));
+    } else if (!facts->has_btf || !facts->has_pvh_note) {
+      done = fail("the extracted vmlinux lacks " + std::string(facts->has_btf ? "a PVH entry note" : ".BTF"),
+                  stage + "/vmlinux", "this Debian kernel cannot be used by ktest; try --version");
+    }
+  }
+  if (done) {
+    // Replace atomically: the old copy moves aside first, then goes.
+    std::string old = work + "/old";
+    if (fs::exists(dir, ec)) fs::rename(dir, old, ec);
+    fs::rename(stage, dir, ec);
+    if (ec) done = fail("cannot move the kernel into " + dir + ": " + ec.message());
+  }
+  fs::remove_all(work, ec);
+  if (!done) return std::move(done).context("fetching " + abi);
+  say(options, "kernel " + abi + " is in " + dir);
+  return dir;
+}
+
+}  // namespace ktest::kvm
