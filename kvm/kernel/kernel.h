@@ -106,6 +106,11 @@ struct KernelSpec {
   std::string cache_dir;  // "" = kernel_cache_dir()
 };
 
+// The kernel a user named (config `kernel`, `--kernel`): "" = newest cached;
+// an existing directory = dir; an existing file or anything with '/' =
+// image; otherwise a version.
+KernelSpec kernel_spec_from_choice(std::string_view choice);
+
 struct KernelImage {
   std::string boot_image;   // what -kernel gets: the PVH vmlinux if any, else the bzImage
   bool boot_is_elf = false; // boot_image is an uncompressed ELF with a PVH note

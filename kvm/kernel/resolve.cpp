@@ -158,6 +158,21 @@ bool is_real_system_map(const std::string& path) {
   return false;
 }
 
+KernelSpec kernel_spec_from_choice(std::string_view choice) {
+  KernelSpec spec;
+  std::string text(choice);
+  std::error_code ec;
+  if (text.empty()) return spec;
+  if (fs::is_directory(text, ec)) {
+    spec.dir = text;
+  } else if (text.find('/') != std::string::npos || fs::exists(text, ec)) {
+    spec.image = text;
+  } else {
+    spec.version = text;
+  }
+  return spec;
+}
+
 Result<KernelImage> resolve_kernel(const KernelSpec& spec) {
   KernelImage out;
   if (!spec.image.empty()) {
