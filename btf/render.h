@@ -19,9 +19,10 @@
 //     decl_tag/var are peeled (at most kMaxPeel links).
 //   - Pointers keep the address. With a MemoryReader, non-null pointers to
 //     sized types are read and rendered into `deref` up to max_deref_depth
-//     levels; a pointer already being followed (a cycle) is cut. Whenever a
-//     deref was not done, deref_skipped_reason says why (no reader, null,
-//     void/function pointee, depth, cycle, size, read error).
+//     levels; a pointer already being followed (a cycle) is cut. When a
+//     reader was given but a deref was not done, deref_skipped_reason says
+//     why (null, void/function/opaque pointee, depth, cycle, size, read
+//     error). Without a reader pointers are left alone, with no reason.
 //   - DATASEC renders as a struct named after the section, one member per
 //     variable at its offset.
 //   - cpumask-like structs (cpumask, bpf_cpumask, scx_bitmap, ...) render

@@ -1,0 +1,188 @@
+// Hostile input: every prefix of every fixture value, corrupt BTF (loops,
+// bad ids, huge arrays, mutated blobs), and pointer chasing through a
+// reader over a fake address space with cycles and holes. Under ASan and
+// UBSan none of these may report an error; all must render to a value.
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "btf/render.h"
+#include "btf/tests/fixture_bytes.h"
+
+namespace ktest::btf {
+namespace {
+
+using testing::fixture;
+using testing::type_id;
+
+// Counts nodes so every result is walked (and ASan sees every byte).
+std::size_t walk(const RenderedValue& v) {
+  std::size_t n = 1;
+  for (const auto& m : v.members) n += walk(m.value);
+  for (const auto& e : v.elements) n += walk(e);
+  if (v.partial) n += walk(*v.partial);
+  if (v.deref) n += walk(*v.deref);
+  return n;
+}
+
+TEST_CASE("every prefix of every fixture value renders to truncated") {
+  const Btf& btf = fixture();
+  for (const auto& image : testing::fixture_images()) {
+    const auto img = image.make(btf);
+    const uint32_t id = type_id(btf, image.type);
+    for (std::size_t len = 0; len < img.bytes.size(); ++len) {
+      // A heap copy of exactly `len` bytes: ASan flags any read past it.
+      std::vector<uint8_t> prefix(img.bytes.begin(), img.bytes.begin() + static_cast<long>(len));
+      auto v = render(btf, id, prefix);
+      CHECK_MESSAGE(v.kind == ValueKind::Truncated, image.type << " prefix " << len);
+      CHECK(v.had == len);
+      CHECK(v.needed == img.bytes.size());
+      CHECK(walk(v) >= 1);
+    }
+    CHECK(render(btf, id, img.bytes).kind != ValueKind::Truncated);
+  }
+}
+
+TEST_CASE("every type of the fixture renders on zeros, ones and short data") {
+  const Btf& btf = fixture();
+  std::vector<uint8_t> big(1 << 16, 0xff);
+  for (uint32_t id = 0; id < btf.type_count() + 2; ++id) {
+    auto size = type_size(btf.get(), id);
+    const std::size_t n = size ? std::min<uint64_t>(*size, big.size()) : 16;
+    std::vector<uint8_t> exact(big.begin(), big.begin() + static_cast<long>(n));
+    CHECK(walk(render(btf, id, exact)) >= 1);
+    std::vector<uint8_t> zeros(n, 0);
+    CHECK(walk(render(btf, id, zeros)) >= 1);
+    if (n > 0) {
+      std::vector<uint8_t> shorter(exact.begin(), exact.end() - 1);
+      CHECK(walk(render(btf, id, shorter)) >= 1);
+    }
+  }
+}
+
+TEST_CASE("corrupt BTF: modifier loops, bad ids, giant arrays, deep nesting") {
+  struct ::btf* b = btf__new_empty();
+  const int i32 = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+  // typedef loop: A -> B -> A (ids are known before they exist).
+  const int a = btf__add_typedef(b, "A", i32 + 2);
+  const int b2 = btf__add_typedef(b, "B", a);
+  REQUIRE(b2 == i32 + 2);
+  // Self-referencing const.
+  const int self = btf__add_const(b, b2 + 1);
+  // Array of 2^32-1 arrays of 2^32-1 ints: size overflows.
+  const int inner = btf__add_array(b, i32, i32, 0xffffffffu);
+  const int outer = btf__add_array(b, i32, inner, 0xffffffffu);
+  // Struct with a member of a dangling type id and one far past its size.
+  const int s = btf__add_struct(b, "bad", 8);
+  btf__add_field(b, "dangling", 100000, 0, 0);
+  btf__add_field(b, "far", i32, 8 * 4096, 0);
+  btf__add_field(b, "wide_bits", i32, 0, 0);
+  // A struct containing itself through an array of one (infinite size).
+  const int rec = btf__add_struct(b, "rec", 4);
+  btf__add_field(b, "me", rec + 1, 0, 0);
+  btf__add_array(b, i32, rec, 1);
+  // Pointer to itself.
+  const int ptr = btf__add_ptr(b, btf__type_cnt(b));
+  std::vector<uint8_t> bytes(64, 0xab);
+  for (int id : {a, b2, self, inner, outer, s, rec, rec + 1, ptr, 0, 99999}) {
+    auto v = render(b, static_cast<uint32_t>(id), bytes);
+    CHECK(walk(v) >= 1);
+  }
+  CHECK(render(b, static_cast<uint32_t>(a), bytes).kind == ValueKind::Unsupported);
+  CHECK(render(b, static_cast<uint32_t>(a), bytes).reason.find("loop") != std::string::npos);
+  CHECK(render(b, static_cast<uint32_t>(outer), bytes).kind == ValueKind::Unsupported);
+  CHECK(render(b, 99999, bytes).kind == ValueKind::Unsupported);
+  auto bad = render(b, static_cast<uint32_t>(s), bytes);
+  REQUIRE(bad.kind == ValueKind::Struct);
+  CHECK(bad.members.at(0).value.kind == ValueKind::Unsupported);
+  CHECK_FALSE(type_size(b, static_cast<uint32_t>(outer)).ok());
+  btf__free(b);
+}
+
+TEST_CASE("mutated raw BTF blobs: either rejected or rendered safely") {
+  auto raw = fixture().raw_data();
+  std::vector<uint8_t> blob(raw.begin(), raw.end());
+  uint32_t state = 12345;
+  auto next = [&state] { return state = state * 1103515245u + 12345u; };
+  std::vector<uint8_t> value(256, 0x5a);
+  int loaded = 0;
+  // libbpf explains every rejected blob on stderr; hundreds of lines of noise.
+  auto previous = libbpf_set_print(nullptr);
+  for (int round = 0; round < 300; ++round) {
+    std::vector<uint8_t> mutated = blob;
+    for (int k = 0; k < 4; ++k) {
+      // Mutate the type section (header is 24 bytes) where it hurts most.
+      const std::size_t at = 24 + next() % (mutated.size() - 24);
+      mutated[at] = static_cast<uint8_t>(next() >> 7);
+    }
+    auto btf = Btf::from_bytes(mutated, "mutated");
+    if (!btf) continue;
+    ++loaded;
+    for (uint32_t id = 0; id < btf->type_count(); ++id) {
+      CHECK(walk(render(*btf, id, value)) >= 1);
+    }
+  }
+  libbpf_set_print(previous);
+  MESSAGE("mutated blobs libbpf accepted and we rendered: " << loaded << " of 300");
+}
+
+// An address space of a few objects; everything else is unmapped.
+class FakeMemory : public MemoryReader {
+ public:
+  std::map<uint64_t, std::vector<uint8_t>> objects;
+  int reads = 0;
+  Result<std::vector<uint8_t>> read(uint64_t address, std::size_t len) override {
+    ++reads;
+    auto it = objects.find(address);
+    if (it == objects.end() || it->second.size() < len) return fail("unmapped address");
+    return std::vector<uint8_t>(it->second.begin(), it->second.begin() + static_cast<long>(len));
+  }
+};
+
+TEST_CASE("pointer deref through a reader: chains, cycles, nulls, holes, depth") {
+  const Btf& btf = fixture();
+  const uint32_t id = type_id(btf, "list_node");
+  const std::size_t size = testing::size_of(btf, id);
+  const std::size_t next = testing::offset_of(btf, "list_node", "next");
+  const std::size_t ip = testing::offset_of(btf, "list_node", "ip");
+  const std::size_t payload = testing::offset_of(btf, "list_node", "payload");
+  FakeMemory mem;
+  // 0x1000 -> 0x2000 -> 0x1000 (cycle); ip of 0x1000 points at an int.
+  testing::Image n1(size), n2(size);
+  n1.put<uint64_t>(next, 0x2000).put<uint64_t>(ip, 0x3000).put<uint64_t>(payload, 1);
+  n2.put<uint64_t>(next, 0x1000).put<uint64_t>(ip, 0xbad).put<uint64_t>(payload, 2);
+  mem.objects[0x1000] = n1.bytes;
+  mem.objects[0x2000] = n2.bytes;
+  mem.objects[0x3000] = {42, 0, 0, 0};
+  testing::Image root(size);
+  root.put<uint64_t>(next, 0x1000).put<uint64_t>(testing::offset_of(btf, "list_node", "vp"), 0x5000);
+  RenderOptions opts;
+  opts.reader = &mem;
+  opts.max_deref_depth = 8;
+  auto v = render(btf, id, root.bytes, opts);
+  REQUIRE(v.kind == ValueKind::Struct);
+  const RenderedValue& p1 = v.members.at(0).value;
+  REQUIRE(p1.deref);
+  CHECK(p1.deref->members.back().value.uint_value == 1);
+  CHECK(p1.deref->members.at(1).value.deref->int_value == 42);
+  const RenderedValue& p2 = p1.deref->members.at(0).value;
+  REQUIRE(p2.deref);
+  const RenderedValue& p3 = p2.deref->members.at(0).value;  // back to 0x1000: cycle
+  CHECK(p3.deref == nullptr);
+  REQUIRE(p3.deref_skipped_reason);
+  CHECK(p3.deref_skipped_reason->find("cycle") != std::string::npos);
+  CHECK(p2.deref->members.at(1).value.deref_skipped_reason->find("read failed") != std::string::npos);
+  CHECK(v.members.at(1).value.deref_skipped_reason == "null pointer");
+  CHECK(v.members.at(2).value.deref_skipped_reason->find("void") != std::string::npos);
+  opts.max_deref_depth = 1;
+  auto shallow = render(btf, id, root.bytes, opts);
+  CHECK(shallow.members.at(0).value.deref->members.at(0).value.deref_skipped_reason->find("depth") !=
+        std::string::npos);
+  CHECK(mem.reads < 20);
+}
+
+}  // namespace
+}  // namespace ktest::btf

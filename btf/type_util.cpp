@@ -1,0 +1,271 @@
+// Bounded BTF type walking and scalar decoding (see type_util.h).
+#include "btf/type_util.h"
+
+#include <bpf/btf.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "btf/btf.h"
+#include "btf/render.h"
+
+namespace ktest::btf {
+namespace {
+
+bool is_peelable(const struct btf_type* t) {
+  switch (btf_kind(t)) {
+    case BTF_KIND_TYPEDEF:
+    case BTF_KIND_VOLATILE:
+    case BTF_KIND_CONST:
+    case BTF_KIND_RESTRICT:
+    case BTF_KIND_TYPE_TAG:
+    case BTF_KIND_DECL_TAG:
+    case BTF_KIND_VAR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string bad_id(uint32_t id) { return "type id " + std::to_string(id) + " out of range"; }
+
+int128_t sign_extend(uint128_t raw, uint32_t nbits) {
+  if (nbits >= 128) return static_cast<int128_t>(raw);
+  const uint128_t sign = uint128_t{1} << (nbits - 1);
+  const uint128_t mask = (uint128_t{1} << nbits) - 1;
+  raw &= mask;
+  return static_cast<int128_t>((raw ^ sign) - sign);
+}
+
+Result<uint64_t> size_of(const struct ::btf* btf, uint32_t id, uint32_t depth) {
+  if (depth > kMaxPeel) return fail("array nesting deeper than " + std::to_string(kMaxPeel));
+  KTEST_ASSIGN(uint32_t real, peel(btf, id));
+  if (real == 0) return fail("void has no size");
+  const struct btf_type* t = btf__type_by_id(btf, real);
+  switch (btf_kind(t)) {
+    case BTF_KIND_INT:
+    case BTF_KIND_ENUM:
+    case BTF_KIND_ENUM64:
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION:
+    case BTF_KIND_FLOAT:
+    case BTF_KIND_DATASEC:
+      return uint64_t{t->size};
+    case BTF_KIND_PTR: {
+      const size_t psize = btf__pointer_size(btf);
+      return uint64_t{psize == 4 ? 4u : 8u};
+    }
+    case BTF_KIND_ARRAY: {
+      const struct btf_array* info = btf_array(t);
+      KTEST_ASSIGN(uint64_t elem, size_of(btf, info->type, depth + 1));
+      const uint64_t n = info->nelems;
+      if (elem != 0 && n > UINT64_MAX / elem) return fail("array size overflows 64 bits");
+      return n * elem;
+    }
+    case BTF_KIND_FWD:
+      return fail("opaque type (forward declaration) has no size");
+    case BTF_KIND_FUNC:
+    case BTF_KIND_FUNC_PROTO:
+      return fail("a function has no size");
+    default:
+      return fail("BTF kind " + std::to_string(btf_kind(t)) + " has no known size");
+  }
+}
+
+}  // namespace
+
+Result<uint32_t> peel(const struct ::btf* btf, uint32_t id) {
+  for (uint32_t link = 0; link <= kMaxPeel; ++link) {
+    if (!valid_type_id(btf, id)) return fail(bad_id(id));
+    if (id == 0) return 0u;
+    const struct btf_type* t = btf__type_by_id(btf, id);
+    if (t == nullptr) return fail(bad_id(id));
+    if (!is_peelable(t)) return id;
+    id = t->type;
+  }
+  return fail("typedef/modifier chain longer than " + std::to_string(kMaxPeel) +
+              " links (a loop in the BTF?)");
+}
+
+Result<uint64_t> type_size(const struct ::btf* btf, uint32_t type_id) {
+  if (btf == nullptr) return fail("no BTF");
+  return size_of(btf, type_id, 0);
+}
+
+uint128_t load_le(const uint8_t* data, std::size_t n) {
+  uint128_t v = 0;
+  for (std::size_t k = 0; k < n && k < 16; ++k) v |= static_cast<uint128_t>(data[k]) << (8 * k);
+  return v;
+}
+
+uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
+  const uint64_t start = bit_off / 8;
+  const uint32_t shift = static_cast<uint32_t>(bit_off % 8);
+  const uint64_t nbytes = (shift + uint64_t{nbits} + 7) / 8;  // <= 17
+  uint128_t v = load_le(data + start, nbytes < 16 ? nbytes : 16);
+  v >>= shift;
+  if (nbytes == 17) v |= static_cast<uint128_t>(data[start + 16]) << (128 - shift);
+  if (nbits < 128) v &= (uint128_t{1} << nbits) - 1;
+  return v;
+}
+
+RenderedValue render_int(const struct ::btf* btf, const struct btf_type* t, const uint8_t* data) {
+  const uint32_t size = t->size;
+  const uint32_t nbits = btf_int_bits(t);
+  const uint32_t off = btf_int_offset(t);
+  if (size != 1 && size != 2 && size != 4 && size != 8 && size != 16) {
+    return make_unsupported("int of " + std::to_string(size) + " bytes");
+  }
+  if (nbits == 0 || nbits > 128 || off + nbits > size * 8) {
+    return make_unsupported("int with bad bit layout (" + std::to_string(nbits) + " bits at " +
+                            std::to_string(off) + ")");
+  }
+  return int_from_bits(btf, t, load_bits(data, off, nbits), nbits);
+}
+
+RenderedValue int_from_bits(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
+                            uint32_t nbits) {
+  const uint8_t encoding = btf_int_encoding(t);
+  if ((encoding & BTF_INT_BOOL) != 0) return make_bool(raw != 0);
+  const char* name = btf__name_by_offset(btf, t->name_off);
+  const bool is_char =
+      t->size == 1 && ((encoding & BTF_INT_CHAR) != 0 || (name != nullptr && std::strcmp(name, "char") == 0));
+  if (is_char && nbits <= 8) return make_char(static_cast<uint8_t>(raw));
+  if ((encoding & BTF_INT_SIGNED) != 0) return make_int(nbits, sign_extend(raw, nbits));
+  return make_uint(nbits, raw);
+}
+
+RenderedValue render_enum(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
+                          uint32_t nbits) {
+  const bool is_signed = btf_kflag(t);
+  const int128_t value = is_signed ? sign_extend(raw, nbits) : static_cast<int128_t>(raw);
+  std::optional<std::string> variant;
+  const uint16_t vlen = btf_vlen(t);
+  for (uint16_t i = 0; i < vlen && !variant; ++i) {
+    int128_t candidate = 0;
+    uint32_t name_off = 0;
+    if (btf_is_enum(t)) {
+      const struct btf_enum* e = btf_enum(t) + i;
+      candidate = is_signed ? int128_t{e->val} : int128_t{static_cast<uint32_t>(e->val)};
+      name_off = e->name_off;
+    } else {
+      const struct btf_enum64* e = btf_enum64(t) + i;
+      const uint64_t v = btf_enum64_value(e);
+      candidate = is_signed ? int128_t{static_cast<int64_t>(v)} : int128_t{v};
+      name_off = e->name_off;
+    }
+    if (candidate != value) continue;
+    const char* name = btf__name_by_offset(btf, name_off);
+    if (name != nullptr && name[0] != '\0') variant = name;
+  }
+  return make_enum(nbits, value, std::move(variant), is_signed);
+}
+
+double half_to_double(uint16_t half) {
+  const int sign = (half >> 15) != 0 ? -1 : 1;
+  const int exponent = (half >> 10) & 0x1f;
+  const int mantissa = half & 0x3ff;
+  if (exponent == 0) return sign * std::ldexp(mantissa, -24);
+  if (exponent == 31) return mantissa == 0 ? sign * HUGE_VAL : std::nan("");
+  return sign * std::ldexp(mantissa + 1024, exponent - 25);
+}
+
+bool is_char_type(const struct ::btf* btf, uint32_t id) {
+  for (uint32_t link = 0; link <= kMaxPeel; ++link) {
+    if (id == 0 || !valid_type_id(btf, id)) return false;
+    const struct btf_type* t = btf__type_by_id(btf, id);
+    switch (btf_kind(t)) {
+      case BTF_KIND_CONST:
+      case BTF_KIND_VOLATILE:
+      case BTF_KIND_RESTRICT:
+      case BTF_KIND_TYPE_TAG:
+        id = t->type;
+        continue;
+      case BTF_KIND_INT: {
+        const char* name = btf__name_by_offset(btf, t->name_off);
+        return t->size == 1 && ((btf_int_encoding(t) & BTF_INT_CHAR) != 0 ||
+                                (name != nullptr && std::strcmp(name, "char") == 0));
+      }
+      default:
+        return false;
+    }
+  }
+  return false;
+}
+
+std::string text_until_nul(std::span<const uint8_t> bytes) {
+  std::string out;
+  std::size_t i = 0;
+  const std::size_t n = bytes.size();
+  while (i < n && bytes[i] != 0) {
+    const uint8_t c = bytes[i];
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len != 0 && i + len <= n;
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (bytes[i + k] & 0xc0) == 0x80;
+    if (ok && len == 2) ok = c >= 0xc2;  // no overlong encodings
+    if (ok && len == 3) ok = !(c == 0xe0 && bytes[i + 1] < 0xa0) && !(c == 0xed && bytes[i + 1] >= 0xa0);
+    if (ok && len == 4) ok = !(c == 0xf0 && bytes[i + 1] < 0x90) && c <= 0xf4 && !(c == 0xf4 && bytes[i + 1] >= 0x90);
+    if (!ok) {
+      out += "\xef\xbf\xbd";
+      ++i;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(bytes.data() + i), len);
+    i += len;
+  }
+  return out;
+}
+
+std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
+  std::string out;
+  const uint64_t nbits = uint64_t{bitmap.size()} * 8;
+  auto bit = [&](uint64_t i) { return (bitmap[i / 8] >> (i % 8)) & 1; };
+  for (uint64_t i = 0; i < nbits;) {
+    if (!bit(i)) {
+      ++i;
+      continue;
+    }
+    uint64_t j = i;
+    while (j + 1 < nbits && bit(j + 1)) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(i);
+    if (j > i) out += "-" + std::to_string(j);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> find_cpumask_bits(const struct ::btf* btf,
+                                                               uint32_t struct_id, uint32_t depth) {
+  if (depth > 4 || !valid_type_id(btf, struct_id) || struct_id == 0) return std::nullopt;
+  const struct btf_type* t = btf__type_by_id(btf, struct_id);
+  if (!btf_is_struct(t)) return std::nullopt;
+  const struct btf_member* m = btf_members(t);
+  for (uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+    if (btf_member_bitfield_size(t, i) != 0 || btf_member_bit_offset(t, i) % 8 != 0) continue;
+    const uint64_t off = btf_member_bit_offset(t, i) / 8;
+    auto real = peel(btf, m->type);
+    if (!real || *real == 0) continue;
+    const struct btf_type* mt = btf__type_by_id(btf, *real);
+    const char* name = btf__name_by_offset(btf, m->name_off);
+    if (btf_is_array(mt) && name != nullptr && std::strcmp(name, "bits") == 0) {
+      auto elem = peel(btf, btf_array(mt)->type);
+      if (!elem || *elem == 0 || !btf_is_int(btf__type_by_id(btf, *elem))) continue;
+      auto size = type_size(btf, *real);
+      if (!size) continue;
+      return std::make_pair(off, *size);
+    }
+    if (btf_is_struct(mt)) {
+      const char* sname = btf__name_by_offset(btf, mt->name_off);
+      if (sname != nullptr && (std::strcmp(sname, "cpumask") == 0 ||
+                               std::strcmp(sname, "scx_bitmap") == 0)) {
+        if (auto inner = find_cpumask_bits(btf, *real, depth + 1)) {
+          return std::make_pair(off + inner->first, inner->second);
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace ktest::btf
