@@ -5,7 +5,8 @@
 // arbitrary byte stream, skipping acks ('+'/'-') and reporting bad
 // checksums as errors without losing the packets after them; it bounds a
 // packet at kMaxGdbPacket bytes. parse_stop_reply() reads "T05thread:01;
-// watch:ffff...;" style stop replies. ktest drives the stub in no-ack mode.
+// watch:ffff...;" style stop replies. QEMU 7.2 has no no-ack mode: the
+// caller acks each decoded packet.
 #pragma once
 
 #include <cstdint>

@@ -11,7 +11,10 @@ bool kvm_usable() {
   int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
   ::close(fd);
-  return true;
+  // /dev/kvm can be a paravirtual flavour (kvm_pvm inside a cloud VM) that
+  // only runs specially built guests; QEMU then aborts on -cpu host. A
+  // hardware backend registers kvm_intel or kvm_amd (also when built in).
+  return ::access("/sys/module/kvm_intel", F_OK) == 0 || ::access("/sys/module/kvm_amd", F_OK) == 0;
 }
 
 bool resolve_use_kvm(Accel accel) {

@@ -21,7 +21,8 @@ struct QemuLaunch {
   bool use_kvm = false;
 };
 
-// True when /dev/kvm opens read-write (KVM is usable, not merely present).
+// True when /dev/kvm opens read-write and is backed by hardware
+// virtualization (kvm_intel / kvm_amd), not merely present.
 bool kvm_usable();
 bool resolve_use_kvm(Accel accel);
 

@@ -428,26 +428,9 @@ Result<VcpuRegisters> QemuMachine::read_registers(uint32_t cpu) {
 
 Status QemuMachine::connect_gdb() {
   if (gdb_fd_.valid()) return {};
+  // Connecting stops the VM (it is paused already). QEMU 7.2 has no
+  // QStartNoAckMode, so the monitor acks every packet as it decodes it.
   KTEST_ASSIGN(UniqueFd fd, connect_unix(socket_dir_ + "/" + kGdbSocket));
-  // No-ack mode: afterwards we never have to write while the VM runs.
-  KTEST_TRY(write_all(fd.get(), gdb::encode_gdb_packet("QStartNoAckMode")));
-  gdb::GdbPacketDecoder decoder;
-  auto deadline = Clock::now() + config_.command_timeout;
-  while (true) {
-    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
-    if (left.count() <= 0) return fail("gdbstub did not answer QStartNoAckMode");
-    pollfd p{fd.get(), POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(left.count()));
-    char chunk[512];
-    ssize_t n = ::read(fd.get(), chunk, sizeof(chunk));
-    if (n <= 0) return fail("gdbstub closed the connection");
-    decoder.feed(std::string_view(chunk, static_cast<size_t>(n)));
-    bool done = false;
-    while (auto packet = decoder.next()) {
-      if (packet->ok() && **packet == "OK") done = true;
-    }
-    if (done) break;
-  }
   ::fcntl(fd.get(), F_SETFL, O_NONBLOCK);
   std::lock_guard lk(mu_);
   gdb_fd_ = std::move(fd);
@@ -463,7 +446,10 @@ Result<std::string> QemuMachine::gdb_command(const std::string& payload) {
     KTEST_TRY(ensure_alive());
     gdb_replies_.clear();
   }
-  KTEST_TRY(write_all(gdb_fd_.get(), gdb::encode_gdb_packet(payload)));
+  {
+    std::lock_guard wl(gdb_write_mu_);
+    KTEST_TRY(write_all(gdb_fd_.get(), gdb::encode_gdb_packet(payload)));
+  }
   std::unique_lock lk(mu_);
   cv_.wait_for(lk, config_.command_timeout, [&] { return !gdb_replies_.empty() || exit_.has_value(); });
   if (gdb_replies_.empty()) {

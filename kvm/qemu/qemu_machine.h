@@ -12,9 +12,11 @@
 //   child's pidfd; it also enforces the run timeout and the panic grace.
 //   Callers send commands and wait on a condition variable for the reply.
 // - Run control belongs to QMP (stop/cont). The gdbstub is connected lazily
-//   (connecting stops the VM, and any byte sent while running stops it), so
-//   gdb packets are only ever sent while the VM is paused; the gdbstub then
-//   just reports watchpoint hits as stop replies.
+//   (connecting stops the VM, and a byte that is not an awaited ack stops a
+//   running VM), so gdb packets are only ever sent while the VM is paused,
+//   and the monitor acks ('+') each packet as soon as it decodes it, before
+//   anyone can resume: an ack QEMU is waiting for never stops the VM. The
+//   gdbstub then just reports watchpoint hits as stop replies.
 #pragma once
 
 #include <atomic>
@@ -113,6 +115,7 @@ class QemuMachine final : public Machine {
   std::mutex run_mu_;
   std::mutex gdb_mu_;
   std::mutex qmp_write_mu_;
+  std::mutex gdb_write_mu_;
 
   mutable std::mutex mu_;  // everything below
   std::condition_variable cv_;

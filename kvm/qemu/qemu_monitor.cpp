@@ -1,6 +1,7 @@
 // QemuMachine's monitor thread: everything QEMU says, its exit, and the
 // deadlines (run timeout, panic grace, SIGTERM→SIGKILL escalation).
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,6 +125,11 @@ void QemuMachine::handle_gdb(int fd) {
   gdb_decoder_.feed(bytes);
   std::lock_guard lk(mu_);
   while (auto packet = gdb_decoder_.next()) {
+    {
+      // Ack (or nack a corrupt packet) right away: see qemu_machine.h.
+      std::lock_guard wl(gdb_write_mu_);
+      [[maybe_unused]] ssize_t w = ::send(fd, packet->ok() ? "+" : "-", 1, MSG_NOSIGNAL);
+    }
     if (!packet->ok()) continue;
     const std::string& payload = **packet;
     if (!gdb::is_stop_reply(payload)) {
