@@ -6,8 +6,10 @@
  * counters in .bss (nr_enqueued, nr_dispatched, nr_cpus_onln, ...).
  * Built twice: KTEST_VARIANT 0 ("ktest_sched") queues on its own DSQ,
  * KTEST_VARIANT 1 ("ktest_sched_global") on SCX_DSQ_GLOBAL, so
- * ReplaceScheduler has something to switch to. Both name their ops map
- * `ktest_ops`.
+ * ReplaceScheduler has something to switch to. KTEST_VARIANT 2
+ * ("ktest_sched_bad") dereferences a map lookup without a NULL check, so
+ * the verifier rejects it: the fixture for load-failure reporting. All
+ * name their ops map `ktest_ops`.
  */
 #include "ktest_compat.bpf.h"
 
@@ -18,8 +20,10 @@ char _license[] SEC("license") = "GPL";
 #endif
 #if KTEST_VARIANT == 0
 #define KTEST_OPS_NAME "ktest_sched"
-#else
+#elif KTEST_VARIANT == 1
 #define KTEST_OPS_NAME "ktest_sched_global"
+#else
+#define KTEST_OPS_NAME "ktest_sched_bad"
 #endif
 
 #define SHARED_DSQ 0x4b54 /* "KT" */
@@ -103,6 +107,14 @@ s32 BPF_STRUCT_OPS(ktest_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wa
 void BPF_STRUCT_OPS(ktest_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	__sync_fetch_and_add(&nr_enqueued, 1);
+#if KTEST_VARIANT == 2
+	{
+		u32 pid = p->pid;
+		struct task_ctx *unchecked = bpf_map_lookup_elem(&scx_per_task, &pid);
+
+		unchecked->ctx.enq_count++; /* no NULL check: rejected on purpose */
+	}
+#endif
 	track(p, true);
 	scx_bpf_dsq_insert(p, target_dsq(), SCX_SLICE_DFL, enq_flags);
 }
