@@ -57,10 +57,9 @@ Location LoadState::expr_location(std::size_t assertion, const std::string& expr
       ++i;  // an escape YAML decoded (\x41): count it as one character
     }
   }
-  while (j < text_.size() && (text_[j] == '\n' || text_[j] == '\r' ||
-                              (std::isspace(static_cast<unsigned char>(text_[j])) &&
-                               offset < expr.size() && !std::isspace(static_cast<unsigned char>(expr[offset])))))
-    ++j;
+  // Land on the character itself, not on the indentation or line break before it.
+  if (offset < expr.size() && !std::isspace(static_cast<unsigned char>(expr[offset])))
+    while (j < text_.size() && std::isspace(static_cast<unsigned char>(text_[j]))) ++j;
   return at_offset(j);
 }
 

@@ -1,0 +1,182 @@
+// Every validation error kind, with golden file:line:col, message and hint.
+#include <doctest/doctest.h>
+
+#include "dsl/scenario.h"
+
+using namespace ktest::dsl;
+
+namespace {
+
+const std::string kScenarios = std::string(KTEST_SOURCE_ROOT) + "/tests/fixtures/scenarios/";
+
+// "line:col: message | hint" per diagnostic.
+std::vector<std::string> errors_of(const std::string& yaml) {
+  auto load = load_scenario_text(yaml, "t.yaml");
+  std::vector<std::string> out;
+  for (const auto& d : load.diagnostics)
+    out.push_back(std::to_string(d.line) + ":" + std::to_string(d.col) + ": " + d.message + " | " + d.hint);
+  CHECK(load.ok() == out.empty());
+  return out;
+}
+
+using Lines = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("YAML syntax errors are located") {
+  CHECK(errors_of("steps:\n  - Sleep: [1s\n") ==
+        Lines{"3:1: YAML syntax: end of sequence flow not found | check the indentation and brackets near here"});
+  auto load = load_scenario_file(kScenarios + "bad_syntax.yaml");
+  REQUIRE(load.diagnostics.size() == 1);
+  CHECK(load.diagnostics[0].line == 3);
+  CHECK(load.diagnostics[0].col == 45);
+}
+
+TEST_CASE("unknown keys get the nearest valid key") {
+  CHECK(errors_of("nmae: x\n") == Lines{"1:1: unknown key 'nmae' in the scenario | did you mean 'name'?"});
+  CHECK(errors_of("vm: {cpus: 2, memroy: 1G}\n") == Lines{"1:15: unknown key 'memroy' in vm | did you mean 'memory'?"});
+  CHECK(errors_of("steps:\n  - Spawn: {name: w, comand: yes}\n") ==
+        Lines{"2:12: Spawn needs 'command' | write - Spawn: {name: worker, command: \"yes > /dev/null\"}",
+              "2:22: unknown key 'comand' in Spawn | did you mean 'command'?"});
+  CHECK(errors_of("zzz: 1\n") ==
+        Lines{"1:1: unknown key 'zzz' in the scenario | valid keys: name, description, vm, kernel, scheduler, "
+              "steps, assertions"});
+}
+
+TEST_CASE("duplicate keys are errors, not silently merged") {
+  CHECK(errors_of("name: a\nname: b\n") ==
+        Lines{"2:1: duplicate key 'name' in the scenario (first set at line 1) | YAML keeps only one value; "
+              "delete one of them"});
+  CHECK(errors_of("steps:\n  - Spawn: {name: w, command: yes, name: v}\n") ==
+        Lines{"2:36: duplicate key 'name' in Spawn (first set at line 2) | YAML keeps only one value; delete one "
+              "of them"});
+}
+
+TEST_CASE("wrong types") {
+  CHECK(errors_of("vm: {cpus: two}\n") ==
+        Lines{"1:12: 'cpus' must be an integer, found 'two' | use a number from 1 to 256"});
+  CHECK(errors_of("vm: {cpus: 0}\n") == Lines{"1:12: 'cpus' is 0, outside 1..256 | use a number from 1 to 256"});
+  CHECK(errors_of("vm: 2\n") ==
+        Lines{"1:5: vm must be a mapping, found a scalar | write vm: {cpus: 2, memory: 512M, timeout: 30s}"});
+  CHECK(errors_of("steps: {Sleep: 1s}\n") == Lines{"1:8: 'steps' must be a list | write steps:\n  - Sleep: 1s"});
+  CHECK(errors_of("steps:\n  - Run: {command: {a: 1}}\n") ==
+        Lines{"2:20: 'command' must be a string or a non-empty list, found a mapping | write command: "
+              "\"stress-ng --cpu 2\" or command: [stress-ng, --cpu, \"2\"]"});
+  CHECK(errors_of("steps:\n  - Spawn: {name: w, command: yes, nice: 30}\n") ==
+        Lines{"2:42: 'nice' is 30, outside -20..19 | use a number from -20 to 19"});
+  CHECK(errors_of("steps:\n  - WatchSnapshot: {name: w, symbol: s, access: wirte, len: 3}\n") ==
+        Lines{"2:49: unknown access 'wirte' | did you mean 'write'?",
+              "2:61: 'len' is 3; a hardware watchpoint covers 1, 2, 4 or 8 bytes | use 1, 2, 4 or 8"});
+  CHECK(errors_of("steps:\n  - Kill: {name: w, signal: TREM}\n") ==
+        Lines{"2:29: unknown signal 'TREM' | did you mean 'TERM'?"});
+}
+
+TEST_CASE("durations and sizes need units") {
+  CHECK(errors_of("vm: {timeout: 30}\n") == Lines{"1:15: 'timeout': duration '30' has no unit | add a unit: 30s"});
+  CHECK(errors_of("vm: {memory: 512}\n") == Lines{"1:14: 'memory': size '512' has no unit | add a unit: 512M"});
+  CHECK(errors_of("vm: {memory: 1M}\n") ==
+        Lines{"1:14: 'memory' is 1M, below the 64M a guest needs | use at least 64M"});
+  CHECK(errors_of("steps:\n  - Sleep: 5 sec\n") ==
+        Lines{"2:12: 'Sleep': unknown duration unit 'sec' in '5 sec' | use one of ns, us, ms, s, m, h"});
+  CHECK(errors_of("steps:\n  - Run: {command: x, timeout: 0s}\n") ==
+        Lines{"2:32: 'timeout' must be longer than 0 | e.g. 500ms"});
+}
+
+TEST_CASE("steps: unknown ops, two ops in one item, missing fields") {
+  CHECK(errors_of("steps:\n  - Spwan: {name: w, command: yes}\n") ==
+        Lines{"2:5: unknown step 'Spwan' | did you mean 'Spawn'?"});
+  CHECK(errors_of("steps:\n  - Sleep: 1s\n    CaptureSnapshot: x\n") ==
+        Lines{"3:5: a step holds one op; 'CaptureSnapshot' starts a second one | start each op with its own '-' item"});
+  CHECK(errors_of("steps:\n  - Slep\n") == Lines{"2:5: a step must be a mapping with one key, the op | write - Sleep: {...}"});
+  CHECK(errors_of("steps:\n  - WatchSnapshot: {name: w}\n") ==
+        Lines{"2:20: WatchSnapshot needs 'symbol' | write - WatchSnapshot: {name: hit, symbol: nr_dispatched}"});
+  CHECK(errors_of("steps:\n  - AttachScheduler:\n") ==
+        Lines{"2:5: AttachScheduler needs 'object' | write - AttachScheduler: {object: scx_simple.bpf.o}"});
+  CHECK(errors_of("steps:\n  - Spawn: {name: w, command: yes, cpus: 1-0}\n") ==
+        Lines{"2:42: 'cpus': cpu range '1-0' runs backwards | write 0-1"});
+}
+
+TEST_CASE("snapshot names are unique and assertions name captured ones") {
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: a\n  - WatchSnapshot: {name: a, symbol: s}\n") ==
+        Lines{"3:27: snapshot 'a' is captured twice (first at line 2) | give each capture its own name, e.g. 'a_2'"});
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: before\nassertions:\n  - snapshot(\"befor\").var(\"x\") > 0\n") ==
+        Lines{"4:15: assertion reads snapshot 'befor', which no step captures | did you mean 'before'?"});
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: a\nassertions:\n  - '@zzz.var(\"x\") > 0'\n") ==
+        Lines{"4:7: assertion reads snapshot 'zzz', which no step captures | add a step '- CaptureSnapshot: zzz'"});
+  CHECK(errors_of("assertions:\n  - var(\"x\") > 0\n") ==
+        Lines{"2:5: assertion reads a snapshot, but no step captures one | add a step '- CaptureSnapshot: end' "
+              "after the workload runs"});
+}
+
+TEST_CASE("workloads are spawned before they are used") {
+  CHECK(errors_of("steps:\n  - Kill: {name: w}\n  - Spawn: {name: w, command: yes}\n") ==
+        Lines{"2:18: workload 'w' is killed before it is spawned | move this step after the Spawn at line 3"});
+  CHECK(errors_of("steps:\n  - Spawn: {name: worker, command: yes}\n  - Kill: {name: wroker}\n") ==
+        Lines{"3:18: workload 'wroker' is never spawned | did you mean 'worker'?"});
+  CHECK(errors_of("steps:\n  - Spawn: {name: w, command: yes}\n  - Spawn: {name: w, command: yes}\n") ==
+        Lines{"3:19: workload 'w' is spawned twice (first at line 2) | give each Spawn its own name"});
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: s\nassertions:\n  - pid(\"ghost\") > 0\n") ==
+        Lines{"4:10: assertion refers to workload 'ghost', which no step spawns | add a step '- Spawn: {name: ghost, "
+              "command: ...}'"});
+  CHECK(errors_of("vm: {cpus: 2}\nsteps:\n  - Spawn: {name: w, command: yes, cpus: \"1,3\"}\n") ==
+        Lines{"3:42: cpu 3 does not exist: the vm has 2 cpus | use cpus within 0-1, or raise vm.cpus"});
+}
+
+TEST_CASE("scheduler attach/replace/detach order") {
+  CHECK(errors_of("scheduler: a.bpf.o\nsteps:\n  - AttachScheduler: {object: b.bpf.o}\n") ==
+        Lines{"3:5: a scheduler is already attached (the top-level 'scheduler') | use ReplaceScheduler, or "
+              "DetachScheduler first"});
+  CHECK(errors_of("steps:\n  - ReplaceScheduler: {object: b.bpf.o}\n") ==
+        Lines{"2:5: ReplaceScheduler with no scheduler attached | use AttachScheduler"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {object: b.bpf.o}\n  - DetachScheduler: {}\n  - DetachScheduler\n") ==
+        Lines{"4:5: DetachScheduler with no scheduler attached | attach one first with AttachScheduler, or delete "
+              "this step"});
+}
+
+TEST_CASE("malformed assertions point into the YAML file") {
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: s\nassertions:\n  - var(\"x\") >\n") ==
+        Lines{"4:15: in assertion: expected a value, found end of expression | "});
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: s\nassertions:\n  - \"var(\\\"x\\\") == nr_cpu\"\n") ==
+        Lines{"4:20: in assertion: unknown name 'nr_cpu' | bare names only refer to an entry inside find()/filter(); "
+              "for a global write var(\"nr_cpu\")"});
+  CHECK(errors_of("steps:\n  - CaptureSnapshot: s\nassertions:\n  - {expr: 'map(\"m\").lenn() > 0', name: n}\n") ==
+        Lines{"4:22: in assertion: unknown method 'lenn' | did you mean '.len()'?"});
+  CHECK(errors_of("assertions:\n  - {name: n}\n") ==
+        Lines{"2:5: an assertion needs 'expr' | write {expr: \"var(\\\"x\\\") > 0\"}"});
+  auto load = load_scenario_file(kScenarios + "bad_expression.yaml");
+  REQUIRE(load.diagnostics.size() == 2);
+  CHECK(load.diagnostics[0].line == 5);
+  CHECK(load.diagnostics[0].col == 25);
+  CHECK(load.diagnostics[1].line == 8);  // inside a block scalar
+  CHECK(load.diagnostics[1].col == 25);
+  CHECK(load.diagnostics[1].length == 3);
+  CHECK(load.diagnostics[1].source_line == "        .find(tid == 1).fnd(x == 2)");
+}
+
+TEST_CASE("five mistakes give five located errors") {
+  auto load = load_scenario_file(kScenarios + "five_mistakes.yaml");
+  REQUIRE_FALSE(load.ok());
+  const std::string file = kScenarios + "five_mistakes.yaml";
+  CHECK(format_diagnostics(load.diagnostics) ==
+        file + ":4:3: error: unknown key 'cpu' in vm\n"
+               "      cpu: 2\n"
+               "      ^~~\n"
+               "hint: did you mean 'cpus'?\n" +
+        file + ":5:12: error: 'timeout': duration '30' has no unit\n"
+               "      timeout: 30\n"
+               "               ^~\n"
+               "hint: add a unit: 30s\n" +
+        file + ":8:5: error: unknown step 'Slep'\n"
+               "      - Slep: 1s\n"
+               "        ^~~~\n"
+               "hint: did you mean 'Sleep'?\n" +
+        file + ":10:22: error: snapshot 'before' is captured twice (first at line 9)\n"
+               "      - CaptureSnapshot: before\n"
+               "                         ^~~~~~\n"
+               "hint: give each capture its own name, e.g. 'before_2'\n" +
+        file + ":13:42: error: assertion refers to workload 'wroker', which no step spawns\n"
+               "      - map(\"scx_per_task\").find(tid == pid(\"wroker\")).get(\"ctx.weight.value\") == 100\n"
+               "                                             ^~~~~~\n"
+               "hint: did you mean 'worker'?\n"
+               "5 errors\n");
+}
