@@ -73,7 +73,20 @@ Result<Value> Evaluator::search(const Expr& e, const Value& recv) {
     entries_.pop_back();
     return r;
   };
-  if (const auto* m = std::get_if<SnapshotMap>(&recv.v)) {
+  const auto* m = std::get_if<SnapshotMap>(&recv.v);
+  if (m && m->size() > 0 && e.name == "find") {
+    // Walked here rather than by SnapshotMap::find so NoMatch quotes the predicate.
+    const auto all = m->entries();
+    for (const auto& en : all) {
+      KTEST_ASSIGN(bool hit, test(Value{en}));
+      if (hit) return Value{en};
+    }
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < all.size() && i < NO_MATCH_KEY_SAMPLE; ++i) keys.push_back(all[i].key_text());
+    return raise(e.name_span, SnapshotError::no_match(m->name(), fmt::format("`{}`", text_of(pred)), all.size(),
+                                                      std::move(keys)));
+  }
+  if (m) {  // empty or unavailable maps: the snapshot layer says which
     auto en_test = [&](const SnapshotEntry& en) { return test(Value{en}); };
     if (e.name == "find") {
       auto found = m->find(en_test);

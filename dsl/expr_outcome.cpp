@@ -80,7 +80,7 @@ std::string explain(const EvalOutcome& outcome, const std::string& text) {
     const EvalError& err = *outcome.error;
     out += caret(text, err.span) + " error here\n";
     out += "  " + err.message + "\n";
-    if (!err.available.empty()) {
+    if (!err.available.empty() && err.message.find("available") == std::string::npos) {
       std::string list;
       for (const auto& a : err.available) list += (list.empty() ? "" : ", ") + a;
       out += "  available: " + list + "\n";
