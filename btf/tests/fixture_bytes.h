@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -25,10 +26,12 @@ struct Image {
   explicit Image(std::size_t size, uint8_t fill = 0) : bytes(size, fill) {}
   template <typename T>
   Image& put(std::size_t offset, T value) {
+    if (offset + sizeof value > bytes.size()) std::abort();  // a broken test, not input
     std::memcpy(bytes.data() + offset, &value, sizeof value);
     return *this;
   }
   Image& put_text(std::size_t offset, const char* text) {
+    if (offset + std::strlen(text) > bytes.size()) std::abort();
     std::memcpy(bytes.data() + offset, text, std::strlen(text));
     return *this;
   }
