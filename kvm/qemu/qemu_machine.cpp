@@ -507,14 +507,14 @@ Status QemuMachine::clear_watchpoint(WatchpointId id) {
 Result<std::optional<MachineEvent>> QemuMachine::wait_event(Millis timeout) {
   std::unique_lock lk(mu_);
   cv_.wait_for(lk, timeout, [&] { return !events_.empty() || (exit_ && exit_delivered_); });
-  if (events_.empty()) {
-    if (exit_ && exit_delivered_) return fail(exited_error());
-    return std::optional<MachineEvent>();
+  if (events_.empty() && exit_ && exit_delivered_) return fail(exited_error());
+  std::optional<MachineEvent> out;
+  if (!events_.empty()) {
+    out.emplace(std::move(events_.front()));
+    events_.pop_front();
+    if (std::holds_alternative<ExitEvent>(*out)) exit_delivered_ = true;
   }
-  MachineEvent ev = std::move(events_.front());
-  events_.pop_front();
-  if (std::holds_alternative<ExitEvent>(ev)) exit_delivered_ = true;
-  return std::optional<MachineEvent>(std::move(ev));
+  return out;
 }
 
 Status QemuMachine::reply_doorbell(uint64_t serial, doorbell::ReplyStatus status,
