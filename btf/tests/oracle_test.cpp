@@ -44,9 +44,9 @@ oracle::Comparison against_btf_dump(const struct ::btf* btf, uint32_t id,
                                      const std::vector<uint8_t>& bytes) {
   oracle::Comparison cmp;
   auto text = oracle::btf_dump_text(btf, id, bytes);
-  REQUIRE_MESSAGE(text.ok(), text.error().to_string());
+  REQUIRE_MESSAGE(text.ok(), (text.ok() ? std::string() : text.error().to_string()));
   auto tree = oracle::parse_btf_dump(*text);
-  REQUIRE_MESSAGE(tree.ok(), tree.error().to_string());
+  REQUIRE_MESSAGE(tree.ok(), (tree.ok() ? std::string() : tree.error().to_string()));
   oracle::compare_btf_dump(render(btf, id, bytes), *tree, "", cmp);
   if (!cmp.mismatches.empty()) MESSAGE("libbpf says: " << *text);
   return cmp;
@@ -162,7 +162,7 @@ TEST_CASE("bpftool map dump agrees on real maps filled with the same bytes" *
     const auto bytes = image.make(fixture()).bytes;
     REQUIRE(bpf_map_update_elem(fd, &key, bytes.data(), BPF_ANY) == 0);
     auto json = run_bpftool_dump(fd);
-    REQUIRE_MESSAGE(json.ok(), json.error().to_string());
+    REQUIRE_MESSAGE(json.ok(), (json.ok() ? std::string() : json.error().to_string()));
     auto tree = oracle::parse_json(*json);
     if (std::string(image.map) == "floats_map" && !tree.ok()) {
       // bpftool 7.5's JSON dumper has no BTF_KIND_FLOAT case and writes a
@@ -171,7 +171,7 @@ TEST_CASE("bpftool map dump agrees on real maps filled with the same bytes" *
       MESSAGE("bpftool cannot dump floats as JSON: " << tree.error().message);
       continue;
     }
-    REQUIRE_MESSAGE(tree.ok(), tree.error().to_string());
+    REQUIRE_MESSAGE(tree.ok(), (tree.ok() ? std::string() : tree.error().to_string()));
     const oracle::Node* value = formatted(*tree, "value");
     REQUIRE_MESSAGE(value != nullptr, *json);
     oracle::Comparison cmp;
@@ -203,7 +203,7 @@ TEST_CASE("bpftool agrees on .bss/.data/.rodata and per-CPU values" * doctest::s
     auto json = run_bpftool_dump(fd);
     REQUIRE(json.ok());
     auto tree = oracle::parse_json(*json);
-    REQUIRE_MESSAGE(tree.ok(), tree.error().to_string());
+    REQUIRE_MESSAGE(tree.ok(), (tree.ok() ? std::string() : tree.error().to_string()));
     const oracle::Node* value = formatted(*tree, "value");
     REQUIRE(value != nullptr);
     auto ours = render(btf, bpf_map__btf_value_type_id(map), bytes);
@@ -249,6 +249,40 @@ TEST_CASE("bpftool agrees on .bss/.data/.rodata and per-CPU values" * doctest::s
 
 TEST_CASE("oracle availability is reported") {
   if (!kHaveBpf) MESSAGE("SKIP: bpftool oracle tests need root (BPF map creation) and " KTEST_BPFTOOL);
+}
+
+}  // namespace
+}  // namespace ktest::btf
+
+namespace ktest::btf {
+namespace {
+
+std::string fetched_vmlinux() {
+  const std::string dir = KTEST_KERNEL_DIR;
+  return dir.empty() ? "" : dir + "/vmlinux";
+}
+const bool kHaveVmlinux = !fetched_vmlinux().empty() && access(fetched_vmlinux().c_str(), R_OK) == 0;
+
+TEST_CASE("libbpf btf_dump agrees on kernel structs of the fetched vmlinux" *
+          doctest::skip(!kHaveVmlinux)) {
+  auto btf = Btf::load(fetched_vmlinux());
+  REQUIRE(btf.ok());
+  for (const char* name : {"task_struct", "sched_ext_entity", "rq", "cpumask", "scx_dispatch_q"}) {
+    CAPTURE(std::string(name));
+    auto id = btf->find_type(name);
+    REQUIRE(id.ok());
+    std::vector<uint8_t> bytes(testing::size_of(*btf, *id));
+    uint32_t state = 7;
+    for (auto& b : bytes) b = static_cast<uint8_t>((state = state * 1103515245u + 12345u) >> 16);
+    auto cmp = against_btf_dump(btf->get(), *id, bytes);
+    MESSAGE(std::string(name) << ": " << bytes.size() << " bytes, " << cmp.quirks.size() << " oracle quirks");
+    CHECK_MESSAGE(cmp.mismatches.size() == 0, (cmp.mismatches.empty() ? "" : cmp.mismatches[0]));
+    check_quirks_known(cmp);
+  }
+}
+
+TEST_CASE("kernel BTF availability is reported") {
+  if (!kHaveVmlinux) MESSAGE("SKIP: no fetched kernel vmlinux (configure -Dkernel_dir=...)");
 }
 
 }  // namespace
