@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 
 #include <fmt/format.h>
 
@@ -303,8 +304,21 @@ Status QemuMachine::boot(const MachineConfig& config) {
   for (const auto& a : args) joined += a + " ";
   [[maybe_unused]] ssize_t w = ::write(qemu_log_.get(), (joined + "\n").data(), joined.size() + 1);
 
-  KTEST_TRY(spawn(args));
-  monitor_ = std::thread([this] { monitor_loop(); });
+  // QEMU is forked by the monitor thread: PR_SET_PDEATHSIG fires when the
+  // forking *thread* exits, and the monitor lives exactly as long as QEMU,
+  // whereas the caller's thread may be a short-lived worker.
+  std::promise<Status> spawned;
+  auto spawn_result = spawned.get_future();
+  monitor_ = std::thread([this, &args, &spawned] {
+    Status st = spawn(args);
+    bool ok = st.ok();
+    spawned.set_value(std::move(st));
+    if (ok) monitor_loop();
+  });
+  if (Status st = spawn_result.get(); !st) {
+    monitor_.join();
+    return st;
+  }
 
   auto deadline = Clock::now() + config_.boot_timeout;
   if (auto st = connect_qmp(deadline); !st) return fail(boot_failure("QEMU did not start: " + st.error().to_string()));
@@ -323,6 +337,10 @@ Status QemuMachine::boot(const MachineConfig& config) {
     std::lock_guard lk(mu_);
     run_deadline_ = Clock::now() + config_.run_timeout;
   }
+  // Everyone is connected: the socket files are no longer needed (the
+  // gdbstub's stays, it is connected on the first watchpoint).
+  for (const char* name : {kQmpSocket, kControlSocket, kIvshmemSocket})
+    ::unlink((socket_dir_ + "/" + name).c_str());
   if (auto st = qmp("cont"); !st) return fail(boot_failure("cannot start the guest: " + st.error().to_string()));
   return {};
 }

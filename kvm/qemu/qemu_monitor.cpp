@@ -25,6 +25,7 @@ constexpr auto kTermGrace = std::chrono::seconds(3);
 constexpr size_t kStderrTailBytes = 2048;
 constexpr size_t kMaxConsoleLine = 4096;
 constexpr size_t kMaxQmpLine = 16u << 20;
+constexpr size_t kMaxPendingEvents = 1024;
 
 // Reads whatever is available on a non-blocking fd; false on EOF/error.
 bool read_available(int fd, std::string& out) {
@@ -159,6 +160,8 @@ void QemuMachine::handle_doorbell() {
   uint64_t serial = std::atomic_ref<uint64_t>(page->request_serial).load(std::memory_order_acquire);
   std::lock_guard lk(mu_);
   if (serial == last_doorbell_serial_) return;  // a ring without a new request
+  // One request is in flight by the ABI; a guest that floods is not served.
+  if (events_.size() >= kMaxPendingEvents) return;
   last_doorbell_serial_ = serial;
   DoorbellEvent ev;
   ev.serial = serial;
