@@ -5,7 +5,7 @@
 //   snapshot_name is set to `name`); re-inserting a name replaces it and
 //   makes it the newest. When more than cap() names are stored, the oldest
 //   are evicted first and each eviction observer is called with the evicted
-//   name (after the bridge's lock is released).
+//   name (after the bridge's lock is released). A cap of 0 is taken as 1.
 // - capture(name) runs the installed CaptureCallback (the freeze path) and
 //   stores its report; a bridge without a callback fails with a clear error.
 // - drain() hands back every report in insertion order and empties the bridge.

@@ -16,8 +16,13 @@
 //   dotted path inside the map's value (or, without map, a global variable
 //   path resolved as Snapshot::var does). Bad selections fail with the
 //   snapshot layer's errors (available names, did-you-mean).
+// - Map + path on a map with several entries (hash, per-CPU) prints the path
+//   in every entry (every CPU slot of per-CPU entries).
 // - JSON form: the selected sub-tree in the report JSON shapes (a Report, a
-//   MapDump, or a RenderedValue), pretty-printed with 2-space indent.
+//   MapDump, a RenderedValue, or for map + path over several entries an
+//   array of {index, key, value|per_cpu}), pretty-printed with 2-space
+//   indent. With options.snapshot set the output is that sub-tree; without,
+//   an array of {"snapshot": name, "data": sub-tree} in report order.
 #pragma once
 
 #include <string>

@@ -347,6 +347,8 @@ class Snapshot {
   SnapshotField live_var(std::string_view name_path) const;  // active()->var()
 
  private:
+  std::variant<Snapshot, SnapshotError> active_view() const;
+  std::string name_or_unnamed() const;
   std::shared_ptr<const Report> report_;
 };
 

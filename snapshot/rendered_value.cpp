@@ -1,0 +1,190 @@
+// RenderedValue constructors, names and equality.
+#include "snapshot/rendered_value.h"
+
+#include <cstring>
+
+namespace ktest {
+
+RenderedValue make_int(uint32_t bits, int128_t value) {
+  RenderedValue v;
+  v.kind = ValueKind::Int;
+  v.bits = bits;
+  v.int_value = value;
+  return v;
+}
+
+RenderedValue make_uint(uint32_t bits, uint128_t value) {
+  RenderedValue v;
+  v.kind = ValueKind::Uint;
+  v.bits = bits;
+  v.uint_value = value;
+  return v;
+}
+
+RenderedValue make_bool(bool value) {
+  RenderedValue v;
+  v.kind = ValueKind::Bool;
+  v.bits = 8;
+  v.uint_value = value ? 1 : 0;
+  return v;
+}
+
+RenderedValue make_char(uint8_t value) {
+  RenderedValue v;
+  v.kind = ValueKind::Char;
+  v.bits = 8;
+  v.uint_value = value;
+  return v;
+}
+
+RenderedValue make_float(uint32_t bits, double value) {
+  RenderedValue v;
+  v.kind = ValueKind::Float;
+  v.bits = bits;
+  v.float_value = value;
+  return v;
+}
+
+RenderedValue make_enum(uint32_t bits, int128_t value, std::optional<std::string> variant,
+                        bool is_signed) {
+  RenderedValue v;
+  v.kind = ValueKind::Enum;
+  v.bits = bits;
+  v.int_value = value;
+  v.variant = std::move(variant);
+  v.is_signed = is_signed;
+  return v;
+}
+
+RenderedValue make_struct(std::optional<std::string> type_name,
+                          std::vector<RenderedMember> members) {
+  RenderedValue v;
+  v.kind = ValueKind::Struct;
+  v.type_name = std::move(type_name);
+  v.members = std::move(members);
+  return v;
+}
+
+RenderedValue make_array(uint64_t len, std::vector<RenderedValue> elements) {
+  RenderedValue v;
+  v.kind = ValueKind::Array;
+  v.len = len;
+  v.elements = std::move(elements);
+  return v;
+}
+
+RenderedValue make_cpu_list(std::string cpus) {
+  RenderedValue v;
+  v.kind = ValueKind::CpuList;
+  v.cpus = std::move(cpus);
+  return v;
+}
+
+RenderedValue make_ptr(uint64_t address, std::shared_ptr<RenderedValue> deref,
+                       std::optional<std::string> deref_skipped_reason) {
+  RenderedValue v;
+  v.kind = ValueKind::Ptr;
+  v.bits = 64;
+  v.uint_value = address;
+  v.deref = std::move(deref);
+  v.deref_skipped_reason = std::move(deref_skipped_reason);
+  return v;
+}
+
+RenderedValue make_bytes(std::string hex) {
+  RenderedValue v;
+  v.kind = ValueKind::Bytes;
+  v.hex = std::move(hex);
+  return v;
+}
+
+RenderedValue make_truncated(uint64_t needed, uint64_t had, RenderedValue partial) {
+  RenderedValue v;
+  v.kind = ValueKind::Truncated;
+  v.needed = needed;
+  v.had = had;
+  v.partial = std::make_shared<RenderedValue>(std::move(partial));
+  return v;
+}
+
+RenderedValue make_unsupported(std::string reason) {
+  RenderedValue v;
+  v.kind = ValueKind::Unsupported;
+  v.reason = std::move(reason);
+  return v;
+}
+
+std::string hex_bytes(const uint8_t* data, std::size_t size) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  if (data == nullptr || size == 0) return out;
+  out.reserve(size * 3 - 1);
+  for (std::size_t i = 0; i < size; ++i) {
+    if (i != 0) out.push_back(' ');
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0xf]);
+  }
+  return out;
+}
+
+const char* kind_name(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::Int: return "int";
+    case ValueKind::Uint: return "uint";
+    case ValueKind::Bool: return "bool";
+    case ValueKind::Char: return "char";
+    case ValueKind::Float: return "float";
+    case ValueKind::Enum: return "enum";
+    case ValueKind::Struct: return "struct";
+    case ValueKind::Array: return "array";
+    case ValueKind::CpuList: return "cpu_list";
+    case ValueKind::Ptr: return "ptr";
+    case ValueKind::Bytes: return "bytes";
+    case ValueKind::Truncated: return "truncated";
+    case ValueKind::Unsupported: return "unsupported";
+  }
+  return "unsupported";
+}
+
+namespace {
+
+bool same_ptr_target(const std::shared_ptr<RenderedValue>& a,
+                     const std::shared_ptr<RenderedValue>& b) {
+  if (!a || !b) return !a && !b;
+  return *a == *b;
+}
+
+// Bitwise so NaN == NaN and round trips compare equal.
+bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+}  // namespace
+
+// Compares only the fields meaningful for the kind, so producers need not
+// zero the others.
+bool operator==(const RenderedValue& a, const RenderedValue& b) {
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case ValueKind::Int: return a.bits == b.bits && a.int_value == b.int_value;
+    case ValueKind::Uint: return a.bits == b.bits && a.uint_value == b.uint_value;
+    case ValueKind::Bool:
+    case ValueKind::Char: return a.uint_value == b.uint_value;
+    case ValueKind::Float: return a.bits == b.bits && same_double(a.float_value, b.float_value);
+    case ValueKind::Enum:
+      return a.bits == b.bits && a.int_value == b.int_value && a.variant == b.variant &&
+             a.is_signed == b.is_signed;
+    case ValueKind::Struct: return a.type_name == b.type_name && a.members == b.members;
+    case ValueKind::Array: return a.len == b.len && a.elements == b.elements && a.text == b.text;
+    case ValueKind::CpuList: return a.cpus == b.cpus;
+    case ValueKind::Ptr:
+      return a.uint_value == b.uint_value && same_ptr_target(a.deref, b.deref) &&
+             a.deref_skipped_reason == b.deref_skipped_reason &&
+             a.cast_annotation == b.cast_annotation;
+    case ValueKind::Bytes: return a.hex == b.hex;
+    case ValueKind::Truncated:
+      return a.needed == b.needed && a.had == b.had && same_ptr_target(a.partial, b.partial);
+    case ValueKind::Unsupported: return a.reason == b.reason;
+  }
+  return false;
+}
+
+}  // namespace ktest

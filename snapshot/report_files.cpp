@@ -1,0 +1,150 @@
+// Report files: naming, one-report-per-snapshot run directories, and
+// loading ktstr failure dumps (single / dual / degraded) as is.
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "snapshot/json_read.h"
+#include "snapshot/report.h"
+#include "util/atomic_file.h"
+
+namespace ktest {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string map_type_name(uint32_t map_type) {
+  static const char* const kNames[] = {
+      "unspec",        "hash",          "array",           "prog_array",
+      "perf_event_array", "percpu_hash", "percpu_array",    "stack_trace",
+      "cgroup_array",  "lru_hash",      "lru_percpu_hash", "lpm_trie",
+      "array_of_maps", "hash_of_maps",  "devmap",          "sockmap",
+      "cpumap",        "xskmap",        "sockhash",        "cgroup_storage",
+      "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack",
+      "sk_storage",    "devmap_hash",   "struct_ops",      "ringbuf",
+      "inode_storage", "task_storage",  "bloom_filter",    "user_ringbuf",
+      "cgrp_storage",  "arena"};
+  if (map_type < std::size(kNames)) return kNames[map_type];
+  return fmt::format("type {}", map_type);
+}
+
+Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
+                                                  std::string_view fallback_name) {
+  json j;
+  try {
+    j = json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    return fail(fmt::format("report: invalid JSON: {}", e.what()));
+  }
+  std::vector<NamedReport> out;
+  auto name_of = [](const Report& r, std::string fallback) {
+    return r.snapshot_name.empty() ? fallback : r.snapshot_name;
+  };
+  const json* schema = json_read::find(j, "schema");
+  if (schema != nullptr && schema->is_string() && *schema == kSchemaDual) {
+    if (const json* early = json_read::find(j, "early")) {
+      auto r = report_from_json(*early);
+      if (!r) return std::move(r).context("early");
+      std::string n = name_of(*r, fmt::format("{}.early", fallback_name));
+      out.push_back(NamedReport{std::move(n), std::move(*r)});
+    }
+    const json* late = json_read::find(j, "late");
+    if (late == nullptr) return fail("report: dual report has no \"late\" snapshot");
+    auto r = report_from_json(*late);
+    if (!r) return std::move(r).context("late");
+    std::string n = name_of(*r, fmt::format("{}.late", fallback_name));
+    out.push_back(NamedReport{std::move(n), std::move(*r)});
+    return out;
+  }
+  KTEST_ASSIGN(Report r, report_from_json(j));
+  std::string n = name_of(r, std::string(fallback_name));
+  out.push_back(NamedReport{std::move(n), std::move(r)});
+  return out;
+}
+
+std::string report_file_stem(std::string_view snapshot_name) {
+  std::string out;
+  for (std::size_t i = 0; i < snapshot_name.size(); ++i) {
+    auto c = static_cast<unsigned char>(snapshot_name[i]);
+    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || (c == '.' && i != 0);
+    if (keep) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  if (out.empty()) out = "%00";  // an unnamed snapshot still gets a file
+  return out;
+}
+
+Status save_report(const std::string& path, const Report& r) {
+  Status s = write_file_atomic(path, report_to_text(r));
+  if (!s) return std::move(s).context(fmt::format("writing report {}", path));
+  return {};
+}
+
+namespace {
+
+std::string fallback_name_for(const fs::path& path) {
+  std::string file = path.filename().string();
+  for (std::string_view suffix : {".failure-dump.json", ".json"}) {
+    if (file.size() > suffix.size() &&
+        file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return file.substr(0, file.size() - suffix.size());
+    }
+  }
+  return file;
+}
+
+}  // namespace
+
+Result<std::vector<NamedReport>> load_report_file(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return std::move(text).context(fmt::format("loading report {}", path));
+  auto reports = parse_any_report(*text, fallback_name_for(path));
+  if (!reports) {
+    Error e = std::move(reports.error());
+    e.location = path;
+    return fail(std::move(e));
+  }
+  return reports;
+}
+
+Status save_run_reports(const std::string& dir, const std::vector<NamedReport>& reports) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(fmt::format("cannot create report directory {}: {}", dir, ec.message()));
+  for (const auto& nr : reports) {
+    Report r = nr.report;
+    if (r.snapshot_name.empty()) r.snapshot_name = nr.name;
+    KTEST_TRY(save_report((fs::path(dir) / (report_file_stem(nr.name) + ".json")).string(), r));
+  }
+  return {};
+}
+
+Result<std::vector<NamedReport>> load_reports(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return load_report_file(path);
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".json" && it->is_regular_file(ec)) files.push_back(it->path());
+  }
+  if (ec) return fail(fmt::format("cannot list report directory {}: {}", path, ec.message()));
+  std::vector<NamedReport> out;
+  for (const auto& f : files) {
+    KTEST_ASSIGN(auto reports, load_report_file(f.string()));
+    for (auto& r : reports) out.push_back(std::move(r));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const NamedReport& a, const NamedReport& b) {
+    if (a.report.captured_at != b.report.captured_at) {
+      return a.report.captured_at < b.report.captured_at;
+    }
+    return a.name < b.name;
+  });
+  return out;
+}
+
+}  // namespace ktest
