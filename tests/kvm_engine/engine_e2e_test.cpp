@@ -227,6 +227,21 @@ TEST_CASE("boot, doorbell, pause, registers, memory, watchpoint, poweroff") {
   CHECK(d.hit->cpu >= 0);
   CHECK(d.hit->cpu < 2);
   CHECK(*m.is_paused());  // a hit leaves the machine paused
+  auto first_regs = m.read_registers(static_cast<uint32_t>(d.hit->cpu));
+  REQUIRE(first_regs.ok());
+
+  // Still armed after resume: the second store hits at the next instruction.
+  d.hit.reset();
+  REQUIRE(m.resume().ok());
+  deadline = Clock::now() + std::chrono::seconds(30);
+  while (!d.hit && !d.exit && Clock::now() < deadline) d.pump(std::chrono::milliseconds(20));
+  REQUIRE(d.hit.has_value());
+  CHECK(d.hit->id == *wp);
+  auto second_regs = m.read_registers(static_cast<uint32_t>(d.hit->cpu));
+  REQUIRE(second_regs.ok());
+  CHECK(second_regs->rip != first_regs->rip);
+  CHECK(second_regs->cpl == 3);  // the store was init's, in user mode
+
   REQUIRE(m.clear_watchpoint(*wp).ok());
   CHECK_FALSE(m.clear_watchpoint(*wp).ok());
   REQUIRE(m.resume().ok());

@@ -191,7 +191,8 @@ void run_full() {
   say(port, "watch %lx\n", reinterpret_cast<unsigned long>(&watched_var));
   char line[64];
   if (!wait_line(port, line, sizeof(line)) || strcmp(line, "go") != 0) return;
-  watched_var = 42;
+  watched_var = 42;  // first hit
+  watched_var = 43;  // second hit: the watchpoint stays armed across resume
   say(port, "wrote\n");
   say(port, "bye\n");
   fsync(port);
