@@ -79,8 +79,12 @@ Result<std::string> zstd_compress(std::string_view bytes, int level);
 // Decompresses one zstd frame (for tests and inspection).
 Result<std::string> zstd_decompress(std::string_view frame);
 
-// Level used by write_cached(): measured fastest overall at boot+build (see .cpp).
-inline constexpr int kInitramfsZstdLevel = 3;
+// Level used by write_cached(). Measured on a 12.4 MB archive (busybox,
+// python3 and their libraries; 2 shared cores): level 1 6.15 MB in 0.31 s,
+// 3: 5.54 MB in 0.59 s, 6: 5.24 MB in 1.5 s, 19: 4.10 MB in 43 s, while
+// decompression took ~0.13 s at every level. The file never leaves the
+// host, so size buys nothing and level 1 halves the build.
+inline constexpr int kInitramfsZstdLevel = 1;
 
 struct CachedInitramfs {
   std::string path;     // <cache>/initramfs/<key>.cpio.zst
