@@ -59,8 +59,8 @@ FieldReader::Fields FieldReader::fields(const YAML::Node& map, const std::vector
     error(map, fmt::format("{} must be a mapping, found {}", what, type_name(map)), "write " + example);
     return out;
   }
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+  for (const auto& pair : map) {
+    const YAML::Node key = pair.first;  // a copy: iterator proxies are temporaries
     if (!key.IsScalar()) {
       error(key, fmt::format("keys of {} must be plain names", what));
       continue;
@@ -80,7 +80,7 @@ FieldReader::Fields FieldReader::fields(const YAML::Node& map, const std::vector
             "YAML keeps only one value; delete one of them");
       continue;
     }
-    out.emplace_back(name, it->second);
+    out.emplace_back(name, pair.second);
   }
   return out;
 }
