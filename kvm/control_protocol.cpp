@@ -341,6 +341,9 @@ Status KallsymsAssembler::add(const KallsymsChunk& chunk) {
                 std::to_string(next_seq_) + ")");
   if (next_seq_ >= kMaxKallsymsChunks)
     return fail("more than " + std::to_string(kMaxKallsymsChunks) + " kallsyms chunks");
+  // Base64 of at most kMaxKallsymsBytes: a compressed frame is never larger.
+  if (base64_.size() + chunk.data.size() > (kMaxKallsymsBytes / 3 + 1) * 4)
+    return fail("kallsyms chunks exceed " + std::to_string(kMaxKallsymsBytes) + " bytes");
   if (chunk.data.size() > kKallsymsChunkChars)
     return fail("kallsyms chunk " + std::to_string(chunk.seq) + " larger than " +
                 std::to_string(kKallsymsChunkChars) + " characters");
@@ -368,6 +371,37 @@ Result<SymbolTable> KallsymsAssembler::finish(const KallsymsEnd& end) {
                 std::to_string(end.raw_bytes));
   base64_.clear();
   return SymbolTable::parse(text);
+}
+
+ControlStream::Output ControlStream::feed(std::string_view bytes) {
+  Output out;
+  auto split = splitter_.feed(bytes);
+  out.errors = std::move(split.errors);
+  for (const auto& line : split.lines) {
+    auto msg = decode_message(line);
+    if (!msg) {
+      out.errors.push_back(msg.error().to_string());
+      continue;
+    }
+    if (auto* chunk = std::get_if<KallsymsChunk>(&*msg)) {
+      if (kallsyms_error_.empty()) {
+        if (auto st = kallsyms_.add(*chunk); !st) kallsyms_error_ = st.error().to_string();
+      }
+      continue;
+    }
+    if (auto* end = std::get_if<KallsymsEnd>(&*msg)) {
+      if (symbols_) {
+        out.errors.push_back("a second kallsyms_end ignored");
+      } else if (kallsyms_error_.empty()) {
+        auto table = kallsyms_.finish(*end);
+        if (table) symbols_ = std::move(*table);
+        else kallsyms_error_ = table.error().to_string();
+      }
+      if (!kallsyms_error_.empty()) out.errors.push_back("kallsyms: " + kallsyms_error_);
+    }
+    out.messages.push_back(std::move(*msg));
+  }
+  return out;
 }
 
 std::vector<Message> kallsyms_messages(std::string_view kallsyms_text, std::string_view zstd_frame) {

@@ -169,6 +169,29 @@ class KallsymsAssembler {
   uint32_t next_seq_ = 0;
 };
 
+// The host's whole reading side in one place: feed() the channel's bytes as
+// they arrive; it splits lines, decodes them, assembles kallsyms (chunks are
+// consumed, not returned) and reports every problem as an error string
+// instead of stopping, so one bad line never hides the rest of the run.
+class ControlStream {
+ public:
+  struct Output {
+    std::vector<Message> messages;  // in wire order, kallsyms_chunk excluded
+    std::vector<std::string> errors;
+  };
+  Output feed(std::string_view bytes);
+  // Set once kallsyms_end arrived and the table parsed.
+  const std::optional<SymbolTable>& symbols() const { return symbols_; }
+  // Why there is no table ("" while none was announced yet).
+  const std::string& kallsyms_error() const { return kallsyms_error_; }
+
+ private:
+  LineSplitter splitter_;
+  KallsymsAssembler kallsyms_;
+  std::optional<SymbolTable> symbols_;
+  std::string kallsyms_error_;
+};
+
 // Helpers shared by the agent (encoder side) and the host (decoder side).
 std::string base64_encode(std::string_view bytes);
 Result<std::string> base64_decode(std::string_view text, std::size_t max_bytes);

@@ -34,7 +34,7 @@ void attach_console();            // stdin/stdout/stderr on /dev/console
 [[noreturn]] void power_off();    // sync, then RB_POWER_OFF (RB_AUTOBOOT as fallback)
 Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes);
 std::string trim(std::string s);
-void console_log(std::string_view text);  // "ktest-agent: <text>" on stderr
+void console_log(std::string_view text);  // "ktest-agent [<boot s>]: <text>" on stderr
 
 // --- channel.cpp: the control channel -----------------------------------------
 class Channel {

@@ -89,7 +89,7 @@ int agent_main() {
                           (channel.is_port() ? channel.path() : std::string("console"))});
     ok = execute_plan(*plan, channel, doorbell);
   }
-  console_log(ok ? "plan finished: ok" : "plan finished: FAILED");
+  console_log(ok ? "plan finished: ok; powering off" : "plan finished: FAILED; powering off");
   if (::getpid() == 1) power_off();
   return ok ? 0 : 1;
 }

@@ -6,14 +6,22 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "kvm/agent/agent.h"
 
 namespace ktest::agent {
 
 void console_log(std::string_view text) {
-  std::string line = "ktest-agent: " + std::string(text) + "\n";
+  // Boot-time stamp, comparable with the kernel's "[    2.036979]" prefix.
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  char stamp[48];
+  std::snprintf(stamp, sizeof stamp, "ktest-agent [%5ld.%03ld]: ", static_cast<long>(ts.tv_sec),
+                ts.tv_nsec / 1000000);
+  std::string line = stamp + std::string(text) + "\n";
   // One write keeps lines whole when workloads share the console.
   [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
 }

@@ -86,8 +86,7 @@ RunRecord run_plan(const std::string& name, const Plan& plan) {
   REQUIRE_MESSAGE(booted.ok(), booted.error().to_string());
 
   RunRecord rec;
-  ctl::LineSplitter splitter;
-  ctl::KallsymsAssembler kallsyms;
+  ctl::ControlStream stream;
   auto deadline = Clock::now() + std::chrono::seconds(280);
   bool exited = false;
   while (!exited && Clock::now() < deadline) {
@@ -111,27 +110,13 @@ RunRecord run_plan(const std::string& name, const Plan& plan) {
       char buf[65536];
       ssize_t n = ::read(fd, buf, sizeof buf);
       if (n <= 0) break;
-      auto out = splitter.feed(std::string_view(buf, static_cast<size_t>(n)));
+      auto out = stream.feed(std::string_view(buf, static_cast<size_t>(n)));
       for (auto& e : out.errors) rec.decode_errors.push_back(e);
-      for (const auto& line : out.lines) {
-        auto msg = ctl::decode_message(line);
-        if (!msg) {
-          rec.decode_errors.push_back(msg.error().to_string());
-          continue;
-        }
-        if (auto* c = std::get_if<ctl::KallsymsChunk>(&*msg)) {
-          if (auto st = kallsyms.add(*c); !st) rec.kallsyms_error = st.error().to_string();
-          continue;  // thousands of chunks: not kept
-        }
-        if (auto* e = std::get_if<ctl::KallsymsEnd>(&*msg)) {
-          auto table = kallsyms.finish(*e);
-          if (table) rec.symbols = std::move(*table);
-          else rec.kallsyms_error = table.error().to_string();
-        }
-        rec.messages.push_back(std::move(*msg));
-      }
+      for (auto& msg : out.messages) rec.messages.push_back(std::move(msg));
     }
   }
+  rec.symbols = stream.symbols();
+  rec.kallsyms_error = stream.kallsyms_error();
   if (!exited) rec.exit = m.kill();
   rec.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   MESSAGE(name << ": guest ran " << rec.seconds << " s, exit " << to_string(rec.exit.reason));

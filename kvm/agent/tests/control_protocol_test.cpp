@@ -96,6 +96,8 @@ TEST_SUITE("kvm_agent.protocol") {
     CHECK(decode_message(huge).error().message.find("limit") != std::string::npos);
     std::string deep(100000, '[');
     CHECK_FALSE(decode_message(deep).ok());
+    // Deep but complete nesting parses and is destroyed without recursion.
+    CHECK_FALSE(decode_message(deep + std::string(100000, ']')).ok());
   }
 
   TEST_CASE("the line splitter reassembles split input and caps line length") {
@@ -165,6 +167,51 @@ TEST_SUITE("kvm_agent.protocol") {
     auto table = assemble(msgs);
     REQUIRE_MESSAGE(table.ok(), table.error().to_string());
     CHECK(table->symbols().size() == 60000);
+  }
+
+  TEST_CASE("the control stream decodes a byte stream split anywhere") {
+    std::string wire = encode(Hello{"0.1.0", 1, "7.2", 0xffffffff81000000ull, 2, "", false});
+    for (const auto& m : kallsyms_for(kSampleKallsyms)) wire += encode(m);
+    wire += "garbage line\n";
+    wire += encode(StepStarted{0, "Sleep"});
+    wire += encode(Done{true, 1, ""});
+    for (std::size_t piece : {std::size_t{1}, std::size_t{7}, wire.size()}) {
+      ControlStream stream;
+      std::vector<Message> got;
+      std::vector<std::string> errors;
+      for (std::size_t off = 0; off < wire.size(); off += piece) {
+        auto out = stream.feed(std::string_view(wire).substr(off, piece));
+        got.insert(got.end(), out.messages.begin(), out.messages.end());
+        errors.insert(errors.end(), out.errors.begin(), out.errors.end());
+      }
+      REQUIRE(got.size() == 4);  // hello, kallsyms_end, step_started, done
+      CHECK(message_type(got[1]) == "kallsyms_end");
+      CHECK(errors.size() == 1);
+      REQUIRE(stream.symbols().has_value());
+      CHECK(stream.symbols()->find("_text") != nullptr);
+    }
+  }
+
+  TEST_CASE("the control stream reports a broken kallsyms transfer") {
+    auto msgs = kallsyms_for(kSampleKallsyms);
+    std::get<KallsymsEnd>(msgs.back()).raw_bytes += 1;
+    std::string wire;
+    for (const auto& m : msgs) wire += encode(m);
+    ControlStream stream;
+    auto out = stream.feed(wire);
+    CHECK_FALSE(stream.symbols().has_value());
+    CHECK(stream.kallsyms_error().find("announced") != std::string::npos);
+    REQUIRE(out.errors.size() == 1);
+  }
+
+  TEST_CASE("kallsyms chunks are bounded in total") {
+    KallsymsAssembler a;
+    std::string chunk(kKallsymsChunkChars, 'A');
+    ktest::Status st;
+    uint32_t seq = 0;
+    while ((st = a.add(KallsymsChunk{seq, chunk})).ok() && seq < kMaxKallsymsChunks + 1) ++seq;
+    CHECK_FALSE(st.ok());
+    CHECK(seq * kKallsymsChunkChars <= (kMaxKallsymsBytes / 3 + 1) * 4);
   }
 
   TEST_CASE("hostile kallsyms streams are rejected") {
