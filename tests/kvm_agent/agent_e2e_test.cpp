@@ -78,6 +78,8 @@ RunRecord run_plan(const std::string& name, const Plan& plan) {
   config.memory_mib = 512;
   config.run_dir = g_work + "/" + name;
   config.run_timeout = std::chrono::seconds(300);
+  // Debugging knob, e.g. KTEST_AGENT_EXTRA_CMDLINE=loglevel=7 to see the whole boot.
+  if (const char* extra = std::getenv("KTEST_AGENT_EXTRA_CMDLINE")) config.extra_cmdline = extra;
   auto made = make_machine("qemu");
   REQUIRE(made.ok());
   Machine& m = **made;
