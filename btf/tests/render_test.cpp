@@ -200,6 +200,49 @@ TEST_CASE("short input is truncated with what did decode") {
   CHECK(scalar.partial->hex == "01 02 03");
 }
 
+TEST_CASE("floats of 2, 4, 8 and 16 bytes") {
+  struct ::btf* b = btf__new_empty();
+  const int half = btf__add_float(b, "_Float16", 2);
+  const int ld = btf__add_float(b, "long double", 16);
+  auto h = render(b, static_cast<uint32_t>(half), std::vector<uint8_t>{0x00, 0x3e});  // 1.5
+  CHECK(h.kind == ValueKind::Float);
+  CHECK(h.float_value == 1.5);
+  std::vector<uint8_t> sixteen(16, 0);
+  sixteen[15] = 0x3f;
+  auto l = render(b, static_cast<uint32_t>(ld), sixteen);
+  CHECK(l.kind == ValueKind::Bytes);
+  CHECK(l.hex.substr(l.hex.size() - 2) == "3f");
+  btf__free(b);
+}
+
+TEST_CASE("type_tag and decl_tag are peeled") {
+  const Btf& btf = fixture();
+  auto img = testing::chain_image(btf);
+  img.put<int32_t>(testing::offset_of(btf, "typedef_chain", "hot"), 99);
+  img.put<uint64_t>(testing::offset_of(btf, "typedef_chain", "user_ptr"), 0x10);
+  struct OneInt : MemoryReader {
+    Result<std::vector<uint8_t>> read(uint64_t address, std::size_t len) override {
+      if (address != 0x10 || len != 4) return fail("unexpected read");
+      return std::vector<uint8_t>{5, 0, 0, 0};
+    }
+  } reader;
+  RenderOptions opts;
+  opts.reader = &reader;
+  auto v = render_image("typedef_chain", img, opts);
+  CHECK(member(v, "hot").int_value == 99);
+  REQUIRE(member(v, "user_ptr").deref);
+  CHECK(member(v, "user_ptr").deref->int_value == 5);
+  bool saw_type_tag = false;
+  for (uint32_t id = 1; id < btf.type_count(); ++id) {
+    const struct btf_type* t = btf__type_by_id(btf.get(), id);
+    if (btf_kind(t) == BTF_KIND_TYPE_TAG || btf_kind(t) == BTF_KIND_DECL_TAG) {
+      saw_type_tag = true;
+      CHECK(render(btf, id, std::vector<uint8_t>(8, 1)).kind != ValueKind::Unsupported);
+    }
+  }
+  CHECK(saw_type_tag);
+}
+
 TEST_CASE("arrays longer than the cap keep their true length") {
   struct ::btf* b = btf__new_empty();
   const int u8 = btf__add_int(b, "u8", 1, 0);

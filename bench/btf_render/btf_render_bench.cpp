@@ -1,0 +1,89 @@
+// Values rendered per second by btf::render() versus libbpf's
+// btf_dump__dump_type_data() (compact text, emit_zeroes) on the same bytes:
+// a scheduler-sized struct from the fixture and the fetched kernel's
+// task_struct. Each side runs for a fixed time; the ratio is ours/libbpf.
+#include <bpf/btf.h>
+
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "btf/btf.h"
+#include "btf/render.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kSecondsPerSide = 1.0;
+
+template <typename F>
+double per_second(F&& once) {
+  uint64_t n = 0;
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration<double>(kSecondsPerSide);
+  Clock::time_point now;
+  do {
+    for (int k = 0; k < 16; ++k) once();
+    n += 16;
+    now = Clock::now();
+  } while (now < deadline);
+  return static_cast<double>(n) / std::chrono::duration<double>(now - start).count();
+}
+
+void text_sink(void* ctx, const char* fmt, va_list args) {
+  char buf[512];
+  const int len = std::vsnprintf(buf, sizeof buf, fmt, args);
+  if (len > 0) static_cast<std::string*>(ctx)->append(buf, std::min<std::size_t>(len, sizeof buf - 1));
+}
+
+int bench(const char* label, const std::string& path, const char* type) {
+  auto btf = ktest::btf::Btf::load(path);
+  if (!btf) {
+    std::fprintf(stderr, "%s: %s\n", label, btf.error().to_string().c_str());
+    return 1;
+  }
+  auto id = btf->find_type(type);
+  auto size = id ? ktest::btf::type_size(btf->get(), *id) : ktest::Result<uint64_t>(ktest::fail("no type"));
+  if (!id || !size) {
+    std::fprintf(stderr, "%s: no sized type %s\n", label, type);
+    return 1;
+  }
+  std::vector<uint8_t> bytes(*size);
+  uint32_t state = 1;  // deterministic, mostly non-zero data
+  for (auto& b : bytes) b = static_cast<uint8_t>((state = state * 1103515245u + 12345u) >> 16);
+
+  std::size_t nodes = 0;
+  const double ours = per_second([&] {
+    auto v = ktest::btf::render(*btf, *id, bytes);
+    nodes += v.members.size();
+  });
+  std::string text;
+  struct btf_dump* d = btf_dump__new(btf->get(), text_sink, &text, nullptr);
+  struct btf_dump_type_data_opts opts = {};
+  opts.sz = sizeof opts;
+  opts.compact = true;
+  opts.emit_zeroes = true;
+  const double theirs = per_second([&] {
+    text.clear();
+    btf_dump__dump_type_data(d, *id, bytes.data(), bytes.size(), &opts);
+  });
+  btf_dump__free(d);
+  std::printf("%-28s %6llu bytes  ktest %10.0f values/s  libbpf btf_dump %10.0f values/s  ratio %.2fx\n",
+              label, static_cast<unsigned long long>(bytes.size()), ours, theirs, ours / theirs);
+  return nodes == 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int main() {
+  int rc = bench("sched_ctx (fixture)", KTEST_BTF_FIXTURE, "sched_ctx");
+  const std::string kernel_dir = KTEST_KERNEL_DIR;
+  if (kernel_dir.empty()) {
+    std::printf("task_struct: SKIPPED (no -Dkernel_dir: fetch a kernel with `ktest kernel fetch`)\n");
+  } else {
+    rc |= bench("task_struct (vmlinux)", kernel_dir + "/vmlinux", "task_struct");
+  }
+  return rc;
+}
