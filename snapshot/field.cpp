@@ -65,7 +65,12 @@ static Result<IntegerView> integer_of(const RenderedValue& v, const std::string&
 
 SnapshotField::SnapshotField(std::shared_ptr<const void> owner, const RenderedValue* node,
                              std::string path)
-    : owner_(std::move(owner)), node_(node), path_(std::move(path)) {}
+    : owner_(std::move(owner)), node_(node), path_(std::move(path)) {
+  if (node_ == nullptr) {
+    error_ = std::make_shared<const SnapshotError>(
+        SnapshotError::value_unavailable(path_, "no value was captured"));
+  }
+}
 
 SnapshotField SnapshotField::missing(SnapshotError error) {
   SnapshotField f;

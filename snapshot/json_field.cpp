@@ -69,16 +69,17 @@ JsonField JsonField::index(std::size_t i) const {
 
 JsonField JsonField::get(std::string_view dotted_path) const {
   if (!ok() || dotted_path.empty()) return *this;
+  if (auto bad = empty_component_position(dotted_path)) {
+    std::string full =
+        path_.empty() ? std::string(dotted_path) : path_ + "." + std::string(dotted_path);
+    return missing(SnapshotError::empty_path_component(full, *bad));
+  }
   JsonField cur = *this;
-  std::size_t pos = 0, component = 0;
+  std::size_t pos = 0;
   while (cur.ok()) {
-    ++component;
     std::size_t dot = dotted_path.find('.', pos);
-    std::string_view comp = dotted_path.substr(pos, dot == std::string_view::npos ? dotted_path.npos : dot - pos);
-    if (comp.empty()) {
-      std::string full = path_.empty() ? std::string(dotted_path) : path_ + "." + std::string(dotted_path);
-      return missing(SnapshotError::empty_path_component(full, component));
-    }
+    std::string_view comp =
+        dotted_path.substr(pos, dot == std::string_view::npos ? dotted_path.npos : dot - pos);
     std::size_t idx = 0;
     auto [p, ec] = std::from_chars(comp.data(), comp.data() + comp.size(), idx);
     bool numeric = ec == std::errc() && p == comp.data() + comp.size();

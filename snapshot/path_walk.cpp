@@ -105,6 +105,17 @@ const RenderedValue* find_member(const RenderedValue& s, std::string_view name, 
 
 }  // namespace
 
+std::optional<std::size_t> empty_component_position(std::string_view path) {
+  if (path.empty()) return std::nullopt;
+  std::size_t component = 1;
+  for (std::size_t p = 0; p <= path.size(); ++p) {
+    bool boundary = p == path.size() || path[p] == '.';
+    if (boundary && (p == 0 || path[p - 1] == '.')) return component;
+    if (boundary) ++component;
+  }
+  return std::nullopt;
+}
+
 const RenderedValue* follow_pointers(const RenderedValue& v) {
   const RenderedValue* cur = &v;
   for (std::size_t hops = 0; hops < MAX_DEREF_CHAIN && cur->kind == ValueKind::Ptr && cur->deref;

@@ -135,6 +135,10 @@ using WalkResult = std::variant<const RenderedValue*, SnapshotError>;
 WalkResult walk_dotted_path(const RenderedValue& root, std::string_view path,
                             std::string_view base = "");
 
+// 1-based number of the first empty dot-separated component of `path`
+// ("a..b" -> 2, ".a" -> 1, "a." -> 2), nullopt when none (or path is "").
+std::optional<std::size_t> empty_component_position(std::string_view path);
+
 // Follows rendered pointer targets from `v` (bounded); `v` itself when not a
 // pointer. Returns the pointer node when its target was not rendered.
 const RenderedValue* follow_pointers(const RenderedValue& v);

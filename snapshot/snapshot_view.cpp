@@ -138,6 +138,9 @@ std::vector<std::string> Snapshot::var_names() const {
 }
 
 SnapshotField Snapshot::var(std::string_view name_path) const {
+  if (auto bad = empty_component_position(name_path)) {
+    return SnapshotField::missing(SnapshotError::empty_path_component(name_path, *bad));
+  }
   std::string head = var_head(name_path);
   auto hits = find_var(*report_, head);
   if (hits.empty()) {
@@ -152,6 +155,9 @@ SnapshotField Snapshot::var(std::string_view name_path) const {
 }
 
 std::vector<SnapshotField> Snapshot::vars(std::string_view name_path) const {
+  if (auto bad = empty_component_position(name_path)) {
+    return {SnapshotField::missing(SnapshotError::empty_path_component(name_path, *bad))};
+  }
   std::string head = var_head(name_path);
   std::string_view rest = var_rest(name_path, head);
   std::vector<SnapshotField> out;
