@@ -20,14 +20,21 @@ struct btf;
 
 namespace ktest::btf::oracle {
 
+struct Member;
+
 // One node of either oracle's output.
 struct Node {
   enum class Kind { Scalar, Aggregate, List, Null, Bool, Number, String } kind = Kind::Null;
   std::string text;    // Scalar/String text; Number as printed
   bool flag = false;   // Bool
   bool missing_separator_after = false;  // libbpf text: no ',' followed this value
-  std::vector<std::pair<std::string, Node>> members;  // Aggregate ("" = anonymous)
-  std::vector<Node> elements;                          // List
+  std::vector<Member> members;  // Aggregate, in order ("" = anonymous)
+  std::vector<Node> elements;   // List
+};
+
+struct Member {
+  std::string first;  // key
+  Node second;
 };
 
 // libbpf's compact data dump ("(struct x){.a = (int)1,...}"); DATASEC

@@ -66,7 +66,7 @@ class TextParser {
         }
         KTEST_ASSIGN(Node member, value());
         separator(member);
-        n.members.emplace_back(std::move(name), std::move(member));
+        n.members.push_back({std::move(name), std::move(member)});
       }
       return n;
     }
@@ -132,7 +132,7 @@ class TextParser {
       i_ = eq + 3;
       KTEST_ASSIGN(Node v, value());
       if (!eat(';')) return error("variable without ';'");
-      n.members.emplace_back(decl.substr(decl.rfind(' ') + 1), std::move(v));
+      n.members.push_back({decl.substr(decl.rfind(' ') + 1), std::move(v)});
     }
     return n;
   }
@@ -192,7 +192,7 @@ class TreeSax : public nlohmann::json_sax<nlohmann::json> {
     }
     Node* parent = stack_.back();
     if (parent->kind == Node::Kind::Aggregate) {
-      parent->members.emplace_back(key_, std::move(n));
+      parent->members.push_back({key_, std::move(n)});
       return &parent->members.back().second;
     }
     parent->elements.push_back(std::move(n));
