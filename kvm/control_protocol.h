@@ -197,6 +197,8 @@ std::string base64_encode(std::string_view bytes);
 Result<std::string> base64_decode(std::string_view text, std::size_t max_bytes);
 Result<std::string> zstd_compress(std::string_view bytes, int level);
 Result<std::string> zstd_decompress(std::string_view frame, std::size_t max_bytes);
+// "0xffffffff81000000" or "ffffffff81000000" (at most 16 hex digits).
+Result<uint64_t> parse_hex_address(std::string_view text);
 // Splits compressed kallsyms text into chunk messages and the end message.
 std::vector<Message> kallsyms_messages(std::string_view kallsyms_text, std::string_view zstd_frame);
 
