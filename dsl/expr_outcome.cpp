@@ -15,10 +15,12 @@ std::string caret(const std::string& text, Span span) {
 }
 
 std::string indent(const std::string& block, const std::string& pad) {
-  std::string out = pad;
+  std::string out;
+  bool line_start = true;
   for (char c : block) {
+    if (line_start && c != '\n') out += pad;
     out += c;
-    if (c == '\n') out += pad;
+    line_start = c == '\n';
   }
   return out;
 }

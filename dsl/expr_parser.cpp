@@ -52,6 +52,7 @@ class Parser {
     pos_ = text_.size();
     return placeholder();
   }
+  ExprPtr too_deep() { return error(tok_.span, fmt::format("expression nests deeper than {} levels", kMaxDepth)); }
   static ExprPtr placeholder() {
     auto e = std::make_shared<Expr>();
     e->literal = false;
@@ -219,11 +220,14 @@ class Parser {
   }
 
   ExprPtr parse_or() {
+    // Every nesting (parentheses, lists, arguments) passes through here.
+    if (++depth_ > kMaxDepth) return too_deep();
     ExprPtr lhs = parse_and();
     while (is_word("or") || is("||")) {
       advance();
       lhs = binary(Op::Or, lhs, parse_and());
     }
+    --depth_;
     return lhs;
   }
 
@@ -238,9 +242,12 @@ class Parser {
 
   ExprPtr parse_not() {
     if (is_word("not") || is("!")) {
+      if (++depth_ > kMaxDepth) return too_deep();
       Span s = tok_.span;
       advance();
-      return unary(Op::Not, s, parse_not());
+      ExprPtr e = unary(Op::Not, s, parse_not());
+      --depth_;
+      return e;
     }
     return parse_cmp();
   }
@@ -291,9 +298,11 @@ class Parser {
 
   ExprPtr parse_unary() {
     if (is("-")) {
+      if (++depth_ > kMaxDepth) return too_deep();
       Span s = tok_.span;
       advance();
       ExprPtr operand = parse_unary();
+      --depth_;
       // Fold "-5" into a literal so negative numbers compare as numbers.
       if (operand->kind == ExprKind::Literal && !std::holds_alternative<std::string>(operand->literal) &&
           !std::holds_alternative<bool>(operand->literal)) {
@@ -499,6 +508,8 @@ class Parser {
   std::size_t prev_end_ = 0;  // where the previous token ended, for call spans
   bool in_predicate_ = false;
   std::optional<ExprError> failure_;
+  static constexpr int kMaxDepth = 64;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "dsl/expr.h"
+#include "dsl/scenario.h"
 #include "snapshot/report.h"
 
 using namespace ktest;
@@ -211,4 +212,44 @@ TEST_CASE("query returns values as text and JSON") {
   parsed = parse_expr("var(\"slots\").as_u64_array()");
   out = query(**parsed, "", context());
   CHECK(out.value_json == nlohmann::json::array({1, 2, 3}));
+}
+
+TEST_CASE("a scenario's assertions evaluate into printable results") {
+  auto load = load_scenario_text(
+      "vm: {cpus: 4}\n"
+      "steps:\n"
+      "  - Spawn: {name: worker, command: yes}\n"
+      "  - CaptureSnapshot: before\n"
+      "  - CaptureSnapshot: after\n"
+      "assertions:\n"
+      "  - var(\"nr_cpus_onln\") == nr_cpus\n"
+      "  - expr: map(\"scx_per_task\").find(tid == pid(\"worker\")).ctx.weight.value == 100\n"
+      "    name: worker_weight\n"
+      "    message: nice 5 should give weight 100\n"
+      "  - '@before.var(\"nr_cpus_onln\") == @after.var(\"nr_cpus_onln\")'\n"
+      "  - var(\"no_such_var\") == 1\n",
+      "weights.yaml");
+  REQUIRE_MESSAGE(load.ok(), format_diagnostics(load.diagnostics));
+  EvalContext ctx = context();
+  ctx.nr_cpus = 0;  // check_assertions fills it from vm.cpus
+  auto results = check_assertions(*load.scenario, ctx);
+  REQUIRE(results.size() == 4);
+  CHECK(results[0].passed());
+  CHECK(results[0].explanation().empty());
+  CHECK_FALSE(results[1].passed());
+  CHECK(results[1].outcome.verdict == Verdict::Fail);
+  const std::string& text = results[1].text;
+  CHECK(results[1].explanation() ==
+        "assertion 'worker_weight' failed (line 8)\n"
+        "  nice 5 should give weight 100\n"
+        "  " + text + "\n"
+        "  ^" + std::string(text.size() - 1, '~') + " is false\n"
+        "    actual:   map(\"scx_per_task\").find(tid == pid(\"worker\")).ctx.weight.value = 39\n"
+        "    expected: == 100\n");
+  CHECK(results[2].outcome.verdict == Verdict::Fail);
+  CHECK(results[2].outcome.failed.at(0).lhs_value == "2");
+  CHECK(results[2].outcome.failed.at(0).rhs_value == "4");
+  CHECK(results[3].outcome.verdict == Verdict::Error);
+  CHECK(std::string(verdict_name(results[3].outcome.verdict)) == "error");
+  CHECK(results[3].explanation().find("no_such_var") != std::string::npos);
 }

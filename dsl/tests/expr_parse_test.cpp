@@ -158,3 +158,10 @@ TEST_CASE("parse_expr reports the column as a Result error") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().to_string() == "column 10: '=' is not a comparison (hint: compare with '==')");
 }
+
+TEST_CASE("nesting is bounded, so hostile input cannot exhaust the stack") {
+  CHECK(error_of(std::string(100000, '(') + "1").message == "expression nests deeper than 64 levels");
+  CHECK(error_of(std::string(100000, '!') + "true").message == "expression nests deeper than 64 levels");
+  CHECK(error_of(std::string(100000, '-') + "1").message == "expression nests deeper than 64 levels");
+  CHECK(canon(std::string(30, '(') + "1 == 1" + std::string(30, ')')) == "(1 == 1)");
+}
