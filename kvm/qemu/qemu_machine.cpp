@@ -283,6 +283,10 @@ Status QemuMachine::connect_control(Clock::time_point deadline) {
       ctl_fd_ = std::move(*conn);
       return {};
     }
+    {
+      std::lock_guard lk(mu_);
+      if (exit_) return fail("QEMU exited during startup");
+    }
     if (Clock::now() > deadline) return std::move(conn).context("control channel");
     std::this_thread::sleep_for(Millis(10));
   }

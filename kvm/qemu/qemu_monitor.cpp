@@ -114,10 +114,7 @@ void QemuMachine::handle_qmp(int fd) {
   }
   if (qmp_partial_.size() > kMaxQmpLine) qmp_partial_.clear();
   cv_.notify_all();
-  if (!open) {
-    qmp_ready_ = false;
-    qmp_fd_.reset();
-  }
+  if (!open) qmp_ready_ = false;  // the fd stays open: a caller may be writing to it
 }
 
 void QemuMachine::handle_gdb(int fd) {
@@ -148,10 +145,7 @@ void QemuMachine::handle_gdb(int fd) {
     events_.push_back(hit);
   }
   cv_.notify_all();
-  if (!open) {
-    gdb_ready_ = false;
-    gdb_fd_.reset();
-  }
+  if (!open) gdb_ready_ = false;
 }
 
 void QemuMachine::handle_doorbell() {

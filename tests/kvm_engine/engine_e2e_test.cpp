@@ -317,6 +317,19 @@ TEST_CASE("bad configurations fail before QEMU starts, saying how to fix them") 
   CHECK_FALSE(make_machine("firecracker").ok());
 }
 
+TEST_CASE("QEMU refusing to start fails boot() quickly with QEMU's own message") {
+  auto m = make_machine("qemu").value();
+  auto config = config_for("not-a-kernel", "full");
+  config.kernel_image = make_initrd();  // readable, but no kernel
+  auto t0 = Clock::now();
+  auto st = m->boot(config);
+  REQUIRE_FALSE(st.ok());
+  CHECK(ms_since(t0) < 30'000);
+  CHECK(st.error().message.find("QEMU said: qemu") != std::string::npos);
+  CHECK(st.error().hint.find("qemu.log") != std::string::npos);
+  MESSAGE(st.error().to_string());
+}
+
 int main(int argc, char** argv) {
   const char* kernel = std::getenv("KTEST_ENGINE_KERNEL");
   const char* init = std::getenv("KTEST_ENGINE_INIT");
