@@ -40,6 +40,9 @@
 //   snapshot:  .var(s) .map(s) .active() .live_var(s) .vars(s)
 //   map/list:  .find(pred) .filter(pred) .max_by(path) .min_by(path) .at(i)
 //              .len() .count() .sum() .max() .min()
+//   any:       .exists()  true when the receiver evaluates without error
+//              (map("m").find(tid == 5).exists()); the only method that
+//              turns a failed lookup into a value
 //   entry:     .key() .value()  (other accessors apply to the entry's value)
 //   value:     .get("a.b.c") .index(i) .cpu(n) (one CPU of a per-CPU value)
 //              .as_u64() .as_i64() .as_f64() .as_bool() .as_str()
@@ -51,6 +54,21 @@
 // a bare NAME or dotted path (tid, ctx.weight.value) resolves against the
 // entry's value, `key` / `key.x` against its key, `value` is the value
 // itself. Inside a predicate the fact nr_cpus is written nr_cpus().
+//
+// Values and comparisons: a field compares by its rendered kind: integers
+// (full 128-bit width), floats, bools; an enum compares as its variant name
+// against a string and as its number otherwise; a char array compares as
+// its text against a string; a struct or array is not a single value (an
+// error naming its members / length). Integer arithmetic is exact (an
+// overflow is an error), mixed with a float it is floating point; / and %
+// by zero are errors. `x in list` tests membership in a list literal,
+// pids(), an array field or a filter() result. Nesting is limited to 64
+// levels.
+//
+// Outcomes: an assertion passes or fails only when it evaluates to a
+// boolean; a path that does not resolve, a type mismatch or a missing
+// snapshot makes it an Error (never a silent false) that carries the
+// snapshot layer's message (the failing component and its alternatives).
 //
 // Why hand-written recursive descent: the grammar is small, and the located
 // errors with hints that scenario validation needs (column inside the YAML

@@ -42,15 +42,17 @@
 //                     Error if a scheduler is already attached.
 //   ReplaceScheduler  same fields; detaches the attached one, then attaches.
 //                     Error if none is attached.
-//   DetachScheduler   no fields (`- DetachScheduler: {}` or `- DetachScheduler:`).
+//   DetachScheduler   no fields (`- DetachScheduler: {}`, `- DetachScheduler:`
+//                     or just `- DetachScheduler`).
 //                     Error if none is attached.
 //   Spawn             name: workload name (unique; pid("name") refers to it)
 //                     command: string (run by /bin/sh -c) or list (argv)
 //                     count: integer 1..1024, default 1 (processes)
 //                     cpus: cpu list, default all (affinity)
 //                     nice: integer -20..19, default 0
-//   Kill              name: a spawned workload; signal: TERM (default), KILL,
-//                     INT, HUP, USR1, USR2, STOP, CONT. Sends it to every process.
+//   Kill              name: a workload spawned by an earlier step
+//                     signal: TERM (default), KILL, INT, HUP, USR1, USR2, STOP,
+//                     CONT (a SIG prefix is accepted). Sent to every process.
 //   Run               command: string (/bin/sh -c) or list (argv), waited for
 //                     expect_exit: integer 0..255, default 0
 //                     timeout: duration, default: the rest of vm.timeout
@@ -68,6 +70,18 @@
 //   assertion names (snapshot("s"), @s) must be captured by a step, every
 //   workload (pid("w"), pids("w")) spawned by one; an assertion that uses
 //   the default snapshot needs at least one capture.
+//
+// VALIDATION reports, each at file:line:col with a hint where one helps:
+// YAML syntax errors (loading stops there: yaml-cpp cannot go on); unknown
+// keys and ops (hint: the nearest valid name); duplicate keys, which YAML
+// would otherwise merge silently; wrong types and out-of-range numbers;
+// durations and sizes without a unit; a step item holding two ops;
+// missing required fields; duplicate snapshot or workload names; a Kill
+// before its Spawn or of a workload never spawned; spawn cpus >= vm.cpus;
+// Attach while attached, Replace/Detach with none attached; assertion
+// syntax errors (located inside the expression, also in quoted and block
+// scalars) and references to snapshots no step captures or workloads no
+// step spawns.
 #pragma once
 
 #include <chrono>
