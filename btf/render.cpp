@@ -163,6 +163,7 @@ class Renderer {
     std::vector<RenderedMember> members;
     const struct btf_member* m = btf_members(t);
     const uint16_t vlen = btf_vlen(t);
+    members.reserve(vlen);
     for (uint16_t i = 0; i < vlen; ++i, ++m) {
       const uint32_t bit_off = btf_member_bit_offset(t, i);
       const uint32_t nbits = btf_member_bitfield_size(t, i);
@@ -203,9 +204,9 @@ class Renderer {
     const auto [off, len] = *bits;
     if (off + len > size) return std::nullopt;
     if (off + len > own.size()) {
-      const uint64_t have = own.size() > off ? own.size() - off : 0;
-      return make_truncated(size, own.size(),
-                            make_cpu_list(cpu_list_from_bitmap(own.subspan(off, have))));
+      // The CPUs whose bits did arrive (none when the cut is before them).
+      const Bytes have = own.size() > off ? own.subspan(off) : Bytes{};
+      return make_truncated(size, own.size(), make_cpu_list(cpu_list_from_bitmap(have)));
     }
     return make_cpu_list(cpu_list_from_bitmap(own.subspan(off, len)));
   }

@@ -3,6 +3,7 @@
 
 #include <bpf/btf.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -220,7 +221,16 @@ std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
   std::string out;
   const uint64_t nbits = uint64_t{bitmap.size()} * 8;
   auto bit = [&](uint64_t i) { return (bitmap[i / 8] >> (i % 8)) & 1; };
+  auto append = [&out](uint64_t n) {
+    char buf[24];
+    auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+    out.append(buf, end);
+  };
   for (uint64_t i = 0; i < nbits;) {
+    if (i % 8 == 0 && bitmap[i / 8] == 0) {  // skip empty bytes whole
+      i += 8;
+      continue;
+    }
     if (!bit(i)) {
       ++i;
       continue;
@@ -228,8 +238,11 @@ std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
     uint64_t j = i;
     while (j + 1 < nbits && bit(j + 1)) ++j;
     if (!out.empty()) out += ',';
-    out += std::to_string(i);
-    if (j > i) out += "-" + std::to_string(j);
+    append(i);
+    if (j > i) {
+      out += '-';
+      append(j);
+    }
     i = j + 1;
   }
   return out;

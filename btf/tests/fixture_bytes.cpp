@@ -147,6 +147,9 @@ Image mask_holder_image(const Btf& btf) {
   // CPUs 0-2, 5 and 64 (second word, bit 0).
   img.put<uint64_t>(0, 0x27).put<uint64_t>(8, 1).put<int32_t>(16, 1);
   img.put<uint32_t>(offset_of(btf, "mask_holder", "nr"), 5);
+  // scx_bitmap: tid, then CPUs 3 and 127.
+  const std::size_t arena = offset_of(btf, "mask_holder", "arena_mask");
+  img.put<int64_t>(arena, -1).put<uint64_t>(arena + 8, 0x8).put<uint64_t>(arena + 16, 1ULL << 63);
   return img;
 }
 

@@ -139,6 +139,8 @@ TEST_CASE("cpumask-like structs render as cpu lists") {
   CHECK(member(v, "mask").kind == ValueKind::CpuList);
   CHECK(member(v, "mask").cpus == "0-2,5,64");
   CHECK(member(v, "nr").uint_value == 5);
+  CHECK(member(v, "arena_mask").kind == ValueKind::CpuList);
+  CHECK(member(v, "arena_mask").cpus == "3,127");
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{}) == "");
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{0xff, 0x01}) == "0-8");
 }
