@@ -258,7 +258,21 @@ Result<std::string> fetch_kernel(const FetchOptions& options) {
   std::vector<std::string> update = {"apt-get", "-qq"};
   for (auto& o : private_apt_options(apt_dir)) update.push_back(o);
   update.push_back("update");
-  if (auto r = run_checked(update); !r) {
+  // apt-get update exits 0 when an index could not be fetched; it says so on stderr.
+  auto r = run_checked(update);
+  if (r && (r->err.find("Failed to fetch") != std::string::npos ||
+            r->err.find("index files failed") != std::string::npos)) {
+    std::string err = r->err;
+    while (!err.empty() && std::isspace(static_cast<unsigned char>(err.back()))) err.pop_back();
+    r = fail("apt-get update could not fetch sid's index: " + err);
+  }
+  if (!r) {
+    // Offline with a kernel already cached: keep working with the newest one.
+    auto cached = list_kernels(cache);
+    if (options.version.empty() && cached && !cached->empty() && (*cached)[0].has_vmlinux && !options.force) {
+      say(options, "cannot reach Debian sid (" + r.error().message + "); using the cached " + (*cached)[0].version);
+      return (*cached)[0].dir;
+    }
     return std::move(r).context("updating Debian sid's package list");
   }
   std::string abi = options.version.empty() ? std::string{} : abi_with_flavour(options.version);

@@ -7,7 +7,8 @@
 //   apt state under the cache (the system's apt state is never touched and
 //   nothing is installed), then leaves <cache>/kernels/<v>/{vmlinuz,vmlinux,
 //   config}. The directory appears atomically (temp dir, then rename); an
-//   existing version is reused unless `force`.
+//   existing version is reused unless `force`. Without a version and without
+//   network, the newest cached kernel is returned (with a note on stderr).
 // - extract_vmlinux() finds the zstd or gzip payload inside a bzImage and
 //   returns the decompressed ELF (first frame/member only: trailing data is
 //   ignored). inspect_vmlinux() says whether an ELF has .BTF, a PVH entry

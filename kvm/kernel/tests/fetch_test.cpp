@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "kvm/kernel/kernel.h"
@@ -66,5 +67,29 @@ TEST_CASE("fetching a version sid does not have names it") {
     CHECK(text.find("linux-binary-1.0.0+nope-amd64") != std::string::npos);
   }
   CHECK_FALSE(fs::exists(root + "/kernels/1.0.0+nope-amd64"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("without network, fetch falls back to the newest cached kernel; --force does not") {
+  char tmpl[] = "/tmp/ktest-fetch-test.XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  for (const char* v : {"7.2.9+deb14-amd64", "7.10.1+deb14-amd64"}) {
+    fs::create_directories(root + "/kernels/" + v);
+    std::FILE* f = std::fopen((root + "/kernels/" + v + "/vmlinux").c_str(), "w");
+    REQUIRE(f);
+    std::fclose(f);
+  }
+  setenv("http_proxy", "http://127.0.0.1:9", 1);  // apt honours it; port 9 refuses
+  FetchOptions options;
+  options.quiet = true;
+  options.cache_dir = root + "/kernels";
+  auto dir = fetch_kernel(options);
+  options.force = true;
+  auto forced = fetch_kernel(options);
+  unsetenv("http_proxy");
+  REQUIRE_MESSAGE(dir.ok(), (dir.ok() ? "" : dir.error().to_string()));
+  CHECK(*dir == root + "/kernels/7.10.1+deb14-amd64");
+  REQUIRE_FALSE(forced.ok());
+  CHECK(forced.error().to_string().find("updating Debian sid's package list") != std::string::npos);
   fs::remove_all(root);
 }
