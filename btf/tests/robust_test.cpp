@@ -28,6 +28,17 @@ std::size_t walk(const RenderedValue& v) {
   return n;
 }
 
+bool mentions(const RenderedValue& v, const std::string& needle) {
+  if (v.reason.find(needle) != std::string::npos) return true;
+  for (const auto& m : v.members) {
+    if (mentions(m.value, needle)) return true;
+  }
+  for (const auto& e : v.elements) {
+    if (mentions(e, needle)) return true;
+  }
+  return v.partial && mentions(*v.partial, needle);
+}
+
 TEST_CASE("every prefix of every fixture value renders to truncated") {
   const Btf& btf = fixture();
   for (const auto& image : testing::fixture_images()) {
@@ -99,6 +110,8 @@ TEST_CASE("corrupt BTF: modifier loops, bad ids, giant arrays, deep nesting") {
   REQUIRE(bad.kind == ValueKind::Struct);
   CHECK(bad.members.at(0).value.kind == ValueKind::Unsupported);
   CHECK_FALSE(type_size(b, static_cast<uint32_t>(outer)).ok());
+  // rec holds itself through an array: recursion stops at the depth bound.
+  CHECK(mentions(render(b, static_cast<uint32_t>(rec), bytes), "nesting deeper than"));
   btf__free(b);
 }
 
@@ -127,6 +140,31 @@ TEST_CASE("mutated raw BTF blobs: either rejected or rendered safely") {
   }
   libbpf_set_print(previous);
   MESSAGE("mutated blobs libbpf accepted and we rendered: " << loaded << " of 300");
+}
+
+std::string fetched_vmlinux() {
+  const std::string dir = KTEST_KERNEL_DIR;
+  return dir.empty() ? "" : dir + "/vmlinux";
+}
+
+TEST_CASE("kernel BTF: task_struct prefixes and a sample of every kind of type" *
+          doctest::skip(fetched_vmlinux().empty() || !std::filesystem::exists(fetched_vmlinux()))) {
+  auto btf = Btf::load(fetched_vmlinux());
+  REQUIRE(btf.ok());
+  const uint32_t task = *btf->find_type("task_struct");
+  const std::size_t size = testing::size_of(*btf, task);
+  std::vector<uint8_t> full(size);
+  for (std::size_t i = 0; i < size; ++i) full[i] = static_cast<uint8_t>(i * 131 + 7);
+  for (std::size_t len = 0; len < size; len += 61) {
+    std::vector<uint8_t> prefix(full.begin(), full.begin() + static_cast<long>(len));
+    auto v = render(*btf, task, prefix);
+    CHECK(v.kind == ValueKind::Truncated);
+    CHECK(walk(v) >= 1);
+  }
+  std::vector<uint8_t> ones(4096, 0xff);
+  for (uint32_t id = 1; id < btf->type_count(); id += 17) {
+    CHECK(walk(render(*btf, id, ones)) >= 1);
+  }
 }
 
 // An address space of a few objects; everything else is unmapped.
