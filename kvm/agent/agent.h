@@ -8,8 +8,9 @@
 // scheduler, syncs and powers off. Every wait is bounded; a failure is
 // reported, never waited out. If the agent itself dies, the kernel panics
 // ("Attempted to kill init"), which the host sees as the VM ending early.
-// `ktest-agent --workload spin|yield|sleep` runs a built-in workload (the
-// agent re-executes itself for Spawn argv[0] "@spin" etc.).
+// `ktest-agent --workload spin|yield|sleep [comm]` runs a built-in workload
+// (the agent re-executes itself for Spawn argv[0] "@spin" etc., passing the
+// Spawn name as comm).
 #pragma once
 
 #include <chrono>
@@ -62,15 +63,16 @@ struct RunOutcome {
 inline constexpr std::size_t kOutputTailBytes = 4096;
 
 // Starts argv (see plan.h for "@workload" and single-string shell forms)
-// in its own process group with the given affinity and nice value.
+// in its own process group with the given affinity and nice value; a
+// built-in workload takes `name` as its comm.
 Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
-                          int nice, int output_fd);
+                          int nice, int output_fd, const std::string& name);
 Result<RunOutcome> run_process(const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout);
 // SIGKILLs the process groups and reaps them within `wait`.
 void kill_processes(const std::vector<int>& pids, std::chrono::milliseconds wait);
 void reap_zombies();  // PID 1 adopts orphans: collect any that exited
-[[noreturn]] void run_builtin_workload(std::string_view name);
+[[noreturn]] void run_builtin_workload(std::string_view kind, const std::string& name);
 
 // --- scheduler.cpp: sched_ext via libbpf ------------------------------------------
 struct SchedulerReport {

@@ -66,7 +66,7 @@ Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDe
   }
   if (auto* s = std::get_if<kvm::Spawn>(&step)) {
     for (uint32_t i = 0; i < s->count; ++i) {
-      auto pid = spawn_process(s->argv, s->cpus, s->nice, -1);
+      auto pid = spawn_process(s->argv, s->cpus, s->nice, -1, s->name);
       if (!pid) return std::move(pid).context("spawning copy " + std::to_string(i) + " of " + s->name);
       d.pids.push_back(*pid);
       ctx.workload_pids.push_back(*pid);

@@ -98,7 +98,7 @@ int agent_main() {
 }  // namespace ktest::agent
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--workload") == 0)
-    ktest::agent::run_builtin_workload(argv[2]);
+  if ((argc == 3 || argc == 4) && std::strcmp(argv[1], "--workload") == 0)
+    ktest::agent::run_builtin_workload(argv[2], argc == 4 ? argv[3] : "");
   return ktest::agent::agent_main();
 }

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,9 +24,10 @@ char* kEnv[] = {kPathEnv, kHomeEnv, nullptr};
 
 // The exec'd argv: "@name" → the agent's built-in workload; one string →
 // a shell command; otherwise argv itself (busybox applets as fallback).
-std::vector<std::string> resolve_argv(const std::vector<std::string>& argv) {
+std::vector<std::string> resolve_argv(const std::vector<std::string>& argv,
+                                      const std::string& name) {
   if (argv.size() == 1 && argv[0].starts_with("@"))
-    return {"/proc/self/exe", "--workload", argv[0].substr(1)};
+    return {"/proc/self/exe", "--workload", argv[0].substr(1), name};
   if (argv.size() == 1) return {kBusybox, "sh", "-c", argv[0]};
   return argv;
 }
@@ -50,9 +52,9 @@ std::vector<std::string> resolve_argv(const std::vector<std::string>& argv) {
 }  // namespace
 
 Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
-                          int nice, int output_fd) {
+                          int nice, int output_fd, const std::string& name) {
   if (argv.empty()) return fail("empty argv");
-  auto resolved = resolve_argv(argv);
+  auto resolved = resolve_argv(argv, name);
   cpu_set_t set;
   CPU_ZERO(&set);
   for (uint32_t cpu : cpus) {
@@ -94,7 +96,7 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
-  auto pid = spawn_process(argv, {}, 0, pipe_fds[1]);
+  auto pid = spawn_process(argv, {}, 0, pipe_fds[1], "run");
   ::close(pipe_fds[1]);
   if (!pid) {
     ::close(pipe_fds[0]);
@@ -165,18 +167,21 @@ void reap_zombies() {
   }
 }
 
-[[noreturn]] void run_builtin_workload(std::string_view name) {
-  if (name == "spin") {
+[[noreturn]] void run_builtin_workload(std::string_view kind, const std::string& name) {
+  // The Spawn name as comm, so the guest's tools and the scheduler's
+  // per-task state show "worker" rather than "exe".
+  if (!name.empty()) ::prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
+  if (kind == "spin") {
     volatile uint64_t counter = 0;
     while (true) counter = counter + 1;
   }
-  if (name == "yield") {
+  if (kind == "yield") {
     while (true) ::sched_yield();
   }
-  if (name == "sleep") {
+  if (kind == "sleep") {
     while (true) ::usleep(1000);
   }
-  console_log("unknown built-in workload \"" + std::string(name) + "\" (spin, yield, sleep)");
+  console_log("unknown built-in workload \"" + std::string(kind) + "\" (spin, yield, sleep)");
   ::_exit(2);
 }
 

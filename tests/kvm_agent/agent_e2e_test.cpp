@@ -139,7 +139,7 @@ TEST_CASE("attach, spawn, run, capture, watch, replace and detach a scheduler") 
   Plan plan;
   plan.steps = {
       attach("ktest_sched.bpf.o", "ktest_sched"),
-      Spawn{"spinner", {"@spin"}, 2, {0, 1}, 0},
+      Spawn{"spinner", {"@spin"}, 2, {1}, 3},
       Spawn{"shell_loop", {"while true; do :; done"}, 1, {1}, 5},
       Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 5000},
       Sleep{200},
@@ -149,6 +149,9 @@ TEST_CASE("attach, spawn, run, capture, watch, replace and detach a scheduler") 
       Run{{"cat /sys/kernel/sched_ext/root/ops"}, 0, 5000},
       DetachScheduler{},
       Run{{"cat", "/sys/kernel/sched_ext/state"}, 0, 5000},
+      // Built-in workloads carry the Spawn name as comm, pinned and niced.
+      Run{{"for p in $(pidof spinner); do echo $(grep Cpus_allowed_list /proc/$p/status | cut -f2)"
+           " $(cut -d' ' -f19 /proc/$p/stat); done"}, 0, 5000},
   };
   RunRecord rec = run_plan("happy", plan);
   INFO("console tail:\n" << console_text(rec.exit.console_tail));
@@ -201,6 +204,7 @@ TEST_CASE("attach, spawn, run, capture, watch, replace and detach a scheduler") 
   CHECK(rec.finished(8)->details.output_tail == "ktest_sched_global\n");
   CHECK(rec.finished(9)->details.scheduler_state == "disabled");
   CHECK(rec.finished(10)->details.output_tail == "disabled\n");
+  CHECK(rec.finished(11)->details.output_tail == "1 3\n1 3\n");
 
   auto done = rec.all<ctl::Done>();
   REQUIRE(done.size() == 1);
