@@ -10,15 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "kvm/qemu/socket_io.h"
+
 namespace ktest::kvm {
-
-namespace {
-
-Unexpected errno_fail(const std::string& what) {
-  return fail(fmt::format("{}: {}", what, std::strerror(errno)));
-}
-
-}  // namespace
 
 Result<IvshmemServer> IvshmemServer::listen(const std::string& socket_path, int shm_fd,
                                             uint32_t vectors) {

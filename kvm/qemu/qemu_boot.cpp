@@ -1,0 +1,280 @@
+// QemuMachine's startup and teardown: validate the config, create the
+// host resources, fork QEMU, connect QMP, control channel and doorbell.
+#include "kvm/qemu/qemu_machine.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "kvm/qemu/qemu_command_line.h"
+#include "kvm/qemu/socket_io.h"
+
+namespace ktest::kvm {
+
+namespace fs = std::filesystem;
+using doorbell::DoorbellPage;
+
+QemuMachine::~QemuMachine() {
+  if (pid_ > 0) kill();
+  stop_monitor_ = true;
+  if (wake_fd_.valid()) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
+  }
+  if (monitor_.joinable()) monitor_.join();
+  if (ram_) ::munmap(const_cast<uint8_t*>(ram_), ram_size_);
+  if (shm_) ::munmap(shm_, doorbell::kSharedMemorySize);
+  if (!socket_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(socket_dir_, ec);
+  }
+}
+
+Status QemuMachine::validate(const MachineConfig& c) const {
+  auto readable = [](const std::string& path) { return ::access(path.c_str(), R_OK) == 0; };
+  if (c.kernel_image.empty() || !readable(c.kernel_image))
+    return fail(fmt::format("kernel image '{}' is not readable", c.kernel_image), "",
+                "fetch a kernel first (ktest kernel fetch) or pass an uncompressed vmlinux with a PVH note");
+  if (!c.initrd.empty() && !readable(c.initrd))
+    return fail(fmt::format("initrd '{}' is not readable", c.initrd));
+  if (c.cpus < 1 || c.cpus > 64)
+    return fail(fmt::format("cpus = {} is out of range", c.cpus), "", "use 1 to 64 vCPUs");
+  if (c.memory_mib < 64 || c.memory_mib > kMaxMemoryMiB)
+    return fail(fmt::format("memory = {} MiB is out of range", c.memory_mib), "",
+                fmt::format("use 64 to {} MiB (guest RAM must stay below the PCI hole)", kMaxMemoryMiB));
+  if (c.run_dir.empty()) return fail("run_dir is empty", "", "give the machine a directory for its logs");
+  return {};
+}
+
+Status QemuMachine::create_resources() {
+  std::error_code ec;
+  fs::create_directories(config_.run_dir, ec);
+  if (ec) return fail(fmt::format("cannot create run dir '{}': {}", config_.run_dir, ec.message()));
+  console_log_.reset(::open((config_.run_dir + "/console.log").c_str(),
+                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  qemu_log_.reset(::open((config_.run_dir + "/qemu.log").c_str(),
+                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!console_log_.valid() || !qemu_log_.valid()) return errno_fail("create logs in " + config_.run_dir);
+
+  char dir_template[] = "/tmp/ktest-vm-XXXXXX";
+  if (!::mkdtemp(dir_template)) return errno_fail("mkdtemp");
+  socket_dir_ = dir_template;
+
+  ram_size_ = uint64_t{config_.memory_mib} << 20;
+  ram_fd_.reset(::memfd_create("ktest-guest-ram", MFD_CLOEXEC));
+  if (!ram_fd_.valid() || ::ftruncate(ram_fd_.get(), static_cast<off_t>(ram_size_)) != 0)
+    return errno_fail("guest RAM memfd");
+  void* ram = ::mmap(nullptr, ram_size_, PROT_READ, MAP_SHARED, ram_fd_.get(), 0);
+  if (ram == MAP_FAILED) return errno_fail("map guest RAM");
+  ram_ = static_cast<const uint8_t*>(ram);
+
+  shm_fd_.reset(::memfd_create("ktest-doorbell", MFD_CLOEXEC));
+  if (!shm_fd_.valid() ||
+      ::ftruncate(shm_fd_.get(), static_cast<off_t>(doorbell::kSharedMemorySize)) != 0)
+    return errno_fail("doorbell memfd");
+  void* shm = ::mmap(nullptr, doorbell::kSharedMemorySize, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     shm_fd_.get(), 0);
+  if (shm == MAP_FAILED) return errno_fail("map doorbell page");
+  shm_ = static_cast<uint8_t*>(shm);
+  auto* page = reinterpret_cast<DoorbellPage*>(shm_);
+  page->magic = doorbell::kMagic;
+  page->version = doorbell::kVersion;
+  page->host_peer_id = IvshmemServer::kHostPeerId;
+
+  auto server = IvshmemServer::listen(socket_dir_ + "/" + kIvshmemSocket, shm_fd_.get());
+  if (!server) return std::move(server).context("doorbell");
+  ivshmem_.emplace(std::move(*server));
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_.valid()) return errno_fail("eventfd");
+  return {};
+}
+
+Status QemuMachine::spawn(const std::vector<std::string>& args) {
+  int out[2], err[2], exec_err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 || ::pipe2(exec_err, O_CLOEXEC) != 0)
+    return errno_fail("pipe");
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int ram_fd = ram_fd_.get();
+  pid_t parent = ::getpid();
+
+  pid_t pid = ::fork();
+  if (pid < 0) return errno_fail("fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls from here to exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::fcntl(ram_fd, F_SETFD, 0);  // QEMU opens it as /proc/self/fd/N
+    ::execvp(argv[0], argv.data());
+    int e = errno;
+    [[maybe_unused]] ssize_t n = ::write(exec_err[1], &e, sizeof(e));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  ::close(exec_err[1]);
+  console_fd_.reset(out[0]);
+  stderr_fd_.reset(err[0]);
+  int exec_errno = 0;
+  ssize_t n = ::read(exec_err[0], &exec_errno, sizeof(exec_errno));
+  ::close(exec_err[0]);
+  if (n == sizeof(exec_errno)) {
+    ::waitpid(pid, nullptr, 0);
+    return fail(fmt::format("cannot run '{}': {}", args[0], std::strerror(exec_errno)), "",
+                "install QEMU (apt-get install qemu-system-x86)");
+  }
+  pid_ = pid;
+  pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // -1: polled instead
+  ::fcntl(console_fd_.get(), F_SETFL, O_NONBLOCK);
+  ::fcntl(stderr_fd_.get(), F_SETFL, O_NONBLOCK);
+  return {};
+}
+
+Error QemuMachine::boot_failure(std::string what) {
+  ExitEvent exit = kill();
+  Error e(std::move(what));
+  std::string tail;
+  {
+    std::lock_guard lk(mu_);
+    tail = stderr_tail_;
+  }
+  if (!tail.empty()) e.message += "; QEMU said: " + tail;
+  if (!exit.console_tail.empty()) e.message += "; console: " + exit.console_tail.back();
+  e.hint = fmt::format("see {}/qemu.log and {}/console.log", config_.run_dir, config_.run_dir);
+  return e;
+}
+
+Status QemuMachine::connect_qmp(Clock::time_point deadline) {
+  const std::string path = socket_dir_ + "/" + kQmpSocket;
+  UniqueFd fd;
+  while (true) {
+    auto conn = connect_unix(path);
+    if (conn) {
+      fd = std::move(*conn);
+      break;
+    }
+    {
+      std::lock_guard lk(mu_);
+      if (exit_) return fail("QEMU exited during startup");
+    }
+    if (Clock::now() > deadline) return fail("QMP socket never appeared");
+    std::this_thread::sleep_for(Millis(10));
+  }
+  std::string buffer;
+  KTEST_ASSIGN(std::string greeting, read_line(fd.get(), buffer, deadline));
+  KTEST_ASSIGN(qmp::Message hello, qmp::parse_qmp_message(greeting));
+  if (hello.type != qmp::MessageType::Greeting) return fail("QMP did not greet: " + greeting);
+  KTEST_TRY(write_all(fd.get(), qmp::encode_qmp_command("qmp_capabilities", nullptr, 0)));
+  while (true) {
+    KTEST_ASSIGN(std::string line, read_line(fd.get(), buffer, deadline));
+    KTEST_ASSIGN(qmp::Message msg, qmp::parse_qmp_message(line));
+    if (msg.type == qmp::MessageType::Error) return fail("qmp_capabilities failed: " + msg.error_desc);
+    if (msg.type == qmp::MessageType::Return) break;
+  }
+  ::fcntl(fd.get(), F_SETFL, O_NONBLOCK);
+  std::lock_guard lk(mu_);
+  qmp_partial_ = buffer;
+  qmp_fd_ = std::move(fd);
+  qmp_ready_ = true;
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
+  return {};
+}
+
+Status QemuMachine::connect_control(Clock::time_point deadline) {
+  const std::string path = socket_dir_ + "/" + kControlSocket;
+  while (true) {
+    auto conn = connect_unix(path);
+    if (conn) {
+      ctl_fd_ = std::move(*conn);
+      return {};
+    }
+    {
+      std::lock_guard lk(mu_);
+      if (exit_) return fail("QEMU exited during startup");
+    }
+    if (Clock::now() > deadline) return std::move(conn).context("control channel");
+    std::this_thread::sleep_for(Millis(10));
+  }
+}
+
+Status QemuMachine::boot(const MachineConfig& config) {
+  if (pid_ > 0 || monitor_.joinable()) return fail("this machine was already booted");
+  KTEST_TRY(validate(config));
+  config_ = config;
+  use_kvm_ = resolve_use_kvm(config.accel);
+  if (config.accel == Accel::Kvm && !kvm_usable())
+    return fail("accel = kvm but /dev/kvm cannot be opened read-write", "",
+                "use accel = auto or tcg, or give this user access to /dev/kvm");
+  KTEST_TRY(create_resources());
+
+  QemuLaunch launch{socket_dir_, ram_fd_.get(), use_kvm_};
+  std::vector<std::string> args = qemu_arguments(config_, launch);
+  std::string joined;
+  for (const auto& a : args) joined += a + " ";
+  [[maybe_unused]] ssize_t w = ::write(qemu_log_.get(), (joined + "\n").data(), joined.size() + 1);
+
+  // QEMU is forked by the monitor thread: PR_SET_PDEATHSIG fires when the
+  // forking *thread* exits, and the monitor lives exactly as long as QEMU,
+  // whereas the caller's thread may be a short-lived worker.
+  std::promise<Status> spawned;
+  auto spawn_result = spawned.get_future();
+  monitor_ = std::thread([this, &args, &spawned] {
+    Status st = spawn(args);
+    bool ok = st.ok();
+    spawned.set_value(std::move(st));
+    if (ok) monitor_loop();
+  });
+  if (Status st = spawn_result.get(); !st) {
+    monitor_.join();
+    return st;
+  }
+
+  auto deadline = Clock::now() + config_.boot_timeout;
+  if (auto st = connect_qmp(deadline); !st) return fail(boot_failure("QEMU did not start: " + st.error().to_string()));
+  if (auto st = connect_control(deadline); !st) return fail(boot_failure(st.error().to_string()));
+  // QEMU realizes ivshmem-doorbell (and so runs our handshake) before QMP is up.
+  bool doorbell_connected;
+  {
+    std::unique_lock lk(mu_);
+    doorbell_connected = cv_.wait_until(
+        lk, deadline, [&] { return ivshmem_->client_connected() || exit_.has_value(); });
+    doorbell_connected = doorbell_connected && ivshmem_->client_connected();
+  }
+  if (!doorbell_connected)
+    return fail(boot_failure("QEMU's ivshmem device never connected to the doorbell server"));
+  {
+    std::lock_guard lk(mu_);
+    run_deadline_ = Clock::now() + config_.run_timeout;
+  }
+  // Everyone is connected: the socket files are no longer needed (the
+  // gdbstub's stays, it is connected on the first watchpoint).
+  for (const char* name : {kQmpSocket, kControlSocket, kIvshmemSocket})
+    ::unlink((socket_dir_ + "/" + name).c_str());
+  if (auto st = qmp("cont"); !st) return fail(boot_failure("cannot start the guest: " + st.error().to_string()));
+  return {};
+}
+
+}  // namespace ktest::kvm
