@@ -59,7 +59,11 @@ struct MachineConfig {
   std::string qemu_binary = "qemu-system-x86_64";
 };
 
-// Register state of one vCPU (x86-64).
+// Register state of one vCPU (x86-64), as QEMU's "info registers" shows it.
+// gs_base is the *current* GS base: the per-CPU area only while the vCPU runs
+// in the kernel (cpl == 0); in user mode the kernel's base sits in the
+// KERNEL_GS_BASE MSR, which QEMU does not print. Use __per_cpu_offset from
+// guest memory when the per-CPU base of a CPU in user mode is needed.
 struct VcpuRegisters {
   uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0, rsi = 0, rdi = 0, rbp = 0, rsp = 0;
   uint64_t r8 = 0, r9 = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0;
@@ -117,7 +121,11 @@ class Machine {
   virtual uint32_t vcpu_count() const = 0;
   virtual Result<VcpuRegisters> read_registers(uint32_t cpu) = 0;
 
-  // Watch [gva, gva+len) (len 1, 2, 4 or 8, aligned) in guest-virtual space.
+  // Watch [gva, gva+len) (len 1, 2, 4 or 8, aligned) in guest-virtual space
+  // (any address space: kernel addresses, or a user address of whatever
+  // process runs). Arming while running pauses briefly and resumes. A hit
+  // is reported after the access; the watchpoint stays armed across resume.
+  // KVM allows 4 at a time (debug registers); TCG has no fixed limit.
   virtual Result<WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) = 0;
   virtual Status clear_watchpoint(WatchpointId id) = 0;
 
