@@ -310,6 +310,59 @@ Result<Config> load_config(const ConfigSearch& search, const std::string& explic
   return load_config_file(path);
 }
 
+void add_config_flags(CLI::App& cmd, ConfigFlags& flags) {
+  cmd.add_option("--kernel", flags.kernel, "Kernel: cached version, kernel directory or image path")
+      ->option_text("KERNEL");
+  cmd.add_option("--cpus", flags.cpus, "vCPUs (1-256)")->option_text("N")->check(CLI::Range(1, 256));
+  cmd.add_option("--memory", flags.memory, "Guest memory, e.g. 1G")->option_text("SIZE");
+  cmd.add_option("--accel", flags.accel, "auto, kvm or tcg")->option_text("ACCEL");
+  cmd.add_option("-f,--format", flags.format, "Report format: text, json, junit or tap")
+      ->option_text("FORMAT");
+  cmd.add_option("--output-dir", flags.output_dir, "Directory that receives the runs")
+      ->option_text("DIR");
+  cmd.add_option("--boot-timeout", flags.boot_timeout, "Boot timeout, e.g. 2m")->option_text("DURATION");
+  cmd.add_option("--step-timeout", flags.step_timeout, "Per-step timeout")->option_text("DURATION");
+  cmd.add_option("--capture-timeout", flags.capture_timeout, "Per-capture timeout")
+      ->option_text("DURATION");
+  cmd.add_option("--run-timeout", flags.run_timeout, "Whole-scenario timeout")
+      ->option_text("DURATION");
+}
+
+namespace {
+
+template <typename T, typename Parse>
+Status flag_into(const std::string& text, const char* flag, Parse parse, T& out) {
+  if (text.empty()) return {};
+  auto parsed = parse(text);
+  if (!parsed) {
+    Error e = std::move(parsed.error());
+    e.location = flag;
+    return fail(std::move(e));
+  }
+  out = *parsed;
+  return {};
+}
+
+}  // namespace
+
+Result<Config> apply_config_flags(Config config, const ConfigFlags& flags) {
+  if (!flags.kernel.empty()) config.kernel = flags.kernel;
+  if (flags.cpus != 0) config.cpus = flags.cpus;
+  auto size = [](const std::string& t) { return dsl::parse_size(t); };
+  auto duration = [](const std::string& t) { return dsl::parse_duration(t); };
+  KTEST_TRY(flag_into(flags.memory, "--memory", size, config.memory_bytes));
+  if (!flags.memory.empty() && config.memory_bytes < (std::uint64_t{64} << 20))
+    return fail("memory must be at least 64M", "--memory", "write e.g. --memory 1G");
+  KTEST_TRY(flag_into(flags.accel, "--accel", parse_accel, config.accel));
+  KTEST_TRY(flag_into(flags.format, "--format", parse_output_format, config.format));
+  if (!flags.output_dir.empty()) config.output_dir = flags.output_dir;
+  KTEST_TRY(flag_into(flags.boot_timeout, "--boot-timeout", duration, config.timeouts.boot));
+  KTEST_TRY(flag_into(flags.step_timeout, "--step-timeout", duration, config.timeouts.step));
+  KTEST_TRY(flag_into(flags.capture_timeout, "--capture-timeout", duration, config.timeouts.capture));
+  KTEST_TRY(flag_into(flags.run_timeout, "--run-timeout", duration, config.timeouts.run));
+  return config;
+}
+
 Result<Accel> parse_accel(std::string_view text) {
   if (text == "auto") return Accel::Auto;
   if (text == "kvm") return Accel::Kvm;

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include <CLI/CLI.hpp>
+
 #include "util/result.h"
 
 namespace ktest::cli {
@@ -69,6 +71,20 @@ Result<Config> load_config_file(const std::string& path);
 Result<Config> parse_config(std::string_view text, const std::string& name);
 // discover_config_file() + load_config_file(), or defaults when none found.
 Result<Config> load_config(const ConfigSearch& search, const std::string& explicit_path = {});
+
+// Flags that override configuration keys, for commands that boot a guest
+// (`ktest run`). Empty / zero means "not given": the file's value stays.
+struct ConfigFlags {
+  std::string kernel, memory, accel, format, output_dir;
+  std::string boot_timeout, step_timeout, capture_timeout, run_timeout;
+  unsigned cpus = 0;
+};
+// Registers --kernel --cpus --memory --accel --format/-f --output-dir and
+// --boot-timeout --step-timeout --capture-timeout --run-timeout on `cmd`.
+void add_config_flags(CLI::App& cmd, ConfigFlags& flags);
+// `config` with the given flags written over it; bad values are errors
+// located at the flag ("--memory: size '12' has no unit").
+Result<Config> apply_config_flags(Config config, const ConfigFlags& flags);
 
 // Spellings shared by the config file and command-line flags.
 Result<Accel> parse_accel(std::string_view text);

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -194,4 +195,34 @@ TEST_CASE("accel and format spellings round-trip") {
   for (Accel a : {Accel::Auto, Accel::Kvm, Accel::Tcg}) CHECK(parse_accel(accel_name(a)).value() == a);
   for (OutputFormat f : {OutputFormat::Text, OutputFormat::Json, OutputFormat::Junit, OutputFormat::Tap})
     CHECK(parse_output_format(output_format_name(f)).value() == f);
+}
+
+TEST_CASE("command-line flags win over the file") {
+  Config file = parse_config("[vm]\ncpus = 4\nmemory = \"2G\"\n[output]\nformat = \"tap\"\n", "k.toml").value();
+  ConfigFlags flags;
+  Config same = apply_config_flags(file, flags).value();
+  CHECK(same.cpus == 4);
+  CHECK(same.format == OutputFormat::Tap);
+
+  CLI::App app;
+  add_config_flags(app, flags);
+  std::vector<std::string> args{"--cpus", "8", "--memory", "512M", "-f", "junit", "--run-timeout", "5m"};
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  app.parse(args);
+  Config merged = apply_config_flags(file, flags).value();
+  CHECK(merged.cpus == 8);
+  CHECK(merged.memory_bytes == (512ull << 20));
+  CHECK(merged.format == OutputFormat::Junit);
+  CHECK(merged.timeouts.run == std::chrono::minutes(5));
+  CHECK(merged.accel == Accel::Auto);
+
+  flags = ConfigFlags{};
+  flags.memory = "12";
+  auto bad = apply_config_flags(file, flags);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().location == "--memory");
+  flags = ConfigFlags{};
+  flags.accel = "kvn";
+  CHECK(apply_config_flags(file, flags).error().to_string() ==
+        "--accel: unknown accel 'kvn' (hint: did you mean \"kvm\"? (auto, kvm or tcg))");
 }

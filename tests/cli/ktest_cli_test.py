@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Runs the built `ktest` binary (no guest) and checks exit codes and messages.
+
+Usage: ktest_cli_test.py CASE KTEST SOURCE_ROOT
+Each CASE is one meson test. Exit 0 pass, 1 fail, 77 skip (with the reason).
+Every run happens in a fresh temporary directory with HOME and
+XDG_CONFIG_HOME pointing inside it, so no real configuration leaks in.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+CASE, KTEST, ROOT = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+FIXTURE_REPORT = os.path.join(ROOT, "tests/cli/fixtures/report.json")
+failures = []
+
+
+def run(args, cwd, expect_rc, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "XDG_CONFIG_HOME")}
+    env.update({"HOME": cwd, "XDG_CONFIG_HOME": os.path.join(cwd, "xdg"), "TERM": "dumb"})
+    env.update(env_extra or {})
+    p = subprocess.run([KTEST] + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    shown = "ktest " + " ".join(args)
+    if p.returncode != expect_rc:
+        failures.append(f"{shown}: exit {p.returncode}, expected {expect_rc}\n"
+                        f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def expect(cond, what, p=None):
+    if not cond:
+        extra = f"\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}" if p is not None else ""
+        failures.append(what + extra)
+
+
+def skip(reason):
+    print(f"SKIP: {reason}")
+    sys.exit(77)
+
+
+def case_help(d):
+    p = run(["--help"], d, 0)
+    for word in ("validate", "snapshot", "version", "--color", "--config", "Exit status"):
+        expect(word in p.stdout, f"--help lacks {word!r}", p)
+    p = run(["snapshot", "--help"], d, 0)
+    expect("dump" in p.stdout and "query" in p.stdout, "snapshot --help lacks dump/query", p)
+    p = run(["snapshot", "query", "--help"], d, 0)
+    expect("EXPR" in p.stdout and "Exit status" in p.stdout, "snapshot query --help", p)
+    run(["validate", "--help"], d, 0)
+    run(["version", "--help"], d, 0)
+
+
+def case_unknown_command(d):
+    p = run(["valdate", "x.yaml"], d, 2)
+    expect("ktest: error: unknown command 'valdate'" in p.stderr, "unknown command message", p)
+    expect("did you mean 'validate'?" in p.stderr, "nearest command suggestion", p)
+    p = run(["frobnicate"], d, 2)
+    expect("unknown command 'frobnicate'" in p.stderr and "ktest --help" in p.stderr,
+           "unknown command without a near one points at --help", p)
+    p = run(["snapshot", "dumb"], d, 2)
+    expect("dumb" in p.stderr, "unknown snapshot subcommand is named", p)
+
+
+def case_usage_errors(d):
+    p = run([], d, 2)
+    expect("ktest: error:" in p.stderr and "subcommand" in p.stderr.lower(), "no command", p)
+    p = run(["validate"], d, 2)
+    expect("FILE is required" in p.stderr, "missing required argument", p)
+    expect("ktest validate --help" in p.stderr, "hint names the subcommand's help", p)
+    p = run(["--color=sometimes", "version"], d, 2)
+    expect("sometimes" in p.stderr, "bad --color value is named", p)
+    run(["version", "--bogus"], d, 2)
+    run(["snapshot", "query", FIXTURE_REPORT], d, 2)
+    # --color placement: before or after the subcommand.
+    run(["version", "--color=never"], d, 0)
+
+
+def case_config_errors(d):
+    with open(os.path.join(d, "ktest.toml"), "w") as f:
+        f.write("[vm]\ncpu = 2\n")
+    sub = os.path.join(d, "a", "b")
+    os.makedirs(sub)
+    p = run(["version"], sub, 2)
+    want = os.path.join(d, "ktest.toml") + ":2:1: unknown key 'cpu' in [vm]"
+    expect(want in p.stderr, f"config error located ({want!r})", p)
+    expect("hint: did you mean 'cpus'?" in p.stderr, "config error suggests cpus", p)
+    p = run(["--config", os.path.join(d, "missing.toml"), "version"], d, 2)
+    expect("does not exist" in p.stderr, "--config with a missing file", p)
+    good = os.path.join(d, "good.toml")
+    with open(good, "w") as f:
+        f.write("[vm]\ncpus = 4\n")
+    run(["--config", good, "version"], sub, 0)  # --config wins over the broken ktest.toml
+
+
+def case_version(d):
+    p = run(["version"], d, 0)
+    expect(re.search(r"^ktest \d+\.\d+\.\d+ ", p.stdout, re.M), "version line", p)
+    expect(re.search(r"^libbpf \d+\.\d+", p.stdout, re.M), "libbpf version line", p)
+
+
+def case_validate(d):
+    mistakes = os.path.join(ROOT, "tests/fixtures/scenarios/five_mistakes.yaml")
+    if not os.path.exists(mistakes):
+        skip(f"{mistakes} not written yet (dsl fixture)")
+    p = run(["validate", mistakes], d, 2)
+    located = re.findall(r"five_mistakes\.yaml:\d+:\d+: error: ", p.stderr)
+    expect(len(located) == 5, f"five located errors, got {len(located)}", p)
+    for example in sorted(glob.glob(os.path.join(ROOT, "scenarios/examples/*.yaml")))[:1]:
+        p = run(["validate", example], d, 0)
+        expect(": ok (scenario" in p.stdout, "a valid scenario says ok", p)
+        run(["validate", example, mistakes], d, 2)  # one bad file fails the run
+    run(["validate", os.path.join(d, "absent.yaml")], d, 2)
+
+
+def query_reports():
+    # Ours, plus the snapshot layer's single-scheduler fixtures when present
+    # (two_schedulers.json is ambiguous for var() on purpose).
+    shared = [os.path.join(ROOT, "tests/fixtures/reports", name)
+              for name in ("scx_basic.json", "ktstr_single.failure-dump.json")]
+    return [FIXTURE_REPORT] + [p for p in shared if os.path.exists(p)]
+
+
+def case_snapshot_query(d):
+    for report in query_reports():
+        p = run(["snapshot", "query", report, 'var("nr_cpus_onln") > 0'], d, 0)
+        expect(p.stdout.strip() == "true", f"query on {report} prints true", p)
+    p = run(["snapshot", "query", FIXTURE_REPORT, 'var("nr_cpus_onln") > 64'], d, 1)
+    expect(p.stdout.strip() == "false", "a false query prints false and exits 1", p)
+    p = run(["snapshot", "query", FIXTURE_REPORT, 'var("nr_cpus_onln")'], d, 0)
+    expect(p.stdout.strip() == "2", "a value query prints the value", p)
+    p = run(["snapshot", "query", FIXTURE_REPORT,
+             'map("scx_per_task").find(tid == 42).get("ctx.weight.value") == 100'], d, 0)
+    p = run(["snapshot", "query", FIXTURE_REPORT, 'var("nr_cpus_onln") >'], d, 2)
+    expect("expression:1:" in p.stderr, "a syntax error is located in the expression", p)
+    p = run(["snapshot", "query", os.path.join(d, "none.json"), "true"], d, 2)
+    expect("does not exist" in p.stderr, "a missing report is named", p)
+
+
+def case_snapshot_query_missing(d):
+    # A name the report lacks is an invalid query: exit 2, with the alternatives.
+    p = run(["snapshot", "query", FIXTURE_REPORT, 'var("nr_cpus_onlnx") > 0'], d, 2)
+    expect("nr_cpus_onln" in p.stderr.replace("nr_cpus_onlnx", ""), "alternatives are listed", p)
+    p = run(["snapshot", "query", FIXTURE_REPORT,
+             'map("scx_per_task").find(tid == 42).get("ctx.wieght.value") == 100'], d, 2)
+    expect("weight" in p.stderr.replace("wieght", ""), "the missing member's alternatives", p)
+
+
+def case_snapshot_dump(d):
+    p = run(["snapshot", "dump", FIXTURE_REPORT], d, 0)
+    expect("nr_cpus_onln" in p.stdout and "scx_per_task" in p.stdout, "dump shows vars and maps", p)
+    p = run(["snapshot", "dump", FIXTURE_REPORT, "--json", "--map", "scx_per_task"], d, 0)
+    expect('"ktest_sc.bss"' not in p.stdout and "scx_per_task" in p.stdout, "--map selects", p)
+    run(["snapshot", "dump", FIXTURE_REPORT, "--map", "scx_per_tsk"], d, 2)
+    # No REPORT: the latest run under the output dir (default ./ktest-runs).
+    p = run(["snapshot", "dump"], d, 2)
+    expect("no run found" in p.stderr, "no runs yet", p)
+    run_dir = os.path.join(d, "ktest-runs", "20261126-070000", "snapshots")
+    os.makedirs(run_dir)
+    with open(FIXTURE_REPORT) as src, open(os.path.join(run_dir, "before.json"), "w") as dst:
+        dst.write(src.read())
+    os.symlink("20261126-070000", os.path.join(d, "ktest-runs", "latest"))
+    p = run(["snapshot", "dump", "--snapshot", "before"], d, 0)
+    expect("nr_cpus_onln" in p.stdout, "dump of the latest run", p)
+    # The configured output dir is honoured.
+    os.rename(os.path.join(d, "ktest-runs"), os.path.join(d, "runs"))
+    with open(os.path.join(d, "ktest.toml"), "w") as f:
+        f.write('[output]\ndir = "runs"\n')
+    run(["snapshot", "dump"], d, 0)
+
+
+CASES = {
+    "help": case_help,
+    "unknown-command": case_unknown_command,
+    "usage-errors": case_usage_errors,
+    "config-errors": case_config_errors,
+    "version": case_version,
+    "validate": case_validate,
+    "snapshot-query": case_snapshot_query,
+    "snapshot-query-missing": case_snapshot_query_missing,
+    "snapshot-dump": case_snapshot_dump,
+}
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory(prefix="ktest_cli_") as tmp:
+        CASES[CASE](os.path.realpath(tmp))
+    for f in failures:
+        print("FAIL:", f, file=sys.stderr)
+    sys.exit(1 if failures else 0)
