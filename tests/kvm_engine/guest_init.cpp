@@ -176,6 +176,21 @@ void run_full() {
     say(port, "doorbell bad reply status %d length %u\n", page->reply_status, rlen);
     return;
   }
+  // A hostile length: the host must clamp it to kPayloadMax, not overrun.
+  page->request_length = 0xffffffffu;
+  std::atomic_ref<uint64_t>(page->request_serial).store(++serial, std::memory_order_release);
+  regs[ktest::doorbell::kDoorbellRegisterOffset / 4] = page->host_peer_id << 16;
+  uint64_t until = now_ns() + 5000000000ull;
+  while (std::atomic_ref<uint64_t>(page->reply_serial).load(std::memory_order_acquire) != serial) {
+    if (now_ns() > until) {
+      say(port, "doorbell bad no reply to a hostile length\n");
+      return;
+    }
+  }
+  if (page->reply_length != 7 || memcmp(page->reply_payload, "clamped", 7) != 0) {
+    say(port, "doorbell bad hostile length not clamped\n");
+    return;
+  }
   say(port, "doorbell ok\n");
 
   constexpr int kRounds = 100;
