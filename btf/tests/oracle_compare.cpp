@@ -388,7 +388,9 @@ void compare_btf_dump(const RenderedValue& ours, const Node& theirs, const std::
       }
       std::size_t n = ours.elements.size();
       if (theirs.elements.size() != n) {
-        if (ours.text && theirs.elements.size() == ours.text->size()) {
+        std::size_t nul = 0;  // libbpf prints a char array up to its first NUL
+        while (nul < n && ours.elements[nul].uint_value != 0) ++nul;
+        if (ours.text && nul < n && theirs.elements.size() == nul) {
           n = theirs.elements.size();  // libbpf stops a char array at its NUL
           out.after_nul_char_array = true;
         } else if (theirs.elements.empty() && out.after_nul_char_array) {
