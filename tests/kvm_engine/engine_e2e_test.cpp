@@ -356,6 +356,11 @@ int main(int argc, char** argv) {
   g_work = dir;
   doctest::Context context(argc, argv);
   int rc = context.run();
-  std::printf("run dirs kept in %s\n", g_work.c_str());
+  if (rc == 0 && !context.shouldExit()) {
+    std::error_code ec;
+    std::filesystem::remove_all(g_work, ec);
+  } else {
+    std::printf("run dirs (console.log, qemu.log) kept in %s\n", g_work.c_str());
+  }
   return rc;
 }
