@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // --color may have been read before the error: honour it.
+    ctx.color = resolve_color(parse_color_mode(color_text).value_or(ColorMode::Auto),
+                              ColorEnv::from_process());
     return usage_error(app, e, ctx);
   } catch (const StopBeforeCommands&) {
     return static_cast<int>(ctx.exit_code);
