@@ -201,7 +201,7 @@ Status FreezeCoordinator::on_watchpoint(const kvm::WatchpointHit& hit) {
   Status cleared = machine_.clear_watchpoint(hit.id);
   auto report = capture(name, Trigger::Watchpoint);
   if (!report) return fail(std::move(report.error()));
-  if (!cleared) return cleared.context("clearing the one-shot watchpoint for '" + name + "'");
+  if (!cleared) return std::move(cleared).context("clearing the one-shot watchpoint for '" + name + "'");
   return {};
 }
 

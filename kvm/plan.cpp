@@ -12,7 +12,7 @@ using nlohmann::json;
 
 constexpr const char* kOpNames[] = {"AttachScheduler", "ReplaceScheduler", "DetachScheduler",
                                     "Spawn",           "Run",              "Sleep",
-                                    "CaptureSnapshot", "WatchSnapshot"};
+                                    "CaptureSnapshot", "WatchSnapshot",   "Kill"};
 static_assert(std::size(kOpNames) == std::variant_size_v<Step>);
 
 Unexpected field_error(const std::string& path, const std::string& what,
@@ -183,6 +183,13 @@ Result<Step> read_step_body(const std::string& op, ObjectReader& r, const std::s
       return field_error(r.at("len"), "len must be 1, 2, 4 or 8");
     return Step{std::move(s)};
   }
+  if (op == "Kill") {
+    Kill s;
+    KTEST_ASSIGN(s.name, r.string("name"));
+    KTEST_ASSIGN(s.signal, r.integer<int32_t>("signal", 15));
+    if (s.signal < 1 || s.signal > 64) return field_error(r.at("signal"), "signal must be 1..64");
+    return Step{std::move(s)};
+  }
   std::vector<std::string> names(std::begin(kOpNames), std::end(kOpNames));
   auto near = nearest(op, names);
   return field_error(path + ".op", "unknown op \"" + op + "\"",
@@ -236,6 +243,9 @@ json step_to_json(const Step& step) {
           j["timeout_ms"] = s.timeout_ms;
         } else if constexpr (std::is_same_v<T, Sleep>) {
           j["ms"] = s.ms;
+        } else if constexpr (std::is_same_v<T, Kill>) {
+          j["name"] = s.name;
+          j["signal"] = s.signal;
         } else if constexpr (std::is_same_v<T, CaptureSnapshot>) {
           j["name"] = s.name;
         } else if constexpr (std::is_same_v<T, WatchSnapshot>) {

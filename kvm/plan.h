@@ -20,6 +20,8 @@
 //                    run until the plan ends.
 //   Run              run `argv` the same way to completion; fails when it
 //                    does not exit with `expect_exit` within `timeout_ms`.
+//   Kill             send `signal` to every process of workload `name`
+//                    (their process groups); fails for an unknown name.
 //   Sleep            wait `ms`.
 //   CaptureSnapshot  ring the doorbell with RequestKind::Capture and `name`.
 //   WatchSnapshot    ring the doorbell with RequestKind::RegisterWatch and
@@ -88,8 +90,14 @@ struct WatchSnapshot {
   bool operator==(const WatchSnapshot&) const = default;
 };
 
+struct Kill {
+  std::string name;
+  int32_t signal = 15;  // SIGTERM
+  bool operator==(const Kill&) const = default;
+};
+
 using Step = std::variant<AttachScheduler, ReplaceScheduler, DetachScheduler, Spawn, Run,
-                          Sleep, CaptureSnapshot, WatchSnapshot>;
+                          Sleep, CaptureSnapshot, WatchSnapshot, Kill>;
 
 // The op name as written in JSON ("AttachScheduler", ...).
 std::string_view step_op(const Step& step);

@@ -1,4 +1,9 @@
 // Executes the plan's steps in order and reports each over the channel.
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +23,7 @@ struct Context {
   Doorbell& doorbell;
   SchedulerSlot scheduler;
   std::vector<int> workload_pids;
+  std::map<std::string, std::vector<int>> workloads;  // Spawn name → pids
 };
 
 std::string output_summary(const RunOutcome& r) {
@@ -71,7 +77,20 @@ Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDe
       d.pids.push_back(*pid);
       ctx.workload_pids.push_back(*pid);
     }
+    auto& pids = ctx.workloads[s->name];
+    pids.insert(pids.end(), d.pids.begin(), d.pids.end());
     ctx.channel.send(ctl::Workload{s->name, d.pids});
+    return {};
+  }
+  if (auto* s = std::get_if<kvm::Kill>(&step)) {
+    auto it = ctx.workloads.find(s->name);
+    if (it == ctx.workloads.end()) return fail("no workload named '" + s->name + "' was spawned");
+    for (int pid : it->second) {
+      // Each copy leads its own process group: signal what it started too.
+      if (::kill(-pid, s->signal) != 0 && ::kill(pid, s->signal) != 0 && errno != ESRCH)
+        return fail("cannot signal pid " + std::to_string(pid) + ": " + std::strerror(errno));
+    }
+    d.pids = it->second;
     return {};
   }
   if (auto* s = std::get_if<kvm::Run>(&step)) {

@@ -19,6 +19,7 @@ Plan sample_plan() {
   p.steps.push_back(WatchSnapshot{"w", "nr_enqueued", "rw", 4});
   p.steps.push_back(ReplaceScheduler{"/ktest/sched/b.bpf.o", std::nullopt, "b"});
   p.steps.push_back(DetachScheduler{});
+  p.steps.push_back(Kill{"worker", 9});
   return p;
 }
 
@@ -38,6 +39,7 @@ TEST_SUITE("kvm_agent.plan") {
     CHECK(*back == p);
     CHECK(step_op(back->steps[0]) == "AttachScheduler");
     CHECK(step_op(back->steps[7]) == "DetachScheduler");
+    CHECK(step_op(back->steps[8]) == "Kill");
   }
 
   TEST_CASE("defaults apply to omitted optional fields") {

@@ -1,0 +1,37 @@
+// From a user's scenario to what the guest agent executes.
+//
+// Contract: build_guest_plan() turns a loaded dsl::Scenario into the
+// agent's kvm::Plan plus the host files the initramfs must carry (BPF
+// objects), each at a unique guest path under /ktest/objects/. The
+// scenario-level `scheduler` becomes an AttachScheduler before the first
+// step and a DetachScheduler after the last. A BPF object is looked up
+// relative to the scenario first, then under each `object_path` directory
+// (same relative path, then by file name); a missing object is an error
+// naming the scenario line and every place that was searched.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dsl/scenario.h"
+#include "kvm/plan.h"
+#include "util/result.h"
+
+namespace ktest::cli {
+
+struct GuestFile {
+  std::string guest_path;
+  std::string host_path;
+};
+
+struct GuestPlan {
+  kvm::Plan plan;
+  std::vector<GuestFile> files;
+  // plan.steps[i] came from scenario line step_lines[i] (0: implicit step).
+  std::vector<int> step_lines;
+};
+
+Result<GuestPlan> build_guest_plan(const dsl::Scenario& scenario,
+                                   const std::vector<std::string>& object_path);
+
+}  // namespace ktest::cli

@@ -1,0 +1,444 @@
+#include "cli/run/session.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "cli/report/from_dsl.h"
+#include "cli/run/guest_plan.h"
+#include "freeze/coordinator.h"
+#include "kvm/control_protocol.h"
+#include "kvm/initramfs/initramfs.h"
+#include "kvm/kernel/kernel.h"
+#include "kvm/machine.h"
+#include "snapshot/bridge.h"
+#include "util/atomic_file.h"
+
+namespace ktest::cli {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+namespace control = kvm::control;
+
+namespace {
+
+// With nokaslr the kernel image starts here; the agent's _text must agree.
+constexpr uint64_t kNoKaslrText = 0xffffffff81000000ull;
+// How long the agent may take to power off after it said `done`.
+constexpr auto kPoweroffGrace = std::chrono::seconds(10);
+// Upper bound of control-channel bytes taken per loop turn (fairness).
+constexpr std::size_t kControlReadBudget = 1 << 20;
+
+std::string step_subject(const kvm::Step& step) {
+  return std::visit(
+      [](const auto& s) -> std::string {
+        using T = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<T, kvm::AttachScheduler> ||
+                      std::is_same_v<T, kvm::ReplaceScheduler>) {
+          return s.name.empty() ? fs::path(s.object).filename().string() : s.name;
+        } else if constexpr (std::is_same_v<T, kvm::Spawn> || std::is_same_v<T, kvm::Kill>) {
+          return s.name;
+        } else if constexpr (std::is_same_v<T, kvm::Run>) {
+          return fmt::format("{}", fmt::join(s.argv, " "));
+        } else if constexpr (std::is_same_v<T, kvm::Sleep>) {
+          return fmt::format("{}ms", s.ms);
+        } else if constexpr (std::is_same_v<T, kvm::CaptureSnapshot>) {
+          return s.name;
+        } else if constexpr (std::is_same_v<T, kvm::WatchSnapshot>) {
+          return fmt::format("{} on {}", s.name, s.symbol);
+        } else {
+          return "";
+        }
+      },
+      step);
+}
+
+kvm::Accel engine_accel(Accel accel) {
+  switch (accel) {
+    case Accel::Kvm: return kvm::Accel::Kvm;
+    case Accel::Tcg: return kvm::Accel::Tcg;
+    case Accel::Auto: break;
+  }
+  return kvm::Accel::Auto;
+}
+
+kvm::Millis millis(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<kvm::Millis>(d);
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// Everything one running guest needs on the host side.
+class Session {
+ public:
+  Session(const dsl::Scenario& scenario, const SessionOptions& options)
+      : scenario_(scenario), options_(options) {
+    result_.name = scenario.name;
+    result_.file = scenario.file;
+    result_.output_dir = options.scenario_dir;
+  }
+
+  SessionResult run() {
+    auto start = Clock::now();
+    Status status = run_guest();
+    if (!status) {
+      result_.outcome = Outcome::Error;
+      result_.error = status.error().to_string();
+      if (out_.failure == SessionFailure::None) out_.failure = SessionFailure::Internal;
+    }
+    save_snapshots();
+    evaluate();
+    finish_outcome();
+    result_.duration = Clock::now() - start;
+    out_.result = std::move(result_);
+    return std::move(out_);
+  }
+
+ private:
+  void progress(const std::string& line) {
+    if (options_.progress) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
+  }
+
+  Status fail_with(SessionFailure failure, Error error) {
+    out_.failure = failure;
+    return fail(std::move(error));
+  }
+
+  Result<kvm::KernelImage> resolve_kernel() {
+    kvm::KernelSpec spec;
+    std::string wanted = options_.kernel;
+    if (wanted.empty() && scenario_.kernel.path) wanted = *scenario_.kernel.path;
+    if (wanted.empty() && scenario_.kernel.version) wanted = *scenario_.kernel.version;
+    if (wanted.find('/') != std::string::npos) {
+      (fs::is_directory(wanted) ? spec.dir : spec.image) = wanted;
+    } else {
+      spec.version = wanted;
+    }
+    auto image = kvm::resolve_kernel(spec);
+    if (!image) {
+      Error e = image.error();
+      if (e.hint.empty()) e.hint = "fetch one with `ktest kernel fetch` or pass --kernel PATH";
+      return fail(e.with_context("resolving the guest kernel"));
+    }
+    return image;
+  }
+
+  Result<std::string> build_initramfs(const GuestPlan& plan) {
+    kvm::Initramfs image;
+    KTEST_TRY(image.add_base_layout());
+    if (options_.agent_binary.empty() || !fs::is_regular_file(options_.agent_binary)) {
+      return fail("the guest agent binary was not found", "",
+                  "build ktest with ./dev, or point KTEST_AGENT at ktest-agent");
+    }
+    KTEST_TRY(image.add_host_file("/init", options_.agent_binary, 0755));
+    KTEST_TRY(image.add_busybox());
+    KTEST_TRY(image.add_file(kvm::kPlanGuestPath, kvm::plan_to_json(plan.plan)));
+    for (const auto& file : plan.files) KTEST_TRY(image.add_host_file(file.guest_path, file.host_path));
+    KTEST_ASSIGN(auto cached, kvm::write_cached(image));
+    return cached.path;
+  }
+
+  void init_steps(const GuestPlan& plan) {
+    for (std::size_t i = 0; i < plan.plan.steps.size(); ++i) {
+      StepResult step;
+      step.op = std::string(kvm::step_op(plan.plan.steps[i]));
+      step.description = step_subject(plan.plan.steps[i]);
+      step.line = plan.step_lines[i];
+      result_.steps.push_back(std::move(step));
+    }
+  }
+
+  Status run_guest() {
+    auto loaded_plan = build_guest_plan(scenario_, options_.object_path);
+    if (!loaded_plan) return fail_with(SessionFailure::InvalidInput, loaded_plan.error());
+    GuestPlan plan = std::move(*loaded_plan);
+    init_steps(plan);
+
+    auto kernel = resolve_kernel();
+    if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
+    kernel_version_ = kernel->version;
+    auto initrd = build_initramfs(plan);
+    if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
+
+    std::error_code ec;
+    fs::create_directories(options_.scenario_dir, ec);
+    kvm::MachineConfig config;
+    config.kernel_image = kernel->boot_image;
+    config.initrd = *initrd;
+    config.cpus = options_.cpus ? options_.cpus : scenario_.vm.cpus;
+    uint64_t memory = options_.memory_bytes ? options_.memory_bytes : scenario_.vm.memory_bytes;
+    config.memory_mib = static_cast<uint32_t>(memory >> 20);
+    config.accel = engine_accel(options_.accel);
+    config.run_dir = options_.scenario_dir;
+    config.boot_timeout = millis(options_.timeouts.boot);
+    config.run_timeout = millis(std::min(options_.timeouts.run, scenario_.vm.timeout));
+    result_.console_log = (fs::path(options_.scenario_dir) / "console.log").string();
+
+    auto machine = kvm::make_machine("qemu");
+    if (!machine) return fail_with(SessionFailure::Internal, machine.error());
+    machine_ = std::move(*machine);
+    progress(fmt::format("booting {} ({} vCPUs, {} MiB)", kernel->version, config.cpus,
+                         config.memory_mib));
+    if (Status booted = machine_->boot(config); !booted) {
+      return fail_with(SessionFailure::VmUnavailable, booted.error().with_context("booting the guest"));
+    }
+    deadline_ = Clock::now() + scenario_.vm.timeout;
+    return drive();
+  }
+
+  // The event loop: doorbells, watchpoints, control messages, exit.
+  Status drive() {
+    freeze::FreezeCoordinator coordinator(*machine_, bridge_, {kernel_version_});
+    coordinator.add_section(freeze::make_vcpu_registers_section());
+    coordinator_ = &coordinator;
+    int fd = machine_->control_channel();
+    if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+    std::optional<kvm::ExitEvent> exit;
+    while (!exit) {
+      auto now = Clock::now();
+      if (now > deadline_ || (done_at_ && now > *done_at_ + kPoweroffGrace)) {
+        exit = machine_->kill();
+        if (now > deadline_) {
+          exit->reason = kvm::ExitReason::Timeout;
+          exit->detail = fmt::format("the scenario did not finish within {}",
+                                     dsl::format_duration(scenario_.vm.timeout));
+        } else {
+          exit->detail = "the agent finished but the guest did not power off";
+        }
+        break;
+      }
+      auto event = machine_->wait_event(kvm::Millis(10));
+      if (!event) {
+        exit = machine_->kill();
+        exit->detail = event.error().to_string();
+        break;
+      }
+      if (*event) {
+        if (auto* bell = std::get_if<kvm::DoorbellEvent>(&**event)) {
+          handle_doorbell(*bell);
+        } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
+          progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
+          if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.push_back(s.error().to_string());
+        } else {
+          exit = std::get<kvm::ExitEvent>(**event);
+        }
+      }
+      read_control(fd);
+    }
+    read_control(fd);
+    coordinator_ = nullptr;
+    record_captures(coordinator);
+    return conclude(*exit);
+  }
+
+  void handle_doorbell(const kvm::DoorbellEvent& bell) {
+    if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture)) {
+      progress("capture " + std::string(bell.payload.begin(), bell.payload.end()));
+    }
+    if (Status s = coordinator_->on_doorbell(bell); !s) {
+      notes_.push_back("doorbell reply failed: " + s.error().to_string());
+    }
+  }
+
+  void read_control(int fd) {
+    if (fd < 0) return;
+    char buf[65536];
+    std::size_t taken = 0;
+    while (taken < kControlReadBudget) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      taken += static_cast<std::size_t>(n);
+      auto out = splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      for (const auto& e : out.errors) notes_.push_back("control channel: " + e);
+      for (const auto& line : out.lines) {
+        auto message = control::decode_message(line);
+        if (!message) {
+          notes_.push_back("control channel: " + message.error().to_string());
+          continue;
+        }
+        handle_message(*message);
+      }
+    }
+  }
+
+  void handle_message(const control::Message& message) {
+    std::visit(
+        [&](const auto& m) {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, control::Hello>) {
+            progress(fmt::format("agent ready (kernel {})", m.kernel_release));
+            if (m.text_address != 0 && m.text_address != kNoKaslrText) {
+              notes_.push_back(fmt::format(
+                  "the guest's _text is {:#x}, not {:#x}: KASLR is active", m.text_address,
+                  kNoKaslrText));
+            }
+            if (!m.doorbell_ready) notes_.push_back("the agent found no ready doorbell device");
+          } else if constexpr (std::is_same_v<T, control::KallsymsChunk>) {
+            if (Status s = kallsyms_.add(m); !s) notes_.push_back("kallsyms: " + s.error().to_string());
+          } else if constexpr (std::is_same_v<T, control::KallsymsEnd>) {
+            auto table = kallsyms_.finish(m);
+            if (table) {
+              coordinator_symbols(std::make_shared<control::SymbolTable>(std::move(*table)));
+            } else {
+              notes_.push_back("kallsyms: " + table.error().to_string());
+            }
+          } else if constexpr (std::is_same_v<T, control::StepStarted>) {
+            if (m.index < result_.steps.size()) {
+              const auto& step = result_.steps[m.index];
+              progress(fmt::format("step {}/{} {} {}", m.index + 1, result_.steps.size(), step.op,
+                                   step.description));
+            }
+          } else if constexpr (std::is_same_v<T, control::StepFinished>) {
+            finish_step(m);
+          } else if constexpr (std::is_same_v<T, control::Workload>) {
+            workload_pids_.emplace_back(m.name, std::vector<int64_t>(m.pids.begin(), m.pids.end()));
+          } else if constexpr (std::is_same_v<T, control::Log>) {
+            progress("agent: " + m.text);
+          } else if constexpr (std::is_same_v<T, control::Done>) {
+            agent_done_ = m;
+            done_at_ = Clock::now();
+          }
+        },
+        message);
+  }
+
+  void coordinator_symbols(std::shared_ptr<const control::SymbolTable> table) {
+    if (coordinator_) coordinator_->set_symbols(std::move(table));
+  }
+
+  void finish_step(const control::StepFinished& m) {
+    if (m.index >= result_.steps.size()) {
+      notes_.push_back(fmt::format("the agent reported step {} of {}", m.index, result_.steps.size()));
+      return;
+    }
+    StepResult& step = result_.steps[m.index];
+    step.outcome = m.ok ? Outcome::Passed : Outcome::Failed;
+    step.duration = std::chrono::milliseconds(m.duration_ms);
+    step.error = m.error;
+    if (!m.details.verifier_log.empty()) step.error += "\nverifier log:\n" + m.details.verifier_log;
+    if (!m.ok && !m.details.output_tail.empty()) step.error += "\noutput:\n" + m.details.output_tail;
+  }
+
+  void record_captures(const freeze::FreezeCoordinator& coordinator) {
+    for (const auto& stats : coordinator.stats()) {
+      CaptureResult capture;
+      capture.name = stats.name;
+      capture.degraded = stats.degraded;
+      capture.duration = stats.freeze_window;
+      capture.error = stats.degraded_reason;
+      result_.captures.push_back(std::move(capture));
+    }
+  }
+
+  Status conclude(const kvm::ExitEvent& exit) {
+    bool clean = exit.reason == kvm::ExitReason::Poweroff && agent_done_.has_value();
+    if (clean) return {};
+    out_.failure = SessionFailure::VmUnavailable;
+    std::string what = fmt::format("the guest ended early ({}{}{})", kvm::to_string(exit.reason),
+                                   exit.detail.empty() ? "" : ": ", exit.detail);
+    if (exit.reason == kvm::ExitReason::Poweroff && !agent_done_) {
+      what = "the guest powered off before the agent finished its plan";
+    }
+    return fail(what + "\nconsole tail:\n" + join_lines(exit.console_tail), "",
+                "see the console log: " + result_.console_log);
+  }
+
+  void save_snapshots() {
+    auto reports = bridge_.drain();
+    if (reports.empty()) return;
+    std::string dir = (fs::path(options_.scenario_dir) / "snapshots").string();
+    if (Status s = save_run_reports(dir, reports); !s) {
+      notes_.push_back("saving snapshots: " + s.error().to_string());
+    }
+    for (auto& capture : result_.captures) {
+      for (const auto& named : reports) {
+        if (named.name != capture.name) continue;
+        capture.report_path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
+        capture.maps = named.report.maps.size();
+      }
+    }
+    reports_ = std::move(reports);
+  }
+
+  void evaluate() {
+    bool finished = agent_done_ && agent_done_->ok && result_.outcome != Outcome::Error;
+    if (!finished) {
+      for (const auto& assertion : scenario_.assertions) {
+        AssertionResult skipped;
+        skipped.name = assertion.name;
+        skipped.expression = assertion.text;
+        skipped.line = assertion.loc.line;
+        skipped.message = assertion.message;
+        result_.assertions.push_back(std::move(skipped));
+      }
+      return;
+    }
+    dsl::EvalContext ctx = dsl::EvalContext::from_reports(reports_);
+    ctx.workload_pids = workload_pids_;
+    ctx.nr_cpus = options_.cpus ? options_.cpus : scenario_.vm.cpus;
+    result_.assertions = from_dsl(dsl::check_assertions(scenario_, std::move(ctx)));
+  }
+
+  void finish_outcome() {
+    if (!notes_.empty()) {
+      std::string notes = fmt::format("{}", fmt::join(notes_, "\n"));
+      result_.error = result_.error.empty() ? notes : result_.error + "\n" + notes;
+    }
+    if (result_.outcome == Outcome::Error) return;
+    bool failed = agent_done_ && !agent_done_->ok;
+    for (const auto& step : result_.steps) failed = failed || step.outcome == Outcome::Failed;
+    for (const auto& a : result_.assertions) {
+      if (a.outcome == Outcome::Error) {
+        result_.outcome = Outcome::Error;
+        return;
+      }
+      failed = failed || a.outcome == Outcome::Failed;
+    }
+    if (failed && agent_done_ && !agent_done_->error.empty() && result_.error.empty()) {
+      result_.error = agent_done_->error;
+    }
+    result_.outcome = failed ? Outcome::Failed : Outcome::Passed;
+  }
+
+  const dsl::Scenario& scenario_;
+  const SessionOptions& options_;
+  ScenarioResult result_;
+  SessionResult out_;
+  std::unique_ptr<kvm::Machine> machine_;
+  SnapshotBridge bridge_;
+  freeze::FreezeCoordinator* coordinator_ = nullptr;
+  std::string kernel_version_;
+  Clock::time_point deadline_;
+  std::optional<Clock::time_point> done_at_;
+  control::LineSplitter splitter_;
+  control::KallsymsAssembler kallsyms_;
+  std::optional<control::Done> agent_done_;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
+  std::vector<NamedReport> reports_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace
+
+SessionResult run_scenario(const dsl::Scenario& scenario, const SessionOptions& options) {
+  return Session(scenario, options).run();
+}
+
+std::string default_agent_binary() {
+  if (const char* env = std::getenv("KTEST_AGENT"); env && *env) return env;
+  for (const char* candidate : {KTEST_AGENT_BUILD_PATH, KTEST_AGENT_INSTALL_PATH}) {
+    if (fs::is_regular_file(candidate)) return candidate;
+  }
+  return "";
+}
+
+}  // namespace ktest::cli
