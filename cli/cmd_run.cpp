@@ -205,7 +205,7 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
   }
   std::cout << render_report(run, config.format, ctx.color && config.format == OutputFormat::Text);
   std::cout.flush();
-  std::cerr << "ktest: results in " << *run_dir << '\n';
+  if (config.format != OutputFormat::Text) std::cerr << "ktest: results in " << *run_dir << '\n';
   ctx.exit_code = exit_code_for(sessions);
 }
 
