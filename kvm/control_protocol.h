@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "util/result.h"
+#include "util/zstd_frame.h"
 
 namespace ktest::kvm::control {
 
@@ -195,8 +196,6 @@ class ControlStream {
 // Helpers shared by the agent (encoder side) and the host (decoder side).
 std::string base64_encode(std::string_view bytes);
 Result<std::string> base64_decode(std::string_view text, std::size_t max_bytes);
-Result<std::string> zstd_compress(std::string_view bytes, int level);
-Result<std::string> zstd_decompress(std::string_view frame, std::size_t max_bytes);
 // "0xffffffff81000000" or "ffffffff81000000" (at most 16 hex digits).
 Result<uint64_t> parse_hex_address(std::string_view text);
 // Splits compressed kallsyms text into chunk messages and the end message.

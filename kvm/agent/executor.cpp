@@ -120,7 +120,7 @@ Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDe
 }  // namespace
 
 bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
-  Context ctx{plan.settings, channel, doorbell, {}, {}};
+  Context ctx{plan.settings, channel, doorbell, {}, {}, {}};
   ctl::Done done{true, 0, ""};
   for (uint32_t i = 0; i < plan.steps.size(); ++i) {
     const auto& step = plan.steps[i];

@@ -34,7 +34,7 @@ void send_kallsyms(Channel& channel, const std::string& text, const std::string&
     return;
   }
   auto start = Clock::now();
-  auto frame = ctl::zstd_compress(text, 1);
+  auto frame = ktest::zstd_compress(text, 1);
   if (!frame) {
     ctl::KallsymsEnd end;
     end.error = frame.error().to_string();

@@ -1,5 +1,4 @@
 // base64 and zstd for the control protocol (declared in kvm/control_protocol.h).
-#include <zstd.h>
 
 #include <array>
 #include <memory>
@@ -68,36 +67,6 @@ Result<std::string> base64_decode(std::string_view text, std::size_t max_bytes) 
   }
   if (out.size() > max_bytes)
     return fail("base64 text decodes to more than " + std::to_string(max_bytes) + " bytes");
-  return out;
-}
-
-Result<std::string> zstd_compress(std::string_view bytes, int level) {
-  std::string out(ZSTD_compressBound(bytes.size()), '\0');
-  std::size_t n = ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), level);
-  if (ZSTD_isError(n)) return fail(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
-}
-
-Result<std::string> zstd_decompress(std::string_view frame, std::size_t max_bytes) {
-  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
-  if (!ctx) return fail("zstd: out of memory");
-  // A hostile frame may declare any window; cap it to what the output allows.
-  ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 27);
-  std::string out;
-  ZSTD_inBuffer in{frame.data(), frame.size(), 0};
-  std::string buf(ZSTD_DStreamOutSize(), '\0');
-  std::size_t ret = 1;
-  while (in.pos < in.size || ret != 0) {
-    ZSTD_outBuffer o{buf.data(), buf.size(), 0};
-    ret = ZSTD_decompressStream(ctx.get(), &o, &in);
-    if (ZSTD_isError(ret)) return fail(std::string("zstd: ") + ZSTD_getErrorName(ret));
-    if (out.size() + o.pos > max_bytes)
-      return fail("zstd frame decompresses to more than " + std::to_string(max_bytes) + " bytes");
-    out.append(buf.data(), o.pos);
-    if (in.pos == in.size && o.pos == 0 && ret != 0)
-      return fail("zstd frame is truncated");
-  }
   return out;
 }
 

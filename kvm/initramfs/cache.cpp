@@ -1,5 +1,4 @@
-// zstd compression and the content-addressed initramfs cache.
-#include <zstd.h>
+// The content-addressed initramfs cache.
 
 #include <filesystem>
 #include <memory>
@@ -7,32 +6,9 @@
 #include "kvm/initramfs/initramfs.h"
 #include "kvm/kernel/kernel.h"
 #include "util/atomic_file.h"
+#include "util/zstd_frame.h"
 
 namespace ktest::kvm {
-
-Result<std::string> zstd_compress(std::string_view bytes, int level) {
-  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
-  if (!cctx) return fail("zstd: out of memory");
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 0);  // the kernel does not need it
-  std::string out(ZSTD_compressBound(bytes.size()), '\0');
-  std::size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), bytes.data(), bytes.size());
-  if (ZSTD_isError(n)) return fail(std::string("zstd: ") + ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
-}
-
-Result<std::string> zstd_decompress(std::string_view frame) {
-  unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ULL << 32)) {
-    return fail("zstd: not a single frame with a known size");
-  }
-  std::string out(size, '\0');
-  std::size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
-  if (ZSTD_isError(n)) return fail(std::string("zstd: ") + ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
-}
 
 Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::string& cache_dir) {
   namespace fs = std::filesystem;

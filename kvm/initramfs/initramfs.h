@@ -74,10 +74,6 @@ const std::vector<std::string>& common_busybox_applets();
 // 32 lowercase hex digits: FNV-1a 128 of `bytes`.
 std::string fnv1a128_hex(std::string_view bytes);
 
-// zstd frame without checksum (the kernel's unzstd does not need one).
-Result<std::string> zstd_compress(std::string_view bytes, int level);
-// Decompresses one zstd frame (for tests and inspection).
-Result<std::string> zstd_decompress(std::string_view frame);
 
 // Level used by write_cached(). Measured on a 12.4 MB archive (busybox,
 // python3 and their libraries; 2 shared cores): level 1 6.15 MB in 0.31 s,

@@ -4,6 +4,7 @@
 
 #include <random>
 
+using namespace ktest;
 using namespace ktest::kvm::control;
 
 namespace {

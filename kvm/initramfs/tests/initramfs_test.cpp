@@ -10,9 +10,11 @@
 #include <set>
 
 #include "kvm/initramfs/initramfs.h"
+#include "util/zstd_frame.h"
 #include "util/atomic_file.h"
 
 namespace fs = std::filesystem;
+using namespace ktest;
 using namespace ktest::kvm;
 
 namespace {
@@ -116,10 +118,10 @@ TEST_CASE("zstd round trip; the frame carries no checksum") {
   CHECK(frame->size() < archive.size());
   CHECK(frame->substr(0, 4) == "\x28\xb5\x2f\xfd");
   CHECK((static_cast<unsigned char>((*frame)[4]) & 0x04) == 0);  // Content_Checksum_flag
-  auto back = zstd_decompress(*frame);
+  auto back = zstd_decompress(*frame, 1 << 30);
   REQUIRE(back.ok());
   CHECK(*back == archive);
-  CHECK_FALSE(zstd_decompress("not zstd").ok());
+  CHECK_FALSE(zstd_decompress("not zstd", 1 << 20).ok());
 }
 
 TEST_CASE("the cache builds once per content and reuses the file") {
@@ -134,7 +136,7 @@ TEST_CASE("the cache builds once per content and reuses the file") {
   CHECK(second->reused);
   CHECK(second->path == first->path);
   CHECK(fs::last_write_time(first->path) == mtime);
-  CHECK(zstd_decompress(ktest::read_file(first->path).value()).value() == sample().archive());
+  CHECK(zstd_decompress(ktest::read_file(first->path).value(), 1 << 30).value() == sample().archive());
   Initramfs other = sample();
   REQUIRE(other.add_file("/etc/extra", "1").ok());
   auto third = write_cached(other, t.path);
