@@ -10,6 +10,7 @@
 
 #include "cli/report/from_dsl.h"
 #include "cli/run/guest_plan.h"
+#include "freeze/bpf_maps.h"
 #include "freeze/coordinator.h"
 #include "kvm/control_protocol.h"
 #include "kvm/initramfs/initramfs.h"
@@ -160,11 +161,19 @@ class Session {
     auto loaded_plan = build_guest_plan(scenario_, options_.object_path);
     if (!loaded_plan) return fail_with(SessionFailure::InvalidInput, loaded_plan.error());
     GuestPlan plan = std::move(*loaded_plan);
+    auto& step_timeout = plan.plan.settings.step_timeout_ms;
+    step_timeout = static_cast<uint32_t>(
+        std::min<int64_t>(step_timeout, millis(options_.timeouts.step).count()));
     init_steps(plan);
 
     auto kernel = resolve_kernel();
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
     kernel_version_ = kernel->version;
+    if (auto btf = kvm::vmlinux_btf_path(*kernel)) {
+      vmlinux_btf_ = *btf;
+    } else {
+      notes_.push_back("BPF maps will not be captured: " + btf.error().to_string());
+    }
     auto initrd = build_initramfs(plan);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
 
@@ -179,6 +188,7 @@ class Session {
     config.accel = engine_accel(options_.accel);
     config.run_dir = options_.scenario_dir;
     config.boot_timeout = millis(options_.timeouts.boot);
+    config.command_timeout = millis(options_.timeouts.capture);  // bounds the freeze rendezvous
     config.run_timeout = millis(std::min(options_.timeouts.run, scenario_.vm.timeout));
     result_.console_log = (fs::path(options_.scenario_dir) / "console.log").string();
 
@@ -198,6 +208,7 @@ class Session {
   Status drive() {
     freeze::FreezeCoordinator coordinator(*machine_, bridge_, {kernel_version_});
     coordinator.add_section(freeze::make_vcpu_registers_section());
+    coordinator.add_section(freeze::make_bpf_maps_section(vmlinux_btf_, symbols_));
     coordinator_ = &coordinator;
     int fd = machine_->control_channel();
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -312,6 +323,7 @@ class Session {
   }
 
   void coordinator_symbols(std::shared_ptr<const control::SymbolTable> table) {
+    symbols_->set(table);
     if (coordinator_) coordinator_->set_symbols(std::move(table));
   }
 
@@ -417,6 +429,8 @@ class Session {
   SnapshotBridge bridge_;
   freeze::FreezeCoordinator* coordinator_ = nullptr;
   std::string kernel_version_;
+  std::string vmlinux_btf_;  // "" when the kernel has no BTF: maps are not captured
+  std::shared_ptr<freeze::SharedSymbols> symbols_ = std::make_shared<freeze::SharedSymbols>();
   Clock::time_point deadline_;
   std::optional<Clock::time_point> done_at_;
   control::LineSplitter splitter_;

@@ -1,0 +1,268 @@
+// Reading each bpf_map's contents and the ReportSection that runs it.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "freeze/bpf_maps.h"
+
+namespace ktest::freeze {
+namespace {
+
+uint64_t load_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint64_t round8(uint64_t n) { return (n + 7) & ~7ULL; }
+
+struct MapHeader {
+  uint64_t kva = 0;
+  std::string name;
+  uint32_t type = 0, key_size = 0, value_size = 0, max_entries = 0;
+  uint64_t btf_kva = 0;
+  uint32_t key_type = 0, value_type = 0;
+};
+
+class MapReader {
+ public:
+  explicit MapReader(MapReadContext& ctx) : ctx_(ctx) { options_.reader = &ctx.kernel; }
+
+  Result<MapHeader> header(uint64_t kva) {
+    const KernelLayout& l = ctx_.layout;
+    uint64_t end = std::max({l.map_name + l.map_name_len, l.map_btf + 8, l.map_type + 4,
+                             l.map_key_size + 4, l.map_value_size + 4, l.map_max_entries + 4,
+                             l.map_btf_key_type + 4, l.map_btf_value_type + 4});
+    KTEST_ASSIGN(auto raw, ctx_.kernel.read(kva, end));
+    MapHeader h;
+    h.kva = kva;
+    const char* name = reinterpret_cast<const char*>(raw.data() + l.map_name);
+    h.name.assign(name, strnlen(name, l.map_name_len));
+    h.type = load_u32(raw.data() + l.map_type);
+    h.key_size = load_u32(raw.data() + l.map_key_size);
+    h.value_size = load_u32(raw.data() + l.map_value_size);
+    h.max_entries = load_u32(raw.data() + l.map_max_entries);
+    h.btf_kva = load_u64(raw.data() + l.map_btf);
+    h.key_type = load_u32(raw.data() + l.map_btf_key_type);
+    h.value_type = load_u32(raw.data() + l.map_btf_value_type);
+    return h;
+  }
+
+  MapDump dump(const MapHeader& h) {
+    MapDump d;
+    d.name = h.name;
+    d.map_kva = h.kva;
+    d.map_type = h.type;
+    d.value_size = h.value_size;
+    d.max_entries = h.max_entries;
+    auto dot = h.name.find('.');
+    if (dot != std::string::npos && dot > 0) d.program = h.name.substr(0, dot);
+    if (Status s = fill(h, d); !s) d.error = s.error().message;
+    return d;
+  }
+
+ private:
+  Status fill(const MapHeader& h, MapDump& d) {
+    if (h.value_size == 0 || h.value_size > kMaxGuestRead || h.key_size > 512) {
+      return fail(fmt::format("implausible sizes (key {}, value {})", h.key_size, h.value_size));
+    }
+    btf_ = nullptr;
+    if (h.btf_kva != 0) {
+      auto loaded = map_btf(h.btf_kva);
+      if (!loaded) return fail(loaded.error().with_context("reading the map's BTF"));
+      btf_ = *loaded;
+    }
+    switch (h.type) {
+      case kMapTypeArray: return fill_array(h, d, false);
+      case kMapTypePercpuArray: return fill_array(h, d, true);
+      case kMapTypeHash:
+      case kMapTypeLruHash: return fill_hash(h, d, false);
+      case kMapTypePercpuHash:
+      case kMapTypeLruPercpuHash: return fill_hash(h, d, true);
+      default:
+        return fail(fmt::format("map type {} is not supported: ktest reads hash and array maps "
+                                "(and their per-CPU/LRU variants) only",
+                                h.type));
+    }
+  }
+
+  std::optional<RenderedValue> render(uint32_t type, std::span<const uint8_t> bytes) {
+    if (!btf_ || type == 0) return std::nullopt;
+    return btf::render(*btf_, type, bytes, options_);
+  }
+
+  std::vector<std::optional<RenderedValue>> percpu_values(const MapHeader& h, uint64_t pptr) {
+    std::vector<std::optional<RenderedValue>> out;
+    for (uint64_t offset : ctx_.per_cpu_offsets) {
+      auto bytes = ctx_.kernel.read(pptr + offset, h.value_size);
+      out.push_back(bytes ? render(h.value_type, *bytes) : std::nullopt);
+    }
+    return out;
+  }
+
+  Status fill_array(const MapHeader& h, MapDump& d, bool percpu) {
+    uint32_t shown = std::min(h.max_entries, kMaxArrayEntries);
+    uint64_t base = h.kva + ctx_.layout.array_value;
+    uint64_t stride = percpu ? 8 : round8(h.value_size);
+    if (shown * stride > kMaxGuestRead) return fail("the array is too large to read");
+    KTEST_ASSIGN(auto raw, ctx_.kernel.read(base, shown * stride));
+    for (uint32_t i = 0; i < shown; ++i) {
+      const uint8_t* slot = raw.data() + i * stride;
+      if (percpu) {
+        d.percpu_entries.push_back({i, percpu_values(h, load_u64(slot))});
+        continue;
+      }
+      std::span<const uint8_t> value(slot, h.value_size);
+      if (i == 0) d.value = render(h.value_type, value);
+      if (h.max_entries > 1) {
+        uint8_t key[4];
+        std::memcpy(key, &i, sizeof key);
+        d.entries.push_back({render(h.key_type, key), hex_bytes(key, 4), render(h.value_type, value),
+                             hex_bytes(value.data(), value.size()), std::nullopt});
+      }
+    }
+    if (shown < h.max_entries) {
+      return fail(fmt::format("showing the first {} of {} elements", shown, h.max_entries));
+    }
+    return {};
+  }
+
+  Status fill_hash(const MapHeader& h, MapDump& d, bool percpu) {
+    const KernelLayout& l = ctx_.layout;
+    KTEST_ASSIGN(uint64_t buckets, ctx_.kernel.read_u64(h.kva + l.htab_buckets));
+    KTEST_ASSIGN(uint32_t n_buckets, ctx_.kernel.read_u32(h.kva + l.htab_n_buckets));
+    std::size_t limit = std::min<std::size_t>(uint64_t{h.max_entries} + 64, kMaxHashEntries);
+    KTEST_ASSIGN(auto elems, collect_hash_elements(ctx_.kernel, buckets, n_buckets, l, limit));
+    uint64_t value_at = l.elem_key + round8(h.key_size);
+    uint64_t elem_len = value_at + (percpu ? 8 : h.value_size);
+    for (uint64_t elem : elems) {
+      KTEST_ASSIGN(auto raw, ctx_.kernel.read(elem, elem_len));
+      std::span<const uint8_t> key(raw.data() + l.elem_key, h.key_size);
+      std::string key_hex = hex_bytes(key.data(), key.size());
+      if (percpu) {
+        d.percpu_hash_entries.push_back(
+            {render(h.key_type, key), key_hex, percpu_values(h, load_u64(raw.data() + value_at))});
+        continue;
+      }
+      std::span<const uint8_t> value(raw.data() + value_at, h.value_size);
+      d.entries.push_back({render(h.key_type, key), std::move(key_hex), render(h.value_type, value),
+                           hex_bytes(value.data(), value.size()), std::nullopt});
+    }
+    return {};
+  }
+
+  // The map's BTF object, parsed once per capture per struct btf.
+  Result<const btf::Btf*> map_btf(uint64_t kva) {
+    if (auto it = btfs_.find(kva); it != btfs_.end()) {
+      if (!it->second) return fail(it->second.error());
+      return &*it->second;
+    }
+    auto loaded = load_btf(kva);
+    auto [it, _] = btfs_.emplace(kva, std::move(loaded));
+    if (!it->second) return fail(it->second.error());
+    return &*it->second;
+  }
+
+  Result<btf::Btf> load_btf(uint64_t kva) {
+    const KernelLayout& l = ctx_.layout;
+    KTEST_ASSIGN(uint64_t data, ctx_.kernel.read_u64(kva + l.btf_data));
+    KTEST_ASSIGN(uint32_t size, ctx_.kernel.read_u32(kva + l.btf_data_size));
+    KTEST_ASSIGN(uint64_t base, ctx_.kernel.read_u64(kva + l.btf_base));
+    if (size == 0 || size > kMaxMapBtfBytes) return fail(fmt::format("BTF size {} is implausible", size));
+    KTEST_ASSIGN(auto blob, ctx_.kernel.read(data, size));
+    std::string origin = fmt::format("guest BTF at {:#x}", kva);
+    if (base == 0) return btf::Btf::from_bytes(blob, origin);
+    return btf::Btf::split_bytes(blob, ctx_.vmlinux, origin);
+  }
+
+  MapReadContext& ctx_;
+  btf::RenderOptions options_;
+  const btf::Btf* btf_ = nullptr;
+  std::map<uint64_t, Result<btf::Btf>> btfs_;
+};
+
+}  // namespace
+
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx) {
+  KTEST_ASSIGN(uint64_t idr, ctx.kernel.symbol("map_idr"));
+  KTEST_ASSIGN(auto maps, collect_xarray_entries(ctx.kernel, idr + ctx.layout.idr_xarray,
+                                                 ctx.layout.xarray, kMaxMaps));
+  MapReader reader(ctx);
+  std::vector<MapDump> out;
+  for (uint64_t kva : maps) {
+    auto header = reader.header(kva);
+    if (!header) {
+      MapDump d;
+      d.map_kva = kva;
+      d.name = fmt::format("map@{:#x}", kva);
+      d.error = header.error().message;
+      out.push_back(std::move(d));
+      continue;
+    }
+    out.push_back(reader.dump(*header));
+  }
+  return out;
+}
+
+namespace {
+
+class BpfMapsSection final : public ReportSection {
+ public:
+  BpfMapsSection(std::string vmlinux_path, std::shared_ptr<const SharedSymbols> symbols)
+      : vmlinux_path_(std::move(vmlinux_path)), symbols_(std::move(symbols)) {
+    // Parsed before any capture so the freeze window does not pay for it;
+    // on failure fill() tries again and reports the error.
+    static_cast<void>(load_vmlinux());
+  }
+
+  std::string_view name() const override { return "bpf maps"; }
+
+  Status fill(kvm::Machine& machine, Report& report) override {
+    auto symbols = symbols_ ? symbols_->get() : nullptr;
+    if (!symbols) return fail("the guest's kallsyms has not arrived yet; maps cannot be located");
+    KTEST_TRY(load_vmlinux());
+    KTEST_ASSIGN(auto regs, machine.read_registers(0));
+    MachineMemory memory(machine);
+    KTEST_ASSIGN(auto kernel, GuestKernel::open(memory, *symbols, regs.cr3, regs.cr4));
+    MapReadContext ctx{*kernel, *layout_, *vmlinux_, {}};
+    KTEST_ASSIGN(uint64_t offsets, kernel->symbol("__per_cpu_offset"));
+    uint32_t cpus = std::min(machine.vcpu_count(), kMaxPercpuCpus);
+    KTEST_ASSIGN(auto raw, kernel->read(offsets, cpus * 8ULL));
+    for (uint32_t cpu = 0; cpu < cpus; ++cpu) ctx.per_cpu_offsets.push_back(load_u64(raw.data() + cpu * 8));
+    KTEST_ASSIGN(auto maps, read_bpf_maps(ctx));
+    for (auto& m : maps) report.maps.push_back(std::move(m));
+    return {};
+  }
+
+ private:
+  Status load_vmlinux() {
+    if (layout_) return {};
+    if (vmlinux_path_.empty()) return fail("no vmlinux BTF for the guest kernel");
+    KTEST_ASSIGN(auto btf, btf::Btf::from_elf(vmlinux_path_));
+    KTEST_ASSIGN(auto layout, KernelLayout::from_btf(btf));
+    vmlinux_ = std::move(btf);
+    layout_ = layout;
+    return {};
+  }
+
+  std::string vmlinux_path_;
+  std::shared_ptr<const SharedSymbols> symbols_;
+  std::optional<btf::Btf> vmlinux_;
+  std::optional<KernelLayout> layout_;
+};
+
+}  // namespace
+
+std::unique_ptr<ReportSection> make_bpf_maps_section(std::string vmlinux_btf_path,
+                                                     std::shared_ptr<const SharedSymbols> symbols) {
+  return std::make_unique<BpfMapsSection>(std::move(vmlinux_btf_path), std::move(symbols));
+}
+
+}  // namespace ktest::freeze

@@ -1,0 +1,213 @@
+// Kernel layouts from BTF and the bounded xarray / hash-chain walkers.
+#include "freeze/bpf_maps.h"
+
+#include <cstring>
+#include <unordered_set>
+
+#include <bpf/btf.h>
+#include <fmt/format.h>
+
+namespace ktest::freeze {
+namespace {
+
+constexpr int kMaxMemberDepth = 8;
+// An unsigned long has 64 bits and each xa_node level indexes 6 of them.
+constexpr uint32_t kMaxXarrayDepth = 12;
+constexpr std::size_t kMaxXarrayNodes = 65536;
+
+uint64_t load_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+Result<uint32_t> find_struct(const btf::Btf& btf, std::string_view name) {
+  int id = btf__find_by_name_kind(btf.get(), std::string(name).c_str(), BTF_KIND_STRUCT);
+  if (id <= 0) return fail(fmt::format("{}: no struct '{}'", btf.origin(), name));
+  return static_cast<uint32_t>(id);
+}
+
+// Finds member `name` in composite `id`, descending into anonymous members.
+bool find_member(const struct ::btf* btf, uint32_t id, std::string_view name, int depth,
+                 MemberInfo& out) {
+  if (depth > kMaxMemberDepth) return false;
+  int resolved = btf__resolve_type(btf, id);
+  if (resolved <= 0) return false;
+  const struct btf_type* t = btf__type_by_id(btf, static_cast<uint32_t>(resolved));
+  if (!t || !(btf_is_struct(t) || btf_is_union(t))) return false;
+  const struct btf_member* m = btf_members(t);
+  for (uint16_t i = 0; i < btf_vlen(t); ++i, ++m) {
+    uint64_t offset = btf_member_bit_offset(t, i) / 8;
+    const char* member_name = btf__name_by_offset(btf, m->name_off);
+    if (member_name && name == member_name) {
+      out = {offset, m->type};
+      return true;
+    }
+    if (member_name && *member_name == '\0') {
+      MemberInfo inner;
+      if (find_member(btf, m->type, name, depth + 1, inner)) {
+        out = {offset + inner.offset, inner.type_id};
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<MemberInfo> member_info(const btf::Btf& btf, std::string_view struct_name,
+                               std::string_view path) {
+  KTEST_ASSIGN(uint32_t id, find_struct(btf, struct_name));
+  MemberInfo total{0, id};
+  std::string_view rest = path;
+  while (!rest.empty()) {
+    auto dot = rest.find('.');
+    std::string_view part = rest.substr(0, dot);
+    rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+    MemberInfo step;
+    if (!find_member(btf.get(), total.type_id, part, 0, step)) {
+      return fail(fmt::format("{}: struct {} has no member '{}'", btf.origin(), struct_name, path));
+    }
+    total = {total.offset + step.offset, step.type_id};
+  }
+  return total;
+}
+
+Result<uint64_t> struct_size(const btf::Btf& btf, std::string_view struct_name) {
+  KTEST_ASSIGN(uint32_t id, find_struct(btf, struct_name));
+  return btf::type_size(btf.get(), id);
+}
+
+Result<KernelLayout> KernelLayout::from_btf(const btf::Btf& v) {
+  KernelLayout l;
+  auto off = [&](std::string_view s, std::string_view path) -> Result<uint64_t> {
+    KTEST_ASSIGN(MemberInfo m, member_info(v, s, path));
+    return m.offset;
+  };
+  KTEST_ASSIGN(l.idr_xarray, off("idr", "idr_rt"));
+  KTEST_ASSIGN(l.xarray.head, off("xarray", "xa_head"));
+  KTEST_ASSIGN(l.xarray.node_shift, off("xa_node", "shift"));
+  KTEST_ASSIGN(MemberInfo slots, member_info(v, "xa_node", "slots"));
+  l.xarray.node_slots = slots.offset;
+  const struct btf_type* slots_type = btf__type_by_id(v.get(), slots.type_id);
+  if (!slots_type || !btf_is_array(slots_type) || btf_array(slots_type)->nelems == 0 ||
+      btf_array(slots_type)->nelems > 256) {
+    return fail(fmt::format("{}: xa_node.slots is not a plausible array", v.origin()));
+  }
+  l.xarray.slot_count = btf_array(slots_type)->nelems;
+  KTEST_ASSIGN(l.map_name, off("bpf_map", "name"));
+  KTEST_ASSIGN(l.map_type, off("bpf_map", "map_type"));
+  KTEST_ASSIGN(l.map_key_size, off("bpf_map", "key_size"));
+  KTEST_ASSIGN(l.map_value_size, off("bpf_map", "value_size"));
+  KTEST_ASSIGN(l.map_max_entries, off("bpf_map", "max_entries"));
+  KTEST_ASSIGN(l.map_btf, off("bpf_map", "btf"));
+  KTEST_ASSIGN(l.map_btf_key_type, off("bpf_map", "btf_key_type_id"));
+  KTEST_ASSIGN(l.map_btf_value_type, off("bpf_map", "btf_value_type_id"));
+  KTEST_ASSIGN(l.array_value, off("bpf_array", "value"));
+  KTEST_ASSIGN(l.htab_buckets, off("bpf_htab", "buckets"));
+  KTEST_ASSIGN(l.htab_n_buckets, off("bpf_htab", "n_buckets"));
+  KTEST_ASSIGN(l.bucket_size, struct_size(v, "bucket"));
+  KTEST_ASSIGN(l.bucket_head, off("bucket", "head.first"));
+  KTEST_ASSIGN(l.elem_next, off("htab_elem", "hash_node.next"));
+  KTEST_ASSIGN(l.elem_key, off("htab_elem", "key"));
+  KTEST_ASSIGN(l.btf_data, off("btf", "data"));
+  KTEST_ASSIGN(l.btf_data_size, off("btf", "data_size"));
+  KTEST_ASSIGN(l.btf_base, off("btf", "base_btf"));
+  if (l.bucket_size == 0 || l.bucket_size > 4096) {
+    return fail(fmt::format("{}: struct bucket has an implausible size", v.origin()));
+  }
+  return l;
+}
+
+namespace {
+
+struct XarrayWalk {
+  btf::MemoryReader& memory;
+  const XarrayLayout& layout;
+  std::size_t max_entries;
+  std::vector<uint64_t> out;
+  std::unordered_set<uint64_t> nodes;
+
+  bool is_node(uint64_t entry) const { return (entry & 3) == 2 && entry > 4096; }
+
+  Status visit(uint64_t entry, uint32_t depth) {
+    if (entry == 0) return {};
+    if (is_node(entry)) return walk_node(entry - 2, depth);
+    if ((entry & 3) != 0) return {};  // value or internal (retry, sibling, zero) entry
+    if (out.size() >= max_entries) {
+      return fail(fmt::format("the xarray holds more than {} entries", max_entries));
+    }
+    out.push_back(entry);
+    return {};
+  }
+
+  Status walk_node(uint64_t node, uint32_t depth) {
+    if (depth >= kMaxXarrayDepth) return fail("the xarray is deeper than 64 bits of index allow");
+    if (!nodes.insert(node).second) return fail(fmt::format("xa_node {:#x} is reached twice", node));
+    if (nodes.size() > kMaxXarrayNodes) return fail("the xarray has too many nodes");
+    KTEST_ASSIGN(auto shift, memory.read(node + layout.node_shift, 1));
+    KTEST_ASSIGN(auto slots, memory.read(node + layout.node_slots, layout.slot_count * 8ULL));
+    bool leaf = shift[0] == 0;
+    for (uint32_t i = 0; i < layout.slot_count; ++i) {
+      uint64_t entry = load_u64(slots.data() + i * 8ULL);
+      // Sibling/retry entries are internal; in a leaf a node pointer is garbage.
+      if (leaf && is_node(entry)) return fail(fmt::format("leaf xa_node {:#x} points to a node", node));
+      KTEST_TRY(visit(entry, depth + 1));
+    }
+    return {};
+  }
+};
+
+}  // namespace
+
+Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
+                                                     uint64_t xarray_kva,
+                                                     const XarrayLayout& layout,
+                                                     std::size_t max_entries) {
+  XarrayWalk walk{memory, layout, max_entries, {}, {}};
+  KTEST_ASSIGN(auto head, memory.read(xarray_kva + layout.head, 8));
+  KTEST_TRY(walk.visit(load_u64(head.data()), 0));
+  return std::move(walk.out);
+}
+
+Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
+                                                    uint64_t buckets_kva, uint32_t n_buckets,
+                                                    const KernelLayout& layout,
+                                                    std::size_t max_elements) {
+  if (n_buckets == 0 || n_buckets > kMaxHashBuckets) {
+    return fail(fmt::format("n_buckets {} is outside 1..{}", n_buckets, kMaxHashBuckets));
+  }
+  KTEST_ASSIGN(auto buckets, memory.read(buckets_kva, n_buckets * layout.bucket_size));
+  std::vector<uint64_t> out;
+  std::unordered_set<uint64_t> seen;
+  for (uint32_t b = 0; b < n_buckets; ++b) {
+    uint64_t node = load_u64(buckets.data() + b * layout.bucket_size + layout.bucket_head);
+    // hlist_nulls: the chain ends at a "nulls" marker (bit 0 set).
+    while (node != 0 && (node & 1) == 0) {
+      uint64_t elem = node - layout.elem_next;
+      if (!seen.insert(elem).second) {
+        return fail(fmt::format("bucket {}: element {:#x} is reached twice (a cycle)", b, elem));
+      }
+      if (out.size() >= max_elements) {
+        return fail(fmt::format("the hash map holds more than {} elements", max_elements));
+      }
+      out.push_back(elem);
+      KTEST_ASSIGN(auto next, memory.read(node, 8));
+      node = load_u64(next.data());
+    }
+  }
+  return out;
+}
+
+void SharedSymbols::set(std::shared_ptr<const kvm::control::SymbolTable> table) {
+  std::lock_guard lock(mu_);
+  table_ = std::move(table);
+}
+
+std::shared_ptr<const kvm::control::SymbolTable> SharedSymbols::get() const {
+  std::lock_guard lock(mu_);
+  return table_;
+}
+
+}  // namespace ktest::freeze

@@ -1,0 +1,112 @@
+// The guest's BPF maps, read from frozen guest memory and rendered through BTF.
+//
+// Contract:
+// - Every struct offset comes from the guest kernel's vmlinux BTF
+//   (KernelLayout::from_btf); nothing is hard-coded per kernel version.
+// - Maps are found through `map_idr` (an IDR → xarray walk bounded in depth,
+//   node count and entries; cycles are cut). Each map is dumped with name,
+//   kva, type, sizes and contents rendered with the map's own BTF (read from
+//   the guest's struct btf; split over vmlinux when it has a base).
+// - Supported: ARRAY (value = element 0; entries for every element when
+//   max_entries > 1, capped at kMaxArrayEntries), PERCPU_ARRAY, HASH,
+//   LRU_HASH, PERCPU_HASH, LRU_PERCPU_HASH. Any other type is still listed,
+//   with `error: "map type N is not supported: ..."`.
+// - A map whose guest data is garbage (bad pointers, cycles, huge counts)
+//   gets `error` set and keeps what was read; it never aborts the others.
+// - The ReportSection (make_bpf_maps_section) needs the guest's kallsyms,
+//   which arrive after boot: the session publishes them in SharedSymbols.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "btf/btf.h"
+#include "btf/render.h"
+#include "freeze/coordinator.h"
+#include "freeze/guest_kernel.h"
+#include "snapshot/report.h"
+#include "util/result.h"
+
+namespace ktest::freeze {
+
+inline constexpr std::size_t kMaxMaps = 4096;
+inline constexpr uint32_t kMaxArrayEntries = 1024;
+inline constexpr uint32_t kMaxHashBuckets = 1U << 20;
+inline constexpr uint32_t kMaxHashEntries = 65536;
+inline constexpr uint64_t kMaxMapBtfBytes = 16ULL << 20;
+inline constexpr uint32_t kMaxPercpuCpus = 512;
+
+// Byte offset and type of a member reached by a dotted path ("a.b"),
+// looking through anonymous struct/union members.
+struct MemberInfo {
+  uint64_t offset = 0;
+  uint32_t type_id = 0;
+};
+Result<MemberInfo> member_info(const btf::Btf& btf, std::string_view struct_name,
+                               std::string_view path);
+Result<uint64_t> struct_size(const btf::Btf& btf, std::string_view struct_name);
+
+struct XarrayLayout {
+  uint64_t head = 0;        // xarray.xa_head
+  uint64_t node_shift = 0;  // xa_node.shift (u8)
+  uint64_t node_slots = 0;  // xa_node.slots[]
+  uint32_t slot_count = 64;
+};
+
+// Kernel struct offsets the map reader needs, from vmlinux BTF.
+struct KernelLayout {
+  uint64_t idr_xarray = 0;  // idr.idr_rt
+  XarrayLayout xarray;
+  uint64_t map_name = 0, map_name_len = 16, map_type = 0, map_key_size = 0, map_value_size = 0,
+           map_max_entries = 0, map_btf = 0, map_btf_key_type = 0, map_btf_value_type = 0;
+  uint64_t array_value = 0;  // bpf_array.value (also pptrs)
+  uint64_t htab_buckets = 0, htab_n_buckets = 0;
+  uint64_t bucket_size = 0, bucket_head = 0;
+  uint64_t elem_next = 0, elem_key = 0;
+  uint64_t btf_data = 0, btf_data_size = 0, btf_base = 0;
+
+  static Result<KernelLayout> from_btf(const btf::Btf& vmlinux);
+};
+
+// Non-internal pointer entries of the xarray at `xarray_kva`, in index
+// order; at most `max_entries` (more is an error, as is a node cycle).
+Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
+                                                     uint64_t xarray_kva,
+                                                     const XarrayLayout& layout,
+                                                     std::size_t max_entries);
+
+// Element addresses of a bpf_htab's bucket array (hlist_nulls chains).
+// Stops with an error on a cycle or past `max_elements`.
+Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
+                                                    uint64_t buckets_kva, uint32_t n_buckets,
+                                                    const KernelLayout& layout,
+                                                    std::size_t max_elements);
+
+// Every map in the guest; the per-map problems are in MapDump::error.
+struct MapReadContext {
+  GuestKernel& kernel;
+  const KernelLayout& layout;
+  const btf::Btf& vmlinux;
+  std::vector<uint64_t> per_cpu_offsets;  // one per possible CPU read
+};
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context);
+
+// The kallsyms table, published by the session once the agent sent it.
+class SharedSymbols {
+ public:
+  void set(std::shared_ptr<const kvm::control::SymbolTable> table);
+  std::shared_ptr<const kvm::control::SymbolTable> get() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const kvm::control::SymbolTable> table_;
+};
+
+std::unique_ptr<ReportSection> make_bpf_maps_section(std::string vmlinux_btf_path,
+                                                     std::shared_ptr<const SharedSymbols> symbols);
+
+}  // namespace ktest::freeze

@@ -1,0 +1,89 @@
+// Guest kernel memory as the host sees it while the guest is frozen:
+// physical reads, kernel-virtual → guest-physical translation, symbols.
+//
+// Contract:
+// - Everything read from the guest is hostile input: every page-table
+//   entry, pointer and length is bounds-checked against guest RAM; a bad
+//   value gives an Error, never a crash, a hang or a read outside RAM.
+// - walk_page_table() is the pure x86-64 walker (4-level, or 5-level when
+//   LA57 is set), handling 1 GiB and 2 MiB pages.
+// - GuestKernel::open() refuses to translate unless kallsyms' `_text` is the
+//   no-KASLR address (0xffffffff81000000); it reads `phys_base` and
+//   `page_offset_base` from the guest. translate() uses the kernel-image
+//   mapping, then the direct map, then the page walk from the kernel's
+//   top-level page table (`init_top_pgt`, or vCPU 0's CR3 without it).
+// - read() translates page by page, so a range may span discontiguous
+//   physical pages; reads are capped at kMaxGuestRead bytes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "btf/render.h"
+#include "kvm/control_protocol.h"
+#include "kvm/machine.h"
+#include "util/result.h"
+
+namespace ktest::freeze {
+
+inline constexpr uint64_t kNoKaslrText = 0xffffffff81000000ULL;
+inline constexpr uint64_t kKernelImageBase = 0xffffffff80000000ULL;
+inline constexpr uint64_t kMaxGuestRead = 16ULL << 20;
+inline constexpr uint64_t kPageSize = 4096;
+
+// Guest-physical memory (the frozen Machine, or a synthetic image in tests).
+class PhysicalMemory {
+ public:
+  virtual ~PhysicalMemory() = default;
+  virtual uint64_t size() const = 0;
+  // Exactly [gpa, gpa+len) or an Error; the range must lie inside size().
+  virtual Status read(uint64_t gpa, uint8_t* out, uint64_t len) = 0;
+};
+
+class MachineMemory final : public PhysicalMemory {
+ public:
+  explicit MachineMemory(kvm::Machine& machine) : machine_(machine) {}
+  uint64_t size() const override { return machine_.ram_size(); }
+  Status read(uint64_t gpa, uint8_t* out, uint64_t len) override;
+
+ private:
+  kvm::Machine& machine_;
+};
+
+// Reads a little-endian u64 at gpa (bounds-checked).
+Result<uint64_t> read_phys_u64(PhysicalMemory& memory, uint64_t gpa);
+
+// Translates `va` through the page tables rooted at `root` (a physical
+// address; low 12 bits ignored). `five_level`: CR4.LA57.
+Result<uint64_t> walk_page_table(PhysicalMemory& memory, uint64_t root, bool five_level,
+                                 uint64_t va);
+
+class GuestKernel final : public btf::MemoryReader {
+ public:
+  // `cr3`/`cr4` of any vCPU (used when `init_top_pgt` is not in kallsyms).
+  static Result<std::unique_ptr<GuestKernel>> open(PhysicalMemory& memory,
+                                                   const kvm::control::SymbolTable& symbols,
+                                                   uint64_t cr3, uint64_t cr4);
+
+  Result<uint64_t> translate(uint64_t va);
+  Result<std::vector<uint8_t>> read(uint64_t va, std::size_t len) override;
+  Result<uint64_t> read_u64(uint64_t va);
+  Result<uint32_t> read_u32(uint64_t va);
+  // Address of a kallsyms symbol, or an Error naming it.
+  Result<uint64_t> symbol(std::string_view name) const;
+
+ private:
+  GuestKernel(PhysicalMemory& memory, const kvm::control::SymbolTable& symbols)
+      : memory_(memory), symbols_(symbols) {}
+
+  PhysicalMemory& memory_;
+  const kvm::control::SymbolTable& symbols_;
+  uint64_t phys_base_ = 0;
+  uint64_t page_offset_base_ = 0;
+  uint64_t pgd_ = 0;
+  bool five_level_ = false;
+};
+
+}  // namespace ktest::freeze

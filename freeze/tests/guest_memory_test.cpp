@@ -1,0 +1,253 @@
+// Page-table walk, address translation, xarray and hash-chain walks over
+// synthetic guest memory, including hostile contents.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "freeze/bpf_maps.h"
+#include "freeze/guest_kernel.h"
+
+namespace ktest::freeze {
+namespace {
+
+constexpr uint64_t kP = 1;         // present
+constexpr uint64_t kPs = 1 << 7;   // large page
+
+struct FakeRam final : PhysicalMemory {
+  std::vector<uint8_t> bytes;
+  explicit FakeRam(std::size_t size) : bytes(size) {}
+  uint64_t size() const override { return bytes.size(); }
+  Status read(uint64_t gpa, uint8_t* out, uint64_t len) override {
+    if (gpa > bytes.size() || len > bytes.size() - gpa) return fail("outside fake RAM");
+    std::memcpy(out, bytes.data() + gpa, len);
+    return {};
+  }
+  void put(uint64_t gpa, uint64_t value) { std::memcpy(bytes.data() + gpa, &value, 8); }
+};
+
+uint64_t idx(uint64_t va, int level) { return (va >> (12 + 9 * (level - 1))) & 0x1ff; }
+
+// Maps 4 KiB page `va` → `pa` under PGD `root` using tables at `next` onward.
+void map_4k(FakeRam& ram, uint64_t root, uint64_t& next, uint64_t va, uint64_t pa) {
+  uint64_t table = root;
+  for (int level = 4; level >= 2; --level) {
+    uint64_t slot = table + idx(va, level) * 8;
+    uint64_t entry = 0;
+    std::memcpy(&entry, ram.bytes.data() + slot, 8);
+    if (!(entry & kP)) {
+      entry = next | kP;
+      next += kPageSize;
+      ram.put(slot, entry);
+    }
+    table = entry & ~0xfffULL;
+  }
+  ram.put(table + idx(va, 1) * 8, pa | kP);
+}
+
+TEST_CASE("walk_page_table: 4 KiB, 2 MiB and 1 GiB pages, holes and hostile entries") {
+  FakeRam ram(8 << 20);
+  uint64_t root = 0x10000, next = 0x11000;
+  uint64_t va = 0xffffc90000123000ULL;
+  map_4k(ram, root, next, va, 0x300000);
+  auto pa = walk_page_table(ram, root, false, va + 0x45);
+  REQUIRE(pa);
+  CHECK(*pa == 0x300045);
+
+  SUBCASE("unmapped page") { CHECK_FALSE(walk_page_table(ram, root, false, va + kPageSize)); }
+  SUBCASE("2 MiB page") {
+    uint64_t va2 = 0xffff888000000000ULL;
+    uint64_t pud = next, pd = next + kPageSize;
+    ram.put(root + idx(va2, 4) * 8, pud | kP);
+    ram.put(pud + idx(va2, 3) * 8, pd | kP);
+    ram.put(pd + idx(va2, 2) * 8, 0x400000 | kP | kPs);
+    auto r = walk_page_table(ram, root, false, va2 + 0x12345);
+    REQUIRE(r);
+    CHECK(*r == 0x412345);
+  }
+  SUBCASE("1 GiB page outside RAM is refused") {
+    uint64_t va3 = 0xffff880000000000ULL;
+    uint64_t pud = next;
+    ram.put(root + idx(va3, 4) * 8, pud | kP);
+    ram.put(pud + idx(va3, 3) * 8, (1ULL << 30) | kP | kPs);
+    CHECK_FALSE(walk_page_table(ram, root, false, va3));
+  }
+  SUBCASE("a table pointer outside RAM is an error, not a read") {
+    uint64_t va4 = 0xffffea0000000000ULL;
+    ram.put(root + idx(va4, 4) * 8, 0x7ffff000000ULL | kP);
+    auto r = walk_page_table(ram, root, false, va4);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("outside RAM") != std::string::npos);
+  }
+  SUBCASE("a root outside RAM") { CHECK_FALSE(walk_page_table(ram, 0xfffffffff000ULL, false, va)); }
+  SUBCASE("5-level walk adds one level") {
+    uint64_t root5 = next;
+    next += kPageSize;
+    ram.put(root5 + ((va >> 48) & 0x1ff) * 8, root | kP);
+    auto r = walk_page_table(ram, root5, true, va + 8);
+    REQUIRE(r);
+    CHECK(*r == 0x300008);
+  }
+}
+
+TEST_CASE("GuestKernel: verified _text, image and direct-map translation, page-crossing reads") {
+  FakeRam ram(32 << 20);
+  uint64_t pgd = 0x20000, next = 0x21000;
+  // phys_base at image offset 0x1000 (value 0), page_offset_base at 0x1008.
+  uint64_t pob = 0xffff888000000000ULL;
+  ram.put(0x1008, pob);
+  std::string kallsyms = fmt::format(
+      "ffffffff81000000 T _text\nffffffff80001000 D phys_base\nffffffff80001008 D page_offset_base\n"
+      "{:x} D init_top_pgt\n",
+      kKernelImageBase + pgd);
+  auto symbols = kvm::control::SymbolTable::parse(kallsyms);
+  REQUIRE(symbols);
+  // A vmalloc range of two pages backed by discontiguous physical pages.
+  uint64_t vm = 0xffffc90000010000ULL;
+  map_4k(ram, pgd, next, vm, 0x500000);
+  map_4k(ram, pgd, next, vm + kPageSize, 0x200000);
+  std::memset(ram.bytes.data() + 0x500ff8, 0xaa, 8);
+  std::memset(ram.bytes.data() + 0x200000, 0xbb, 8);
+
+  auto kernel = GuestKernel::open(ram, *symbols, 0, 0);
+  REQUIRE(kernel);
+  auto bytes = (*kernel)->read(vm + 0xff8, 16);
+  REQUIRE(bytes);
+  CHECK((*bytes)[7] == 0xaa);
+  CHECK((*bytes)[8] == 0xbb);
+  CHECK(*(*kernel)->translate(pob + 0x1234) == 0x1234);
+  CHECK(*(*kernel)->translate(kNoKaslrText + 0x10) == 0x1000010);
+  CHECK_FALSE((*kernel)->read(vm + 0x1ff8, 16));  // the third page is unmapped
+  CHECK_FALSE((*kernel)->read(vm, kMaxGuestRead + 1));
+
+  SUBCASE("a KASLR-shifted _text is refused") {
+    auto shifted = kvm::control::SymbolTable::parse(
+        "ffffffff9a000000 T _text\nffffffff80001000 D phys_base\n");
+    REQUIRE(shifted);
+    auto refused = GuestKernel::open(ram, *shifted, 0, 0);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message.find("KASLR") != std::string::npos);
+  }
+}
+
+// Virtual memory made of named blocks, for xarray and hash walks.
+struct FakeVm final : btf::MemoryReader {
+  std::map<uint64_t, std::vector<uint8_t>> blocks;
+  Result<std::vector<uint8_t>> read(uint64_t address, std::size_t len) override {
+    auto it = blocks.upper_bound(address);
+    if (it == blocks.begin()) return fail("unmapped");
+    --it;
+    uint64_t off = address - it->first;
+    if (off > it->second.size() || len > it->second.size() - off) return fail("unmapped");
+    return std::vector<uint8_t>(it->second.begin() + static_cast<long>(off),
+                                it->second.begin() + static_cast<long>(off + len));
+  }
+  void put(uint64_t address, uint64_t value) {
+    for (auto& [base, data] : blocks) {
+      if (address >= base && address + 8 <= base + data.size()) {
+        std::memcpy(data.data() + (address - base), &value, 8);
+        return;
+      }
+    }
+    FAIL("put outside a block");
+  }
+};
+
+// xa_node: shift at 0, four slots at 8.
+const XarrayLayout kXa{0, 0, 8, 4};
+constexpr uint64_t kXarray = 0x10000, kNodeA = 0x20000, kNodeB = 0x30000;
+
+FakeVm xarray_vm() {
+  FakeVm vm;
+  vm.blocks[kXarray] = std::vector<uint8_t>(16);
+  vm.blocks[kNodeA] = std::vector<uint8_t>(40);
+  vm.blocks[kNodeB] = std::vector<uint8_t>(40);
+  return vm;
+}
+
+TEST_CASE("collect_xarray_entries: single head, two levels, internal entries, hostile nodes") {
+  FakeVm vm = xarray_vm();
+  SUBCASE("empty") { CHECK(collect_xarray_entries(vm, kXarray, kXa, 10)->empty()); }
+  SUBCASE("a single pointer in the head") {
+    vm.put(kXarray, 0xffff888000001000ULL);
+    CHECK(*collect_xarray_entries(vm, kXarray, kXa, 10) == std::vector<uint64_t>{0xffff888000001000ULL});
+  }
+  SUBCASE("two levels; value and sibling entries are skipped") {
+    vm.put(kXarray, kNodeA | 2);
+    vm.blocks[kNodeA][0] = 2;  // shift
+    vm.put(kNodeA + 8, kNodeB | 2);
+    vm.put(kNodeA + 16, 0x41);  // value entry
+    vm.put(kNodeB + 8, 0xa000);
+    vm.put(kNodeB + 16, (1 << 2) | 2);  // sibling (internal) entry
+    vm.put(kNodeB + 24, 0xb000);
+    CHECK(*collect_xarray_entries(vm, kXarray, kXa, 10) == std::vector<uint64_t>{0xa000, 0xb000});
+    CHECK_FALSE(collect_xarray_entries(vm, kXarray, kXa, 1));  // count bound
+  }
+  SUBCASE("a node that points to itself is a cycle") {
+    vm.put(kXarray, kNodeA | 2);
+    vm.blocks[kNodeA][0] = 6;
+    vm.put(kNodeA + 8, kNodeA | 2);
+    auto r = collect_xarray_entries(vm, kXarray, kXa, 10);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("twice") != std::string::npos);
+  }
+  SUBCASE("a node pointer to nowhere") {
+    vm.put(kXarray, 0xdead0000ULL | 2);
+    CHECK_FALSE(collect_xarray_entries(vm, kXarray, kXa, 10));
+  }
+}
+
+TEST_CASE("collect_hash_elements: chains end at nulls markers; cycles and huge counts fail") {
+  KernelLayout l;
+  l.bucket_size = 16;
+  l.bucket_head = 0;
+  l.elem_next = 0;
+  l.elem_key = 24;
+  FakeVm vm;
+  constexpr uint64_t kBuckets = 0x1000, kE1 = 0x5000, kE2 = 0x6000;
+  vm.blocks[kBuckets] = std::vector<uint8_t>(32);
+  vm.blocks[kE1] = std::vector<uint8_t>(32);
+  vm.blocks[kE2] = std::vector<uint8_t>(32);
+  vm.put(kBuckets, (0 << 1) | 1);  // bucket 0: empty (nulls marker)
+  vm.put(kBuckets + 16, kE1);      // bucket 1: E1 → E2 → nulls
+  vm.put(kE1, kE2);
+  vm.put(kE2, (1 << 1) | 1);
+  CHECK(*collect_hash_elements(vm, kBuckets, 2, l, 10) == std::vector<uint64_t>{kE1, kE2});
+  CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 1));
+  CHECK_FALSE(collect_hash_elements(vm, kBuckets, 0, l, 10));
+  CHECK_FALSE(collect_hash_elements(vm, kBuckets, kMaxHashBuckets + 1, l, 10));
+  CHECK_FALSE(collect_hash_elements(vm, kBuckets, 3, l, 10));  // bucket array past the block
+  vm.put(kE2, kE1);  // E2 → E1: a cycle
+  auto r = collect_hash_elements(vm, kBuckets, 2, l, 1000);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("cycle") != std::string::npos);
+  vm.put(kE2, 0x9990000);  // next pointer to unmapped memory
+  CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 10));
+}
+
+TEST_CASE("KernelLayout from the fetched kernel's vmlinux BTF") {
+  std::string path = std::string(KTEST_KERNEL_DIR) + "/vmlinux";
+  if (std::string(KTEST_KERNEL_DIR).empty() || !std::filesystem::exists(path)) {
+    MESSAGE("SKIPPED: no fetched kernel (configure with -Dkernel_dir=DIR holding vmlinux)");
+    return;
+  }
+  auto vmlinux = btf::Btf::from_elf(path);
+  REQUIRE(vmlinux);
+  auto layout = KernelLayout::from_btf(*vmlinux);
+  REQUIRE(layout);
+  CHECK(layout->xarray.slot_count == 64);
+  CHECK(layout->elem_next == 0);
+  CHECK(layout->elem_key > layout->elem_next);
+  CHECK(layout->array_value > layout->map_name);
+  // A member path inside anonymous unions resolves; a wrong one says which.
+  CHECK(member_info(*vmlinux, "bpf_array", "pptrs")->offset == layout->array_value);
+  auto missing = member_info(*vmlinux, "bpf_map", "no_such_member");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message.find("no_such_member") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace ktest::freeze
