@@ -23,6 +23,17 @@ uint32_t load_u32(const uint8_t* p) {
 }
 uint64_t round8(uint64_t n) { return (n + 7) & ~7ULL; }
 
+// libbpf names global-section maps "<obj name prefix>.<section>".
+std::string section_map_prefix(std::string_view name) {
+  auto dot = name.find('.');
+  if (dot == std::string_view::npos || dot == 0) return "";
+  std::string_view section = name.substr(dot);
+  for (std::string_view known : {".bss", ".data", ".rodata", ".kconfig"}) {
+    if (section.substr(0, known.size()) == known) return std::string(name.substr(0, dot));
+  }
+  return "";
+}
+
 struct MapHeader {
   uint64_t kva = 0;
   std::string name;
@@ -62,8 +73,7 @@ class MapReader {
     d.map_type = h.type;
     d.value_size = h.value_size;
     d.max_entries = h.max_entries;
-    auto dot = h.name.find('.');
-    if (dot != std::string::npos && dot > 0) d.program = h.name.substr(0, dot);
+    d.program = section_map_prefix(h.name);
     if (Status s = fill(h, d); !s) d.error = s.error().message;
     return d;
   }
@@ -196,6 +206,10 @@ Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx) {
                                                  ctx.layout.xarray, kMaxMaps));
   MapReader reader(ctx);
   std::vector<MapDump> out;
+  // Maps of one BPF object share its struct btf; the global-section maps
+  // ("<obj prefix>.bss") name the object for the others.
+  std::vector<uint64_t> btf_of;
+  std::map<uint64_t, std::string> program_of_btf;
   for (uint64_t kva : maps) {
     auto header = reader.header(kva);
     if (!header) {
@@ -204,9 +218,18 @@ Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx) {
       d.name = fmt::format("map@{:#x}", kva);
       d.error = header.error().message;
       out.push_back(std::move(d));
+      btf_of.push_back(0);
       continue;
     }
     out.push_back(reader.dump(*header));
+    btf_of.push_back(header->btf_kva);
+    if (header->btf_kva != 0 && !out.back().program.empty()) {
+      program_of_btf.emplace(header->btf_kva, out.back().program);
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto it = program_of_btf.find(btf_of[i]);
+    if (out[i].program.empty() && it != program_of_btf.end()) out[i].program = it->second;
   }
   return out;
 }
