@@ -80,6 +80,14 @@ class MapReader {
 
  private:
   Status fill(const MapHeader& h, MapDump& d) {
+    bool supported = h.type == kMapTypeArray || h.type == kMapTypePercpuArray ||
+                     h.type == kMapTypeHash || h.type == kMapTypeLruHash ||
+                     h.type == kMapTypePercpuHash || h.type == kMapTypeLruPercpuHash;
+    if (!supported) {
+      return fail(fmt::format("map type {} is not supported: ktest reads hash and array maps "
+                              "(and their per-CPU/LRU variants) only",
+                              h.type));
+    }
     if (h.value_size == 0 || h.value_size > kMaxGuestRead || h.key_size > 512) {
       return fail(fmt::format("implausible sizes (key {}, value {})", h.key_size, h.value_size));
     }
@@ -96,10 +104,7 @@ class MapReader {
       case kMapTypeLruHash: return fill_hash(h, d, false);
       case kMapTypePercpuHash:
       case kMapTypeLruPercpuHash: return fill_hash(h, d, true);
-      default:
-        return fail(fmt::format("map type {} is not supported: ktest reads hash and array maps "
-                                "(and their per-CPU/LRU variants) only",
-                                h.type));
+      default: return fail(fmt::format("map type {} is not supported", h.type));
     }
   }
 

@@ -98,7 +98,7 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   ram.put64(0x9000, 3);              // ... ending at a nulls marker
   ram.put32(0x9000 + 16, 7);         // key
   ram.put32(0x9000 + 24, 99);        // value at key + round_up(4, 8)
-  put_map(ram, 0x12000, "rb", 27, 0, 4, 4096, 0);
+  put_map(ram, 0x12000, "rb", 27, 0, 0, 4096, 0);  // ringbuf: no key, no value
 
   auto kernel = GuestKernel::open(ram, *symbols, 0, 0);
   REQUIRE(kernel);
