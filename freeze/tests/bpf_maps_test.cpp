@@ -98,15 +98,22 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   ram.put64(0x9000, 3);              // ... ending at a nulls marker
   ram.put32(0x9000 + 16, 7);         // key
   ram.put32(0x9000 + 24, 99);        // value at key + round_up(4, 8)
+  ram.put64(0x3020, kPob + 0x13000);
+  put_map(ram, 0x13000, "pa", kMapTypePercpuArray, 4, 4, 2, kPob + 0x6000);
+  ram.put64(0x13000 + 64, kPob + 0xa000);  // element 0's __percpu pointer
+  ram.put64(0x13000 + 72, kPob + 0xa100);  // element 1's
+  ram.put32(0xa000, 10);                   // CPU 0 (offset 0)
+  ram.put32(0xa040, 11);                   // CPU 1 (offset 0x40)
+  ram.put32(0xa140, 21);
   put_map(ram, 0x12000, "rb", 27, 0, 0, 4096, 0);  // ringbuf: no key, no value
 
   auto kernel = GuestKernel::open(ram, *symbols, 0, 0);
   REQUIRE(kernel);
   KernelLayout layout = small_layout();
-  MapReadContext ctx{**kernel, layout, *vmlinux, {}};
+  MapReadContext ctx{**kernel, layout, *vmlinux, {0, 0x40}};
   auto maps = read_bpf_maps(ctx);
   REQUIRE(maps);
-  REQUIRE(maps->size() == 3);
+  REQUIRE(maps->size() == 4);
   const MapDump& bss = (*maps)[0];
   CHECK(bss.name == "t.bss");
   CHECK(bss.program == "t");
@@ -121,6 +128,12 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   CHECK(value_to_json(*hash.entries[0].value)["value"] == 99);
   REQUIRE((*maps)[2].error);
   CHECK((*maps)[2].error->find("map type 27 is not supported") != std::string::npos);
+  const MapDump& percpu = (*maps)[3];
+  CHECK_FALSE(percpu.error);
+  REQUIRE(percpu.percpu_entries.size() == 2);
+  REQUIRE(percpu.percpu_entries[1].per_cpu.size() == 2);
+  CHECK(value_to_json(*percpu.percpu_entries[0].per_cpu[1])["value"] == 11);
+  CHECK(value_to_json(*percpu.percpu_entries[1].per_cpu[1])["value"] == 21);
 
   SUBCASE("a hash chain that loops is that map's error; the others are intact") {
     ram.put64(0x9000, kPob + 0x9000);
@@ -141,7 +154,7 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
     ram.put64(0x3010, kPob + (4ULL << 30));
     auto again = read_bpf_maps(ctx);
     REQUIRE(again);
-    REQUIRE(again->size() == 3);
+    REQUIRE(again->size() == 4);
     CHECK((*again)[1].error);
   }
 }
