@@ -37,13 +37,13 @@ Result<std::string> resolve_reports_path(const std::string& given, const Config&
   }
   if (!fs::is_directory(path, ec)) return path.string();
   if (fs::is_directory(path / "snapshots", ec)) return (path / "snapshots").string();
-  if (has_json_files(path)) return path.string();
-  // A run of several scenarios: <run>/<scenario>/snapshots.
+  // A run directory: <run>/<scenario>/snapshots (its results.json is no report).
   std::vector<fs::path> found;
   for (const auto& entry : fs::directory_iterator(path, ec))
     if (entry.is_directory(ec) && fs::is_directory(entry.path() / "snapshots", ec))
       found.push_back(entry.path() / "snapshots");
   if (found.size() == 1) return found.front().string();
+  if (found.empty() && has_json_files(path)) return path.string();
   if (found.empty())
     return fail("no snapshot reports in " + path.string(), {},
                 "the run captured no snapshot; add a CaptureSnapshot step");

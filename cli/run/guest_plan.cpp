@@ -54,7 +54,9 @@ class PlanBuilder {
     KTEST_ASSIGN(std::string host, find_object(ref));
     if (auto it = objects_.find(host); it != objects_.end()) return it->second;
     std::string guest =
-        fmt::format("/ktest/objects/{}-{}", objects_.size(), fs::path(host).filename().string());
+        // One folder per object keeps the file name, which libbpf turns into
+        // the object name that prefixes its global-section maps.
+        fmt::format("/ktest/objects/{}/{}", objects_.size(), fs::path(host).filename().string());
     objects_[host] = guest;
     out_.files.push_back({guest, host});
     return guest;

@@ -2,7 +2,7 @@
 //
 // Contract: build_guest_plan() turns a loaded dsl::Scenario into the
 // agent's kvm::Plan plus the host files the initramfs must carry (BPF
-// objects), each at a unique guest path under /ktest/objects/. The
+// objects), each at a unique guest path /ktest/objects/<n>/<file name>. The
 // scenario-level `scheduler` becomes an AttachScheduler before the first
 // step and a DetachScheduler after the last. A BPF object is looked up
 // relative to the scenario first, then under each `object_path` directory

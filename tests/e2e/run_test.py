@@ -91,7 +91,7 @@ def case_watch(cwd):
     res = json.loads(out[: out.rindex("}") + 1])["scenarios"][0]
     tick = [c for c in res["captures"] if c["name"] == "tick"]
     check(len(tick) == 1, "the watchpoint produced the 'tick' capture", out)
-    with open(tick[0]["report_path"]) as f:
+    with open(tick[0]["report"]) as f:
         report = json.load(f)
     check(report.get("trigger") == "watchpoint", "the capture was triggered by the watchpoint", out)
     check(len(report.get("vcpu_regs", [])) == 1, "vCPU registers are in the report", out)
