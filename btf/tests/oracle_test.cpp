@@ -6,6 +6,10 @@
 #include <bpf/libbpf.h>
 #include <bpf/libbpf_version.h>
 #include <doctest/doctest.h>
+
+#include <cstring>
+
+#include <cerrno>
 #include <unistd.h>
 
 #include <cstdio>
@@ -113,11 +117,20 @@ TEST_CASE("libbpf btf_dump agrees on DATASECs") {
 
 // ---- bpftool over real maps ---------------------------------------------
 
+// Says on stderr why the bpftool oracle tests will be skipped.
 bool bpf_maps_available() {
   const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 4, 1, nullptr);
-  if (fd < 0) return false;
+  if (fd < 0) {
+    std::fprintf(stderr, "SKIP bpftool oracle tests: cannot create a BPF map (%s); run as root\n",
+                 std::strerror(errno));
+    return false;
+  }
   close(fd);
-  return access(KTEST_BPFTOOL, X_OK) == 0;
+  if (access(KTEST_BPFTOOL, X_OK) != 0) {
+    std::fprintf(stderr, "SKIP bpftool oracle tests: %s is not executable\n", KTEST_BPFTOOL);
+    return false;
+  }
+  return true;
 }
 const bool kHaveBpf = bpf_maps_available();
 
