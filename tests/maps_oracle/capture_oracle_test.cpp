@@ -1,0 +1,124 @@
+// The capture-vs-bpftool comparison must see every kind of disagreement;
+// otherwise the end-to-end oracle test could pass without checking.
+#include <doctest/doctest.h>
+
+#include "tests/maps_oracle/capture_oracle.h"
+
+namespace ktest::oracle_test {
+namespace {
+
+RenderedValue u32_value(uint32_t v) {
+  RenderedValue r;
+  r.kind = ValueKind::Uint;
+  r.bits = 32;
+  r.uint_value = v;
+  return r;
+}
+
+MapDump hash_map(uint32_t value) {
+  MapDump m;
+  m.name = "h";
+  m.map_type = kMapTypeHash;
+  m.max_entries = 4;
+  m.entries.push_back({u32_value(1), "01 00 00 00", u32_value(value),
+                       hex_bytes(reinterpret_cast<const uint8_t*>(&value), 4), std::nullopt});
+  return m;
+}
+
+std::vector<BpftoolDump> listing(const std::string& text) {
+  auto dumps = parse_dump_listing(text);
+  REQUIRE_MESSAGE(dumps.ok(), (dumps.ok() ? "" : dumps.error().to_string()));
+  return *dumps;
+}
+
+const char* kHashDump =
+    "h\t[{\"key\":[\"0x01\",\"0x00\",\"0x00\",\"0x00\"],\"value\":[\"0x05\",\"0x00\",\"0x00\",\"0x00\"],"
+    "\"formatted\":{\"key\":1,\"value\":5}}]\n";
+
+TEST_CASE("a capture that matches bpftool has no mismatch and counts the entry") {
+  Report report;
+  report.maps.push_back(hash_map(5));
+  auto result = compare_capture(report, listing(kHashDump));
+  CHECK(result.mismatches.empty());
+  CHECK(result.compared[kMapTypeHash] == 1);
+}
+
+TEST_CASE("a different value is caught in the bytes and in the rendering") {
+  Report report;
+  report.maps.push_back(hash_map(6));
+  auto result = compare_capture(report, listing(kHashDump));
+  REQUIRE(result.mismatches.size() == 2);
+  CHECK(result.mismatches[0].find("value bytes 06 00 00 00 vs bpftool 05 00 00 00") != std::string::npos);
+  CHECK(result.compared[kMapTypeHash] == 0);
+}
+
+TEST_CASE("entries or maps missing on either side are mismatches") {
+  Report report;
+  report.maps.push_back(hash_map(5));
+  auto extra = listing(
+      "h\t[{\"key\":[\"0x01\",\"0x00\",\"0x00\",\"0x00\"],\"value\":[\"0x05\",\"0x00\",\"0x00\",\"0x00\"],"
+      "\"formatted\":{\"key\":1,\"value\":5}},"
+      "{\"key\":[\"0x02\",\"0x00\",\"0x00\",\"0x00\"],\"value\":[\"0x05\",\"0x00\",\"0x00\",\"0x00\"],"
+      "\"formatted\":{\"key\":2,\"value\":5}}]\n"
+      "gone\t[]\n");
+  auto result = compare_capture(report, extra);
+  REQUIRE(result.mismatches.size() == 3);
+  CHECK(result.mismatches[0] == "h: 1 entries captured, bpftool dumped 2");
+  CHECK(result.mismatches[1] == "h: h[02 00 00 00]: bpftool has this key, the capture does not");
+  CHECK(result.mismatches[2] == "gone: bpftool dumped it, the capture does not list it");
+}
+
+TEST_CASE("a map the capture could not read is a mismatch") {
+  Report report;
+  report.maps.push_back(hash_map(5));
+  report.maps[0].error = "bucket 3: pointer 0x4242424242424242 is not mapped";
+  auto result = compare_capture(report, listing(kHashDump));
+  REQUIRE_FALSE(result.mismatches.empty());
+  CHECK(result.mismatches[0].find("the capture has an error") != std::string::npos);
+}
+
+TEST_CASE("per-CPU values are compared CPU by CPU") {
+  Report report;
+  MapDump m;
+  m.name = "p";
+  m.map_type = kMapTypePercpuHash;
+  m.percpu_hash_entries.push_back({u32_value(7), "07 00 00 00", {u32_value(70), u32_value(71)}});
+  report.maps.push_back(m);
+  const std::string head =
+      "p\t[{\"key\":[\"0x07\",\"0x00\",\"0x00\",\"0x00\"],\"values\":[],\"formatted\":{\"key\":7,\"values\":[";
+  auto agree = compare_capture(report, listing(head + "{\"cpu\":0,\"value\":70},{\"cpu\":1,\"value\":71}]}}]"));
+  CHECK(agree.mismatches.empty());
+  CHECK(agree.compared[kMapTypePercpuHash] == 1);
+  auto wrong_cpu = compare_capture(report, listing(head + "{\"cpu\":0,\"value\":70},{\"cpu\":1,\"value\":72}]}}]"));
+  REQUIRE(wrong_cpu.mismatches.size() == 1);
+  CHECK(wrong_cpu.mismatches[0].find("cpu1") != std::string::npos);
+  auto more_cpus = compare_capture(
+      report, listing(head + "{\"cpu\":0,\"value\":70},{\"cpu\":1,\"value\":71},{\"cpu\":2,\"value\":0}]}}]"));
+  REQUIRE(more_cpus.mismatches.size() == 1);
+  CHECK(more_cpus.mismatches[0].find("2 CPUs captured, bpftool printed 3") != std::string::npos);
+}
+
+TEST_CASE("a one-element array compares the map's value") {
+  Report report;
+  MapDump m;
+  m.name = "one";
+  m.map_type = kMapTypeArray;
+  m.max_entries = 1;
+  m.value = u32_value(9);
+  report.maps.push_back(m);
+  const std::string dump =
+      "one\t[{\"key\":[\"0x00\",\"0x00\",\"0x00\",\"0x00\"],\"value\":[\"0x09\",\"0x00\",\"0x00\",\"0x00\"],"
+      "\"formatted\":{\"key\":0,\"value\":";
+  CHECK(compare_capture(report, listing(dump + "9}}]")).mismatches.empty());
+  CHECK(compare_capture(report, listing(dump + "8}}]")).mismatches.size() == 1);
+}
+
+TEST_CASE("a malformed listing line is an error naming the line") {
+  auto bad = parse_dump_listing("h\t[{\"key\":\n");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().to_string().find("line 1 (h)") != std::string::npos);
+  CHECK_FALSE(parse_dump_listing("no tab here\n").ok());
+}
+
+}  // namespace
+}  // namespace ktest::oracle_test
