@@ -265,7 +265,13 @@ class BpfMapsSection final : public ReportSection {
     KTEST_ASSIGN(auto raw, kernel->read(offsets, cpus * 8ULL));
     for (uint32_t cpu = 0; cpu < cpus; ++cpu) ctx.per_cpu_offsets.push_back(load_u64(raw.data() + cpu * 8));
     KTEST_ASSIGN(auto maps, read_bpf_maps(ctx));
+    auto active = find_active_object(ctx, maps);
     for (auto& m : maps) report.maps.push_back(std::move(m));
+    if (!active) return fail(active.error().with_context("finding the attached scheduler's maps"));
+    if (*active) {
+      if (!(*active)->obj_name.empty()) report.active_obj_name = (*active)->obj_name;
+      report.active_map_kvas = std::move((*active)->map_kvas);
+    }
     return {};
   }
 

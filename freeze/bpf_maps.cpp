@@ -117,6 +117,16 @@ Result<KernelLayout> KernelLayout::from_btf(const btf::Btf& v) {
   if (l.bucket_size == 0 || l.bucket_size > 4096) {
     return fail(fmt::format("{}: struct bucket has an implausible size", v.origin()));
   }
+  auto links = [&]() -> Result<Links> {
+    Links k;
+    KTEST_ASSIGN(k.link_type, off("bpf_link", "type"));
+    KTEST_ASSIGN(k.struct_ops_map, off("bpf_struct_ops_link", "map"));
+    KTEST_ASSIGN(k.map_vmlinux_value_type, off("bpf_map", "btf_vmlinux_value_type_id"));
+    KTEST_ASSIGN(k.sched_ext_value_type, find_struct(v, "bpf_struct_ops_sched_ext_ops"));
+    return k;
+  }();
+  if (links) l.links = *links;
+  else l.links_unavailable = links.error().message;
   return l;
 }
 

@@ -13,6 +13,11 @@
 //   with `error: "map type N is not supported: ..."`.
 // - A map whose guest data is garbage (bad pointers, cycles, huge counts)
 //   gets `error` set and keeps what was read; it never aborts the others.
+// - The attached sched_ext scheduler (find_active_object) is the object
+//   whose struct_ops map a live struct_ops link in `link_idr` points at,
+//   with a sched_ext_ops value type; the section sets the report's
+//   active_obj_name / active_map_kvas from it, so active() picks the
+//   scheduler's maps also when other BPF objects (LoadBpf) have globals.
 // - The ReportSection (make_bpf_maps_section) needs the guest's kallsyms,
 //   which arrive after boot: the session publishes them in SharedSymbols.
 #pragma once
@@ -20,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +74,16 @@ struct KernelLayout {
   uint64_t bucket_size = 0, bucket_head = 0;
   uint64_t elem_next = 0, elem_key = 0;
   uint64_t btf_data = 0, btf_data_size = 0, btf_base = 0;
+  // For find_active_object(); unset (with the reason) on kernels without
+  // struct_ops links or sched_ext, which only loses the "active" marking.
+  struct Links {
+    uint64_t link_type = 0;        // bpf_link.type
+    uint64_t struct_ops_map = 0;   // bpf_struct_ops_link.map
+    uint64_t map_vmlinux_value_type = 0;  // bpf_map.btf_vmlinux_value_type_id
+    uint32_t sched_ext_value_type = 0;    // vmlinux id of bpf_struct_ops_sched_ext_ops
+  };
+  std::optional<Links> links;
+  std::string links_unavailable;
 
   static Result<KernelLayout> from_btf(const btf::Btf& vmlinux);
 };
@@ -94,6 +110,20 @@ struct MapReadContext {
   std::vector<uint64_t> per_cpu_offsets;  // one per possible CPU read
 };
 Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context);
+
+inline constexpr std::size_t kMaxLinks = 4096;
+inline constexpr uint32_t kLinkTypeStructOps = 9;  // BPF_LINK_TYPE_STRUCT_OPS
+
+// The attached scheduler's BPF object: its name as its global-section maps
+// spell it ("" when it has none) and the kvas of all its maps.
+struct ActiveObject {
+  std::string obj_name;
+  std::vector<uint64_t> map_kvas;
+};
+// nullopt when no sched_ext scheduler is attached; an Error when the links
+// cannot be walked or several sched_ext links claim to be live.
+Result<std::optional<ActiveObject>> find_active_object(MapReadContext& context,
+                                                       const std::vector<MapDump>& maps);
 
 // The kallsyms table, published by the session once the agent sent it.
 class SharedSymbols {

@@ -159,5 +159,76 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   }
 }
 
+TEST_CASE("find_active_object: the object of the map a live sched_ext struct_ops link points at") {
+  Ram ram;
+  auto symbols = kvm::control::SymbolTable::parse(
+      "ffffffff81000000 T _text\nffffffff80001000 D phys_base\n"
+      "ffffffff80001008 D page_offset_base\nffffffff80002100 d link_idr\n");
+  REQUIRE(symbols);
+  ram.put64(0x1008, kPob);
+  KernelLayout layout = small_layout();
+  layout.links = KernelLayout::Links{12, 64, 48, 77};
+  // link_idr: a node at 0x3000 with a tracing link and a struct_ops link.
+  ram.put64(0x2108, (kPob + 0x3000) | 2);
+  ram.put64(0x3008, kPob + 0x20000);
+  ram.put64(0x3010, kPob + 0x21000);
+  ram.put32(0x20000 + 12, 2);                  // BPF_LINK_TYPE_TRACING
+  ram.put32(0x21000 + 12, kLinkTypeStructOps);
+  ram.put64(0x21000 + 64, kPob + 0x14000);     // → the scheduler's ops map
+  ram.put32(0x14000 + 48, 77);                 // a sched_ext_ops value
+  for (uint64_t map : {0x14000, 0x10000, 0x11000}) ram.put64(map + 32, kPob + 0x6000);
+  ram.put64(0x12000 + 32, kPob + 0x6800);     // another object's map
+  std::vector<MapDump> maps(4);
+  const char* programs[] = {"sched", "sched", "", "other"};
+  uint64_t kvas[] = {0x10000, 0x14000, 0x11000, 0x12000};
+  for (int i = 0; i < 4; ++i) {
+    maps[i].map_kva = kPob + kvas[i];
+    maps[i].program = programs[i];
+  }
+  auto kernel = GuestKernel::open(ram, *symbols, 0, 0);
+  REQUIRE(kernel);
+  struct ::btf* empty = btf__new_empty();
+  uint32_t size = 0;
+  const auto* raw = static_cast<const uint8_t*>(btf__raw_data(empty, &size));
+  auto btf = btf::Btf::from_bytes(std::vector<uint8_t>(raw, raw + size), "empty");
+  btf__free(empty);
+  REQUIRE(btf);
+  MapReadContext ctx{**kernel, layout, *btf, {}};
+
+  auto active = find_active_object(ctx, maps);
+  REQUIRE(active);
+  REQUIRE(*active);
+  CHECK((*active)->obj_name == "sched");
+  CHECK((*active)->map_kvas == std::vector<uint64_t>{kPob + 0x10000, kPob + 0x14000, kPob + 0x11000});
+
+  SUBCASE("a detached link (map NULL) means no scheduler") {
+    ram.put64(0x21000 + 64, 0);
+    auto none = find_active_object(ctx, maps);
+    REQUIRE(none);
+    CHECK_FALSE(*none);
+  }
+  SUBCASE("a struct_ops link of another kind (e.g. tcp_congestion_ops) is not the scheduler") {
+    ram.put32(0x14000 + 48, 78);
+    auto none = find_active_object(ctx, maps);
+    REQUIRE(none);
+    CHECK_FALSE(*none);
+  }
+  SUBCASE("two live sched_ext links are an error, not a guess") {
+    ram.put32(0x20000 + 12, kLinkTypeStructOps);
+    ram.put64(0x20000 + 64, kPob + 0x12000);
+    ram.put32(0x12000 + 48, 77);
+    auto two = find_active_object(ctx, maps);
+    REQUIRE_FALSE(two);
+    CHECK(two.error().message.find("two live sched_ext") != std::string::npos);
+  }
+  SUBCASE("a kernel without the link types says why") {
+    layout.links.reset();
+    layout.links_unavailable = "no struct 'bpf_struct_ops_link'";
+    auto missing = find_active_object(ctx, maps);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message.find("bpf_struct_ops_link") != std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace ktest::freeze

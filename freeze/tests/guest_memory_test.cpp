@@ -242,6 +242,9 @@ TEST_CASE("KernelLayout from the fetched kernel's vmlinux BTF") {
   CHECK(layout->elem_next == 0);
   CHECK(layout->elem_key > layout->elem_next);
   CHECK(layout->array_value > layout->map_name);
+  REQUIRE_MESSAGE(layout->links, layout->links_unavailable);
+  CHECK(layout->links->sched_ext_value_type > 0);
+  CHECK(layout->links->struct_ops_map > 0);  // after the embedded struct bpf_link
   // A member path inside anonymous unions resolves; a wrong one says which.
   CHECK(member_info(*vmlinux, "bpf_array", "pptrs")->offset == layout->array_value);
   auto missing = member_info(*vmlinux, "bpf_map", "no_such_member");
