@@ -27,6 +27,22 @@
 //   cpus         integer 1..256   2         vCPUs
 //   memory       size             512M      guest RAM; >= 64M
 //   timeout      duration         60s       whole-run limit
+//   tools        list of strings  []        host programs copied into the guest:
+//                                           a bare name is looked up on the
+//                                           host's $PATH, then /usr/sbin and
+//                                           /sbin; anything else must be an
+//                                           absolute path. Each must be an ELF
+//                                           executable; it lands in the guest
+//                                           at the same absolute path with its
+//                                           shared libraries, and the guest's
+//                                           PATH (/usr/sbin:/usr/bin:/sbin:/bin)
+//                                           finds it. Listing one twice is an
+//                                           error. The loader checks the form
+//                                           only; `ktest run` resolves each on
+//                                           the host before booting (an error
+//                                           there is reported at the entry's
+//                                           file:line:col), so a scenario
+//                                           validates the same on any machine.
 //
 // SIZES need a unit: B, K, M, G, T (powers of 1024; KiB/MiB/GiB/TiB too),
 // e.g. 512M, 1G, 1.5G. DURATIONS need a unit: ns, us, ms, s, m, h, e.g.
@@ -37,6 +53,7 @@
 //   - Op: {field: value, ...}
 //   op                fields (required unless a default is shown)
 //   AttachScheduler   object: path of a .bpf.o, relative to the scenario file
+//                     (then each --object-path directory: cli/run/guest_plan.h)
 //                     ops: struct_ops map name (default: the object's only one)
 //                     name: label in reports (default: the object's file stem)
 //                     Error if a scheduler is already attached.
@@ -56,6 +73,27 @@
 //   Run               command: string (/bin/sh -c) or list (argv), waited for
 //                     expect_exit: integer 0..255, default 0
 //                     timeout: duration, default: the rest of vm.timeout
+//                     An exit status of 127 (command not found) adds the hint
+//                     "add it to vm.tools".
+//   LoadBpf           object: a .bpf.o that is not a scheduler, found like
+//                     AttachScheduler's object
+//                     name: label in reports (default: the object's file stem);
+//                     two LoadBpf steps with the same name are an error
+//                     run: list of SEC("syscall") program names (default []),
+//                     each run once with BPF_PROG_TEST_RUN, in order, right
+//                     after the load; a name listed twice runs twice
+//                     The guest loads the object with libbpf (the verifier log
+//                     is reported on failure, as for AttachScheduler) and
+//                     attaches every other program libbpf can auto-attach
+//                     (sections without auto-attach, e.g. SEC("syscall"), stay
+//                     loaded and unattached). struct_ops maps are created but
+//                     never attached: that is AttachScheduler's job. The step
+//                     fails when a `run` program does not exist (checked in the
+//                     guest: the host does not open the object), when its run
+//                     fails or returns non-zero, or when an attach fails. The
+//                     object stays loaded, maps and contents included, until
+//                     the guest powers off, so later captures and commands
+//                     (bpftool) see it.
 //   Sleep             duration: duration. Shorthand: `- Sleep: 500ms`
 //   CaptureSnapshot   name: snapshot name (unique). Shorthand: `- CaptureSnapshot: before`
 //   WatchSnapshot     name: snapshot name (unique), captured when the watch fires
@@ -76,7 +114,9 @@
 // keys and ops (hint: the nearest valid name); duplicate keys, which YAML
 // would otherwise merge silently; wrong types and out-of-range numbers;
 // durations and sizes without a unit; a step item holding two ops;
-// missing required fields; duplicate snapshot or workload names; a Kill
+// missing required fields; duplicate snapshot or workload names,
+// LoadBpf labels or vm.tools entries; a vm.tools entry that is neither a
+// bare name nor an absolute path; a Kill
 // before its Spawn or of a workload never spawned; spawn cpus >= vm.cpus;
 // Attach while attached, Replace/Detach with none attached; assertion
 // syntax errors (located inside the expression, also in quoted and block
@@ -103,10 +143,17 @@ struct Location {
   int col = 0;
 };
 
+// A vm.tools entry: a host program copied into the guest.
+struct VmTool {
+  std::string program;  // as written: a bare name (host $PATH) or an absolute path
+  Location loc;
+};
+
 struct VmConfig {
   uint32_t cpus = 2;
   uint64_t memory_bytes = 512ull << 20;
   std::chrono::nanoseconds timeout = std::chrono::seconds(60);
+  std::vector<VmTool> tools;
 };
 
 struct KernelSpec {
@@ -114,12 +161,16 @@ struct KernelSpec {
   std::optional<std::string> version;
 };
 
-struct SchedulerRef {
+// A BPF object named by a step: where it was written and where it resolves.
+struct BpfObjectRef {
   std::string object;       // as written
   std::string object_path;  // resolved against the scenario's directory
-  std::optional<std::string> ops;  // struct_ops map name
   std::string name;         // label; default: object file stem without ".bpf.o"/".o"
   Location loc;
+};
+
+struct SchedulerRef : BpfObjectRef {
+  std::optional<std::string> ops;  // struct_ops map name
 };
 
 // A command to run in the guest: argv, with a string wrapped in /bin/sh -c.
@@ -149,6 +200,10 @@ struct Run {
   int expect_exit = 0;
   std::optional<std::chrono::nanoseconds> timeout;
 };
+struct LoadBpf {
+  BpfObjectRef bpf;
+  std::vector<std::string> run;  // SEC("syscall") programs run after the load, in order
+};
 struct Sleep { std::chrono::nanoseconds duration{0}; };
 struct CaptureSnapshot { std::string name; };
 enum class WatchAccess { Write, Read, ReadWrite };
@@ -160,7 +215,7 @@ struct WatchSnapshot {
 };
 
 using StepOp = std::variant<AttachScheduler, ReplaceScheduler, DetachScheduler, Spawn, Kill, Run,
-                            Sleep, CaptureSnapshot, WatchSnapshot>;
+                            Sleep, CaptureSnapshot, WatchSnapshot, LoadBpf>;
 
 struct Step {
   StepOp op;

@@ -102,6 +102,17 @@ class Checker {
   }
 
   void check(std::size_t, const Step&, const Run&) {}
+
+  void check(std::size_t i, const Step& step, const LoadBpf& load) {
+    // A default label (the file stem) points at the step itself.
+    const bool written = i < state_.step_fields.size() && state_.step_fields[i].count("name");
+    const Location loc = field_loc(state_, i, step, "name");
+    auto [it, inserted] = bpf_labels_.emplace(load.bpf.name, loc.line);
+    if (!inserted)
+      state_.error(loc, written ? static_cast<int>(load.bpf.name.size()) : 7,
+                   fmt::format("BPF object label '{}' is used twice (first at line {})", load.bpf.name, it->second),
+                   fmt::format("give each LoadBpf its own name, e.g. 'name: {}_2'", load.bpf.name));
+  }
   void check(std::size_t, const Step&, const Sleep&) {}
 
   void check(std::size_t i, const Step& step, const CaptureSnapshot& c) { snapshot_name(i, step, c.name); }
@@ -145,6 +156,7 @@ class Checker {
   int attached_line_ = -1;
   std::map<std::string, int> workloads_;  // name -> line of its Spawn
   std::map<std::string, int> snapshots_;  // name -> line of its capture
+  std::map<std::string, int> bpf_labels_;  // LoadBpf name -> line of its step
 
  public:
   void start_with_top_level_scheduler(bool present) { attached_line_ = present ? 0 : -1; }

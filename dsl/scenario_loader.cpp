@@ -1,7 +1,9 @@
 // Reads a scenario's YAML into the model, reporting every problem found.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 
 #include "dsl/yaml_reader.h"
 #include "util/atomic_file.h"
@@ -12,9 +14,37 @@ namespace {
 const std::vector<std::string> kTopKeys = {"name",  "description", "vm",        "kernel",
                                            "scheduler", "steps",   "assertions"};
 
+// vm.tools: the form only; `ktest run` resolves each on the host.
+void read_tools(const YAML::Node& node, FieldReader& r, std::vector<VmTool>& tools) {
+  const std::string example = "tools: [bpftool, /usr/bin/stress-ng]";
+  if (!node.IsSequence()) {
+    r.error(node, "'tools' must be a list of programs", "write " + example);
+    return;
+  }
+  for (const auto& item : node) {
+    auto program = r.string(item, "tools");
+    if (!program) continue;
+    const Location loc = r.loc(item);
+    if (program->find('/') != std::string::npos && program->front() != '/') {
+      r.error(item, fmt::format("tool '{}' is a relative path", *program),
+              "write a bare name looked up on the host's $PATH (bpftool) or an absolute path "
+              "(/usr/sbin/bpftool): the guest gets it at the same path");
+      continue;
+    }
+    auto same = std::find_if(tools.begin(), tools.end(), [&](const VmTool& t) { return t.program == *program; });
+    if (same != tools.end()) {
+      r.error(item, fmt::format("tool '{}' is listed twice (first at line {})", *program, same->loc.line),
+              "delete one of them");
+      continue;
+    }
+    tools.push_back({*program, loc});
+  }
+}
+
 void read_vm(const YAML::Node& node, FieldReader& r, VmConfig& vm) {
   if (node.IsNull()) return;
-  auto fs = r.fields(node, {"cpus", "memory", "timeout"}, "vm", "vm: {cpus: 2, memory: 512M, timeout: 30s}");
+  auto fs = r.fields(node, {"cpus", "memory", "timeout", "tools"}, "vm",
+                     "vm: {cpus: 2, memory: 512M, timeout: 30s}");
   if (const YAML::Node* n = FieldReader::find(fs, "cpus"))
     if (auto cpus = r.integer(*n, "cpus", 1, 256)) vm.cpus = static_cast<uint32_t>(*cpus);
   if (const YAML::Node* n = FieldReader::find(fs, "memory")) {
@@ -26,6 +56,7 @@ void read_vm(const YAML::Node& node, FieldReader& r, VmConfig& vm) {
   }
   if (const YAML::Node* n = FieldReader::find(fs, "timeout"))
     if (auto t = r.duration(*n, "timeout")) vm.timeout = *t;
+  if (const YAML::Node* n = FieldReader::find(fs, "tools")) read_tools(*n, r, vm.tools);
 }
 
 void read_kernel(const YAML::Node& node, FieldReader& r, const std::string& dir, KernelSpec& kernel) {
@@ -189,7 +220,9 @@ std::vector<std::string> Scenario::workload_names() const {
 const char* step_op_name(const StepOp& op) {
   static const char* names[] = {"AttachScheduler", "ReplaceScheduler", "DetachScheduler",
                                 "Spawn",           "Kill",             "Run",
-                                "Sleep",           "CaptureSnapshot",  "WatchSnapshot"};
+                                "Sleep",           "CaptureSnapshot",  "WatchSnapshot",
+                                "LoadBpf"};
+  static_assert(std::size(names) == std::variant_size_v<StepOp>);
   return names[op.index()];
 }
 

@@ -11,7 +11,8 @@ namespace {
 
 const std::vector<std::string> kOps = {"AttachScheduler", "ReplaceScheduler", "DetachScheduler",
                                        "Spawn",           "Kill",             "Run",
-                                       "Sleep",           "CaptureSnapshot",  "WatchSnapshot"};
+                                       "Sleep",           "CaptureSnapshot",  "WatchSnapshot",
+                                       "LoadBpf"};
 
 struct SignalName {
   const char* name;
@@ -40,21 +41,28 @@ class StepReader {
       if (!args.IsNull()) r_.fields(args, {}, op, "- DetachScheduler: {}");
       return DetachScheduler{};
     }
-    if ((op == "Sleep" || op == "CaptureSnapshot") && args.IsScalar()) return shorthand(op, args);
+    if (op == "LoadBpf" && args.IsNull()) {
+      r_.error(key, "LoadBpf needs 'object'", "write - LoadBpf: {object: maps.bpf.o, run: [fill]}");
+      return std::nullopt;
+    }
+    if ((op == "Sleep" || op == "CaptureSnapshot" || op == "LoadBpf") && args.IsScalar())
+      return shorthand(op, key, args);
     const std::map<std::string, std::vector<std::string>> allowed = {
         {"Spawn", {"name", "command", "count", "cpus", "nice"}},
         {"Kill", {"name", "signal"}},
         {"Run", {"command", "expect_exit", "timeout"}},
         {"Sleep", {"duration"}},
         {"CaptureSnapshot", {"name"}},
-        {"WatchSnapshot", {"name", "symbol", "access", "len"}}};
+        {"WatchSnapshot", {"name", "symbol", "access", "len"}},
+        {"LoadBpf", {"object", "name", "run"}}};
     const std::map<std::string, std::string> examples = {
         {"Spawn", "- Spawn: {name: worker, command: \"yes > /dev/null\"}"},
         {"Kill", "- Kill: {name: worker}"},
         {"Run", "- Run: {command: \"true\"}"},
         {"Sleep", "- Sleep: 500ms"},
         {"CaptureSnapshot", "- CaptureSnapshot: before"},
-        {"WatchSnapshot", "- WatchSnapshot: {name: hit, symbol: nr_dispatched}"}};
+        {"WatchSnapshot", "- WatchSnapshot: {name: hit, symbol: nr_dispatched}"},
+        {"LoadBpf", "- LoadBpf: {object: maps.bpf.o, run: [fill]}"}};
     op_ = op;
     example_ = examples.at(op);
     owner_ = args.IsNull() ? key : args;
@@ -64,6 +72,7 @@ class StepReader {
     if (op == "Spawn") return spawn();
     if (op == "Kill") return kill();
     if (op == "Run") return run();
+    if (op == "LoadBpf") return load_bpf(key);
     if (op == "Sleep") {
       auto d = need("duration", &FieldReader::duration);
       if (!d) return std::nullopt;
@@ -86,8 +95,13 @@ class StepReader {
     return (r_.*reader)(*node, key);
   }
 
-  std::optional<StepOp> shorthand(const std::string& op, const YAML::Node& args) {
-    locs_[op == "Sleep" ? "duration" : "name"] = r_.loc(args);
+  std::optional<StepOp> shorthand(const std::string& op, const YAML::Node& key, const YAML::Node& args) {
+    locs_[op == "Sleep" ? "duration" : op == "LoadBpf" ? "object" : "name"] = r_.loc(args);
+    if (op == "LoadBpf") {  // just the object
+      auto object = r_.string(args, "object");
+      if (!object) return std::nullopt;
+      return LoadBpf{resolve_object(*object, "", r_.loc(key), dir_), {}};
+    }
     if (op == "Sleep") {
       auto d = r_.duration(args, "Sleep");
       if (!d) return std::nullopt;
@@ -170,6 +184,25 @@ class StepReader {
     if (!ok) return std::nullopt;
     run.command = *cmd;
     return run;
+  }
+
+  std::optional<StepOp> load_bpf(const YAML::Node& key) {
+    auto object = need("object", &FieldReader::string);
+    bool ok = object.has_value();
+    std::string name;
+    if (const YAML::Node* n = FieldReader::find(fs_, "name")) {
+      auto label = r_.string(*n, "name");
+      ok = ok && label;
+      name = label.value_or("");
+    }
+    std::vector<std::string> run;
+    if (const YAML::Node* n = FieldReader::find(fs_, "run")) {
+      auto programs = r_.string_list(*n, "run", "run: [fill] (names of SEC(\"syscall\") programs)");
+      ok = ok && programs;
+      run = programs.value_or(std::vector<std::string>{});
+    }
+    if (!ok) return std::nullopt;
+    return LoadBpf{resolve_object(*object, name, r_.loc(key), dir_), std::move(run)};
   }
 
   std::optional<StepOp> watch() {

@@ -186,30 +186,59 @@ std::optional<Command> FieldReader::command(const YAML::Node& node, const std::s
 
 std::optional<SchedulerRef> FieldReader::scheduler(const YAML::Node& node, const YAML::Node& owner,
                                                    const std::string& what, const std::string& dir) {
-  SchedulerRef ref;
-  ref.loc = loc(owner);
   const std::string example = "{object: scx_simple.bpf.o, ops: simple_ops}";
+  std::string object, name;
+  std::optional<std::string> ops;
   if (node.IsScalar()) {  // shorthand: just the object
-    ref.object = node.Scalar();
+    object = node.Scalar();
   } else {
     auto fs = fields(node, {"object", "ops", "name"}, what, example);
     if (!node.IsMap()) return std::nullopt;
-    const YAML::Node* object = require(fs, "object", node, what, example);
-    if (!object) return std::nullopt;
-    auto obj = string(*object, "object");
+    const YAML::Node* object_node = require(fs, "object", node, what, example);
+    if (!object_node) return std::nullopt;
+    auto obj = string(*object_node, "object");
     if (!obj) return std::nullopt;
-    ref.object = *obj;
-    if (const YAML::Node* ops = find(fs, "ops")) ref.ops = string(*ops, "ops");
-    if (const YAML::Node* name = find(fs, "name"))
-      if (auto n = string(*name, "name")) ref.name = *n;
+    object = *obj;
+    if (const YAML::Node* o = find(fs, "ops")) ops = string(*o, "ops");
+    if (const YAML::Node* n = find(fs, "name"))
+      if (auto v = string(*n, "name")) name = *v;
   }
-  if (ref.object.empty()) {
+  if (object.empty()) {
     error(node, fmt::format("{} needs an object file", what), "write " + example);
     return std::nullopt;
   }
-  std::filesystem::path path(ref.object);
+  SchedulerRef ref;
+  static_cast<BpfObjectRef&>(ref) = resolve_object(object, name, loc(owner), dir);
+  ref.ops = std::move(ops);
+  return ref;
+}
+
+std::optional<std::vector<std::string>> FieldReader::string_list(const YAML::Node& node,
+                                                                 const std::string& field,
+                                                                 const std::string& example) {
+  if (!node.IsSequence()) {
+    error(node, fmt::format("'{}' must be a list, found {}", field, type_name(node)), "write " + example);
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const auto& item : node) {
+    auto text = string(item, field);
+    ok = ok && text;
+    if (text) out.push_back(*text);
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+BpfObjectRef resolve_object(const std::string& object, const std::string& name, Location loc,
+                            const std::string& dir) {
+  BpfObjectRef ref;
+  ref.object = object;
+  std::filesystem::path path(object);
   ref.object_path = path.is_absolute() ? path.string() : (std::filesystem::path(dir) / path).lexically_normal().string();
-  if (ref.name.empty()) ref.name = object_stem(ref.object);
+  ref.name = name.empty() ? object_stem(object) : name;
+  ref.loc = loc;
   return ref;
 }
 

@@ -47,10 +47,18 @@ class FieldReader {
   // {object, ops?, name?} (or a plain object path); relative to `dir`.
   std::optional<SchedulerRef> scheduler(const YAML::Node& node, const YAML::Node& owner,
                                         const std::string& what, const std::string& dir);
+  // A list of non-empty strings; `example` goes into the hint.
+  std::optional<std::vector<std::string>> string_list(const YAML::Node& node, const std::string& field,
+                                                      const std::string& example);
 
  private:
   LoadState& state_;
 };
+
+// `object` resolved against `dir` (absolute paths kept), `name` defaulting
+// to the object's file stem without ".bpf.o"/".o".
+BpfObjectRef resolve_object(const std::string& object, const std::string& name, Location loc,
+                            const std::string& dir);
 
 // Steps: reads the `steps` sequence (scenario_steps.cpp).
 std::vector<Step> read_steps(const YAML::Node& steps, FieldReader& reader, const std::string& dir);

@@ -139,3 +139,47 @@ TEST_CASE("the repository's example scenarios load") {
   }
   MESSAGE("example scenarios loaded: " << loaded);
 }
+
+TEST_CASE("LoadBpf: object, label and run list") {
+  auto load = load_scenario_text(
+      "steps:\n"
+      "  - LoadBpf:\n"
+      "      object: ../programs/ktest_maps.bpf.o\n"
+      "      name: maps\n"
+      "      run: [fill, check]\n"
+      "  - LoadBpf: /opt/bpf/probe.o\n"
+      "  - LoadBpf: {object: other.bpf.o, run: []}\n",
+      "l.yaml", "/srv/s/t");
+  INFO(format_diagnostics(load.diagnostics));
+  REQUIRE(load.ok());
+  const Scenario& s = *load.scenario;
+  const auto& maps = step_as<LoadBpf>(s, 0);
+  CHECK(maps.bpf.object == "../programs/ktest_maps.bpf.o");
+  CHECK(maps.bpf.object_path == "/srv/s/programs/ktest_maps.bpf.o");
+  CHECK(maps.bpf.name == "maps");
+  CHECK(maps.run == std::vector<std::string>{"fill", "check"});
+  CHECK(maps.bpf.loc.line == 2);
+  CHECK(maps.bpf.loc.col == 5);
+  const auto& probe = step_as<LoadBpf>(s, 1);  // shorthand: just the object
+  CHECK(probe.bpf.object_path == "/opt/bpf/probe.o");
+  CHECK(probe.bpf.name == "probe");
+  CHECK(probe.run.empty());
+  CHECK(step_as<LoadBpf>(s, 2).bpf.name == "other");
+  CHECK(std::string(step_op_name(s.steps[0].op)) == "LoadBpf");
+}
+
+TEST_CASE("vm.tools: bare names and absolute paths, in order") {
+  auto load = load_scenario_text("vm:\n  tools: [bpftool, /usr/bin/stress-ng]\n", "t.yaml");
+  INFO(format_diagnostics(load.diagnostics));
+  REQUIRE(load.ok());
+  const auto& tools = load.scenario->vm.tools;
+  REQUIRE(tools.size() == 2);
+  CHECK(tools[0].program == "bpftool");
+  CHECK(tools[0].loc.line == 2);
+  CHECK(tools[0].loc.col == 11);
+  CHECK(tools[1].program == "/usr/bin/stress-ng");
+  CHECK(tools[1].loc.col == 20);
+  auto none = load_scenario_text("vm: {cpus: 1}\n", "t.yaml");
+  REQUIRE(none.ok());
+  CHECK(none.scenario->vm.tools.empty());
+}

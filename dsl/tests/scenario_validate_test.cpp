@@ -180,3 +180,42 @@ TEST_CASE("five mistakes give five located errors") {
                "hint: did you mean 'worker'?\n"
                "5 errors\n");
 }
+
+TEST_CASE("LoadBpf: missing object, unknown keys, run list type, duplicate labels") {
+  CHECK(errors_of("steps:\n  - LoadBpf: {name: maps}\n") ==
+        Lines{"2:14: LoadBpf needs 'object' | write - LoadBpf: {object: maps.bpf.o, run: [fill]}"});
+  CHECK(errors_of("steps:\n  - LoadBpf:\n") ==
+        Lines{"2:5: LoadBpf needs 'object' | write - LoadBpf: {object: maps.bpf.o, run: [fill]}"});
+  CHECK(errors_of("steps:\n  - LoadBpf: {object: m.bpf.o, runs: [fill]}\n") ==
+        Lines{"2:32: unknown key 'runs' in LoadBpf | did you mean 'run'?"});
+  CHECK(errors_of("steps:\n  - LoadBpf: {object: m.bpf.o, run: fill}\n") ==
+        Lines{"2:37: 'run' must be a list, found a scalar | write run: [fill] (names of SEC(\"syscall\") "
+              "programs)"});
+  CHECK(errors_of("steps:\n  - LoadBpf: {object: m.bpf.o, run: [fill, {a: 1}]}\n") ==
+        Lines{"2:44: 'run' must be a string, found a mapping | "});
+  CHECK(errors_of("steps:\n  - LoadBpf: {object: m.bpf.o, run: [\"\"]}\n") ==
+        Lines{"2:38: 'run' is empty | "});
+  CHECK(errors_of("steps:\n  - LoadBpf: {object: [a, b]}\n") ==
+        Lines{"2:23: 'object' must be a string, found a list | "});
+  CHECK(errors_of("steps:\n  - LoadBpf: {object: a.bpf.o, name: maps}\n  - LoadBpf: {object: b.bpf.o, name: maps}\n") ==
+        Lines{"3:38: BPF object label 'maps' is used twice (first at line 2) | give each LoadBpf its own name, "
+              "e.g. 'name: maps_2'"});
+  // Two objects with the same file stem need a label each.
+  CHECK(errors_of("steps:\n  - LoadBpf: a/m.bpf.o\n  - LoadBpf: b/m.bpf.o\n") ==
+        Lines{"3:5: BPF object label 'm' is used twice (first at line 2) | give each LoadBpf its own name, "
+              "e.g. 'name: m_2'"});
+  CHECK(errors_of("steps:\n  - LoadBpff: {object: a.bpf.o}\n") ==
+        Lines{"2:5: unknown step 'LoadBpff' | did you mean 'LoadBpf'?"});
+}
+
+TEST_CASE("vm.tools: list type, relative paths, duplicates") {
+  CHECK(errors_of("vm: {tools: bpftool}\n") ==
+        Lines{"1:13: 'tools' must be a list of programs | write tools: [bpftool, /usr/bin/stress-ng]"});
+  CHECK(errors_of("vm: {tools: [bpftool, [x]]}\n") == Lines{"1:23: 'tools' must be a string, found a list | "});
+  CHECK(errors_of("vm: {tools: [bin/bpftool]}\n") ==
+        Lines{"1:14: tool 'bin/bpftool' is a relative path | write a bare name looked up on the host's $PATH "
+              "(bpftool) or an absolute path (/usr/sbin/bpftool): the guest gets it at the same path"});
+  CHECK(errors_of("vm:\n  tools:\n    - bpftool\n    - /usr/sbin/bpftool\n    - bpftool\n") ==
+        Lines{"5:7: tool 'bpftool' is listed twice (first at line 3) | delete one of them"});
+  CHECK(errors_of("vm: {tool: [bpftool]}\n") == Lines{"1:6: unknown key 'tool' in vm | did you mean 'tools'?"});
+}
