@@ -10,7 +10,7 @@ using nlohmann::json;
 
 constexpr const char* kTypeNames[] = {"hello",         "kallsyms_chunk", "kallsyms_end",
                                       "step_started",  "step_finished",  "workload",
-                                      "log",           "done"};
+                                      "log",           "done",           "step_output"};
 static_assert(std::size(kTypeNames) == std::variant_size_v<Message>);
 
 // Keeps the tail: for logs and output the end is what explains a failure.
@@ -36,6 +36,22 @@ json details_to_json(const StepDetails& d) {
   if (!d.output_tail.empty()) j["output_tail"] = clamp_tail(d.output_tail);
   if (d.reply_status) j["reply_status"] = *d.reply_status;
   if (!d.reply_text.empty()) j["reply_text"] = clamp_tail(d.reply_text);
+  // Lists are cut to what the decoder accepts, so the line always decodes.
+  auto name = [](const std::string& n) { return n.substr(0, kMaxProgramNameBytes); };
+  if (!d.programs_attached.empty()) {
+    json names = json::array();
+    for (std::size_t i = 0; i < d.programs_attached.size() && i < kMaxProgramNames; ++i)
+      names.push_back(name(d.programs_attached[i]));
+    j["programs_attached"] = std::move(names);
+  }
+  if (!d.programs_run.empty()) {
+    json runs = json::array();
+    for (std::size_t i = 0; i < d.programs_run.size() && i < kMaxProgramNames; ++i)
+      runs.push_back({{"name", name(d.programs_run[i].name)}, {"retval", d.programs_run[i].retval}});
+    j["programs_run"] = std::move(runs);
+  }
+  if (d.output_bytes) j["output_bytes"] = *d.output_bytes;
+  if (d.output_dropped != 0) j["output_dropped"] = d.output_dropped;
   return j;
 }
 
@@ -81,6 +97,10 @@ json to_json(const Message& m) {
           j["ok"] = v.ok;
           j["steps_run"] = v.steps_run;
           j["error"] = clamp_tail(v.error);
+        } else if constexpr (std::is_same_v<T, StepOutput>) {
+          j["index"] = v.index;
+          j["seq"] = v.seq;
+          j["data"] = v.data;
         }
       },
       m);
@@ -121,6 +141,42 @@ class Fields {
     if (x < INT32_MIN || x > INT32_MAX) return fail("field \"" + std::string(key) + "\" out of range");
     return std::optional<int32_t>{static_cast<int32_t>(x)};
   }
+  Result<std::optional<uint64_t>> opt_u64(const char* key) const {
+    if (get(key) == nullptr) return std::optional<uint64_t>{};
+    KTEST_ASSIGN(uint64_t v, u64(key));
+    return std::optional<uint64_t>{v};
+  }
+  // An array of at most kMaxProgramNames names of at most kMaxProgramNameBytes.
+  Result<std::vector<std::string>> names(const char* key) const {
+    std::vector<std::string> out;
+    const json* v = get(key);
+    if (v == nullptr) return out;
+    if (!v->is_array() || v->size() > kMaxProgramNames) return missing(key, "an array of program names");
+    for (const auto& e : *v) {
+      if (!e.is_string() || e.get_ref<const std::string&>().size() > kMaxProgramNameBytes)
+        return missing(key, "an array of program names");
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+  Result<std::vector<ProgramRun>> program_runs(const char* key) const {
+    std::vector<ProgramRun> out;
+    const json* v = get(key);
+    if (v == nullptr) return out;
+    if (!v->is_array() || v->size() > kMaxProgramNames) return missing(key, "an array of program runs");
+    for (const auto& e : *v) {
+      if (!e.is_object()) return missing(key, "an array of {name, retval} objects");
+      Fields f(e);
+      ProgramRun run;
+      KTEST_ASSIGN(run.name, f.str("name"));
+      KTEST_ASSIGN(auto retval, f.opt_i32("retval"));
+      if (!retval || run.name.size() > kMaxProgramNameBytes)
+        return missing(key, "an array of {name, retval} objects");
+      run.retval = *retval;
+      out.push_back(std::move(run));
+    }
+    return out;
+  }
   Result<bool> boolean(const char* key) const {
     const json* v = get(key);
     if (v == nullptr || !v->is_boolean()) return missing(key, "true or false");
@@ -160,6 +216,10 @@ Result<StepDetails> decode_details(const json* j) {
   KTEST_ASSIGN(d.output_tail, f.str("output_tail", false));
   KTEST_ASSIGN(d.reply_status, f.opt_i32("reply_status"));
   KTEST_ASSIGN(d.reply_text, f.str("reply_text", false));
+  KTEST_ASSIGN(d.programs_attached, f.names("programs_attached"));
+  KTEST_ASSIGN(d.programs_run, f.program_runs("programs_run"));
+  KTEST_ASSIGN(d.output_bytes, f.opt_u64("output_bytes"));
+  KTEST_ASSIGN(d.output_dropped, f.u64("output_dropped", false));
   return d;
 }
 
@@ -207,6 +267,13 @@ Result<Message> decode_fields(const std::string& type, const Fields& f) {
     KTEST_ASSIGN(m.error, f.str("error", false));
     KTEST_ASSIGN(m.duration_ms, f.u64("duration_ms", false));
     KTEST_ASSIGN(m.details, decode_details(f.get("details")));
+    return Message{std::move(m)};
+  }
+  if (type == "step_output") {
+    StepOutput m;
+    KTEST_ASSIGN(m.index, f.u32("index"));
+    KTEST_ASSIGN(m.seq, f.u32("seq"));
+    KTEST_ASSIGN(m.data, f.str("data"));
     return Message{std::move(m)};
   }
   if (type == "workload") {

@@ -8,8 +8,14 @@
 // bounds (an over-long line is an error, not a buffer that grows).
 // Every message has "type"; the order on the wire is:
 //   hello, kallsyms_chunk*, kallsyms_end, (step_started, workload*,
-//   log*, step_finished)*, done
-// `log` may appear anywhere. kallsyms is sent once: /proc/kallsyms compressed
+//   log*, step_output*, step_finished)*, done
+// `log` may appear anywhere.
+// A Run step's stdout+stderr travels as step_output messages before its
+// step_finished: the first kMaxRunOutputBytes bytes, base64-encoded (any
+// bytes survive, NUL and invalid UTF-8 included), kOutputChunkBytes per
+// chunk, seq counting from 0; step_finished's details say how many bytes
+// were sent (output_bytes) and how many the agent dropped past the cap
+// (output_dropped). OutputAssembler is the host's bounded reader. kallsyms is sent once: /proc/kallsyms compressed
 // as one zstd frame, base64-encoded, split into chunks of at most
 // kKallsymsChunkChars characters; KallsymsAssembler checks order and sizes,
 // decompresses (bounded by kMaxKallsymsBytes) and parses the symbol table.
@@ -17,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +46,13 @@ inline constexpr std::size_t kMaxSymbols = 2'000'000;
 inline constexpr std::size_t kMaxSymbolNameBytes = 512;
 inline constexpr std::size_t kMaxDetailTextBytes = 64 * 1024;  // verifier log, output tail
 inline constexpr std::size_t kMaxPids = 4096;
+inline constexpr std::size_t kMaxRunOutputBytes = 16u << 20;  // per Run step, agent and host
+inline constexpr std::size_t kOutputChunkBytes = 96 * 1024;   // raw bytes per step_output
+inline constexpr std::size_t kOutputChunkChars = kOutputChunkBytes / 3 * 4;  // its base64 text
+inline constexpr std::size_t kMaxOutputChunks =
+    (kMaxRunOutputBytes + kOutputChunkBytes - 1) / kOutputChunkBytes;
+inline constexpr std::size_t kMaxProgramNames = 256;      // LoadBpf: attached / ran lists
+inline constexpr std::size_t kMaxProgramNameBytes = 256;
 inline constexpr std::string_view kKallsymsEncoding = "zstd+base64";
 
 struct Hello {
@@ -69,6 +83,12 @@ struct StepStarted {
   std::string op;
   bool operator==(const StepStarted&) const = default;
 };
+// One program a LoadBpf step ran, and what it returned.
+struct ProgramRun {
+  std::string name;
+  int32_t retval = 0;
+  bool operator==(const ProgramRun&) const = default;
+};
 // Step-specific results; only the fields that apply to the op are set.
 struct StepDetails {
   std::string verifier_log;         // Attach/Replace failure: libbpf + verifier output tail
@@ -80,6 +100,10 @@ struct StepDetails {
   std::string output_tail;          // Run: last bytes of stdout+stderr
   std::optional<int32_t> reply_status;  // Capture/Watch: doorbell ReplyStatus
   std::string reply_text;               // Capture/Watch: reply payload
+  std::vector<std::string> programs_attached;  // LoadBpf: programs with a link, in object order
+  std::vector<ProgramRun> programs_run;        // LoadBpf: the `run` programs that ran, in order
+  std::optional<uint64_t> output_bytes;  // Run: bytes sent as step_output (set for every Run)
+  uint64_t output_dropped = 0;           // Run: bytes past kMaxRunOutputBytes, not sent
   bool operator==(const StepDetails&) const = default;
 };
 struct StepFinished {
@@ -90,6 +114,12 @@ struct StepFinished {
   uint64_t duration_ms = 0;
   StepDetails details;
   bool operator==(const StepFinished&) const = default;
+};
+struct StepOutput {
+  uint32_t index = 0;  // the step it belongs to
+  uint32_t seq = 0;    // 0, 1, ... within the step
+  std::string data;    // base64 of at most kOutputChunkBytes bytes
+  bool operator==(const StepOutput&) const = default;
 };
 struct Workload {
   std::string name;
@@ -108,7 +138,7 @@ struct Done {
 };
 
 using Message = std::variant<Hello, KallsymsChunk, KallsymsEnd, StepStarted, StepFinished,
-                             Workload, Log, Done>;
+                             Workload, Log, Done, StepOutput>;
 
 std::string_view message_type(const Message& m);
 
@@ -170,6 +200,42 @@ class KallsymsAssembler {
   uint32_t next_seq_ = 0;
 };
 
+// Collects the step_output chunks of the running step (host side). Every
+// index, seq and size comes from the guest and is checked: a chunk for
+// another step, out of order, past kMaxOutputChunks or over
+// kOutputChunkBytes is dropped and the output marked incomplete; bytes past
+// kMaxRunOutputBytes are counted, never kept. Memory stays under
+// kMaxRunOutputBytes plus one chunk whatever the guest sends.
+class OutputAssembler {
+ public:
+  struct Output {
+    std::string bytes;
+    uint64_t dropped = 0;               // past the cap: the agent's and the host's
+    std::vector<std::string> problems;  // why `bytes` may be incomplete (at most a few)
+    // What the host saves: the bytes, then one "[ktest: ...]" line for the
+    // dropped bytes and one per problem.
+    std::string file_content() const;
+  };
+  // step_started: forgets whatever the previous step left.
+  void start(uint32_t index);
+  // Fails (and drops the chunk) only when it is not the running step's: a
+  // problem within the step's stream goes to its Output instead.
+  Status add(const StepOutput& chunk);
+  // step_finished: the step's output, checked against the sizes the agent
+  // announced in `finished.details`; the assembler is empty afterwards.
+  Output finish(const StepFinished& finished);
+
+ private:
+  void problem(std::string what);
+  std::optional<uint32_t> index_;
+  uint32_t next_seq_ = 0;
+  bool broken_ = false;  // a chunk went missing: later ones would misplace bytes
+  uint64_t host_dropped_ = 0;
+  std::string bytes_;
+  std::vector<std::string> problems_;
+  std::size_t problem_count_ = 0;
+};
+
 // The host's whole reading side in one place: feed() the channel's bytes as
 // they arrive; it splits lines, decodes them, assembles kallsyms (chunks are
 // consumed, not returned) and reports every problem as an error string
@@ -200,5 +266,9 @@ Result<std::string> base64_decode(std::string_view text, std::size_t max_bytes);
 Result<uint64_t> parse_hex_address(std::string_view text);
 // Splits compressed kallsyms text into chunk messages and the end message.
 std::vector<Message> kallsyms_messages(std::string_view kallsyms_text, std::string_view zstd_frame);
+// The step_output messages of `bytes` for step `index`, handed to `send` one
+// at a time (the agent streams them; nothing is held but the current chunk).
+void for_each_output_chunk(uint32_t index, std::string_view bytes,
+                           const std::function<void(const StepOutput&)>& send);
 
 }  // namespace ktest::kvm::control

@@ -12,7 +12,8 @@ using nlohmann::json;
 
 constexpr const char* kOpNames[] = {"AttachScheduler", "ReplaceScheduler", "DetachScheduler",
                                     "Spawn",           "Run",              "Sleep",
-                                    "CaptureSnapshot", "WatchSnapshot",   "Kill"};
+                                    "CaptureSnapshot", "WatchSnapshot",   "Kill",
+                                    "LoadBpf"};
 static_assert(std::size(kOpNames) == std::variant_size_v<Step>);
 
 Unexpected field_error(const std::string& path, const std::string& what,
@@ -190,6 +191,18 @@ Result<Step> read_step_body(const std::string& op, ObjectReader& r, const std::s
     if (s.signal < 1 || s.signal > 64) return field_error(r.at("signal"), "signal must be 1..64");
     return Step{std::move(s)};
   }
+  if (op == "LoadBpf") {
+    LoadBpf s;
+    KTEST_ASSIGN(s.object, r.string("object"));
+    if (s.object.empty()) return field_error(r.at("object"), "object path must not be empty");
+    KTEST_ASSIGN(auto name, r.optional_string("name"));
+    s.name = name.value_or(s.object.substr(s.object.rfind('/') + 1));
+    KTEST_ASSIGN(s.run, r.strings("run", false));
+    for (std::size_t i = 0; i < s.run.size(); ++i)
+      if (s.run[i].empty())
+        return field_error(r.at("run") + "[" + std::to_string(i) + "]", "program name must not be empty");
+    return Step{std::move(s)};
+  }
   std::vector<std::string> names(std::begin(kOpNames), std::end(kOpNames));
   auto near = nearest(op, names);
   return field_error(path + ".op", "unknown op \"" + op + "\"",
@@ -246,6 +259,10 @@ json step_to_json(const Step& step) {
         } else if constexpr (std::is_same_v<T, Kill>) {
           j["name"] = s.name;
           j["signal"] = s.signal;
+        } else if constexpr (std::is_same_v<T, LoadBpf>) {
+          j["object"] = s.object;
+          j["name"] = s.name;
+          j["run"] = s.run;
         } else if constexpr (std::is_same_v<T, CaptureSnapshot>) {
           j["name"] = s.name;
         } else if constexpr (std::is_same_v<T, WatchSnapshot>) {

@@ -19,7 +19,27 @@
 //                    pinned to `cpus` (all CPUs when empty) at `nice`. They
 //                    run until the plan ends.
 //   Run              run `argv` the same way to completion; fails when it
-//                    does not exit with `expect_exit` within `timeout_ms`.
+//                    does not exit with `expect_exit` within `timeout_ms`
+//                    (exit 127, "command not found", adds a vm.tools hint).
+//                    Its stdout+stderr (first kMaxRunOutputBytes) goes to the
+//                    host as step_output messages (kvm/control_protocol.h).
+//                    Spawn and Run fail at once, naming the program and the
+//                    errno, when the program cannot be executed.
+//   LoadBpf          open + load `object` (a BPF ELF path inside the guest)
+//                    with libbpf; on failure the libbpf/verifier log goes to
+//                    the step details as for AttachScheduler. Then attach
+//                    every loaded program not named in `run` that libbpf can
+//                    auto-attach (one whose section has none, e.g.
+//                    SEC("syscall"), stays loaded and unattached; any other
+//                    attach error fails the step, naming the program).
+//                    struct_ops maps are created but never attached (that is
+//                    AttachScheduler's job). Then run each `run` program once,
+//                    in order, with BPF_PROG_TEST_RUN and no context; the step
+//                    fails when one is missing from the object (the error
+//                    lists the object's programs), when the run fails, or
+//                    when it returns non-zero. The object and its links stay
+//                    until power-off: maps keep their contents for later
+//                    captures and commands. `name` labels it in reports.
 //   Kill             send `signal` to every process of workload `name`
 //                    (their process groups); fails for an unknown name.
 //   Sleep            wait `ms`.
@@ -96,8 +116,15 @@ struct Kill {
   bool operator==(const Kill&) const = default;
 };
 
+struct LoadBpf {
+  std::string object;
+  std::string name;
+  std::vector<std::string> run;  // SEC("syscall") programs, run in order after the load
+  bool operator==(const LoadBpf&) const = default;
+};
+
 using Step = std::variant<AttachScheduler, ReplaceScheduler, DetachScheduler, Spawn, Run,
-                          Sleep, CaptureSnapshot, WatchSnapshot, Kill>;
+                          Sleep, CaptureSnapshot, WatchSnapshot, Kill, LoadBpf>;
 
 // The op name as written in JSON ("AttachScheduler", ...).
 std::string_view step_op(const Step& step);

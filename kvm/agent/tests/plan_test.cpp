@@ -20,6 +20,8 @@ Plan sample_plan() {
   p.steps.push_back(ReplaceScheduler{"/ktest/sched/b.bpf.o", std::nullopt, "b"});
   p.steps.push_back(DetachScheduler{});
   p.steps.push_back(Kill{"worker", 9});
+  p.steps.push_back(LoadBpf{"/ktest/objects/1/maps.bpf.o", "maps", {"fill", "check", "fill"}});
+  p.steps.push_back(LoadBpf{"/ktest/objects/2/probe.o", "probe", {}});
   return p;
 }
 
@@ -40,6 +42,32 @@ TEST_SUITE("kvm_agent.plan") {
     CHECK(step_op(back->steps[0]) == "AttachScheduler");
     CHECK(step_op(back->steps[7]) == "DetachScheduler");
     CHECK(step_op(back->steps[8]) == "Kill");
+    CHECK(step_op(back->steps[9]) == "LoadBpf");
+    CHECK(std::get<LoadBpf>(back->steps[9]).run == std::vector<std::string>{"fill", "check", "fill"});
+  }
+
+  TEST_CASE("LoadBpf: defaults and malformed fields") {
+    auto r = plan_from_json(R"({"steps":[{"op":"LoadBpf","object":"/ktest/objects/0/maps.bpf.o"}]})");
+    REQUIRE_MESSAGE(r.ok(), r.error().to_string());
+    const auto& load = std::get<LoadBpf>(r->steps[0]);
+    CHECK(load.name == "maps.bpf.o");
+    CHECK(load.run.empty());
+    CHECK(error_of(R"({"steps":[{"op":"LoadBpf"}]})").find("steps[0].object") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"LoadBpf","object":""}]})").find("must not be empty") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"LoadBpf","object":"/o","run":"fill"}]})")
+              .find("steps[0].run: expected an array of strings") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"LoadBpf","object":"/o","run":["fill",7]}]})")
+              .find("steps[0].run[1]") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"LoadBpf","object":"/o","run":[""]}]})")
+              .find("steps[0].run[0]") != std::string::npos);
+    auto e = error_of(R"({"steps":[{"op":"LoadBpf","object":"/o","runs":["fill"]}]})");
+    CHECK(e.find("steps[0].runs") != std::string::npos);
+    CHECK(e.find("did you mean \"run\"") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"LoadBPF","object":"/o"}]})").find("did you mean \"LoadBpf\"") !=
+          std::string::npos);
+    std::string many = R"({"steps":[{"op":"LoadBpf","object":"/o","run":[)";
+    for (std::size_t i = 0; i <= kMaxArgvLength; ++i) many += std::string(i ? "," : "") + R"("p")";
+    CHECK(error_of(many + "]}]}").find("more than") != std::string::npos);
   }
 
   TEST_CASE("defaults apply to omitted optional fields") {
