@@ -74,7 +74,7 @@ class MapReader {
     d.value_size = h.value_size;
     d.max_entries = h.max_entries;
     d.program = section_map_prefix(h.name);
-    if (Status s = fill(h, d); !s) d.error = s.error().message;
+    if (Status s = fill(h, d); !s) d.error = s.error().to_string();
     return d;
   }
 
@@ -82,10 +82,11 @@ class MapReader {
   Status fill(const MapHeader& h, MapDump& d) {
     bool supported = h.type == kMapTypeArray || h.type == kMapTypePercpuArray ||
                      h.type == kMapTypeHash || h.type == kMapTypeLruHash ||
-                     h.type == kMapTypePercpuHash || h.type == kMapTypeLruPercpuHash;
+                     h.type == kMapTypePercpuHash || h.type == kMapTypeLruPercpuHash ||
+                     h.type == kMapTypeTaskStorage;
     if (!supported) {
       return fail(fmt::format("map type {} is not supported: ktest reads hash and array maps "
-                              "(and their per-CPU/LRU variants) only",
+                              "(and their per-CPU/LRU variants) and task storage only",
                               h.type));
     }
     if (h.value_size == 0 || h.value_size > kMaxGuestRead || h.key_size > 512) {
@@ -104,6 +105,7 @@ class MapReader {
       case kMapTypeLruHash: return fill_hash(h, d, false);
       case kMapTypePercpuHash:
       case kMapTypeLruPercpuHash: return fill_hash(h, d, true);
+      case kMapTypeTaskStorage: return fill_task_storage(h, d);
       default: return fail(fmt::format("map type {} is not supported", h.type));
     }
   }
@@ -171,6 +173,27 @@ class MapReader {
                            hex_bytes(value.data(), value.size()), std::nullopt});
     }
     return {};
+  }
+
+  // Keyed by the owner's pid: the map's own key type is the fd userspace
+  // passes, which means nothing in a snapshot.
+  Status fill_task_storage(const MapHeader& h, MapDump& d) {
+    const auto& layout = ctx_.layout.local_storage;
+    if (!layout) {
+      return fail(fmt::format("task storage cannot be read on this kernel: {}",
+                              ctx_.layout.local_storage_unavailable));
+    }
+    std::vector<TaskStorageElement> elems;
+    Status status = collect_task_storage(ctx_.kernel, h.kva, h.value_size, *layout,
+                                         kMaxHashEntries, elems);
+    for (const auto& e : elems) {
+      uint8_t key[4];
+      std::memcpy(key, &e.pid, sizeof key);
+      d.entries.push_back({make_int(32, e.pid), hex_bytes(key, sizeof key),
+                           render(h.value_type, e.value), hex_bytes(e.value.data(), e.value.size()),
+                           std::nullopt});
+    }
+    return status;
   }
 
   // The map's BTF object, parsed once per capture per struct btf.

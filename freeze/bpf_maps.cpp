@@ -127,6 +127,26 @@ Result<KernelLayout> KernelLayout::from_btf(const btf::Btf& v) {
   }();
   if (links) l.links = *links;
   else l.links_unavailable = links.error().message;
+  auto storage = [&]() -> Result<LocalStorage> {
+    LocalStorage k;
+    KTEST_ASSIGN(k.map_buckets, off("bpf_local_storage_map", "buckets"));
+    KTEST_ASSIGN(k.map_bucket_log, off("bpf_local_storage_map", "bucket_log"));
+    KTEST_ASSIGN(k.bucket_size, struct_size(v, "bpf_local_storage_map_bucket"));
+    KTEST_ASSIGN(k.bucket_head, off("bpf_local_storage_map_bucket", "list.first"));
+    KTEST_ASSIGN(k.elem_next, off("bpf_local_storage_elem", "map_node.next"));
+    KTEST_ASSIGN(k.elem_storage, off("bpf_local_storage_elem", "local_storage"));
+    KTEST_ASSIGN(k.elem_smap, off("bpf_local_storage_elem", "sdata.smap"));
+    KTEST_ASSIGN(k.elem_data, off("bpf_local_storage_elem", "sdata.data"));
+    KTEST_ASSIGN(k.storage_owner, off("bpf_local_storage", "owner"));
+    KTEST_ASSIGN(k.task_pid, off("task_struct", "pid"));
+    if (k.bucket_size == 0 || k.bucket_size > 4096) {
+      return fail(fmt::format("{}: struct bpf_local_storage_map_bucket has an implausible size",
+                              v.origin()));
+    }
+    return k;
+  }();
+  if (storage) l.local_storage = *storage;
+  else l.local_storage_unavailable = storage.error().message;
   return l;
 }
 
@@ -181,26 +201,30 @@ Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
   return std::move(walk.out);
 }
 
-Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
-                                                    uint64_t buckets_kva, uint32_t n_buckets,
-                                                    const KernelLayout& layout,
-                                                    std::size_t max_elements) {
-  if (n_buckets == 0 || n_buckets > kMaxHashBuckets) {
-    return fail(fmt::format("n_buckets {} is outside 1..{}", n_buckets, kMaxHashBuckets));
+Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
+                                                     const HlistBuckets& buckets,
+                                                     uint64_t node_offset, ChainEnd end,
+                                                     std::size_t max_elements) {
+  if (buckets.count == 0 || buckets.count > kMaxHashBuckets) {
+    return fail(fmt::format("{} buckets is outside 1..{}", buckets.count, kMaxHashBuckets));
   }
-  KTEST_ASSIGN(auto buckets, memory.read(buckets_kva, n_buckets * layout.bucket_size));
+  if (buckets.stride < buckets.head + 8) return fail("the bucket layout is implausible");
+  KTEST_ASSIGN(auto heads, memory.read(buckets.kva, buckets.count * buckets.stride));
   std::vector<uint64_t> out;
   std::unordered_set<uint64_t> seen;
-  for (uint32_t b = 0; b < n_buckets; ++b) {
-    uint64_t node = load_u64(buckets.data() + b * layout.bucket_size + layout.bucket_head);
-    // hlist_nulls: the chain ends at a "nulls" marker (bit 0 set).
-    while (node != 0 && (node & 1) == 0) {
-      uint64_t elem = node - layout.elem_next;
+  for (uint32_t b = 0; b < buckets.count; ++b) {
+    uint64_t node = load_u64(heads.data() + b * buckets.stride + buckets.head);
+    while (node != 0) {
+      if ((node & 1) != 0) {
+        if (end == ChainEnd::NullsMarker) break;
+        return fail(fmt::format("bucket {}: node pointer {:#x} is misaligned", b, node));
+      }
+      uint64_t elem = node - node_offset;
       if (!seen.insert(elem).second) {
         return fail(fmt::format("bucket {}: element {:#x} is reached twice (a cycle)", b, elem));
       }
       if (out.size() >= max_elements) {
-        return fail(fmt::format("the hash map holds more than {} elements", max_elements));
+        return fail(fmt::format("the map holds more than {} elements", max_elements));
       }
       out.push_back(elem);
       KTEST_ASSIGN(auto next, memory.read(node, 8));
@@ -208,6 +232,14 @@ Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
     }
   }
   return out;
+}
+
+Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
+                                                    uint64_t buckets_kva, uint32_t n_buckets,
+                                                    const KernelLayout& layout,
+                                                    std::size_t max_elements) {
+  return collect_hlist_elements(memory, {buckets_kva, n_buckets, layout.bucket_size, layout.bucket_head},
+                                layout.elem_next, ChainEnd::NullsMarker, max_elements);
 }
 
 void SharedSymbols::set(std::shared_ptr<const kvm::control::SymbolTable> table) {

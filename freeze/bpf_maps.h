@@ -9,8 +9,10 @@
 //   the guest's struct btf; split over vmlinux when it has a base).
 // - Supported: ARRAY (value = element 0; entries for every element when
 //   max_entries > 1, capped at kMaxArrayEntries), PERCPU_ARRAY, HASH,
-//   LRU_HASH, PERCPU_HASH, LRU_PERCPU_HASH. Any other type is still listed,
-//   with `error: "map type N is not supported: ..."`.
+//   LRU_HASH, PERCPU_HASH, LRU_PERCPU_HASH, TASK_STORAGE (one entry per
+//   task holding storage: key = the owner task's pid as a 32-bit int,
+//   key_hex its 4 bytes; entries sorted by pid). Any other type is still
+//   listed, with `error: "map type N is not supported: ..."`.
 // - A map whose guest data is garbage (bad pointers, cycles, huge counts)
 //   gets `error` set and keeps what was read; it never aborts the others.
 // - The attached sched_ext scheduler (find_active_object) is the object
@@ -45,6 +47,7 @@ inline constexpr uint32_t kMaxHashBuckets = 1U << 20;
 inline constexpr uint32_t kMaxHashEntries = 65536;
 inline constexpr uint64_t kMaxMapBtfBytes = 16ULL << 20;
 inline constexpr uint32_t kMaxPercpuCpus = 512;
+inline constexpr uint32_t kMaxLocalStorageBucketLog = 20;  // as kMaxHashBuckets
 
 // Byte offset and type of a member reached by a dotted path ("a.b"),
 // looking through anonymous struct/union members.
@@ -84,6 +87,20 @@ struct KernelLayout {
   };
   std::optional<Links> links;
   std::string links_unavailable;
+  // For TASK_STORAGE maps; unset (with the reason) on kernels whose local
+  // storage differs, which only leaves those maps unread.
+  struct LocalStorage {
+    uint64_t map_buckets = 0, map_bucket_log = 0;  // bpf_local_storage_map
+    uint64_t bucket_size = 0, bucket_head = 0;     // its bucket; list.first
+    uint64_t elem_next = 0;     // bpf_local_storage_elem.map_node.next
+    uint64_t elem_storage = 0;  // .local_storage
+    uint64_t elem_smap = 0;     // .sdata.smap
+    uint64_t elem_data = 0;     // .sdata.data
+    uint64_t storage_owner = 0; // bpf_local_storage.owner
+    uint64_t task_pid = 0;      // task_struct.pid
+  };
+  std::optional<LocalStorage> local_storage;
+  std::string local_storage_unavailable;
 
   static Result<KernelLayout> from_btf(const btf::Btf& vmlinux);
 };
@@ -95,12 +112,46 @@ Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
                                                      const XarrayLayout& layout,
                                                      std::size_t max_entries);
 
+// A kernel array of hlist heads: `count` buckets `stride` bytes apart from
+// `kva`, each holding its chain's first node pointer at offset `head`.
+struct HlistBuckets {
+  uint64_t kva = 0;
+  uint32_t count = 0;
+  uint64_t stride = 0;
+  uint64_t head = 0;
+};
+// How a chain ends: hlist at NULL; hlist_nulls at a marker with bit 0 set.
+enum class ChainEnd { Null, NullsMarker };
+// Element addresses on every chain, in bucket order; an element is its
+// node minus `node_offset` and a node's `next` is its first word. Stops
+// with an error on a cycle, past `max_elements`, past kMaxHashBuckets
+// buckets, or (ChainEnd::Null) at a misaligned node pointer.
+Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
+                                                     const HlistBuckets& buckets,
+                                                     uint64_t node_offset, ChainEnd end,
+                                                     std::size_t max_elements);
+
 // Element addresses of a bpf_htab's bucket array (hlist_nulls chains).
-// Stops with an error on a cycle or past `max_elements`.
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
                                                     std::size_t max_elements);
+
+// One element of a TASK_STORAGE map: its owner task's pid and the value.
+struct TaskStorageElement {
+  uint64_t kva = 0;  // the bpf_local_storage_elem
+  int32_t pid = 0;
+  std::vector<uint8_t> value;
+};
+// The elements of the task-storage map at `map_kva` (bounded bucket walk:
+// 1 << bucket_log buckets, bucket_log <= kMaxLocalStorageBucketLog), sorted
+// by pid into `out`. An element whose sdata.smap is not this map, or whose
+// storage/owner/pid cannot be read, is left out and reported in the
+// returned error (the first one, with a count); the others are kept.
+// Elements with no storage or owner (being freed) are skipped silently.
+Status collect_task_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32_t value_size,
+                            const KernelLayout::LocalStorage& layout, std::size_t max_elements,
+                            std::vector<TaskStorageElement>& out);
 
 // Every map in the guest; the per-map problems are in MapDump::error.
 struct MapReadContext {

@@ -50,6 +50,7 @@ inline constexpr uint32_t kMapTypePercpuArray = 6;
 inline constexpr uint32_t kMapTypeLruHash = 9;
 inline constexpr uint32_t kMapTypeLruPercpuHash = 10;
 inline constexpr uint32_t kMapTypeStructOps = 26;
+inline constexpr uint32_t kMapTypeTaskStorage = 29;
 inline constexpr uint32_t kMapTypeArena = 33;
 
 // "hash", "array", "percpu_array", ...; "type <n>" for unknown ids.

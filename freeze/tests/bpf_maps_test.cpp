@@ -2,92 +2,29 @@
 // with BTF read from guest memory; a corrupt map is reported, not fatal.
 #include <doctest/doctest.h>
 
-#include <cstring>
-
-#include <bpf/btf.h>
-
-#include "freeze/bpf_maps.h"
+#include "freeze/tests/synthetic_guest.h"
 
 namespace ktest::freeze {
 namespace {
 
-constexpr uint64_t kPob = 0xffff888000000000ULL;
-
-struct Ram final : PhysicalMemory {
-  std::vector<uint8_t> bytes = std::vector<uint8_t>(1 << 20);
-  uint64_t size() const override { return bytes.size(); }
-  Status read(uint64_t gpa, uint8_t* out, uint64_t len) override {
-    if (gpa > bytes.size() || len > bytes.size() - gpa) return fail("outside RAM");
-    std::memcpy(out, bytes.data() + gpa, len);
-    return {};
-  }
-  void put64(uint64_t gpa, uint64_t v) { std::memcpy(bytes.data() + gpa, &v, 8); }
-  void put32(uint64_t gpa, uint32_t v) { std::memcpy(bytes.data() + gpa, &v, 4); }
-};
-
-// A small layout (bpf_array/bpf_htab fields right after the bpf_map ones).
-KernelLayout small_layout() {
-  KernelLayout l;
-  l.idr_xarray = 0;
-  l.xarray = {8, 0, 8, 4};
-  l.map_name = 0;
-  l.map_type = 16;
-  l.map_key_size = 20;
-  l.map_value_size = 24;
-  l.map_max_entries = 28;
-  l.map_btf = 32;
-  l.map_btf_key_type = 40;
-  l.map_btf_value_type = 44;
-  l.array_value = 64;
-  l.htab_buckets = 64;
-  l.htab_n_buckets = 72;
-  l.bucket_size = 16;
-  l.elem_key = 16;
-  l.btf_data = 0;
-  l.btf_data_size = 8;
-  l.btf_base = 16;
-  return l;
-}
-
-void put_map(Ram& ram, uint64_t gpa, const char* name, uint32_t type, uint32_t key_size,
-             uint32_t value_size, uint32_t max_entries, uint64_t btf_kva) {
-  std::strncpy(reinterpret_cast<char*>(ram.bytes.data() + gpa), name, 15);
-  ram.put32(gpa + 16, type);
-  ram.put32(gpa + 20, key_size);
-  ram.put32(gpa + 24, value_size);
-  ram.put32(gpa + 28, max_entries);
-  ram.put64(gpa + 32, btf_kva);
-  ram.put32(gpa + 40, 1);  // key type: int
-  ram.put32(gpa + 44, 1);  // value type: int
-}
+using namespace testing;
 
 TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry an error") {
-  struct ::btf* raw_btf = btf__new_empty();
-  REQUIRE(raw_btf);
-  REQUIRE(btf__add_int(raw_btf, "int", 4, BTF_INT_SIGNED) == 1);
-  uint32_t blob_size = 0;
-  const auto* blob = static_cast<const uint8_t*>(btf__raw_data(raw_btf, &blob_size));
-  REQUIRE(blob);
-  std::vector<uint8_t> blob_bytes(blob, blob + blob_size);
-  btf__free(raw_btf);
+  auto blob_bytes = btf_blob([](struct ::btf* b) {
+    REQUIRE(btf__add_int(b, "int", 4, BTF_INT_SIGNED) == 1);
+  });
   auto vmlinux = btf::Btf::from_bytes(blob_bytes, "test BTF");
   REQUIRE(vmlinux);
 
   Ram ram;
-  auto symbols = kvm::control::SymbolTable::parse(
-      "ffffffff81000000 T _text\nffffffff80001000 D phys_base\n"
-      "ffffffff80001008 D page_offset_base\nffffffff80002000 d map_idr\n");
-  REQUIRE(symbols);
-  ram.put64(0x1008, kPob);
+  auto symbols = guest_symbols(ram, "ffffffff80002000 d map_idr\n");
   // map_idr: xa_head → node at 0x3000 holding three maps.
   ram.put64(0x2008, (kPob + 0x3000) | 2);
   ram.put64(0x3008, kPob + 0x10000);
   ram.put64(0x3010, kPob + 0x11000);
   ram.put64(0x3018, kPob + 0x12000);
   // The object's struct btf at 0x6000, its blob at 0x7000.
-  ram.put64(0x6000, kPob + 0x7000);
-  ram.put32(0x6008, blob_size);
-  std::memcpy(ram.bytes.data() + 0x7000, blob_bytes.data(), blob_bytes.size());
+  put_btf(ram, 0x6000, 0x7000, blob_bytes);
   put_map(ram, 0x10000, "t.bss", kMapTypeArray, 4, 4, 1, kPob + 0x6000);
   ram.put32(0x10000 + 64, 42);
   put_map(ram, 0x11000, "h", kMapTypeHash, 4, 4, 4, kPob + 0x6000);
@@ -107,7 +44,7 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   ram.put32(0xa140, 21);
   put_map(ram, 0x12000, "rb", 27, 0, 0, 4096, 0);  // ringbuf: no key, no value
 
-  auto kernel = GuestKernel::open(ram, *symbols, 0, 0);
+  auto kernel = GuestKernel::open(ram, symbols, 0, 0);
   REQUIRE(kernel);
   KernelLayout layout = small_layout();
   MapReadContext ctx{**kernel, layout, *vmlinux, {0, 0x40}};
@@ -161,11 +98,7 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
 
 TEST_CASE("find_active_object: the object of the map a live sched_ext struct_ops link points at") {
   Ram ram;
-  auto symbols = kvm::control::SymbolTable::parse(
-      "ffffffff81000000 T _text\nffffffff80001000 D phys_base\n"
-      "ffffffff80001008 D page_offset_base\nffffffff80002100 d link_idr\n");
-  REQUIRE(symbols);
-  ram.put64(0x1008, kPob);
+  auto symbols = guest_symbols(ram, "ffffffff80002100 d link_idr\n");
   KernelLayout layout = small_layout();
   layout.links = KernelLayout::Links{12, 64, 48, 77};
   // link_idr: a node at 0x3000 with a tracing link and a struct_ops link.
@@ -185,13 +118,9 @@ TEST_CASE("find_active_object: the object of the map a live sched_ext struct_ops
     maps[i].map_kva = kPob + kvas[i];
     maps[i].program = programs[i];
   }
-  auto kernel = GuestKernel::open(ram, *symbols, 0, 0);
+  auto kernel = GuestKernel::open(ram, symbols, 0, 0);
   REQUIRE(kernel);
-  struct ::btf* empty = btf__new_empty();
-  uint32_t size = 0;
-  const auto* raw = static_cast<const uint8_t*>(btf__raw_data(empty, &size));
-  auto btf = btf::Btf::from_bytes(std::vector<uint8_t>(raw, raw + size), "empty");
-  btf__free(empty);
+  auto btf = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
   REQUIRE(btf);
   MapReadContext ctx{**kernel, layout, *btf, {}};
 

@@ -228,6 +228,28 @@ TEST_CASE("collect_hash_elements: chains end at nulls markers; cycles and huge c
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 10));
 }
 
+TEST_CASE("collect_hlist_elements: plain hlist chains end at NULL; elements are node - offset") {
+  FakeVm vm;
+  constexpr uint64_t kBuckets = 0x1000, kE1 = 0x5000, kE2 = 0x6000, kNode = 8;
+  vm.blocks[kBuckets] = std::vector<uint8_t>(48);
+  vm.blocks[kE1] = std::vector<uint8_t>(32);
+  vm.blocks[kE2] = std::vector<uint8_t>(32);
+  HlistBuckets buckets{kBuckets, 2, 24, 8};  // heads at +8 of 24-byte buckets
+  vm.put(kBuckets + 8, kE2 + kNode);         // bucket 0: E2 → E1 → NULL
+  vm.put(kE2 + kNode, kE1 + kNode);
+  vm.put(kBuckets + 24 + 8, 0);               // bucket 1: empty
+  CHECK(*collect_hlist_elements(vm, buckets, kNode, ChainEnd::Null, 10) ==
+        std::vector<uint64_t>{kE2, kE1});
+  vm.put(kE1 + kNode, 0x7001);  // a nulls marker is garbage on a plain hlist
+  auto odd = collect_hlist_elements(vm, buckets, kNode, ChainEnd::Null, 10);
+  REQUIRE_FALSE(odd);
+  CHECK(odd.error().message.find("misaligned") != std::string::npos);
+  CHECK(*collect_hlist_elements(vm, buckets, kNode, ChainEnd::NullsMarker, 10) ==
+        std::vector<uint64_t>{kE2, kE1});
+  buckets.stride = 8;  // shorter than the head it should hold
+  CHECK_FALSE(collect_hlist_elements(vm, buckets, kNode, ChainEnd::Null, 10));
+}
+
 TEST_CASE("KernelLayout from the fetched kernel's vmlinux BTF") {
   std::string path = std::string(KTEST_KERNEL_DIR) + "/vmlinux";
   if (std::string(KTEST_KERNEL_DIR).empty() || !std::filesystem::exists(path)) {
@@ -245,6 +267,16 @@ TEST_CASE("KernelLayout from the fetched kernel's vmlinux BTF") {
   REQUIRE_MESSAGE(layout->links, layout->links_unavailable);
   CHECK(layout->links->sched_ext_value_type > 0);
   CHECK(layout->links->struct_ops_map > 0);  // after the embedded struct bpf_link
+  REQUIRE_MESSAGE(layout->local_storage, layout->local_storage_unavailable);
+  const auto& storage = *layout->local_storage;
+  CHECK(storage.map_buckets == member_info(*vmlinux, "bpf_local_storage_map", "map")->offset +
+                                   *struct_size(*vmlinux, "bpf_map"));
+  CHECK(storage.elem_next == 0);  // map_node comes first
+  CHECK(storage.elem_smap > storage.elem_storage);
+  CHECK(storage.elem_data == storage.elem_smap + 8);
+  CHECK(storage.elem_smap % 64 == 0);  // sdata is cacheline-aligned
+  CHECK(storage.bucket_head == 0);
+  CHECK(storage.task_pid > 0);
   // A member path inside anonymous unions resolves; a wrong one says which.
   CHECK(member_info(*vmlinux, "bpf_array", "pptrs")->offset == layout->array_value);
   auto missing = member_info(*vmlinux, "bpf_map", "no_such_member");
