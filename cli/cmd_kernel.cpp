@@ -77,6 +77,8 @@ void add_kernel_command(CLI::App& app, CommandContext& ctx) {
   fetch_cmd->add_flag("--quiet,-q", fetch->options.quiet, "No progress messages");
   fetch_cmd->add_flag("--print-dir", fetch->print_dir, "Print the kernel directory on stdout");
   fetch_cmd->add_flag("--force", fetch->options.force, "Download again even when cached");
+  fetch_cmd->add_flag("--refresh", fetch->options.refresh,
+                      "Update sid's package list even when it is younger than 6 hours");
   fetch_cmd->callback([&ctx, fetch] { run_fetch(*fetch, ctx); });
 
   CLI::App* list_cmd = cmd->add_subcommand("list", "List cached kernels, newest first");

@@ -120,13 +120,20 @@ Status prepare_apt_dir(const std::string& apt_dir) {
   fs::create_directories(apt_dir + "/lists/partial", ec);
   fs::create_directories(apt_dir + "/cache/archives/partial", ec);
   if (ec) return fail("cannot create " + apt_dir + ": " + ec.message());
-  return write_file_atomic(apt_dir + "/sources.list",
-                           "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-                           "http://deb.debian.org/debian sid main\n");
+  const std::string sources =
+      "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main\n";
+  if (auto current = read_file(apt_dir + "/sources.list"); current && *current == sources) return {};
+  return write_file_atomic(apt_dir + "/sources.list", sources);
 }
 
 void say(const FetchOptions& o, const std::string& line) {
   if (!o.quiet) std::fprintf(stderr, "ktest: %s\n", line.c_str());
+}
+
+// "42 min" or "5 h".
+std::string describe_age(fs::file_time_type::duration age) {
+  const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(age).count();
+  return minutes < 120 ? std::to_string(minutes) + " min" : std::to_string(minutes / 60) + " h";
 }
 
 // "7.2.13+deb14" or "7.2.13+deb14-amd64" -> "7.2.13+deb14-amd64".
@@ -135,6 +142,7 @@ std::string abi_with_flavour(std::string v) {
   return v;
 }
 
+// sid's newest kernel ABI in the index, "" when it lists none.
 Result<std::string> newest_in_sid(const std::string& apt_dir) {
   std::vector<std::string> argv = {"apt-cache"};
   for (auto& o : private_apt_options(apt_dir)) argv.push_back(o);
@@ -149,12 +157,38 @@ Result<std::string> newest_in_sid(const std::string& apt_dir) {
     names.push_back(line.substr(0, line.find(' ')));
     pos = end + 1;
   }
-  std::string abi = newest_kernel_abi(names);
-  if (abi.empty()) {
-    return fail("Debian sid lists no linux-binary-<version>-amd64 package", "",
-                "check that http://deb.debian.org/debian is reachable, or pass --version");
+  return newest_kernel_abi(names);
+}
+
+// apt-get update, then the stamp that lets the next calls skip it.
+Result<AptIndexState> refresh_apt_index(const std::string& apt_dir, const FetchOptions& options) {
+  say(options, "updating the package list of Debian sid (private apt state in " + apt_dir + ")");
+  std::vector<std::string> update = {"apt-get", "-qq"};
+  for (auto& o : private_apt_options(apt_dir)) update.push_back(o);
+  update.push_back("update");
+  KTEST_ASSIGN(ProcessResult r, run_checked(update));
+  // apt-get update exits 0 when an index could not be fetched; it says so on stderr.
+  if (r.err.find("Failed to fetch") != std::string::npos || r.err.find("index files failed") != std::string::npos) {
+    std::string err = r.err;
+    while (!err.empty() && std::isspace(static_cast<unsigned char>(err.back()))) err.pop_back();
+    return fail("apt-get update could not fetch sid's index: " + err);
   }
-  return abi;
+  KTEST_ASSIGN(std::string newest, newest_in_sid(apt_dir));
+  KTEST_TRY(record_apt_index_refresh(apt_dir, newest));
+  return AptIndexState{true, fs::file_time_type::clock::now(), newest};
+}
+
+// Offline with a kernel already cached: keep working with the newest one,
+// unless the user asked for a version or a fresh download.
+Result<std::string> cached_instead(const std::string& cache, const FetchOptions& options, Error why) {
+  auto cached = list_kernels(cache);
+  if (options.version.empty() && !options.force && cached && !cached->empty() && (*cached)[0].has_vmlinux) {
+    const std::string cause = why.message.substr(0, why.message.find('\n'));
+    std::fprintf(stderr, "ktest: warning: using the cached %s: cannot update Debian sid's package list: %s\n",
+                 (*cached)[0].version.c_str(), cause.c_str());
+    return (*cached)[0].dir;
+  }
+  return fail(std::move(why.with_context("updating Debian sid's package list")));
 }
 
 // Finds `name` anywhere under `root` (the .deb layout moves between releases).
@@ -193,6 +227,53 @@ Status download_and_unpack(const std::string& apt_dir, const std::string& abi, c
   if (!ec) fs::rename(config, stage + "/config", ec);
   if (ec) return fail("cannot move the kernel into " + stage + ": " + ec.message());
   return {};
+}
+
+// The kernel `options` names (or the index's newest), from the cache or downloaded.
+Result<std::string> fetch_from_index(const std::string& cache, const std::string& apt_dir,
+                                     const AptIndexState& index, const FetchOptions& options) {
+  std::string abi = options.version.empty() ? index.newest : abi_with_flavour(options.version);
+  if (abi.empty()) {
+    return fail("Debian sid lists no linux-binary-<version>-amd64 package", "",
+                "check that http://deb.debian.org/debian is reachable, or pass --version");
+  }
+  std::error_code ec;
+  std::string dir = cache + "/" + abi;
+  if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) {
+    say(options, abi + " is already in the cache");
+    return dir;
+  }
+  say(options, "downloading linux-binary-" + abi + " and linux-base-" + abi);
+  std::string work = cache + "/.fetch-" + abi + "." + std::to_string(::getpid());
+  fs::remove_all(work, ec);
+  fs::create_directories(work, ec);
+  if (ec) return fail("cannot create " + work + ": " + ec.message(), "", "check that the cache is writable");
+  std::string stage = work + "/kernel";
+  Status done = download_and_unpack(apt_dir, abi, work, stage);
+  if (done) {
+    say(options, "extracting vmlinux");
+    done = extract_vmlinux_file(stage + "/vmlinuz", stage + "/vmlinux");
+  }
+  if (done) {
+    auto facts = inspect_vmlinux(stage + "/vmlinux");
+    if (!facts) {
+      done = fail(std::move(facts.error()));
+    } else if (!facts->has_btf || !facts->has_pvh_note) {
+      done = fail("the extracted vmlinux lacks " + std::string(facts->has_btf ? "a PVH entry note" : ".BTF"),
+                  stage + "/vmlinux", "this Debian kernel cannot be used by ktest; try --version");
+    }
+  }
+  if (done) {
+    // Replace atomically: the old copy moves aside first, then goes.
+    std::string old = work + "/old";
+    if (fs::exists(dir, ec)) fs::rename(dir, old, ec);
+    fs::rename(stage, dir, ec);
+    if (ec) done = fail("cannot move the kernel into " + dir + ": " + ec.message());
+  }
+  fs::remove_all(work, ec);
+  if (!done) return std::move(done).context("fetching " + abi);
+  say(options, "kernel " + abi + " is in " + dir);
+  return dir;
 }
 
 }  // namespace
@@ -254,67 +335,24 @@ Result<std::string> fetch_kernel(const FetchOptions& options) {
     if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) return dir;
   }
   KTEST_TRY(prepare_apt_dir(apt_dir));
-  say(options, "updating the package list of Debian sid (private apt state in " + apt_dir + ")");
-  std::vector<std::string> update = {"apt-get", "-qq"};
-  for (auto& o : private_apt_options(apt_dir)) update.push_back(o);
-  update.push_back("update");
-  // apt-get update exits 0 when an index could not be fetched; it says so on stderr.
-  auto r = run_checked(update);
-  if (r && (r->err.find("Failed to fetch") != std::string::npos ||
-            r->err.find("index files failed") != std::string::npos)) {
-    std::string err = r->err;
-    while (!err.empty() && std::isspace(static_cast<unsigned char>(err.back()))) err.pop_back();
-    r = fail("apt-get update could not fetch sid's index: " + err);
+  AptIndexState index = read_apt_index_state(apt_dir);
+  const auto now = fs::file_time_type::clock::now();
+  const bool refresh = apt_index_needs_refresh(index, now, options.refresh);
+  if (refresh) {
+    auto refreshed = refresh_apt_index(apt_dir, options);
+    if (!refreshed) return cached_instead(cache, options, std::move(refreshed.error()));
+    index = std::move(*refreshed);
+  } else {
+    say(options, "Debian sid's package list is " + describe_age(now - index.refreshed_at) +
+                     " old; not updating it (--refresh does)");
   }
-  if (!r) {
-    // Offline with a kernel already cached: keep working with the newest one.
-    auto cached = list_kernels(cache);
-    if (options.version.empty() && cached && !cached->empty() && (*cached)[0].has_vmlinux && !options.force) {
-      say(options, "cannot reach Debian sid (" + r.error().message + "); using the cached " + (*cached)[0].version);
-      return (*cached)[0].dir;
-    }
-    return std::move(r).context("updating Debian sid's package list");
-  }
-  std::string abi = options.version.empty() ? std::string{} : abi_with_flavour(options.version);
-  if (abi.empty()) {
-    KTEST_ASSIGN(abi, newest_in_sid(apt_dir));
-  }
-  std::string dir = cache + "/" + abi;
-  if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) {
-    say(options, abi + " is already in the cache");
-    return dir;
-  }
-  say(options, "downloading linux-binary-" + abi + " and linux-base-" + abi);
-  std::string work = cache + "/.fetch-" + abi + "." + std::to_string(::getpid());
-  fs::remove_all(work, ec);
-  fs::create_directories(work, ec);
-  if (ec) return fail("cannot create " + work + ": " + ec.message(), "", "check that the cache is writable");
-  std::string stage = work + "/kernel";
-  Status done = download_and_unpack(apt_dir, abi, work, stage);
-  if (done) {
-    say(options, "extracting vmlinux");
-    done = extract_vmlinux_file(stage + "/vmlinuz", stage + "/vmlinux");
-  }
-  if (done) {
-    auto facts = inspect_vmlinux(stage + "/vmlinux");
-    if (!facts) {
-      done = fail(std::move(facts.error()));
-    } else if (!facts->has_btf || !facts->has_pvh_note) {
-      done = fail("the extracted vmlinux lacks " + std::string(facts->has_btf ? "a PVH entry note" : ".BTF"),
-                  stage + "/vmlinux", "this Debian kernel cannot be used by ktest; try --version");
-    }
-  }
-  if (done) {
-    // Replace atomically: the old copy moves aside first, then goes.
-    std::string old = work + "/old";
-    if (fs::exists(dir, ec)) fs::rename(dir, old, ec);
-    fs::rename(stage, dir, ec);
-    if (ec) done = fail("cannot move the kernel into " + dir + ": " + ec.message());
-  }
-  fs::remove_all(work, ec);
-  if (!done) return std::move(done).context("fetching " + abi);
-  say(options, "kernel " + abi + " is in " + dir);
-  return dir;
+  auto dir = fetch_from_index(cache, apt_dir, index, options);
+  if (dir || refresh) return dir;
+  // The mirror may have replaced what an unrefreshed index names: refresh and try once more.
+  say(options, dir.error().to_string() + "; updating the package list and trying again");
+  auto refreshed = refresh_apt_index(apt_dir, options);
+  if (!refreshed) return cached_instead(cache, options, std::move(refreshed.error()));
+  return fetch_from_index(cache, apt_dir, *refreshed, options);
 }
 
 }  // namespace ktest::kvm

@@ -7,8 +7,12 @@
 //   apt state under the cache (the system's apt state is never touched and
 //   nothing is installed), then leaves <cache>/kernels/<v>/{vmlinuz,vmlinux,
 //   config}. The directory appears atomically (temp dir, then rename); an
-//   existing version is reused unless `force`. Without a version and without
-//   network, the newest cached kernel is returned (with a note on stderr).
+//   existing version is reused unless `force`. sid's package index is
+//   refreshed (apt-get update) only when it is older than kAptIndexMaxAge,
+//   absent, or `refresh` asks for it; a download that fails on an unrefreshed
+//   index is retried once after a refresh. Without a version or `force`, when the
+//   refresh fails (no network), the newest cached kernel is returned with a
+//   warning on stderr (even when `quiet`).
 // - extract_vmlinux() finds the zstd or gzip payload inside a bzImage and
 //   returns the decompressed ELF (first frame/member only: trailing data is
 //   ignored). inspect_vmlinux() says whether an ELF has .BTF, a PVH entry
@@ -21,7 +25,9 @@
 // Every failure is an Error naming the file and what to do about it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,10 +46,32 @@ struct FetchOptions {
   std::string version;      // "" = newest in sid, e.g. "7.2.13+deb14-amd64" or "7.2.13+deb14"
   bool force = false;       // download again even if the version is cached
   bool quiet = false;       // no progress lines on stderr
+  bool refresh = false;     // refresh sid's package index even when it is fresh
   std::string cache_dir;    // "" = kernel_cache_dir()
 };
 // Returns the kernel directory (<cache>/<version>).
 Result<std::string> fetch_kernel(const FetchOptions& options);
+
+// What ktest knows about sid's package index in its private apt state
+// (<cache>/.apt). apt keeps the mirror's Last-Modified as the index files'
+// mtime and leaves them alone when nothing changed, so a stamp written after
+// each successful refresh says when that was.
+inline constexpr std::chrono::hours kAptIndexMaxAge{6};
+struct AptIndexState {
+  bool has_index = false;  // the stamp and a Packages index are there
+  std::filesystem::file_time_type refreshed_at{};  // the last successful apt-get update
+  std::string newest;      // sid's newest kernel ABI then ("" when it listed none)
+};
+// Refresh when asked to, when there is no index, or when the last refresh is
+// kAptIndexMaxAge old or more; a refresh time more than a few minutes ahead of
+// `now` (a clock that moved back) counts as stale too.
+bool apt_index_needs_refresh(const AptIndexState& index, std::filesystem::file_time_type now,
+                             bool refresh_requested);
+// Reads the stamp <apt_dir>/index-refreshed and looks for the Packages index
+// under <apt_dir>/lists; without either, has_index is false.
+AptIndexState read_apt_index_state(const std::string& apt_dir);
+// Writes the stamp (its mtime: now) after a successful refresh.
+Status record_apt_index_refresh(const std::string& apt_dir, const std::string& newest);
 
 // Debian version ordering (dpkg --compare-versions): <0, 0, >0.
 int compare_debian_versions(std::string_view a, std::string_view b);
