@@ -23,6 +23,10 @@
 #include "kvm/plan.h"
 #include "util/result.h"
 
+// libbpf's handles (bpf/libbpf.h), named here without including it.
+struct bpf_object;
+struct bpf_link;
+
 namespace ktest::agent {
 
 inline constexpr std::string_view kAgentVersion = "0.1.0";
@@ -58,21 +62,63 @@ struct RunOutcome {
   bool timed_out = false;
   int exit_code = 0;
   int signal = 0;
-  std::string output_tail;  // last kOutputTailBytes of stdout+stderr
+  std::string output;        // stdout+stderr, the first kMaxRunOutputBytes
+  uint64_t output_dropped = 0;  // bytes after those
+  std::string output_tail;   // last kOutputTailBytes of stdout+stderr
 };
 inline constexpr std::size_t kOutputTailBytes = 4096;
 
 // Starts argv (see plan.h for "@workload" and single-string shell forms)
 // in its own process group with the given affinity and nice value; a
-// built-in workload takes `name` as its comm.
+// built-in workload takes `name` as its comm. The program is looked up on
+// the guest's PATH (/usr/sbin:/usr/bin:/sbin:/bin, where vm.tools land),
+// then among busybox's applets. It fails at once, naming the program and
+// the errno ("cannot run 'foo': No such file or directory", with the
+// vm.tools hint), when the child cannot become the program: the child
+// reports a failed setup or execve over a close-on-exec pipe.
 Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
                           int nice, int output_fd, const std::string& name);
 Result<RunOutcome> run_process(const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout);
+// "command not found in the guest: add it to vm.tools".
+const char* tools_hint();
 // SIGKILLs the process groups and reaps them within `wait`.
 void kill_processes(const std::vector<int>& pids, std::chrono::milliseconds wait);
 void reap_zombies();  // PID 1 adopts orphans: collect any that exited
 [[noreturn]] void run_builtin_workload(std::string_view kind, const std::string& name);
+
+// --- bpf_object.cpp: libbpf objects, shared by schedulers and LoadBpf ---------------
+// While alive, libbpf's messages (the verifier log among them) go to `sink`,
+// which keeps the last kMaxDetailTextBytes or so.
+class LibbpfLog {
+ public:
+  explicit LibbpfLog(std::string& sink);
+  ~LibbpfLog();
+  LibbpfLog(const LibbpfLog&) = delete;
+  LibbpfLog& operator=(const LibbpfLog&) = delete;
+};
+// bpf_object__open_file; "opening <path>: <errno>" on failure.
+Result<struct bpf_object*> open_bpf_object(const std::string& path);
+// bpf_object__load; "loading <path>: <errno>" on failure (the caller closes).
+Status load_bpf_object(struct bpf_object* object, const std::string& path);
+
+struct LoadReport {
+  std::string verifier_log;  // libbpf and verifier messages, kept on failure
+  std::vector<std::string> attached;              // programs given a link
+  std::vector<kvm::control::ProgramRun> ran;      // `run` programs, in order
+};
+// LoadBpf (semantics in kvm/plan.h). A failed load leaves nothing behind.
+// There is no destructor on purpose: the objects and links stay until the
+// guest powers off, because later captures read their maps, and closing an
+// object frees its maps while a test may still be inspecting them.
+class LoadedObjects {
+ public:
+  Status load(const kvm::LoadBpf& step, LoadReport& report);
+
+ private:
+  std::vector<struct bpf_object*> objects_;
+  std::vector<struct bpf_link*> links_;
+};
 
 // --- scheduler.cpp: sched_ext via libbpf ------------------------------------------
 struct SchedulerReport {

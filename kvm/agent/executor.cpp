@@ -22,6 +22,7 @@ struct Context {
   Channel& channel;
   Doorbell& doorbell;
   SchedulerSlot scheduler;
+  LoadedObjects objects;  // LoadBpf's: kept until power-off (see agent.h)
   std::vector<int> workload_pids;
   std::map<std::string, std::vector<int>> workloads;  // Spawn name → pids
 };
@@ -98,8 +99,22 @@ Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDe
     if (r.exited) d.exit_code = r.exit_code;
     if (!r.exited && !r.timed_out) d.signal = r.signal;
     d.output_tail = r.output_tail;
+    // The whole output goes before step_finished, which says how much came.
+    ctl::for_each_output_chunk(index, r.output, [&ctx](const ctl::StepOutput& chunk) { ctx.channel.send(chunk); });
+    d.output_bytes = r.output.size();
+    d.output_dropped = r.output_dropped;
     if (r.exited && r.exit_code == s->expect_exit) return {};
-    return fail("command " + output_summary(r) + ", expected exit " + std::to_string(s->expect_exit));
+    const bool not_found = r.exited && r.exit_code == 127;
+    return fail("command " + output_summary(r) + ", expected exit " + std::to_string(s->expect_exit), "",
+                not_found ? tools_hint() : "");
+  }
+  if (auto* s = std::get_if<kvm::LoadBpf>(&step)) {
+    LoadReport report;
+    Status st = ctx.objects.load(*s, report);
+    d.verifier_log = std::move(report.verifier_log);
+    d.programs_attached = std::move(report.attached);
+    d.programs_run = std::move(report.ran);
+    return st;
   }
   if (auto* s = std::get_if<kvm::Sleep>(&step)) {
     std::this_thread::sleep_for(std::min(timeout, milliseconds(s->ms)));
@@ -120,7 +135,7 @@ Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDe
 }  // namespace
 
 bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
-  Context ctx{plan.settings, channel, doorbell, {}, {}, {}};
+  Context ctx{plan.settings, channel, doorbell, {}, {}, {}, {}};
   ctl::Done done{true, 0, ""};
   for (uint32_t i = 0; i < plan.steps.size(); ++i) {
     const auto& step = plan.steps[i];

@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -18,12 +20,16 @@ namespace ktest::agent {
 namespace {
 
 constexpr const char* kBusybox = "/bin/busybox";
-char kPathEnv[] = "PATH=/bin:/sbin:/usr/bin:/usr/sbin";
+// vm.tools land at their host paths (/usr/sbin/bpftool): they come before
+// the busybox applets in /bin.
+char kPathEnv[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 char kHomeEnv[] = "HOME=/";
 char* kEnv[] = {kPathEnv, kHomeEnv, nullptr};
+constexpr const char* kSearchDirs[] = {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"};
+constexpr const char* kToolsHint = "command not found in the guest: add it to vm.tools";
 
 // The exec'd argv: "@name" → the agent's built-in workload; one string →
-// a shell command; otherwise argv itself (busybox applets as fallback).
+// a shell command; otherwise argv itself.
 std::vector<std::string> resolve_argv(const std::vector<std::string>& argv,
                                       const std::string& name) {
   if (argv.size() == 1 && argv[0].starts_with("@"))
@@ -32,29 +38,84 @@ std::vector<std::string> resolve_argv(const std::vector<std::string>& argv,
   return argv;
 }
 
-[[noreturn]] void exec_child(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  if (argv[0].find('/') != std::string::npos) {
-    ::execve(argv[0].c_str(), args.data(), kEnv);
-  } else {
-    for (const char* dir : {"/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/"})
-      ::execve((std::string(dir) + argv[0]).c_str(), args.data(), kEnv);
-    // busybox picks the applet from argv[0].
-    ::execve(kBusybox, args.data(), kEnv);
+bool is_executable(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// Busybox applets not linked into /bin still run as `busybox <applet>`.
+bool busybox_has_applet(const std::string& name) {
+  static std::vector<std::string> applets = [] {
+    std::vector<std::string> out;
+    auto listed = run_process({kBusybox, "--list"}, std::chrono::seconds(5));
+    if (!listed || !listed->exited) return out;
+    std::string_view text = listed->output;
+    while (!text.empty()) {
+      auto nl = text.find('\n');
+      if (nl != 0) out.emplace_back(text.substr(0, nl));
+      if (nl == std::string_view::npos) break;
+      text.remove_prefix(nl + 1);
+    }
+    return out;
+  }();
+  return std::find(applets.begin(), applets.end(), name) != applets.end();
+}
+
+// What execve gets as its path: argv[0] itself when it has a '/', else the
+// first executable on the guest's PATH, else busybox for one of its
+// applets; "" when nothing in the guest can run it.
+std::string program_path(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  for (const char* dir : kSearchDirs)
+    if (is_executable(dir + program)) return dir + program;
+  if (busybox_has_applet(program)) return kBusybox;
+  return {};
+}
+
+// Why a child could not become the program, sent to the parent over a
+// close-on-exec pipe: a successful execve closes it with nothing written.
+struct ChildFailure {
+  enum Stage : int { Affinity, Nice, Exec } stage;
+  int err;
+};
+
+[[noreturn]] void child_failed(int report_fd, ChildFailure::Stage stage) {
+  ChildFailure failure{stage, errno};
+  [[maybe_unused]] auto n = ::write(report_fd, &failure, sizeof failure);
+  ::_exit(stage == ChildFailure::Exec ? 127 : 126);
+}
+
+Unexpected explain(const ChildFailure& failure, const std::string& program, int nice) {
+  const std::string why = std::strerror(failure.err);
+  switch (failure.stage) {
+    case ChildFailure::Affinity: return fail("cannot pin '" + program + "' to its cpus: " + why);
+    case ChildFailure::Nice:
+      return fail("cannot set nice " + std::to_string(nice) + " for '" + program + "': " + why);
+    case ChildFailure::Exec: break;
   }
-  std::string msg = "ktest-agent: exec " + argv[0] + ": " + std::strerror(errno) + "\n";
-  [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg.data(), msg.size());
-  ::_exit(127);
+  return fail("cannot run '" + program + "': " + why, "",
+              failure.err == ENOENT ? kToolsHint : "is it a program the guest can execute?");
+}
+
+void keep_output(RunOutcome& out, const char* data, std::size_t n) {
+  const std::size_t kept = std::min(n, kvm::control::kMaxRunOutputBytes - out.output.size());
+  out.output.append(data, kept);
+  out.output_dropped += n - kept;
+  out.output_tail.append(data, n);
+  if (out.output_tail.size() > 2 * kOutputTailBytes)
+    out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);
 }
 
 }  // namespace
+
+const char* tools_hint() { return kToolsHint; }
 
 Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
                           int nice, int output_fd, const std::string& name) {
   if (argv.empty()) return fail("empty argv");
   auto resolved = resolve_argv(argv, name);
+  const std::string path = program_path(resolved[0]);
+  if (path.empty()) return explain({ChildFailure::Exec, ENOENT}, resolved[0], nice);
   cpu_set_t set;
   CPU_ZERO(&set);
   for (uint32_t cpu : cpus) {
@@ -71,9 +132,20 @@ Result<int> spawn_process(const std::vector<std::string>& argv, const std::vecto
                       "", "use CPU ids below the VM's CPU count");
     }
   }
+  std::vector<char*> args;
+  for (const auto& a : resolved) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
   pid_t pid = ::fork();
-  if (pid < 0) return fail(std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) {
+    int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return fail(std::string("fork: ") + std::strerror(err));
+  }
   if (pid == 0) {
+    ::close(report[0]);
     ::setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
@@ -84,11 +156,23 @@ Result<int> spawn_process(const std::vector<std::string>& argv, const std::vecto
     }
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    if (!cpus.empty() && ::sched_setaffinity(0, sizeof set, &set) != 0) ::_exit(126);
-    if (nice != 0 && ::setpriority(PRIO_PROCESS, 0, nice) != 0) ::_exit(126);
-    exec_child(resolved);
+    if (!cpus.empty() && ::sched_setaffinity(0, sizeof set, &set) != 0)
+      child_failed(report[1], ChildFailure::Affinity);
+    if (nice != 0 && ::setpriority(PRIO_PROCESS, 0, nice) != 0) child_failed(report[1], ChildFailure::Nice);
+    ::execve(path.c_str(), args.data(), kEnv);
+    child_failed(report[1], ChildFailure::Exec);
   }
+  ::close(report[1]);
   ::setpgid(pid, pid);  // also from the parent: no race with an early kill
+  ChildFailure failure{};
+  ssize_t n;
+  while ((n = ::read(report[0], &failure, sizeof failure)) < 0 && errno == EINTR) {
+  }
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    ::waitpid(pid, nullptr, 0);  // it exits right after writing
+    return explain(failure, resolved[0], nice);
+  }
   return static_cast<int>(pid);
 }
 
@@ -105,7 +189,7 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
   RunOutcome out;
   auto deadline = Clock::now() + timeout;
   bool pipe_open = true;
-  char buf[4096];
+  std::vector<char> buf(64 * 1024);
   while (true) {
     int status = 0;
     pid_t r = ::waitpid(*pid, &status, WNOHANG);
@@ -123,12 +207,10 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
     if (pipe_open) {
       pollfd p{pipe_fds[0], POLLIN, 0};
       if (::poll(&p, 1, 20) > 0) {
-        ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
-        if (n > 0) out.output_tail.append(buf, static_cast<std::size_t>(n));
+        ssize_t n = ::read(pipe_fds[0], buf.data(), buf.size());
+        if (n > 0) keep_output(out, buf.data(), static_cast<std::size_t>(n));
         else if (n == 0) pipe_open = false;
       }
-      if (out.output_tail.size() > 2 * kOutputTailBytes)
-        out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -136,11 +218,8 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
   // Drain what the child wrote before exiting, without waiting on any
   // grandchild that still holds the pipe.
   ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-  for (ssize_t n; pipe_open && (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
-    out.output_tail.append(buf, static_cast<std::size_t>(n));
-    if (out.output_tail.size() > 2 * kOutputTailBytes)
-      out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);
-  }
+  for (ssize_t n; pipe_open && (n = ::read(pipe_fds[0], buf.data(), buf.size())) > 0;)
+    keep_output(out, buf.data(), static_cast<std::size_t>(n));
   ::close(pipe_fds[0]);
   if (out.output_tail.size() > kOutputTailBytes)
     out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);

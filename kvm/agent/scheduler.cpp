@@ -1,8 +1,8 @@
-// sched_ext schedulers through libbpf: open, load, attach struct_ops, detach.
+// sched_ext schedulers through libbpf: open, load (bpf_object.cpp), attach
+// struct_ops, detach.
 #include <bpf/libbpf.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstring>
 #include <thread>
 
@@ -13,28 +13,6 @@ namespace {
 
 constexpr const char* kStatePath = "/sys/kernel/sched_ext/state";
 constexpr const char* kOpsPath = "/sys/kernel/sched_ext/root/ops";
-
-// libbpf reports through a global print hook; collect it per operation.
-std::string* g_libbpf_log = nullptr;
-
-int collect_libbpf_output(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG || g_libbpf_log == nullptr) return 0;
-  char buf[4096];
-  int n = std::vsnprintf(buf, sizeof buf, fmt, args);
-  if (n > 0) g_libbpf_log->append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1));
-  if (g_libbpf_log->size() > 2 * kvm::control::kMaxDetailTextBytes)
-    g_libbpf_log->erase(0, g_libbpf_log->size() - kvm::control::kMaxDetailTextBytes);
-  return 0;
-}
-
-class LogCapture {
- public:
-  explicit LogCapture(std::string& sink) {
-    g_libbpf_log = &sink;
-    libbpf_set_print(collect_libbpf_output);
-  }
-  ~LogCapture() { g_libbpf_log = nullptr; }
-};
 
 void read_state(SchedulerReport& report) {
   report.state = trim(read_text_file(kStatePath, 4096).value_or(""));
@@ -59,9 +37,8 @@ std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 Status SchedulerSlot::attach(const std::string& path, const std::string* ops,
                              SchedulerReport& report, std::chrono::milliseconds timeout) {
   if (attached()) return fail("a scheduler is already attached", "", "use ReplaceScheduler");
-  LogCapture capture(report.verifier_log);
-  bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
-  if (obj == nullptr) return fail("opening " + path + ": " + errno_text(errno));
+  LibbpfLog capture(report.verifier_log);
+  KTEST_ASSIGN(bpf_object * obj, open_bpf_object(path));
 
   std::vector<bpf_map*> chosen;
   std::vector<std::string> available;
@@ -81,11 +58,10 @@ Status SchedulerSlot::attach(const std::string& path, const std::string* ops,
                 "", available.empty() ? "is it a sched_ext scheduler object?"
                                       : "struct_ops maps present: " + names);
   }
-  if (int err = bpf_object__load(obj); err != 0) {
+  if (Status loaded = load_bpf_object(obj, path); !loaded) {
     bpf_object__close(obj);
     read_state(report);
-    return fail("loading " + path + ": " + errno_text(err), "",
-                "the verifier log is in the step details");
+    return loaded;
   }
   object_ = obj;
   for (bpf_map* m : chosen) {
