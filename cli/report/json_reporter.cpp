@@ -23,7 +23,9 @@ Json scenario_json(const ScenarioResult& sc) {
                      {"line", line_or_null(s.line)},
                      {"outcome", outcome_name(s.outcome)},
                      {"duration_ms", millis(s.duration)},
-                     {"error", text_or_null(s.error)}});
+                     {"error", text_or_null(s.error)},
+                     {"output_file", text_or_null(s.output_file)},
+                     {"summary", text_or_null(s.summary)}});
   }
   Json captures = Json::array();
   for (const auto& c : sc.captures) {

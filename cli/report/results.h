@@ -27,6 +27,8 @@ struct StepResult {
   Outcome outcome = Outcome::Skipped;
   std::chrono::nanoseconds duration{0};
   std::string error;        // why it failed / errored
+  std::string output_file;  // Run: its saved stdout+stderr (<output_dir>/output/step-N.log)
+  std::string summary;      // what the guest reports it did (LoadBpf: programs attached and run)
 };
 
 struct CaptureResult {

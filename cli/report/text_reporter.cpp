@@ -73,8 +73,11 @@ class TextReporter : public Reporter {
         out << "    " << status(step.outcome, false) << " " << pad(step.op, op_width) << "  "
             << pad(sanitize_text(step.description), what_width);
         if (step.outcome != Outcome::Skipped) out << "  " << style_.dim(format_elapsed(step.duration));
+        if (!step.summary.empty()) out << "  " << sanitize_text(step.summary);
         out << "\n";
         detail(out, "error", step.error);
+        // The whole output of a failed command is in its file; the error holds its tail.
+        if (step.outcome == Outcome::Failed || step.outcome == Outcome::Error) detail(out, "output", step.output_file);
       }
     }
     if (!sc.captures.empty()) {

@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 namespace ktest::cli {
@@ -34,6 +39,10 @@ class PlanBuilder {
 
   Result<GuestPlan> build() {
     out_.plan.settings.step_timeout_ms = to_ms(scenario_.vm.timeout);
+    for (const auto& tool : scenario_.vm.tools) {
+      KTEST_ASSIGN(std::string path, find_tool(tool));
+      out_.tools.push_back({path, where(tool.loc)});
+    }
     if (scenario_.scheduler) {
       KTEST_ASSIGN(auto attach, attach_step<kvm::AttachScheduler>(*scenario_.scheduler));
       add(attach, scenario_.scheduler->loc.line);
@@ -49,8 +58,12 @@ class PlanBuilder {
     out_.step_lines.push_back(line);
   }
 
-  // The guest path of a scheduler object, adding it to the image once.
-  Result<std::string> guest_object(const dsl::SchedulerRef& ref) {
+  std::string where(dsl::Location loc) const {
+    return fmt::format("{}:{}:{}", scenario_.file, loc.line, loc.col);
+  }
+
+  // The guest path of a BPF object, adding it to the image once.
+  Result<std::string> guest_object(const dsl::BpfObjectRef& ref) {
     KTEST_ASSIGN(std::string host, find_object(ref));
     if (auto it = objects_.find(host); it != objects_.end()) return it->second;
     std::string guest =
@@ -62,7 +75,7 @@ class PlanBuilder {
     return guest;
   }
 
-  Result<std::string> find_object(const dsl::SchedulerRef& ref) {
+  Result<std::string> find_object(const dsl::BpfObjectRef& ref) {
     std::vector<std::string> tried{ref.object_path};
     if (fs::is_regular_file(ref.object_path)) return ref.object_path;
     fs::path written(ref.object);
@@ -74,10 +87,9 @@ class PlanBuilder {
         if (fs::is_regular_file(candidate)) return candidate.string();
       }
     }
-    std::string where = fmt::format("{}:{}:{}", scenario_.file, ref.loc.line, ref.loc.col);
     return fail(fmt::format("BPF object '{}' not found (looked at: {})", ref.object,
                             fmt::join(tried, ", ")),
-                where,
+                where(ref.loc),
                 "build it first (./dev builds the bundled schedulers), or add its directory "
                 "with --object-path");
   }
@@ -114,10 +126,73 @@ class PlanBuilder {
             add(kvm::CaptureSnapshot{op.name}, line);
           } else if constexpr (std::is_same_v<T, dsl::WatchSnapshot>) {
             add(kvm::WatchSnapshot{op.name, op.symbol, access_letters(op.access), op.len}, line);
+          } else if constexpr (std::is_same_v<T, dsl::LoadBpf>) {
+            KTEST_ASSIGN(std::string guest, guest_object(op.bpf));
+            add(kvm::LoadBpf{guest, op.bpf.name, op.run}, line);
+          } else {
+            static_assert(std::is_same_v<T, void>, "every scenario op becomes a plan step");
           }
           return {};
         },
         step.op);
+  }
+
+  // A vm.tools entry on the host: an absolute path, or the first match of a
+  // bare name on $PATH, /usr/sbin, /sbin; it must be an ELF executable.
+  Result<std::string> find_tool(const dsl::VmTool& tool) const {
+    std::vector<std::string> tried;
+    std::string found;
+    if (tool.program.front() == '/') {
+      tried.push_back(tool.program);
+      if (is_program(tool.program)) found = tool.program;
+    } else {
+      std::vector<std::string> dirs;
+      const char* path = std::getenv("PATH");
+      std::string_view rest = path ? path : "";
+      while (!rest.empty()) {
+        auto colon = rest.find(':');
+        dirs.emplace_back(rest.substr(0, colon));
+        rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+      }
+      dirs.insert(dirs.end(), {"/usr/sbin", "/sbin"});
+      for (const auto& dir : dirs) {
+        std::string candidate = fs::absolute(fs::path(dir.empty() ? "." : dir) / tool.program).lexically_normal().string();
+        if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
+        tried.push_back(candidate);
+        if (is_program(candidate)) {
+          found = candidate;
+          break;
+        }
+      }
+    }
+    if (found.empty())
+      return fail(fmt::format("tool '{}' not found on the host (looked at: {})", tool.program, fmt::join(tried, ", ")),
+                  where(tool.loc), "install it on the host, or write the absolute path of an executable");
+    for (const char* mount : {"/tmp/", "/proc/", "/sys/", "/dev/", "/ktest/"}) {
+      if (found.starts_with(mount))
+        return fail(fmt::format("tool '{}' is at {}, which the guest uses for itself", tool.program, found),
+                    where(tool.loc), fmt::format("copy it out of {} (e.g. to /usr/local/bin) and list that path", mount));
+    }
+    auto head = read_head(found);
+    if (!head.starts_with("\x7f" "ELF"))
+      return fail(fmt::format("tool '{}' ({}) is not an ELF program{}", tool.program, found,
+                              head.starts_with("#!") ? " but a script" : ""),
+                  where(tool.loc),
+                  "vm.tools copies compiled programs with their shared libraries; for a script, list its "
+                  "interpreter here and put the script in the command");
+    return found;
+  }
+
+  static bool is_program(const std::string& path) {
+    std::error_code ec;
+    return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+  }
+
+  static std::string read_head(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    char buf[4] = {};
+    in.read(buf, sizeof buf);
+    return std::string(buf, static_cast<std::size_t>(in.gcount()));
   }
 
   const dsl::Scenario& scenario_;

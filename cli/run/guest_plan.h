@@ -7,7 +7,14 @@
 // step and a DetachScheduler after the last. A BPF object is looked up
 // relative to the scenario first, then under each `object_path` directory
 // (same relative path, then by file name); a missing object is an error
-// naming the scenario line and every place that was searched.
+// naming the scenario line and every place that was searched. LoadBpf
+// objects are found the same way as schedulers'.
+// vm.tools entries are resolved on the host here, before any guest boots:
+// a bare name on $PATH, then /usr/sbin and /sbin; an absolute path as is.
+// Each must be an ELF executable outside the guest's own mounts (/tmp,
+// /proc, /sys, /dev); otherwise the error points at the entry's
+// file:line:col with a hint. The initramfs gets each at its host path,
+// with its shared libraries.
 #pragma once
 
 #include <string>
@@ -24,9 +31,15 @@ struct GuestFile {
   std::string host_path;
 };
 
+struct GuestTool {
+  std::string path;   // absolute; the same on the host and in the guest
+  std::string where;  // "file:line:col" of its vm.tools entry, for messages
+};
+
 struct GuestPlan {
   kvm::Plan plan;
   std::vector<GuestFile> files;
+  std::vector<GuestTool> tools;
   // plan.steps[i] came from scenario line step_lines[i] (0: implicit step).
   std::vector<int> step_lines;
 };

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cli/report/from_dsl.h"
+#include "cli/run/guest_output.h"
 #include "cli/run/guest_plan.h"
 #include "freeze/bpf_maps.h"
 #include "freeze/coordinator.h"
@@ -51,11 +52,23 @@ std::string step_subject(const kvm::Step& step) {
           return s.name;
         } else if constexpr (std::is_same_v<T, kvm::WatchSnapshot>) {
           return fmt::format("{} on {}", s.name, s.symbol);
+        } else if constexpr (std::is_same_v<T, kvm::LoadBpf>) {
+          return s.name;
         } else {
           return "";
         }
       },
       step);
+}
+
+// What a LoadBpf step did: "attached: a, b; ran: fill = 0"; "" for other steps.
+std::string load_summary(const control::StepDetails& d) {
+  std::vector<std::string> parts;
+  if (!d.programs_attached.empty()) parts.push_back(fmt::format("attached: {}", fmt::join(d.programs_attached, ", ")));
+  std::vector<std::string> runs;
+  for (const auto& run : d.programs_run) runs.push_back(fmt::format("{} = {}", run.name, run.retval));
+  if (!runs.empty()) parts.push_back(fmt::format("ran: {}", fmt::join(runs, ", ")));
+  return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 kvm::Accel engine_accel(Accel accel) {
@@ -95,6 +108,7 @@ class Session {
       result_.error = status.error().to_string();
       if (out_.failure == SessionFailure::None) out_.failure = SessionFailure::Internal;
     }
+    guest_output_.finish();
     save_snapshots();
     evaluate();
     finish_outcome();
@@ -140,6 +154,11 @@ class Session {
                   "build ktest with ./dev, or point KTEST_AGENT at ktest-agent");
     }
     KTEST_TRY(image.add_host_file("/init", options_.agent_binary, 0755));
+    // Before busybox: a listed tool wins over an applet of the same path.
+    for (const auto& tool : plan.tools) {
+      auto added = image.add_elf_with_libraries(tool.path, tool.path);
+      if (!added) return fail(added.error().with_context("copying vm.tools entry " + tool.path + " (" + tool.where + ")"));
+    }
     KTEST_TRY(image.add_busybox());
     KTEST_TRY(image.add_file(kvm::kPlanGuestPath, kvm::plan_to_json(plan.plan)));
     for (const auto& file : plan.files) KTEST_TRY(image.add_host_file(file.guest_path, file.host_path));
@@ -172,7 +191,7 @@ class Session {
     if (auto btf = kvm::vmlinux_btf_path(*kernel)) {
       vmlinux_btf_ = *btf;
     } else {
-      notes_.push_back("BPF maps will not be captured: " + btf.error().to_string());
+      notes_.add("BPF maps will not be captured: " + btf.error().to_string());
     }
     auto initrd = build_initramfs(plan);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
@@ -238,7 +257,7 @@ class Session {
           handle_doorbell(*bell);
         } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
           progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
-          if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.push_back(s.error().to_string());
+          if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.add(s.error().to_string());
         } else {
           exit = std::get<kvm::ExitEvent>(**event);
         }
@@ -256,7 +275,7 @@ class Session {
       progress("capture " + std::string(bell.payload.begin(), bell.payload.end()));
     }
     if (Status s = coordinator_->on_doorbell(bell); !s) {
-      notes_.push_back("doorbell reply failed: " + s.error().to_string());
+      notes_.add("doorbell reply failed: " + s.error().to_string());
     }
   }
 
@@ -269,11 +288,11 @@ class Session {
       if (n <= 0) break;
       taken += static_cast<std::size_t>(n);
       auto out = splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      for (const auto& e : out.errors) notes_.push_back("control channel: " + e);
+      for (const auto& e : out.errors) notes_.add("control channel: " + e);
       for (const auto& line : out.lines) {
         auto message = control::decode_message(line);
         if (!message) {
-          notes_.push_back("control channel: " + message.error().to_string());
+          notes_.add("control channel: " + message.error().to_string());
           continue;
         }
         handle_message(*message);
@@ -288,21 +307,22 @@ class Session {
           if constexpr (std::is_same_v<T, control::Hello>) {
             progress(fmt::format("agent ready (kernel {})", m.kernel_release));
             if (m.text_address != 0 && m.text_address != kNoKaslrText) {
-              notes_.push_back(fmt::format(
+              notes_.add(fmt::format(
                   "the guest's _text is {:#x}, not {:#x}: KASLR is active", m.text_address,
                   kNoKaslrText));
             }
-            if (!m.doorbell_ready) notes_.push_back("the agent found no ready doorbell device");
+            if (!m.doorbell_ready) notes_.add("the agent found no ready doorbell device");
           } else if constexpr (std::is_same_v<T, control::KallsymsChunk>) {
-            if (Status s = kallsyms_.add(m); !s) notes_.push_back("kallsyms: " + s.error().to_string());
+            if (Status s = kallsyms_.add(m); !s) notes_.add("kallsyms: " + s.error().to_string());
           } else if constexpr (std::is_same_v<T, control::KallsymsEnd>) {
             auto table = kallsyms_.finish(m);
             if (table) {
               coordinator_symbols(std::make_shared<control::SymbolTable>(std::move(*table)));
             } else {
-              notes_.push_back("kallsyms: " + table.error().to_string());
+              notes_.add("kallsyms: " + table.error().to_string());
             }
           } else if constexpr (std::is_same_v<T, control::StepStarted>) {
+            guest_output_.step_started(m.index);
             if (m.index < result_.steps.size()) {
               const auto& step = result_.steps[m.index];
               progress(fmt::format("step {}/{} {} {}", m.index + 1, result_.steps.size(), step.op,
@@ -312,8 +332,10 @@ class Session {
             finish_step(m);
           } else if constexpr (std::is_same_v<T, control::Workload>) {
             workload_pids_.emplace_back(m.name, std::vector<int64_t>(m.pids.begin(), m.pids.end()));
+          } else if constexpr (std::is_same_v<T, control::StepOutput>) {
+            guest_output_.output_chunk(m);
           } else if constexpr (std::is_same_v<T, control::Log>) {
-            progress("agent: " + m.text);
+            if (guest_output_.log(m.text)) progress("agent: " + m.text);
           } else if constexpr (std::is_same_v<T, control::Done>) {
             agent_done_ = m;
             done_at_ = Clock::now();
@@ -328,11 +350,14 @@ class Session {
   }
 
   void finish_step(const control::StepFinished& m) {
+    std::string output_file = guest_output_.step_finished(m);
     if (m.index >= result_.steps.size()) {
-      notes_.push_back(fmt::format("the agent reported step {} of {}", m.index, result_.steps.size()));
+      notes_.add(fmt::format("the agent reported step {} of {}", m.index, result_.steps.size()));
       return;
     }
     StepResult& step = result_.steps[m.index];
+    step.output_file = std::move(output_file);
+    step.summary = load_summary(m.details);
     step.outcome = m.ok ? Outcome::Passed : Outcome::Failed;
     step.duration = std::chrono::milliseconds(m.duration_ms);
     step.error = m.error;
@@ -369,7 +394,7 @@ class Session {
     if (reports.empty()) return;
     std::string dir = (fs::path(options_.scenario_dir) / "snapshots").string();
     if (Status s = save_run_reports(dir, reports); !s) {
-      notes_.push_back("saving snapshots: " + s.error().to_string());
+      notes_.add("saving snapshots: " + s.error().to_string());
     }
     for (auto& capture : result_.captures) {
       for (const auto& named : reports) {
@@ -402,7 +427,7 @@ class Session {
 
   void finish_outcome() {
     if (!notes_.empty()) {
-      std::string notes = fmt::format("{}", fmt::join(notes_, "\n"));
+      std::string notes = notes_.joined();
       result_.error = result_.error.empty() ? notes : result_.error + "\n" + notes;
     }
     if (result_.outcome == Outcome::Error) return;
@@ -438,7 +463,8 @@ class Session {
   std::optional<control::Done> agent_done_;
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
   std::vector<NamedReport> reports_;
-  std::vector<std::string> notes_;
+  Notes notes_;
+  GuestOutput guest_output_{options_.scenario_dir, notes_};
 };
 
 }  // namespace

@@ -33,9 +33,10 @@ RunResult sample_run() {
   ok.duration = 12'345ms;
   ok.output_dir = "ktest-runs/20261126-070000/quickstart";
   ok.console_log = "ktest-runs/20261126-070000/quickstart/console.log";
-  ok.steps = {{"AttachScheduler", "scx_simple", 3, Outcome::Passed, 1'200ms, ""},
-              {"Spawn", "worker", 5, Outcome::Passed, 12ms, ""},
-              {"CaptureSnapshot", "before", 7, Outcome::Passed, 350ms, ""}};
+  ok.steps = {{"AttachScheduler", "scx_simple", 3, Outcome::Passed, 1'200ms, "", "", ""},
+              {"LoadBpf", "maps", 4, Outcome::Passed, 40ms, "", "", "attached: count_exec; ran: fill = 0"},
+              {"Spawn", "worker", 5, Outcome::Passed, 12ms, "", "", ""},
+              {"CaptureSnapshot", "before", 7, Outcome::Passed, 350ms, "", "", ""}};
   ok.captures = {{"before", "ktest-runs/20261126-070000/quickstart/snapshots/before.json", 3, false,
                   350ms, ""}};
   ok.assertions = {{"var(\"nr_cpus_onln\") > 0", "var(\"nr_cpus_onln\") > 0", 10, Outcome::Passed,
@@ -48,9 +49,10 @@ RunResult sample_run() {
   bad.duration = 62'900ms;
   bad.output_dir = "ktest-runs/20261126-070000/weights";
   bad.console_log = "ktest-runs/20261126-070000/weights/console.log";
-  bad.steps = {{"Spawn", "hog", 4, Outcome::Passed, 8ms, ""},
-               {"Run", "false", 6, Outcome::Failed, 5ms, "exit status 1, expected 0"},
-               {"Sleep", "500ms", 7, Outcome::Skipped, 0ms, ""}};
+  bad.steps = {{"Spawn", "hog", 4, Outcome::Passed, 8ms, "", "", ""},
+               {"Run", "false", 6, Outcome::Failed, 5ms, "exit status 1, expected 0",
+                "ktest-runs/20261126-070000/weights/output/step-1.log", ""},
+               {"Sleep", "500ms", 7, Outcome::Skipped, 0ms, "", "", ""}};
   bad.captures = {{"after", "", 0, false, 0ms, "freeze timed out after 30s"},
                   {"mid", "ktest-runs/20261126-070000/weights/snapshots/mid.json", 2, true, 2'100ms,
                    ""}};
@@ -90,6 +92,8 @@ TEST_CASE("text report golden (plain and coloured)") {
   std::string plain = render_report(sample_run(), OutputFormat::Text, false);
   check_golden("report.txt", plain);
   CHECK(plain.find('\x1b') == std::string::npos);
+  CHECK(plain.find("output:   ktest-runs/20261126-070000/weights/output/step-1.log") != std::string::npos);
+  CHECK(plain.find("attached: count_exec; ran: fill = 0") != std::string::npos);
   std::string colored = render_report(sample_run(), OutputFormat::Text, true);
   check_golden("report.color.txt", colored);
   CHECK(colored.find("\x1b[1;31mFAIL") != std::string::npos);
@@ -108,6 +112,10 @@ TEST_CASE("JSON report golden, parses back with every key") {
   CHECK(weights["assertions"][1]["error"].get<std::string>().find("available:") != std::string::npos);
   CHECK(doc["scenarios"][0]["error"].is_null());
   CHECK(weights["console_log"] == "ktest-runs/20261126-070000/weights/console.log");
+  CHECK(weights["steps"][1]["output_file"] == "ktest-runs/20261126-070000/weights/output/step-1.log");
+  CHECK(weights["steps"][0]["output_file"].is_null());
+  CHECK(doc["scenarios"][0]["steps"][1]["summary"] == "attached: count_exec; ran: fill = 0");
+  CHECK(weights["steps"][1]["summary"].is_null());
 }
 
 TEST_CASE("JUnit report golden, well-formed XML") {
@@ -149,7 +157,7 @@ TEST_CASE("TAP report golden: plan matches test points") {
 TEST_CASE("outcome of a scenario from its parts") {
   ScenarioResult s;
   CHECK(derive_outcome(s) == Outcome::Skipped);
-  s.steps.push_back({"Spawn", "w", 1, Outcome::Passed, 1ms, ""});
+  s.steps.push_back({"Spawn", "w", 1, Outcome::Passed, 1ms, "", "", ""});
   CHECK(derive_outcome(s) == Outcome::Passed);
   s.assertions.push_back({"a", "a", 2, Outcome::Failed, "", "", "", ""});
   CHECK(derive_outcome(s) == Outcome::Failed);

@@ -1,0 +1,69 @@
+// What a running guest sends besides step results, kept within fixed
+// bounds whatever the guest does.
+//
+// Contract:
+// - Each Run step's output (step_output messages, kvm/control_protocol.h)
+//   is saved atomically to <scenario_dir>/output/step-<N>.log, N being the
+//   plan step index as the agent numbers it (0-based, counting the implicit
+//   AttachScheduler of a top-level `scheduler`). A step keeps at most
+//   kMaxRunOutputBytes; past that, or when the stream was broken, the file
+//   ends with "[ktest: ...]" lines that say so. Files stop being written
+//   once a run has saved kMaxSavedOutputBytes, with a note.
+// - The agent's log messages: the first kMaxAgentLogs (and at most
+//   kMaxAgentLogBytes) are kept, shown as progress and saved to
+//   <scenario_dir>/agent.log, which ends with how many were dropped.
+// - Notes (problems worth reporting with the scenario) are capped at
+//   kMaxNotes; the rest are counted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kvm/control_protocol.h"
+
+namespace ktest::cli {
+
+inline constexpr std::size_t kMaxSavedOutputBytes = 256u << 20;  // per scenario run
+inline constexpr std::size_t kMaxAgentLogs = 1000;
+inline constexpr std::size_t kMaxAgentLogBytes = 1u << 20;
+inline constexpr std::size_t kMaxNotes = 100;
+
+class Notes {
+ public:
+  void add(std::string note);
+  bool empty() const { return notes_.empty(); }
+  // One per line, then "(N more notes dropped)" when some were.
+  std::string joined() const;
+
+ private:
+  std::vector<std::string> notes_;
+  std::size_t dropped_ = 0;
+};
+
+class GuestOutput {
+ public:
+  GuestOutput(std::string scenario_dir, Notes& notes) : dir_(std::move(scenario_dir)), notes_(notes) {}
+
+  void step_started(uint32_t index) { assembler_.start(index); }
+  void output_chunk(const kvm::control::StepOutput& chunk);
+  // Saves the step's output when it had one; returns the file's path, "" when none.
+  std::string step_finished(const kvm::control::StepFinished& finished);
+
+  // True when the message is kept (the caller shows it).
+  bool log(const std::string& text);
+  // Writes agent.log (when the agent logged anything).
+  void finish();
+
+ private:
+  std::string dir_;
+  Notes& notes_;
+  kvm::control::OutputAssembler assembler_;
+  uint64_t saved_bytes_ = 0;
+  bool saving_stopped_ = false;
+  std::vector<std::string> logs_;
+  std::size_t log_bytes_ = 0;
+  std::size_t logs_dropped_ = 0;
+};
+
+}  // namespace ktest::cli
