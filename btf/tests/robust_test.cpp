@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -147,8 +148,17 @@ std::string fetched_vmlinux() {
   return dir.empty() ? "" : dir + "/vmlinux";
 }
 
+// Evaluated once, before the test cases register; says on stderr why the kernel test will be skipped.
+bool have_fetched_vmlinux() {
+  if (!fetched_vmlinux().empty() && std::filesystem::exists(fetched_vmlinux())) return true;
+  std::fprintf(stderr, "SKIP: kernel BTF robustness test: no fetched kernel vmlinux ('%s'); "
+                       "configure with -Dkernel_dir=<fetched kernel>\n", fetched_vmlinux().c_str());
+  return false;
+}
+const bool kHaveFetchedVmlinux = have_fetched_vmlinux();
+
 TEST_CASE("kernel BTF: task_struct prefixes and a sample of every kind of type" *
-          doctest::skip(fetched_vmlinux().empty() || !std::filesystem::exists(fetched_vmlinux()))) {
+          doctest::skip(!kHaveFetchedVmlinux)) {
   auto btf = Btf::load(fetched_vmlinux());
   REQUIRE(btf.ok());
   const uint32_t task = *btf->find_type("task_struct");

@@ -3,6 +3,7 @@
 // are read from the raw Report tree here, independently of the traversal.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "dsl/expr.h"
@@ -15,11 +16,14 @@ namespace {
 
 const std::string kReports = std::string(KTEST_SOURCE_ROOT) + "/tests/fixtures/reports/";
 
+// Evaluated once, before the test cases register (doctest's MESSAGE would
+// crash there: no test runs yet), so the reason goes to stderr.
 bool have_fixtures() {
   if (std::filesystem::exists(kReports + "scx_basic.json")) return true;
-  MESSAGE("skipped: report fixtures missing under " << kReports);
+  std::fprintf(stderr, "SKIP: fixture evaluator tests: report fixtures missing under %s\n", kReports.c_str());
   return false;
 }
+const bool kHaveFixtures = have_fixtures();
 
 NamedReport load_one(const std::string& file) {
   auto loaded = load_report_file(kReports + file);
@@ -61,7 +65,7 @@ EvalOutcome run(const std::string& text, const EvalContext& ctx, bool as_query =
 
 }  // namespace
 
-TEST_CASE("design queries on the sched_ext fixture" * doctest::skip(!have_fixtures())) {
+TEST_CASE("design queries on the sched_ext fixture" * doctest::skip(!kHaveFixtures)) {
   NamedReport basic = load_one("scx_basic.json");
   const Report raw = basic.report;
   const RenderedValue& nr_cpus = member(*map_of(raw, "scx_simpl.bss").value, "nr_cpus_onln");
@@ -88,7 +92,7 @@ TEST_CASE("design queries on the sched_ext fixture" * doctest::skip(!have_fixtur
         std::to_string(map_of(raw, "scx_per_task").entries.size()));
 }
 
-TEST_CASE("a failing path on the fixture prints the alternatives" * doctest::skip(!have_fixtures())) {
+TEST_CASE("a failing path on the fixture prints the alternatives" * doctest::skip(!kHaveFixtures)) {
   NamedReport basic = load_one("scx_basic.json");
   std::vector<std::string> expected;
   const MapEntry& first = map_of(basic.report, "scx_per_task").entries.at(0);
@@ -105,7 +109,7 @@ TEST_CASE("a failing path on the fixture prints the alternatives" * doctest::ski
   CHECK(why.find("weigth") != std::string::npos);
 }
 
-TEST_CASE("several captures and several schedulers" * doctest::skip(!have_fixtures())) {
+TEST_CASE("several captures and several schedulers" * doctest::skip(!kHaveFixtures)) {
   NamedReport basic = load_one("scx_basic.json");
   NamedReport later = load_one("scx_later.json");
   NamedReport two = load_one("two_schedulers.json");
