@@ -22,11 +22,19 @@ std::string* g_libbpf_log = nullptr;
 
 int collect_libbpf_output(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG || g_libbpf_log == nullptr) return 0;
-  char buf[4096];
-  int n = std::vsnprintf(buf, sizeof buf, fmt, args);
-  if (n > 0) g_libbpf_log->append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1));
-  if (g_libbpf_log->size() > 2 * ctl::kMaxDetailTextBytes)
-    g_libbpf_log->erase(0, g_libbpf_log->size() - ctl::kMaxDetailTextBytes);
+  // One message may be a whole verifier log, whose end says what failed:
+  // format all of it, then keep the tail.
+  va_list measure;
+  va_copy(measure, args);
+  int n = std::vsnprintf(nullptr, 0, fmt, measure);
+  va_end(measure);
+  if (n <= 0) return 0;
+  std::string text(static_cast<std::size_t>(n) + 1, '\0');
+  std::vsnprintf(text.data(), text.size(), fmt, args);
+  text.pop_back();
+  std::string& log = *g_libbpf_log;
+  log += text;
+  if (log.size() > ctl::kMaxDetailTextBytes) log.erase(0, log.size() - ctl::kMaxDetailTextBytes);
   return 0;
 }
 

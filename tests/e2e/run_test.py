@@ -2,9 +2,10 @@
 """End-to-end tests of `ktest run`: each case boots the real guest under
 QEMU (TCG here, KVM where usable) through the built ktest binary.
 
-usage: run_test.py CASE KTEST SOURCE_ROOT KERNEL_DIR
-Exits 0 on success, 1 on failure, 77 (skipped) when the kernel or the
-guest agent is missing, printing why.
+usage: run_test.py CASE KTEST SOURCE_ROOT KERNEL_DIR [OBJECT_DIR]
+OBJECT_DIR holds the test's own BPF objects (load_bpf_test.bpf.o).
+Exits 0 on success, 1 on failure, 77 (skipped) when the kernel, the guest
+agent or something a case needs is missing, printing why.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import tempfile
 import time
 
 CASE, KTEST, ROOT, KERNEL_DIR = sys.argv[1:5]
+OBJECT_DIR = sys.argv[5] if len(sys.argv) > 5 else ""
 SCENARIOS = os.path.join(ROOT, "tests", "e2e", "scenarios")
 QUICKSTART = os.path.join(ROOT, "scenarios", "examples", "quickstart.yaml")
 
@@ -126,6 +128,102 @@ def case_invalid(cwd):
     check("bad.yaml:3:" in out and "add a unit" in out, "located error with a hint", out)
 
 
+def scenario_json(out):
+    """The scenario object of a --json run's stdout."""
+    return json.loads(out[: out.rindex("}") + 1])["scenarios"][0]
+
+
+def need_bpftool():
+    if not any(os.access(os.path.join(d, "bpftool"), os.X_OK)
+               for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]):
+        skip("bpftool is not installed on the host (vm.tools copies the host's)")
+
+
+def need_object():
+    if not OBJECT_DIR or not os.path.exists(os.path.join(OBJECT_DIR, "load_bpf_test.bpf.o")):
+        skip("load_bpf_test.bpf.o was not built (configure with -Dkernel_dir=...)")
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def case_tools_bpftool(cwd):
+    need_bpftool()
+    rc, out, _ = run(os.path.join(SCENARIOS, "tools_bpftool.yaml"), "--json", cwd=cwd)
+    check(rc == 0, f"bpftool from vm.tools runs in the guest (got {rc})", out)
+    step = scenario_json(out)["steps"][0]
+    check(step["output_file"] and step["output_file"].endswith("/output/step-0.log"),
+          "the Run step names its output file", out)
+    text = read_bytes(step["output_file"]).decode(errors="replace")
+    check("bpftool v" in text, "the output file holds bpftool's version", text)
+
+
+def case_load_bpf(cwd):
+    need_bpftool()
+    need_object()
+    rc, out, _ = run(os.path.join(SCENARIOS, "load_bpf.yaml"), "--json", "--object-path", OBJECT_DIR, cwd=cwd)
+    check(rc == 0, f"LoadBpf + bpftool map dump passes (got {rc})", out)
+    res = scenario_json(out)
+    load = res["steps"][0]
+    check(load["op"] == "LoadBpf" and load["description"] == "fixture", "the step is labelled", out)
+    check(load["summary"] == "attached: count_exec; ran: fill = 0",
+          f"programs attached and run are reported (got {load['summary']!r})", out)
+    dump = json.loads(read_bytes(res["steps"][1]["output_file"]))
+    values = {}
+    for entry in dump:
+        # With BTF bpftool prints typed values; without, little-endian hex bytes.
+        key, value = entry.get("formatted", entry)["key"], entry.get("formatted", entry)["value"]
+        if isinstance(key, list):
+            key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
+            value = int.from_bytes(bytes(int(b, 16) for b in value), "little")
+        values[key] = value
+    want = {k: 0x4B54455354 + k for k in range(4)}
+    check(values == want, f"bpftool sees what fill wrote: {values} != {want}", out)
+    check(all(a["outcome"] == "passed" for a in res["assertions"]), "the capture agrees", out)
+
+    rc, out, _ = run(os.path.join(SCENARIOS, "load_bpf_fails.yaml"), "--object-path", OBJECT_DIR, cwd=cwd)
+    check(rc == 1, f"a misspelled run program fails the step (got {rc})", out)
+    check("no program named 'fil'" in out and "did you mean 'fill'?" in out,
+          "the error names the program and suggests the real one", out)
+    check("fail_with_3" in out, "the error lists the object's programs", out)
+
+    rc, out, _ = run(os.path.join(SCENARIOS, "load_bpf_returns.yaml"), "--json", "--object-path", OBJECT_DIR,
+                     cwd=cwd)
+    step = scenario_json(out)["steps"][0]
+    check(rc == 1 and "program fail_with_3 returned 3" in step["error"], "a non-zero return fails the step", out)
+    check(step["summary"] == "attached: count_exec; ran: fill = 0, fail_with_3 = 3",
+          f"both runs are reported (got {step['summary']!r})", out)
+
+
+def case_spawn_missing(cwd):
+    rc, out, secs = run(os.path.join(SCENARIOS, "spawn_missing.yaml"), "--json", cwd=cwd)
+    check(rc == 1, f"a Spawn of a missing program fails (got {rc})", out)
+    step = scenario_json(out)["steps"][0]
+    check(step["outcome"] == "failed", "the Spawn step itself failed", out)
+    check("cannot run 'no-such-program': No such file or directory" in step["error"],
+          "the error names the program and errno", out)
+    check("add it to vm.tools" in step["error"], "the error hints at vm.tools", out)
+    check(scenario_json(out)["steps"][1]["outcome"] == "skipped", "the run stopped there", out)
+
+
+def case_run_output(cwd):
+    rc, out, _ = run(os.path.join(SCENARIOS, "run_output.yaml"), cwd=cwd)
+    res = latest_results(cwd)["scenarios"][0]
+    big = res["steps"][0]
+    check(big["outcome"] == "passed", "the long command passed", out)
+    want = "".join(f"line-{i}\n" for i in range(20000)).encode() + b"end\0\xff"
+    got = read_bytes(big["output_file"])
+    check(got == want, f"the output is saved byte for byte ({len(got)} of {len(want)} bytes)", out)
+    missing = res["steps"][1]
+    check(rc == 1 and missing["outcome"] == "failed", f"exit 127 fails the step (got {rc})", out)
+    check("exited with 127" in missing["error"] and "add it to vm.tools" in missing["error"],
+          "exit 127 hints at vm.tools", out)
+    check(read_bytes(missing["output_file"]).find(b"no-such-tool") >= 0, "the shell's message is saved", out)
+    check("output:" in out and "step-1.log" in out, "the text report names a failed Run's output", out)
+
+
 CASES = {
     "quickstart": case_quickstart,
     "wrong-value": case_wrong_value,
@@ -134,6 +232,10 @@ CASES = {
     "outputs": case_outputs,
     "jobs-shard": case_jobs_shard,
     "invalid": case_invalid,
+    "tools-bpftool": case_tools_bpftool,
+    "load-bpf": case_load_bpf,
+    "spawn-missing": case_spawn_missing,
+    "run-output": case_run_output,
 }
 
 if __name__ == "__main__":
