@@ -3,7 +3,10 @@
  * A global-FIFO sched_ext scheduler that records what a snapshot should
  * find: per-task state in the hash map `scx_per_task` (keyed by pid; the
  * value's ctx.weight.value is p->scx.weight, 100 for a nice-0 task) and
- * counters in .bss (nr_enqueued, nr_dispatched, nr_cpus_onln, ...).
+ * counters in .bss (nr_enqueued, nr_dispatched, nr_cpus_onln, ...); and
+ * per-task state in task local storage `ktest_task_ctx` (created in
+ * init_task: weight = p->scx.weight, nr_enqueued counts the task's
+ * enqueues), which a snapshot keys by the owner's pid.
  * Built twice: KTEST_VARIANT 0 ("ktest_sched") queues on its own DSQ,
  * KTEST_VARIANT 1 ("ktest_sched_global") on SCX_DSQ_GLOBAL, so
  * ReplaceScheduler has something to switch to. KTEST_VARIANT 2
@@ -52,6 +55,18 @@ struct {
 	__type(value, struct task_ctx);
 } scx_per_task SEC(".maps");
 
+struct task_local_ctx {
+	u64 weight;
+	u64 nr_enqueued;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_local_ctx);
+} ktest_task_ctx SEC(".maps");
+
 /* Counters the snapshot tests read as globals. */
 u64 nr_enqueued;
 u64 nr_dispatched;
@@ -92,6 +107,17 @@ static void track(struct task_struct *p, bool enqueued)
 	}
 }
 
+static void track_local(struct task_struct *p, bool enqueued)
+{
+	struct task_local_ctx *lctx = bpf_task_storage_get(&ktest_task_ctx, p, 0, 0);
+
+	if (!lctx)
+		return;
+	lctx->weight = p->scx.weight;
+	if (enqueued)
+		__sync_fetch_and_add(&lctx->nr_enqueued, 1);
+}
+
 s32 BPF_STRUCT_OPS(ktest_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	bool is_idle = false;
@@ -116,6 +142,7 @@ void BPF_STRUCT_OPS(ktest_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 #endif
 	track(p, true);
+	track_local(p, true);
 	scx_bpf_dsq_insert(p, target_dsq(), SCX_SLICE_DFL, enq_flags);
 }
 
@@ -127,14 +154,20 @@ void BPF_STRUCT_OPS(ktest_dispatch, s32 cpu, struct task_struct *prev)
 
 s32 BPF_STRUCT_OPS(ktest_init_task, struct task_struct *p, struct scx_init_task_args *args)
 {
+	struct task_local_ctx *lctx;
+
 	__sync_fetch_and_add(&nr_init_task, 1);
 	track(p, false);
+	lctx = bpf_task_storage_get(&ktest_task_ctx, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (lctx)
+		lctx->weight = p->scx.weight;
 	return 0;
 }
 
 void BPF_STRUCT_OPS(ktest_enable, struct task_struct *p)
 {
 	track(p, false);
+	track_local(p, false);
 }
 
 void BPF_STRUCT_OPS(ktest_exit_task, struct task_struct *p, struct scx_exit_task_args *args)
