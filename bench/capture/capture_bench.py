@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""bench/capture: what a capture costs, against bpftool in the same guest.
+
+For each size (8 hash maps of 250 and of 2000 entries, filled by the
+ktest_maps_bench_* fixtures), one `ktest run` loads the maps, captures
+RUNS times, then times RUNS in-guest `bpftool map dump -j` passes over the
+same 8 maps (wall time from /proc/uptime, 10 ms resolution). Prints the
+medians, the ratio ktest freeze window / bpftool dump time, the captured
+volume (entries, report JSON bytes vs bpftool's JSON bytes) and the host
+capture rate (entries read and rendered per second of freeze window).
+
+usage: capture_bench.py KTEST KERNEL_DIR OBJECT_DIR [RUNS]
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+KTEST, KERNEL_DIR, OBJECT_DIR = sys.argv[1:4]
+RUNS = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+SIZES = [("small", 250), ("large", 2000)]
+MAPS = 8
+
+GUEST_TIMING = """\
+for m in 0 1 2 3 4 5 6 7; do bpftool map dump -j name bench_map_$m; done | wc -c | sed 's/^/json_bytes /'
+for r in $(seq {runs}); do
+  a=$(cut -d' ' -f1 /proc/uptime)
+  for m in 0 1 2 3 4 5 6 7; do bpftool map dump -j name bench_map_$m >/dev/null || exit 1; done
+  b=$(cut -d' ' -f1 /proc/uptime)
+  echo "dump_seconds $a $b"
+done
+"""
+
+
+def scenario(size_name):
+    captures = "".join(f"  - CaptureSnapshot: c{i}\n" for i in range(RUNS))
+    script = GUEST_TIMING.format(runs=RUNS).strip().replace("\n", "\n        ")
+    return f"""name: capture-bench-{size_name}
+vm:
+  cpus: 2
+  memory: 512M
+  timeout: 900s
+  tools: [bpftool]
+steps:
+  - LoadBpf:
+      object: ktest_maps_bench_{size_name}.bpf.o
+      run: [fill]
+{captures}  - Run:
+      command: |
+        {script}
+      timeout: 800s
+"""
+
+
+def measure(size_name, entries, workdir):
+    path = os.path.join(workdir, f"{size_name}.yaml")
+    with open(path, "w") as f:
+        f.write(scenario(size_name))
+    p = subprocess.run([KTEST, "--color=never", "run", "--quiet", "--kernel", KERNEL_DIR,
+                        "--object-path", OBJECT_DIR, path], cwd=workdir, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"ktest run failed ({p.returncode}):\n{p.stdout[-4000:]}{p.stderr[-4000:]}")
+    results = json.load(open(os.path.join(workdir, "ktest-runs", "latest", "results.json")))
+    sc = results["scenarios"][0]
+    reports = [json.load(open(c["report"])) for c in sc["captures"]]
+    windows = [r["freeze_window_us"] / 1000 for r in reports]
+    report_bytes = os.path.getsize(sc["captures"][-1]["report"])
+    report = reports[-1]
+    captured = sum(len(m.get("entries") or []) for m in report["maps"] if m["name"].startswith("bench_map"))
+    if captured != MAPS * entries:
+        sys.exit(f"the capture holds {captured} bench entries, expected {MAPS * entries}")
+    run_step = [s for s in sc["steps"] if s["op"] == "Run"][0]
+    lines = open(run_step["output_file"]).read().splitlines()
+    dumps = [float(b) - float(a) for _, a, b in (l.split() for l in lines if l.startswith("dump_seconds"))]
+    json_bytes = int([l.split()[1] for l in lines if l.startswith("json_bytes")][0])
+    return statistics.median(windows), statistics.median(dumps) * 1000, captured, report_bytes, json_bytes
+
+
+def main():
+    for needed in (os.path.join(KERNEL_DIR, "vmlinux"),
+                   *(os.path.join(OBJECT_DIR, f"ktest_maps_bench_{n}.bpf.o") for n, _ in SIZES)):
+        if not os.path.exists(needed):
+            print(f"SKIP: {needed} is missing (fetch the kernel and build with -Dkernel_dir)")
+            sys.exit(77)
+    print(f"capture bench: {RUNS} captures and {RUNS} in-guest bpftool passes per size, medians")
+    print(f"{'size':>6} {'entries':>8} {'freeze ms':>10} {'bpftool ms':>11} {'ratio':>7} "
+          f"{'report KiB':>11} {'bpftool KiB':>12} {'entries/s':>10}")
+    with tempfile.TemporaryDirectory(prefix="ktest-capture-bench-") as workdir:
+        for size_name, per_map in SIZES:
+            window, dump, captured, report_bytes, json_bytes = measure(size_name, per_map, workdir)
+            rate = captured / (window / 1000) if window > 0 else float("inf")
+            print(f"{size_name:>6} {captured:>8} {window:>10.1f} {dump:>11.0f} {window / dump:>7.3f} "
+                  f"{report_bytes / 1024:>11.0f} {json_bytes / 1024:>12.0f} {rate:>10.0f}")
+    print("ratio = ktest freeze window (pause -> maps read and rendered -> resume) / "
+          "in-guest `bpftool map dump -j` of the same maps; lower is better")
+
+
+if __name__ == "__main__":
+    main()
