@@ -33,7 +33,7 @@ std::string GuestOutput::step_finished(const control::StepFinished& finished) {
   if (!finished.details.output_bytes && output.bytes.empty()) return "";
   std::string content = output.file_content();
   if (saving_stopped_) return "";
-  if (saved_bytes_ + content.size() > kMaxSavedOutputBytes) {
+  if (saved_bytes_ + content.size() > max_saved_bytes_) {
     saving_stopped_ = true;
     notes_.add(fmt::format("step output is no longer saved from step {} on: this run saved {} bytes already",
                            finished.index, saved_bytes_));

@@ -43,7 +43,8 @@ class Notes {
 
 class GuestOutput {
  public:
-  GuestOutput(std::string scenario_dir, Notes& notes) : dir_(std::move(scenario_dir)), notes_(notes) {}
+  GuestOutput(std::string scenario_dir, Notes& notes, std::size_t max_saved_bytes = kMaxSavedOutputBytes)
+      : dir_(std::move(scenario_dir)), notes_(notes), max_saved_bytes_(max_saved_bytes) {}
 
   void step_started(uint32_t index) { assembler_.start(index); }
   void output_chunk(const kvm::control::StepOutput& chunk);
@@ -58,6 +59,7 @@ class GuestOutput {
  private:
   std::string dir_;
   Notes& notes_;
+  std::size_t max_saved_bytes_;
   kvm::control::OutputAssembler assembler_;
   uint64_t saved_bytes_ = 0;
   bool saving_stopped_ = false;

@@ -1,0 +1,147 @@
+// Scenario → guest plan: LoadBpf objects and vm.tools resolved on this host.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cli/run/guest_plan.h"
+#include "util/atomic_file.h"
+
+using namespace ktest;
+using namespace ktest::cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A scratch directory outside /tmp (the guest mounts its own /tmp, so
+// tools there are refused), removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::path(KTEST_TEST_TMP) / ("guest_plan_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name, const std::string& content, fs::perms perms = fs::perms::owner_all) {
+    fs::path p = path / name;
+    fs::create_directories(p.parent_path());
+    REQUIRE(write_file_atomic(p.string(), content).ok());
+    fs::permissions(p, perms);
+    return p.string();
+  }
+};
+
+// Sets PATH for one test and puts it back.
+struct ScopedPath {
+  std::string saved;
+  explicit ScopedPath(const std::string& value) {
+    const char* old = std::getenv("PATH");
+    saved = old ? old : "";
+    ::setenv("PATH", value.c_str(), 1);
+  }
+  ~ScopedPath() { ::setenv("PATH", saved.c_str(), 1); }
+};
+
+dsl::Scenario load(const std::string& yaml, const std::string& dir) {
+  auto loaded = dsl::load_scenario_text(yaml, "t.yaml", dir);
+  INFO(dsl::format_diagnostics(loaded.diagnostics));
+  REQUIRE(loaded.ok());
+  return *loaded.scenario;
+}
+
+std::string error_of(const Result<GuestPlan>& plan) {
+  REQUIRE_FALSE(plan.ok());
+  return plan.error().to_string();
+}
+
+std::string elf_program() {
+  for (const char* p : {"/usr/bin/true", "/bin/true"})
+    if (fs::is_regular_file(p)) return p;
+  FAIL("no /usr/bin/true on this host");
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("LoadBpf objects are found like schedulers' and shipped once") {
+  TempDir tmp;
+  tmp.file("objs/maps.bpf.o", "not really ELF: the host never opens it");
+  tmp.file("extra/probe.bpf.o", "x");
+  auto scenario = load("steps:\n"
+                       "  - LoadBpf: {object: objs/maps.bpf.o, name: maps, run: [fill, check]}\n"
+                       "  - LoadBpf: {object: probe.bpf.o}\n"
+                       "  - LoadBpf: {object: objs/maps.bpf.o, name: again}\n",
+                       tmp.path.string());
+  auto plan = build_guest_plan(scenario, {(tmp.path / "extra").string()});
+  REQUIRE_MESSAGE(plan.ok(), plan.error().to_string());
+  REQUIRE(plan->plan.steps.size() == 3);
+  CHECK(std::get<kvm::LoadBpf>(plan->plan.steps[0]) ==
+        kvm::LoadBpf{"/ktest/objects/0/maps.bpf.o", "maps", {"fill", "check"}});
+  CHECK(std::get<kvm::LoadBpf>(plan->plan.steps[1]) == kvm::LoadBpf{"/ktest/objects/1/probe.bpf.o", "probe", {}});
+  CHECK(std::get<kvm::LoadBpf>(plan->plan.steps[2]).object == "/ktest/objects/0/maps.bpf.o");
+  CHECK(plan->files.size() == 2);
+  CHECK(plan->step_lines == std::vector<int>{2, 3, 4});
+
+  auto missing = load("steps:\n  - Sleep: 1s\n  - LoadBpf: {object: nope.bpf.o}\n", tmp.path.string());
+  std::string e = error_of(build_guest_plan(missing, {(tmp.path / "extra").string()}));
+  CHECK(e.starts_with("t.yaml:3:5: BPF object 'nope.bpf.o' not found (looked at: "));
+  CHECK(e.find("extra/nope.bpf.o") != std::string::npos);
+  CHECK(e.find("--object-path") != std::string::npos);
+}
+
+TEST_CASE("vm.tools: a bare name is looked up on PATH, then /usr/sbin and /sbin") {
+  TempDir tmp;
+  std::string mine = tmp.file("bin/mytool", read_file(elf_program()).value_or(""));
+  {
+    ScopedPath path("/nonexistent:" + (tmp.path / "bin").string());
+    auto plan = build_guest_plan(load("vm:\n  tools: [mytool, " + elf_program() + "]\n", "."), {});
+    REQUIRE_MESSAGE(plan.ok(), plan.error().to_string());
+    REQUIRE(plan->tools.size() == 2);
+    CHECK(plan->tools[0].path == mine);
+    CHECK(plan->tools[0].where == "t.yaml:2:11");
+    CHECK(plan->tools[1].path == elf_program());
+  }
+  if (fs::is_regular_file("/usr/sbin/bpftool") || fs::is_regular_file("/sbin/bpftool")) {
+    ScopedPath path("/nonexistent");  // found in /usr/sbin or /sbin without PATH
+    auto plan = build_guest_plan(load("vm: {tools: [bpftool]}\n", "."), {});
+    REQUIRE_MESSAGE(plan.ok(), plan.error().to_string());
+    CHECK(plan->tools[0].path.ends_with("sbin/bpftool"));
+  } else {
+    MESSAGE("bpftool is not installed: the /usr/sbin fallback is not checked");
+  }
+}
+
+TEST_CASE("vm.tools: missing programs, scripts and paths the guest owns are located errors") {
+  TempDir tmp;
+  tmp.file("bin/script.sh", "#!/bin/sh\necho hi\n");
+  tmp.file("bin/data", "plain text");
+  tmp.file("bin/noexec", read_file(elf_program()).value_or(""), fs::perms::owner_read);
+  ScopedPath path((tmp.path / "bin").string());
+  auto plan_of = [&](const std::string& tool) { return build_guest_plan(load("vm: {tools: [" + tool + "]}\n", "."), {}); };
+
+  std::string e = error_of(plan_of("no-such-tool"));
+  CHECK(e.starts_with("t.yaml:1:14: tool 'no-such-tool' not found on the host (looked at: " +
+                      (tmp.path / "bin" / "no-such-tool").string() + ", /usr/sbin/no-such-tool, "
+                      "/sbin/no-such-tool)"));
+  CHECK(e.find("hint: install it on the host") != std::string::npos);
+  e = error_of(plan_of("script.sh"));
+  CHECK(e.find("t.yaml:1:14: tool 'script.sh' (" + (tmp.path / "bin" / "script.sh").string() +
+               ") is not an ELF program but a script") == 0);
+  CHECK(e.find("list its interpreter") != std::string::npos);
+  CHECK(error_of(plan_of((tmp.path / "bin" / "data").string())).find("is not an ELF program (hint") !=
+        std::string::npos);
+  CHECK(error_of(plan_of("noexec")).find("not found on the host") != std::string::npos);
+  CHECK(error_of(plan_of("/nonexistent/tool")).starts_with(
+      "t.yaml:1:14: tool '/nonexistent/tool' not found on the host (looked at: /nonexistent/tool)"));
+
+  // The guest mounts its own /tmp: a tool there would be hidden.
+  fs::path in_tmp = fs::path("/tmp") / ("ktest_guest_plan_" + std::to_string(::getpid()));
+  fs::create_directories(in_tmp);
+  fs::copy_file(elf_program(), in_tmp / "t", fs::copy_options::overwrite_existing);
+  e = error_of(plan_of((in_tmp / "t").string()));
+  fs::remove_all(in_tmp);
+  CHECK(e.find("which the guest uses for itself") != std::string::npos);
+  CHECK(e.find("copy it out of /tmp/") != std::string::npos);
+}
