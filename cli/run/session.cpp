@@ -1,6 +1,7 @@
 #include "cli/run/session.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -184,6 +185,7 @@ class Session {
     step_timeout = static_cast<uint32_t>(
         std::min<int64_t>(step_timeout, millis(options_.timeouts.step).count()));
     init_steps(plan);
+    kallsyms_ended_ = !plan.plan.settings.send_kallsyms;  // nothing to wait for
 
     auto kernel = resolve_kernel();
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
@@ -254,6 +256,7 @@ class Session {
       }
       if (*event) {
         if (auto* bell = std::get_if<kvm::DoorbellEvent>(&**event)) {
+          catch_up_before_doorbell(fd);
           handle_doorbell(*bell);
         } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
           progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
@@ -276,6 +279,19 @@ class Session {
     }
     if (Status s = coordinator_->on_doorbell(bell); !s) {
       notes_.add("doorbell reply failed: " + s.error().to_string());
+    }
+  }
+
+  // The agent sends kallsyms before any step, but a doorbell can overtake
+  // it (the control bytes may still be queued in the guest); a capture or
+  // watch needs the symbols, so read the channel until kallsyms_end came,
+  // within the capture timeout.
+  void catch_up_before_doorbell(int fd) {
+    read_control(fd);
+    const auto deadline = Clock::now() + options_.timeouts.capture;
+    while (fd >= 0 && !kallsyms_ended_ && Clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) read_control(fd);
     }
   }
 
@@ -315,6 +331,7 @@ class Session {
           } else if constexpr (std::is_same_v<T, control::KallsymsChunk>) {
             if (Status s = kallsyms_.add(m); !s) notes_.add("kallsyms: " + s.error().to_string());
           } else if constexpr (std::is_same_v<T, control::KallsymsEnd>) {
+            kallsyms_ended_ = true;
             auto table = kallsyms_.finish(m);
             if (table) {
               coordinator_symbols(std::make_shared<control::SymbolTable>(std::move(*table)));
@@ -461,6 +478,7 @@ class Session {
   control::LineSplitter splitter_;
   control::KallsymsAssembler kallsyms_;
   std::optional<control::Done> agent_done_;
+  bool kallsyms_ended_ = false;
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
   std::vector<NamedReport> reports_;
   Notes notes_;
