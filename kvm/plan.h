@@ -34,7 +34,8 @@
 //                    attach error fails the step, naming the program).
 //                    struct_ops maps are created but never attached (that is
 //                    AttachScheduler's job). Then run each `run` program once,
-//                    in order, with BPF_PROG_TEST_RUN and no context; the step
+//                    in order, with BPF_PROG_TEST_RUN and no context (a `run`
+//                    program loads even from a "?" no-autoload section); the step
 //                    fails when one is missing from the object (the error
 //                    lists the object's programs), when the run fails, or
 //                    when it returns non-zero. The object and its links stay

@@ -74,7 +74,11 @@ Status LoadedObjects::load(const kvm::LoadBpf& step, LoadReport& report) {
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj) programs.emplace_back(bpf_program__name(prog));
   for (const auto& name : step.run) {
-    if (std::find(programs.begin(), programs.end(), name) != programs.end()) continue;
+    if (std::find(programs.begin(), programs.end(), name) != programs.end()) {
+      // Naming it in `run` loads it even from a "?" (no autoload) section.
+      bpf_program__set_autoload(bpf_object__find_program_by_name(obj, name.c_str()), true);
+      continue;
+    }
     bpf_object__close(obj);
     auto guess = nearest(name, programs);
     std::string listed = programs.empty() ? "it has none" : "programs: " + join(programs);
