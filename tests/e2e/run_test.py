@@ -216,12 +216,17 @@ def case_run_output(cwd):
     want = "".join(f"line-{i}\n" for i in range(20000)).encode() + b"end\0\xff"
     got = read_bytes(big["output_file"])
     check(got == want, f"the output is saved byte for byte ({len(got)} of {len(want)} bytes)", out)
-    missing = res["steps"][1]
+    capped = read_bytes(res["steps"][1]["output_file"])
+    drop_line = b"[ktest: 1048581 more bytes of output dropped: a step keeps at most 16777216 bytes]\n"
+    check(capped.startswith(b"a" * 16777216 + b"\n") and capped.endswith(drop_line) and
+          len(capped) == 16777216 + 1 + len(drop_line), f"16 MiB are kept, then the drop is counted "
+          f"({len(capped)} bytes, ending {capped[-120:]!r})", out)
+    missing = res["steps"][2]
     check(rc == 1 and missing["outcome"] == "failed", f"exit 127 fails the step (got {rc})", out)
     check("exited with 127" in missing["error"] and "add it to vm.tools" in missing["error"],
           "exit 127 hints at vm.tools", out)
     check(read_bytes(missing["output_file"]).find(b"no-such-tool") >= 0, "the shell's message is saved", out)
-    check("output:" in out and "step-1.log" in out, "the text report names a failed Run's output", out)
+    check("output:" in out and "step-2.log" in out, "the text report names a failed Run's output", out)
 
 
 CASES = {
