@@ -160,7 +160,7 @@ Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
 // leading '.' is escaped so no stem is hidden or "." / "..".
 std::string report_file_stem(std::string_view snapshot_name);
 
-Status save_report(const std::string& path, const Report& r);  // atomic
+Status save_report(const std::string& path, const Report& r);  // atomic, compact JSON
 // One report file (ktest or ktstr, any schema). Fallback name = file name
 // without ".failure-dump.json" / ".json".
 Result<std::vector<NamedReport>> load_report_file(const std::string& path);

@@ -81,7 +81,9 @@ std::string report_file_stem(std::string_view snapshot_name) {
 }
 
 Status save_report(const std::string& path, const Report& r) {
-  Status s = write_file_atomic(path, report_to_text(r));
+  // Compact: a capture of many maps is tens of MB pretty-printed, three
+  // times its compact size; `ktest snapshot dump` or jq show it to people.
+  Status s = write_file_atomic(path, report_to_text(r, -1));
   if (!s) return std::move(s).context(fmt::format("writing report {}", path));
   return {};
 }
