@@ -73,8 +73,12 @@
 //   Run               command: string (/bin/sh -c) or list (argv), waited for
 //                     expect_exit: integer 0..255, default 0
 //                     timeout: duration, default: the rest of vm.timeout
-//                     An exit status of 127 (command not found) adds the hint
-//                     "add it to vm.tools".
+//                     Its stdout+stderr, up to 16 MiB, is saved in the run
+//                     directory (cli/run/guest_output.h). An exit status of
+//                     127 (command not found) adds the hint "add it to vm.tools".
+//                     A command list of two or more words runs the program
+//                     itself: one that cannot be started fails the step at
+//                     once (Spawn too), naming the program and the reason.
 //   LoadBpf           object: a .bpf.o that is not a scheduler, found like
 //                     AttachScheduler's object
 //                     name: label in reports (default: the object's file stem);
