@@ -15,7 +15,9 @@
 // bytes survive, NUL and invalid UTF-8 included), kOutputChunkBytes per
 // chunk, seq counting from 0; step_finished's details say how many bytes
 // were sent (output_bytes) and how many the agent dropped past the cap
-// (output_dropped). OutputAssembler is the host's bounded reader. kallsyms is sent once: /proc/kallsyms compressed
+// (output_dropped). OutputAssembler is the host's bounded reader; its
+// messages number steps from 1 (index + 1), as reports do.
+// kallsyms is sent once: /proc/kallsyms compressed
 // as one zstd frame, base64-encoded, split into chunks of at most
 // kKallsymsChunkChars characters; KallsymsAssembler checks order and sizes,
 // decompresses (bounded by kMaxKallsymsBytes) and parses the symbol table.

@@ -29,21 +29,21 @@ void GuestOutput::output_chunk(const control::StepOutput& chunk) {
 std::string GuestOutput::step_finished(const control::StepFinished& finished) {
   auto output = assembler_.finish(finished);
   for (const auto& problem : output.problems)
-    notes_.add(fmt::format("step {} output: {}", finished.index, problem));
+    notes_.add(fmt::format("step {} output: {}", finished.index + 1, problem));
   if (!finished.details.output_bytes && output.bytes.empty()) return "";
   std::string content = output.file_content();
   if (saving_stopped_) return "";
   if (saved_bytes_ + content.size() > max_saved_bytes_) {
     saving_stopped_ = true;
     notes_.add(fmt::format("step output is no longer saved from step {} on: this run saved {} bytes already",
-                           finished.index, saved_bytes_));
+                           finished.index + 1, saved_bytes_));
     return "";
   }
   saved_bytes_ += content.size();
   fs::path dir = fs::path(dir_) / "output";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::string path = (dir / fmt::format("step-{}.log", finished.index)).string();
+  std::string path = (dir / fmt::format("step-{}.log", finished.index + 1)).string();
   if (Status s = write_file_atomic(path, content); !s) {
     notes_.add("saving step output: " + s.error().to_string());
     return "";

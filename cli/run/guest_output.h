@@ -4,8 +4,9 @@
 // Contract:
 // - Each Run step's output (step_output messages, kvm/control_protocol.h)
 //   is saved atomically to <scenario_dir>/output/step-<N>.log, N being the
-//   plan step index as the agent numbers it (0-based, counting the implicit
-//   AttachScheduler of a top-level `scheduler`). A step keeps at most
+//   step's number as progress lines and reports show it ("step N/M": the
+//   agent's plan index + 1, counting the implicit AttachScheduler of a
+//   top-level `scheduler`). A step keeps at most
 //   kMaxRunOutputBytes; past that, or when the stream was broken, the file
 //   ends with "[ktest: ...]" lines that say so. Files stop being written
 //   once a run has saved kMaxSavedOutputBytes, with a note.

@@ -29,8 +29,8 @@ void OutputAssembler::problem(std::string what) {
 
 Status OutputAssembler::add(const StepOutput& chunk) {
   if (!index_ || chunk.index != *index_)
-    return fail("output chunk for step " + std::to_string(chunk.index) + " arrived while " +
-                (index_ ? "step " + std::to_string(*index_) + " runs" : std::string("no step runs")) +
+    return fail("output chunk for step " + std::to_string(chunk.index + 1) + " arrived while " +
+                (index_ ? "step " + std::to_string(*index_ + 1) + " runs" : std::string("no step runs")) +
                 "; dropped");
   if (broken_) return {};
   if (chunk.seq != next_seq_) {
@@ -74,7 +74,7 @@ OutputAssembler::Output OutputAssembler::finish(const StepFinished& finished) {
               " output bytes the agent announced");
     out.bytes = std::move(bytes_);
   } else {
-    problem("step_finished for step " + std::to_string(finished.index) + " without its step_started");
+    problem("step_finished for step " + std::to_string(finished.index + 1) + " without its step_started");
   }
   out.dropped = finished.details.output_dropped + host_dropped_;
   if (problem_count_ > problems_.size())

@@ -154,7 +154,7 @@ def case_tools_bpftool(cwd):
     rc, out, _ = run(os.path.join(SCENARIOS, "tools_bpftool.yaml"), "--json", cwd=cwd)
     check(rc == 0, f"bpftool from vm.tools runs in the guest (got {rc})", out)
     step = scenario_json(out)["steps"][0]
-    check(step["output_file"] and step["output_file"].endswith("/output/step-0.log"),
+    check(step["output_file"] and step["output_file"].endswith("/output/step-1.log"),
           "the Run step names its output file", out)
     text = read_bytes(step["output_file"]).decode(errors="replace")
     check("bpftool v" in text, "the output file holds bpftool's version", text)
@@ -226,7 +226,7 @@ def case_run_output(cwd):
     check("exited with 127" in missing["error"] and "add it to vm.tools" in missing["error"],
           "exit 127 hints at vm.tools", out)
     check(read_bytes(missing["output_file"]).find(b"no-such-tool") >= 0, "the shell's message is saved", out)
-    check("output:" in out and "step-2.log" in out, "the text report names a failed Run's output", out)
+    check("output:" in out and "step-3.log" in out, "the text report names a failed Run's output", out)
 
 
 CASES = {

@@ -48,14 +48,14 @@ TEST_CASE("each Run's output is saved as output/step-N.log, byte for byte") {
   GuestOutput out(tmp.path.string(), notes);
   const std::string bytes = std::string("binary\0\xff\n", 9) + std::string(300000, 'z');
   std::string path = run_step(out, 3, bytes);
-  CHECK(path == (tmp.path / "output" / "step-3.log").string());
+  CHECK(path == (tmp.path / "output" / "step-4.log").string());
   CHECK(read_file(path).value_or("") == bytes);
   CHECK(run_step(out, 4, "").size() > 0);  // a Run without output still gets its (empty) file
-  CHECK(read_file((tmp.path / "output" / "step-4.log").string()).value_or("x").empty());
+  CHECK(read_file((tmp.path / "output" / "step-5.log").string()).value_or("x").empty());
   // Steps that are not Runs send no output and get no file.
   out.step_started(5);
   CHECK(out.step_finished(finished(5, std::nullopt)).empty());
-  CHECK_FALSE(fs::exists(tmp.path / "output" / "step-5.log"));
+  CHECK_FALSE(fs::exists(tmp.path / "output" / "step-6.log"));
   CHECK(notes.empty());
 }
 
@@ -72,8 +72,8 @@ TEST_CASE("a broken stream is saved with what arrived, marked, and noted") {
         "kept\n[ktest: output incomplete: output chunk 5 arrived out of order (expected 1); the output is cut "
         "there]\n");
   CHECK(notes.joined() ==
-        "control channel: output chunk for step 7 arrived while step 1 runs; dropped\n"
-        "step 1 output: output chunk 5 arrived out of order (expected 1); the output is cut there");
+        "control channel: output chunk for step 8 arrived while step 2 runs; dropped\n"
+        "step 2 output: output chunk 5 arrived out of order (expected 1); the output is cut there");
 }
 
 TEST_CASE("a run stops saving output past its total bound, with a note") {
@@ -83,8 +83,8 @@ TEST_CASE("a run stops saving output past its total bound, with a note") {
   CHECK_FALSE(run_step(out, 0, std::string(600, 'a')).empty());
   CHECK(run_step(out, 1, std::string(600, 'b')).empty());
   CHECK(run_step(out, 2, "small").empty());  // stopped for good: no file after a gap
-  CHECK_FALSE(fs::exists(tmp.path / "output" / "step-1.log"));
-  CHECK(notes.joined() == "step output is no longer saved from step 1 on: this run saved 600 bytes already");
+  CHECK_FALSE(fs::exists(tmp.path / "output" / "step-2.log"));
+  CHECK(notes.joined() == "step output is no longer saved from step 2 on: this run saved 600 bytes already");
 }
 
 TEST_CASE("agent log messages: the first kMaxAgentLogs are kept and saved, the rest counted") {
