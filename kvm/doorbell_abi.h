@@ -27,6 +27,11 @@ enum class RequestKind : uint32_t {
   Capture = 1,        // payload: the snapshot name (UTF-8, no NUL)
   RegisterWatch = 2,  // payload: JSON {"name":..., "symbol":..., ...}
   Ping = 3,           // payload ignored; round-trip measurement
+  // payload ignored; sent after `done` on the control channel, answered
+  // once the host has read `done`, so no control message is still queued
+  // in the guest when it powers off (a userspace virtio-serial write
+  // returns before the host consumed it).
+  Goodbye = 4,
 };
 
 enum class ReplyStatus : int32_t { Ok = 0, Error = 1, Degraded = 2 };

@@ -274,11 +274,28 @@ class Session {
   }
 
   void handle_doorbell(const kvm::DoorbellEvent& bell) {
+    if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Goodbye)) return say_goodbye(bell);
     if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture)) {
       progress("capture " + std::string(bell.payload.begin(), bell.payload.end()));
     }
     if (Status s = coordinator_->on_doorbell(bell); !s) {
       notes_.add("doorbell reply failed: " + s.error().to_string());
+    }
+  }
+
+  // The agent's last request before power-off: answer once `done` has been
+  // read (bounded), so nothing it sent is still queued in the guest.
+  void say_goodbye(const kvm::DoorbellEvent& bell) {
+    int fd = machine_->control_channel();
+    const auto deadline = Clock::now() + options_.timeouts.capture;
+    read_control(fd);
+    while (fd >= 0 && !agent_done_ && Clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) read_control(fd);
+    }
+    auto status = agent_done_ ? doorbell::ReplyStatus::Ok : doorbell::ReplyStatus::Error;
+    if (Status s = machine_->reply_doorbell(bell.serial, status, {}); !s) {
+      notes_.add("goodbye reply failed: " + s.error().to_string());
     }
   }
 

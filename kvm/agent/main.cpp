@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kvm/agent/agent.h"
+#include "kvm/doorbell_abi.h"
 
 namespace ktest::agent {
 namespace {
@@ -88,6 +89,11 @@ int agent_main() {
                           std::to_string(plan->steps.size()) + " steps; control on " +
                           (channel.is_port() ? channel.path() : std::string("console"))});
     ok = execute_plan(*plan, channel, doorbell);
+  }
+  if (doorbell.ready()) {
+    auto bye = doorbell.request(static_cast<uint32_t>(ktest::doorbell::RequestKind::Goodbye), "",
+                                std::chrono::seconds(10));
+    if (!bye) console_log("goodbye: " + bye.error().to_string() + "; the host may miss the last messages");
   }
   console_log(ok ? "plan finished: ok; powering off" : "plan finished: FAILED; powering off");
   if (::getpid() == 1) power_off();
