@@ -9,6 +9,8 @@ agent or something a case needs is missing, printing why.
 """
 import json
 import os
+import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -229,6 +231,58 @@ def case_run_output(cwd):
     check("output:" in out and "step-3.log" in out, "the text report names a failed Run's output", out)
 
 
+def map_named(report, name, out):
+    found = [m for m in report["maps"] if m["name"] == name]
+    check(len(found) == 1, f"the capture has one map {name}", out)
+    return found[0]
+
+
+def case_task_storage(cwd):
+    """ktest_sched's task storage map ktest_task_ctx: every entry keyed by its
+    owner's pid (cross-checked against scx_per_task, which the same
+    scheduler keys by pid); a wrong expected weight fails showing the actual."""
+    scenario = os.path.join(SCENARIOS, "task_storage.yaml")
+    rc, out, _ = run(scenario, cwd=cwd)
+    check(rc == 0, f"task_storage.yaml passes (exit {rc})", out)
+    captures = latest_results(cwd)["scenarios"][0]["captures"]
+    check([c["name"] for c in captures] == ["busy"], "one capture named busy", out)
+    with open(captures[0]["report"]) as f:
+        report = json.load(f)
+    storage = map_named(report, "ktest_task_ctx", out)
+    check(storage["map_type"] == 29, "ktest_task_ctx is task storage", out)
+    check(not storage.get("error"), f"ktest_task_ctx was read: {storage.get('error')}", out)
+    entries = storage.get("entries", [])
+    check(len(entries) > 1, "ktest_task_ctx has an entry per task", out)
+    pids = []
+    for e in entries:
+        key = e["key"]
+        check(key["kind"] == "int" and key["bits"] == 32, f"key {key} is a 32-bit int", out)
+        check(e["key_hex"] == struct.pack("<i", key["value"]).hex(" "), f"key_hex of {key}", out)
+        check(e["value"]["type_name"] == "task_local_ctx", "values rendered with the map's BTF", out)
+        pids.append(key["value"])
+    check(pids == sorted(set(pids)), "one entry per pid, sorted", out)
+    # Both maps are filled in init_task; scx_per_task drops a task at
+    # exit_task, its task storage goes only when the task is freed.
+    per_task = {e["key"]["value"] for e in map_named(report, "scx_per_task", out)["entries"]}
+    check(per_task <= set(pids), f"scx_per_task pids {sorted(per_task - set(pids))} have "
+          "no task storage entry", out)
+    rc, dump, _ = ktest("snapshot", "dump", "--snapshot", "busy", "--map", "ktest_task_ctx", cwd=cwd)
+    check(rc == 0 and "task_storage" in dump and "weight" in dump,
+          "snapshot dump shows the task storage map", dump)
+
+    with open(scenario) as f:
+        text = f.read()
+    right = 'get("weight") == 100'
+    check(right in text, f"the scenario asserts {right}")
+    wrong = os.path.join(cwd, "task_storage_wrong.yaml")
+    with open(wrong, "w") as f:
+        f.write(text.replace(right, 'get("weight") == 12345'))
+    rc, out, _ = run(wrong, cwd=cwd)
+    check(rc == 1, f"a wrong expected weight fails the run (exit {rc})", out)
+    check(re.search(r"expected:\s*12345\b", out) and re.search(r"actual:\s*100\b", out),
+          "the failure shows the expected and the actual weight", out)
+
+
 CASES = {
     "quickstart": case_quickstart,
     "wrong-value": case_wrong_value,
@@ -241,6 +295,7 @@ CASES = {
     "load-bpf": case_load_bpf,
     "spawn-missing": case_spawn_missing,
     "run-output": case_run_output,
+    "task-storage": case_task_storage,
 }
 
 if __name__ == "__main__":
