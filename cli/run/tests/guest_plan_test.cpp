@@ -15,13 +15,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // A scratch directory outside /tmp (the guest mounts its own /tmp, so
-// tools there are refused), removed afterwards.
+// tools there are refused), removed afterwards. Not the build directory:
+// a checkout may itself live under /tmp.
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::path(KTEST_TEST_TMP) / ("guest_plan_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
+    char pattern[] = "/var/tmp/ktest-guest-plan-XXXXXX";
+    REQUIRE(::mkdtemp(pattern) != nullptr);
+    path = pattern;
   }
   ~TempDir() { fs::remove_all(path); }
   std::string file(const std::string& name, const std::string& content, fs::perms perms = fs::perms::owner_all) {
