@@ -283,6 +283,17 @@ def case_task_storage(cwd):
           "the failure shows the expected and the actual weight", out)
 
 
+def case_example_bpf_maps(cwd):
+    """The bundled LoadBpf example passes and its Run's bpftool output is kept."""
+    rc, out, _ = run(os.path.join(ROOT, "scenarios", "examples", "bpf_maps.yaml"), cwd=cwd)
+    check(rc == 0, f"bpf_maps.yaml exits 0 (got {rc})", out)
+    res = latest_results(cwd)["scenarios"][0]
+    check(all(a["outcome"] == "passed" for a in res["assertions"]) and len(res["assertions"]) == 5,
+          "all five assertions pass", out)
+    dump = json.loads(read_bytes([s for s in res["steps"] if s["op"] == "Run"][0]["output_file"]))
+    check(len(dump) == 10, f"bpftool saw the 10 entries of ktest_hash (got {len(dump)})", out)
+
+
 CASES = {
     "quickstart": case_quickstart,
     "wrong-value": case_wrong_value,
@@ -296,6 +307,7 @@ CASES = {
     "spawn-missing": case_spawn_missing,
     "run-output": case_run_output,
     "task-storage": case_task_storage,
+    "example-bpf-maps": case_example_bpf_maps,
 }
 
 if __name__ == "__main__":
