@@ -10,6 +10,7 @@
 
 #include "freeze/bpf_maps.h"
 #include "freeze/guest_kernel.h"
+#include "freeze/tests/synthetic_guest.h"
 
 namespace ktest::freeze {
 namespace {
@@ -17,22 +18,12 @@ namespace {
 constexpr uint64_t kP = 1;         // present
 constexpr uint64_t kPs = 1 << 7;   // large page
 
-struct FakeRam final : PhysicalMemory {
-  std::vector<uint8_t> bytes;
-  explicit FakeRam(std::size_t size) : bytes(size) {}
-  uint64_t size() const override { return bytes.size(); }
-  Status read(uint64_t gpa, uint8_t* out, uint64_t len) override {
-    if (gpa > bytes.size() || len > bytes.size() - gpa) return fail("outside fake RAM");
-    std::memcpy(out, bytes.data() + gpa, len);
-    return {};
-  }
-  void put(uint64_t gpa, uint64_t value) { std::memcpy(bytes.data() + gpa, &value, 8); }
-};
+using testing::Ram;
 
 uint64_t idx(uint64_t va, int level) { return (va >> (12 + 9 * (level - 1))) & 0x1ff; }
 
 // Maps 4 KiB page `va` → `pa` under PGD `root` using tables at `next` onward.
-void map_4k(FakeRam& ram, uint64_t root, uint64_t& next, uint64_t va, uint64_t pa) {
+void map_4k(Ram& ram, uint64_t root, uint64_t& next, uint64_t va, uint64_t pa) {
   uint64_t table = root;
   for (int level = 4; level >= 2; --level) {
     uint64_t slot = table + idx(va, level) * 8;
@@ -41,15 +32,15 @@ void map_4k(FakeRam& ram, uint64_t root, uint64_t& next, uint64_t va, uint64_t p
     if (!(entry & kP)) {
       entry = next | kP;
       next += kPageSize;
-      ram.put(slot, entry);
+      ram.put64(slot, entry);
     }
     table = entry & ~0xfffULL;
   }
-  ram.put(table + idx(va, 1) * 8, pa | kP);
+  ram.put64(table + idx(va, 1) * 8, pa | kP);
 }
 
 TEST_CASE("walk_page_table: 4 KiB, 2 MiB and 1 GiB pages, holes and hostile entries") {
-  FakeRam ram(8 << 20);
+  Ram ram(8 << 20);
   uint64_t root = 0x10000, next = 0x11000;
   uint64_t va = 0xffffc90000123000ULL;
   map_4k(ram, root, next, va, 0x300000);
@@ -61,9 +52,9 @@ TEST_CASE("walk_page_table: 4 KiB, 2 MiB and 1 GiB pages, holes and hostile entr
   SUBCASE("2 MiB page") {
     uint64_t va2 = 0xffff888000000000ULL;
     uint64_t pud = next, pd = next + kPageSize;
-    ram.put(root + idx(va2, 4) * 8, pud | kP);
-    ram.put(pud + idx(va2, 3) * 8, pd | kP);
-    ram.put(pd + idx(va2, 2) * 8, 0x400000 | kP | kPs);
+    ram.put64(root + idx(va2, 4) * 8, pud | kP);
+    ram.put64(pud + idx(va2, 3) * 8, pd | kP);
+    ram.put64(pd + idx(va2, 2) * 8, 0x400000 | kP | kPs);
     auto r = walk_page_table(ram, root, false, va2 + 0x12345);
     REQUIRE(r);
     CHECK(*r == 0x412345);
@@ -71,13 +62,13 @@ TEST_CASE("walk_page_table: 4 KiB, 2 MiB and 1 GiB pages, holes and hostile entr
   SUBCASE("1 GiB page outside RAM is refused") {
     uint64_t va3 = 0xffff880000000000ULL;
     uint64_t pud = next;
-    ram.put(root + idx(va3, 4) * 8, pud | kP);
-    ram.put(pud + idx(va3, 3) * 8, (1ULL << 30) | kP | kPs);
+    ram.put64(root + idx(va3, 4) * 8, pud | kP);
+    ram.put64(pud + idx(va3, 3) * 8, (1ULL << 30) | kP | kPs);
     CHECK_FALSE(walk_page_table(ram, root, false, va3));
   }
   SUBCASE("a table pointer outside RAM is an error, not a read") {
     uint64_t va4 = 0xffffea0000000000ULL;
-    ram.put(root + idx(va4, 4) * 8, 0x7ffff000000ULL | kP);
+    ram.put64(root + idx(va4, 4) * 8, 0x7ffff000000ULL | kP);
     auto r = walk_page_table(ram, root, false, va4);
     REQUIRE_FALSE(r);
     CHECK(r.error().message.find("outside RAM") != std::string::npos);
@@ -86,7 +77,7 @@ TEST_CASE("walk_page_table: 4 KiB, 2 MiB and 1 GiB pages, holes and hostile entr
   SUBCASE("5-level walk adds one level") {
     uint64_t root5 = next;
     next += kPageSize;
-    ram.put(root5 + ((va >> 48) & 0x1ff) * 8, root | kP);
+    ram.put64(root5 + ((va >> 48) & 0x1ff) * 8, root | kP);
     auto r = walk_page_table(ram, root5, true, va + 8);
     REQUIRE(r);
     CHECK(*r == 0x300008);
@@ -94,11 +85,11 @@ TEST_CASE("walk_page_table: 4 KiB, 2 MiB and 1 GiB pages, holes and hostile entr
 }
 
 TEST_CASE("GuestKernel: verified _text, image and direct-map translation, page-crossing reads") {
-  FakeRam ram(32 << 20);
+  Ram ram(32 << 20);
   uint64_t pgd = 0x20000, next = 0x21000;
   // phys_base at image offset 0x1000 (value 0), page_offset_base at 0x1008.
   uint64_t pob = 0xffff888000000000ULL;
-  ram.put(0x1008, pob);
+  ram.put64(0x1008, pob);
   std::string kallsyms = fmt::format(
       "ffffffff81000000 T _text\nffffffff80001000 D phys_base\nffffffff80001008 D page_offset_base\n"
       "{:x} D init_top_pgt\n",

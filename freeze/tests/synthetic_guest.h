@@ -17,7 +17,8 @@ namespace ktest::freeze::testing {
 inline constexpr uint64_t kPob = 0xffff888000000000ULL;  // page_offset_base
 
 struct Ram final : PhysicalMemory {
-  std::vector<uint8_t> bytes = std::vector<uint8_t>(1 << 20);
+  std::vector<uint8_t> bytes;
+  explicit Ram(std::size_t size = 1 << 20) : bytes(size) {}
   uint64_t size() const override { return bytes.size(); }
   Status read(uint64_t gpa, uint8_t* out, uint64_t len) override {
     if (gpa > bytes.size() || len > bytes.size() - gpa) return fail("outside RAM");
