@@ -250,6 +250,7 @@ std::string render_map_text(const MapDump& map, const DumpOptions& options) {
 std::string render_report_text(const NamedReport& report, const DumpOptions& options) {
   TextWriter w(options);
   write_header(w, report);
+  if (report.report.scx) w.out += scx_to_text(*report.report.scx);
   for (const auto& m : report.report.maps) write_map(w, m, options);
   return w.out;
 }

@@ -18,6 +18,12 @@
 //   snapshot layer's errors (available names, did-you-mean).
 // - Map + path on a map with several entries (hash, per-CPU) prints the path
 //   in every entry (every CPU slot of per-CPU entries).
+// - The whole-report text puts the sched_ext state (Report::scx, as
+//   scx_to_text() writes it: a "sched_ext: ..." block) between the header
+//   and the maps; the whole-report JSON has it as the "scx" key.
+// - Without a map, a path whose first component is "scx" ("scx",
+//   "scx.exit.dump") selects inside the sched_ext state (Snapshot::scx())
+//   unless the snapshot has a global variable named scx.
 // - JSON form: the selected sub-tree in the report JSON shapes (a Report, a
 //   MapDump, a RenderedValue, or for map + path over several entries an
 //   array of {index, key, value|per_cpu}), pretty-printed with 2-space

@@ -1,4 +1,6 @@
 // Selection (snapshot / map / path) for `ktest snapshot dump`.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "snapshot/dump.h"
@@ -28,6 +30,21 @@ std::string indent_lines(const std::string& text, std::size_t levels) {
 Result<const RenderedValue*> field_node(const SnapshotField& f) {
   if (!f.ok()) return fail(*f.error());
   return f.raw();
+}
+
+// The sched_ext state is "scx" for a map-less path, unless a global has that name.
+bool is_scx_path(const Snapshot& s, std::string_view path) {
+  if (path.substr(0, path.find_first_of(".[")) != "scx") return false;
+  auto names = s.var_names();
+  return std::find(names.begin(), names.end(), "scx") == names.end();
+}
+
+// A map-less path: inside the sched_ext state, or a global variable.
+SnapshotField path_field(const Snapshot& s, std::string_view path) {
+  if (!is_scx_path(s, path)) return s.var(path);
+  std::string_view rest = path.substr(3);
+  if (!rest.empty() && rest.front() == '.') rest.remove_prefix(1);
+  return s.scx().get(rest);
 }
 
 std::size_t entry_limit(const DumpOptions& o) { return o.max_entries == 0 ? SIZE_MAX : o.max_entries; }
@@ -93,7 +110,8 @@ Result<std::string> select_text(const NamedReport& nr, const DumpOptions& o) {
   Snapshot s(nr.report);
   std::string head = fmt::format("snapshot {}\n", nr.name.empty() ? "(unnamed)" : nr.name);
   if (o.map.empty()) {
-    KTEST_ASSIGN(const RenderedValue* v, field_node(s.var(o.path)));
+    if (o.path == "scx" && nr.report.scx && is_scx_path(s, o.path)) return head + scx_to_text(*nr.report.scx);
+    KTEST_ASSIGN(const RenderedValue* v, field_node(path_field(s, o.path)));
     return head + render_value_text(*v, o.path, o);
   }
   KTEST_ASSIGN(SnapshotMap m, s.map(o.map));
@@ -109,7 +127,8 @@ Result<json> select_json(const NamedReport& nr, const DumpOptions& o) {
   if (o.map.empty() && o.path.empty()) return report_to_json(nr.report);
   Snapshot s(nr.report);
   if (o.map.empty()) {
-    KTEST_ASSIGN(const RenderedValue* v, field_node(s.var(o.path)));
+    if (o.path == "scx" && nr.report.scx && is_scx_path(s, o.path)) return scx_to_json(*nr.report.scx);
+    KTEST_ASSIGN(const RenderedValue* v, field_node(path_field(s, o.path)));
     return value_to_json(*v);
   }
   KTEST_ASSIGN(SnapshotMap m, s.map(o.map));

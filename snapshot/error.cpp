@@ -72,6 +72,7 @@ const char* snapshot_error_kind_name(SnapshotErrorKind kind) {
     case SnapshotErrorKind::PerCpuNeedsCpu: return "PerCpuNeedsCpu";
     case SnapshotErrorKind::MapUnavailable: return "MapUnavailable";
     case SnapshotErrorKind::NoSuchSnapshot: return "NoSuchSnapshot";
+    case SnapshotErrorKind::NoScxState: return "NoScxState";
   }
   return "Unknown";
 }
@@ -273,6 +274,14 @@ SnapshotError SnapshotError::no_such_snapshot(std::string_view name,
                                 list_alternatives(available), did_you_mean(name, available));
   return make(SnapshotErrorKind::NoSuchSnapshot, name, std::move(msg),
               "snapshots are named by the CaptureSnapshot step", std::move(available));
+}
+
+SnapshotError SnapshotError::no_scx_state(std::string_view snapshot) {
+  return make(SnapshotErrorKind::NoScxState, "scx",
+              fmt::format("snapshot '{}' has no sched_ext state: captured by an older ktest, or the "
+                          "guest kernel has no sched_ext",
+                          snapshot),
+              "capture it again with this ktest; the guest kernel needs CONFIG_SCHED_CLASS_EXT=y");
 }
 
 }  // namespace ktest

@@ -83,8 +83,9 @@ class InlineWriter {
 }  // namespace
 
 std::optional<std::string> char_array_text(const RenderedValue& v) {
-  if (v.kind != ValueKind::Array || v.elements.empty()) return std::nullopt;
-  if (v.text) return *v.text;
+  if (v.kind != ValueKind::Array) return std::nullopt;
+  if (v.text) return *v.text;  // also for "" (no elements)
+  if (v.elements.empty()) return std::nullopt;
   bool any_char = false;
   std::string s;
   bool ended = false;

@@ -9,6 +9,9 @@
 //   (snapshot_name, captured_at, kernel_version, program per map). ktstr
 //   dumps load as is; top-level and per-map fields this model does not name
 //   are kept verbatim in `extra` and written back unchanged.
+// - "scx" (ktest only) is the kernel's sched_ext state at the capture
+//   (snapshot/scx_state.h); absent when not captured (older ktest, a kernel
+//   without sched_ext, ktstr dumps), and then `scx` is nullopt.
 // - RenderedValue JSON is ktstr's serde form: {"kind": "<kind_name>", ...}.
 //   128-bit ints are written as a JSON number when they fit 64 bits, else as
 //   a decimal string; reading accepts both (and numbers given as floats when
@@ -31,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "snapshot/rendered_value.h"
+#include "snapshot/scx_state.h"
 #include "util/result.h"
 
 namespace ktest {
@@ -126,6 +130,7 @@ struct Report {
   std::optional<uint64_t> dump_truncated_at_us;
   bool is_placeholder = false;
   std::optional<DegradedInfo> degraded;  // set iff schema == "degraded"
+  std::optional<ScxState> scx;  // the kernel's sched_ext state (ktest captures only)
   // Top-level fields not modelled here, kept verbatim.
   nlohmann::json extra = nlohmann::json::object();
 

@@ -189,7 +189,7 @@ Result<std::optional<VcpuRegs>> read_regs(const json& j, const std::string& wher
 
 constexpr std::string_view kReportFields[] = {
     "schema", "snapshot_name", "captured_at", "kernel_version", "maps", "vcpu_regs",
-    "active_obj_name", "active_map_kvas", "dump_truncated_at_us", "is_placeholder"};
+    "active_obj_name", "active_map_kvas", "dump_truncated_at_us", "is_placeholder", "scx"};
 constexpr std::string_view kDegradedFields[] = {"reason", "watchpoint_hit", "bss_latch_state",
                                                 "exit_kind", "elapsed_ms"};
 
@@ -244,6 +244,7 @@ json report_to_json(const Report& r) {
   if (!r.active_map_kvas.empty()) j["active_map_kvas"] = r.active_map_kvas;
   if (r.dump_truncated_at_us) j["dump_truncated_at_us"] = *r.dump_truncated_at_us;
   if (r.is_placeholder) j["is_placeholder"] = true;
+  if (r.scx) j["scx"] = scx_to_json(*r.scx);
   return j;
 }
 
@@ -293,6 +294,10 @@ Result<Report> report_from_json(const json& j) {
     KTEST_ASSIGN(r.dump_truncated_at_us, to_u64(*t, "dump_truncated_at_us"));
   }
   KTEST_ASSIGN(r.is_placeholder, opt_bool(j, "", "is_placeholder", false));
+  if (const json* scx = find(j, "scx")) {
+    KTEST_ASSIGN(ScxState state, scx_from_json(*scx, "scx"));
+    r.scx = std::move(state);
+  }
   bool degraded = r.schema == kSchemaDegraded;
   if (degraded) KTEST_TRY(read_degraded(j, r));
   for (const auto& [key, val] : j.items()) {

@@ -15,6 +15,9 @@
 //   then return that error as a ktest::Error (message + hint).
 // - Nothing here crashes or loops on a malformed report; counts and depths
 //   are bounded.
+// - Snapshot::scx() views the report's sched_ext section through the same
+//   SnapshotField vocabulary (the tree is built from the report, not
+//   captured BTF data, and is owned by the fields that view it).
 #pragma once
 
 #include <cstddef>
@@ -69,6 +72,7 @@ enum class SnapshotErrorKind {
   PerCpuNeedsCpu,     // value access on a per-CPU entry without cpu(n)
   MapUnavailable,     // the map's capture recorded an error and no data
   NoSuchSnapshot,
+  NoScxState,         // scx() on a report without a sched_ext section
 };
 
 const char* snapshot_error_kind_name(SnapshotErrorKind kind);
@@ -122,6 +126,7 @@ struct SnapshotError {
   static SnapshotError per_cpu_needs_cpu(std::string_view where, std::size_t nr_cpus);
   static SnapshotError map_unavailable(std::string_view map, std::string_view capture_error);
   static SnapshotError no_such_snapshot(std::string_view name, std::vector<std::string> available);
+  static SnapshotError no_scx_state(std::string_view snapshot);
 };
 
 // Wraps a SnapshotError as a failed ktest::Result.
@@ -350,10 +355,19 @@ class Snapshot {
   Result<Snapshot> active() const;
   SnapshotField live_var(std::string_view name_path) const;  // active()->var()
 
+  // The kernel's sched_ext state (report().scx) as one value tree
+  // (scx_to_rendered(), snapshot/scx_state.h) at path "scx". The tree is
+  // built on first use and shared by every copy of this Snapshot; the field
+  // owns it, so it stays valid on its own. Missing (NoScxState) when the
+  // report has no scx section.
+  SnapshotField scx() const;
+
  private:
+  struct ScxTree;  // the lazily built scx() tree, shared by copies
   std::variant<Snapshot, SnapshotError> active_view() const;
   std::string name_or_unnamed() const;
   std::shared_ptr<const Report> report_;
+  std::shared_ptr<ScxTree> scx_tree_;
 };
 
 // Obj prefix of a global-section map name ("scx_simpl.bss" -> "scx_simpl"),

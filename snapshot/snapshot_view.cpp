@@ -1,5 +1,6 @@
 // Snapshot: map lookup, global variables, and the active-scheduler projection.
 #include <algorithm>
+#include <mutex>
 #include <set>
 
 #include <fmt/format.h>
@@ -71,9 +72,26 @@ std::optional<std::string> global_section_obj(std::string_view map_name) {
   return std::nullopt;
 }
 
-Snapshot::Snapshot(Report report) : report_(std::make_shared<const Report>(std::move(report))) {}
+struct Snapshot::ScxTree {
+  std::once_flag once;
+  std::shared_ptr<const RenderedValue> tree;  // null when the report has no scx
+};
+
+Snapshot::Snapshot(Report report)
+    : report_(std::make_shared<const Report>(std::move(report))),
+      scx_tree_(std::make_shared<ScxTree>()) {}
 Snapshot::Snapshot(std::shared_ptr<const Report> report)
-    : report_(report ? std::move(report) : std::make_shared<const Report>()) {}
+    : report_(report ? std::move(report) : std::make_shared<const Report>()),
+      scx_tree_(std::make_shared<ScxTree>()) {}
+
+SnapshotField Snapshot::scx() const {
+  ScxTree& cache = *scx_tree_;
+  std::call_once(cache.once, [&] {
+    if (report_->scx) cache.tree = std::make_shared<const RenderedValue>(scx_to_rendered(*report_->scx));
+  });
+  if (!cache.tree) return SnapshotField::missing(SnapshotError::no_scx_state(name_or_unnamed()));
+  return SnapshotField(cache.tree, cache.tree.get(), "scx");
+}
 
 const std::string& Snapshot::name() const { return report_->snapshot_name; }
 
