@@ -1,5 +1,6 @@
 #include "kvm/control_protocol.h"
 
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -340,6 +341,57 @@ LineSplitter::Output LineSplitter::feed(std::string_view bytes) {
     discarding_ = false;
     bytes.remove_prefix(nl + 1);
   }
+  return out;
+}
+
+// ---- address -> symbol (declared with SymbolTable) ----
+
+namespace {
+
+bool is_text_symbol(const KernelSymbol& s) { return s.type == 'T' || s.type == 't'; }
+
+std::string hex_number(uint64_t v) {
+  char buf[19] = "0x";
+  auto r = std::to_chars(buf + 2, buf + sizeof buf, v, 16);
+  return std::string(buf, r.ptr);
+}
+
+}  // namespace
+
+void SymbolTable::index_addresses() {
+  by_address_.clear();
+  for (std::size_t i = 0; i < symbols_.size(); ++i) {
+    if (symbols_[i].address != 0) by_address_.push_back(static_cast<uint32_t>(i));
+  }
+  // Within one address: text first, then vmlinux, then file order.
+  std::stable_sort(by_address_.begin(), by_address_.end(), [this](uint32_t a, uint32_t b) {
+    const KernelSymbol& x = symbols_[a];
+    const KernelSymbol& y = symbols_[b];
+    if (x.address != y.address) return x.address < y.address;
+    if (is_text_symbol(x) != is_text_symbol(y)) return is_text_symbol(x);
+    return x.module.empty() && !y.module.empty();
+  });
+}
+
+std::optional<SymbolHit> SymbolTable::lookup(uint64_t address) const {
+  auto above = std::upper_bound(by_address_.begin(), by_address_.end(), address,
+                                [this](uint64_t a, uint32_t i) { return a < symbols_[i].address; });
+  if (above == by_address_.begin() || above == by_address_.end()) return std::nullopt;
+  uint64_t base = symbols_[*std::prev(above)].address;
+  // The first entry at `base` is the preferred name.
+  auto first = std::lower_bound(by_address_.begin(), above, base,
+                                [this](uint32_t i, uint64_t a) { return symbols_[i].address < a; });
+  uint64_t size = symbols_[*above].address - base;
+  if (size > kMaxSymbolSpan) return std::nullopt;
+  return SymbolHit{&symbols_[*first], address - base, size};
+}
+
+std::string SymbolTable::symbolize(uint64_t address) const {
+  auto hit = lookup(address);
+  if (!hit) return hex_number(address);
+  std::string out = hit->symbol->name + "+" + hex_number(hit->offset) + "/" + hex_number(hit->size);
+  const std::string& module = hit->symbol->module;
+  if (!module.empty() && module != "bpf") out += " [" + module + "]";
   return out;
 }
 

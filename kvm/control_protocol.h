@@ -177,6 +177,16 @@ struct KernelSymbol {
   std::string module;  // "" for vmlinux, else the [module] name ("bpf" for BPF programs)
 };
 
+// Where an address lies: in `symbol`, `offset` bytes in; `size` is the
+// distance to the next higher symbol address (how kallsyms sizes symbols).
+struct SymbolHit {
+  const KernelSymbol* symbol = nullptr;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+// A symbol "spanning" more than this is a gap between symbols, not code.
+inline constexpr uint64_t kMaxSymbolSpan = 1u << 20;
+
 class SymbolTable {
  public:
   // Parses /proc/kallsyms text; malformed lines fail with their line number.
@@ -184,10 +194,22 @@ class SymbolTable {
   const std::vector<KernelSymbol>& symbols() const { return symbols_; }
   // First symbol with this name (vmlinux symbols before module ones).
   const KernelSymbol* find(std::string_view name) const;
+  // The symbol holding `address` (a binary search): the highest one at or
+  // below it. nullopt below the first symbol, at or past the last address
+  // (its size is unknown) and inside a gap wider than kMaxSymbolSpan.
+  // Among symbols sharing an address, text symbols and vmlinux win.
+  std::optional<SymbolHit> lookup(uint64_t address) const;
+  // The address as printk's %pS prints it: "name+0xoff/0xsize", with
+  // " [module]" for module symbols (not for BPF programs); "0x<hex>" when
+  // lookup() finds nothing.
+  std::string symbolize(uint64_t address) const;
 
  private:
+  void index_addresses();  // by parse(), once symbols_ is complete
+
   std::vector<KernelSymbol> symbols_;
   std::map<std::string, std::size_t, std::less<>> by_name_;
+  std::vector<uint32_t> by_address_;  // indices into symbols_; address 0 left out
 };
 
 // Collects kallsyms_chunk messages in order and produces the table at

@@ -58,6 +58,7 @@ Result<SymbolTable> SymbolTable::parse(std::string_view text) {
     auto [it, inserted] = table.by_name_.emplace(s.name, i);
     if (!inserted && !table.symbols_[it->second].module.empty() && s.module.empty()) it->second = i;
   }
+  table.index_addresses();
   return table;
 }
 

@@ -95,6 +95,13 @@ std::string ConfigProblem::to_string() const {
   return option + " is " + actual + ", ktest needs " + expected + ": " + why;
 }
 
+std::optional<std::string> config_value(std::string_view config_text, std::string_view option) {
+  auto values = parse_config(config_text);
+  auto it = values.find(option);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<ConfigProblem> check_config_text(std::string_view config_text) {
   auto values = parse_config(config_text);
   std::vector<ConfigProblem> problems;

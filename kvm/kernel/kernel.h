@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +127,9 @@ struct ConfigReport {
 // `path`: a kernel directory, a config file, or a vmlinux/bzImage with a
 // `config` (or config-<version>) beside it.
 Result<ConfigReport> check_kernel_config(const std::string& path);
+// The value of one option in a .config text ("y", "250", "not set"), or
+// nullopt when the text does not mention it.
+std::optional<std::string> config_value(std::string_view config_text, std::string_view option);
 
 // ---- resolution for `ktest run` -------------------------------------------
 struct KernelSpec {

@@ -246,3 +246,37 @@ TEST_SUITE("kvm_agent.protocol") {
     }
   }
 }
+
+TEST_CASE("SymbolTable::lookup/symbolize: address to symbol, bounded, as %pS prints it") {
+  auto table = SymbolTable::parse(
+      "ffffffff81000000 T _text\n"
+      "ffffffff81001000 t helper\n"
+      "ffffffff81001000 D helper_data\n"  // same address: the text symbol wins
+      "ffffffff81001040 T scx_bpf_error_bstr\n"
+      "ffffffff810010e0 T after\n"
+      "ffffffff83000000 T far_away\n"     // 32 MiB gap after `after`: not a function
+      "ffffffffc0000000 t mod_fn\t[kvm]\n"
+      "ffffffffc0000100 t bpf_prog_0123456789abcdef_enqueue\t[bpf]\n"
+      "ffffffffc0000200 t mod_end\t[kvm]\n"
+      "0000000000000000 T zeroed\n");
+  REQUIRE(table);
+  auto hit = table->lookup(0xffffffff810010abULL);
+  REQUIRE(hit);
+  CHECK(hit->symbol->name == "scx_bpf_error_bstr");
+  CHECK(hit->offset == 0x6b);
+  CHECK(hit->size == 0xa0);
+  CHECK(table->symbolize(0xffffffff810010abULL) == "scx_bpf_error_bstr+0x6b/0xa0");
+  CHECK(table->symbolize(0xffffffff81001000ULL) == "helper+0x0/0x40");
+  CHECK(table->symbolize(0xffffffffc0000010ULL) == "mod_fn+0x10/0x100 [kvm]");
+  CHECK(table->symbolize(0xffffffffc0000104ULL) == "bpf_prog_0123456789abcdef_enqueue+0x4/0x100");
+  // Below the first symbol, in a wide gap, at or past the last: no symbol.
+  CHECK_FALSE(table->lookup(0x1000));
+  CHECK_FALSE(table->lookup(0xffffffff81200000ULL));
+  CHECK_FALSE(table->lookup(0xffffffffc0000200ULL));
+  CHECK_FALSE(table->lookup(~0ULL));
+  CHECK(table->symbolize(0xffffffff81200000ULL) == "0xffffffff81200000");
+  // An empty table finds nothing.
+  auto empty = SymbolTable::parse("");
+  REQUIRE(empty);
+  CHECK_FALSE(empty->lookup(0xffffffff81000000ULL));
+}

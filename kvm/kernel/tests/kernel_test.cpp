@@ -315,3 +315,12 @@ TEST_CASE("a user's bzImage alone is extracted once into the cache and booted as
   CHECK(image->config == t.path + "/k/config");
   CHECK(fs::file_size(image->boot_image) == fs::file_size(kKernelDir + "/vmlinux"));
 }
+
+TEST_CASE("config_value: a set option, a number, one not set, one absent") {
+  const std::string config = "CONFIG_HZ_250=y\nCONFIG_HZ=250\n# CONFIG_HZ_1000 is not set\n";
+  CHECK(config_value(config, "CONFIG_HZ") == "250");
+  CHECK(config_value(config, "CONFIG_HZ_250") == "y");
+  CHECK(config_value(config, "CONFIG_HZ_1000") == "not set");
+  CHECK_FALSE(config_value(config, "CONFIG_HZ_300").has_value());
+  CHECK_FALSE(config_value("", "CONFIG_HZ").has_value());
+}
