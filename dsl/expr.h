@@ -35,20 +35,50 @@
 //   pid("w")        first pid of workload w (a Spawn step's name)
 //   pids("w")       every pid of workload w (a list)
 //   nr_cpus         the vm's cpu count (also nr_cpus())
+//   scx()           the kernel's sched_ext state in the default snapshot (below)
 //
 // Methods (receiver.name(args)):
-//   snapshot:  .var(s) .map(s) .active() .live_var(s) .vars(s)
+//   snapshot:  .var(s) .map(s) .active() .live_var(s) .vars(s) .scx()
 //   map/list:  .find(pred) .filter(pred) .max_by(path) .min_by(path) .at(i)
 //              .len() .count() .sum() .max() .min()
 //   any:       .exists()  true when the receiver evaluates without error
 //              (map("m").find(tid == 5).exists()); the only method that
 //              turns a failed lookup into a value
 //   entry:     .key() .value()  (other accessors apply to the entry's value)
+//   scx():     .dsq(id) the element of dsqs whose id is id (a number; the
+//              first match, so a built-in id gives node 0 / CPU 0's DSQ), or
+//              .dsq("global") (node 0's global DSQ); .cpu(n) the element of
+//              cpus for CPU n
 //   value:     .get("a.b.c") .index(i) .cpu(n) (one CPU of a per-CPU value)
 //              .as_u64() .as_i64() .as_f64() .as_bool() .as_str()
 //              .as_u64_array() .as_u32_array() .as_i64_array() .as_f64_array()
 //              .as_bool_array() .len() .sum() .max() .min()
 //   x.a.b       plain member access: sugar for x.get("a.b")
+//
+// Sched_ext state: scx() (or snapshot("s").scx(), @s.scx()) is the report's
+// "scx" section (snapshot/scx_state.h) as a struct value, walked like any
+// captured value: scx().state == "enabled", scx().exit.kind ==
+// "SCX_EXIT_ERROR_STALL", scx().exit.msg, scx().longest_wait_ms > 100,
+// scx().cpus.len(), scx().runnable.max_by("wait_ms").pid,
+// scx().dsqs.find(id == 0x4b54).nr. Members (the JSON keys):
+//   state               "enabling" "enabled" "disabling" "disabled" (an enum:
+//                       also compares as its number); state_value
+//   ops                 the attached scheduler {name, flags, timeout_ms};
+//                       absent when none is attached
+//   exit                the root scheduler's exit {kind (enum scx_exit_kind,
+//                       "SCX_EXIT_ERROR"...), kind_value, exit_code, reason,
+//                       msg, backtrace (list of "sym+0x../0x.."), dump (the
+//                       debug dump text)}; absent until it starts to exit
+//   watchdog_timeout_ms bypass_depth hz jiffies longest_wait_ms
+//   cpus                per CPU {cpu, nr_running, local_dsq_nr, flags,
+//                       curr_pid, curr_comm, curr_is_scx}
+//   dsqs                {id, kind ("global" "local" "bypass" "user"), cpu,
+//                       node, nr}: global ones, then per CPU, then user DSQs
+//   runnable            runnable tasks, longest wait first {pid, comm, cpu,
+//                       dsq_id (absent when on no DSQ), runnable_at, wait_ms}
+//   errors              what the capture could not read
+// Strings compare as text (scx().ops.name == "simple"). A snapshot without
+// the section (an older ktest, a kernel without sched_ext) is an Error.
 //
 // Predicates (the argument of find/filter) are evaluated once per entry:
 // a bare NAME or dotted path (tid, ctx.weight.value) resolves against the

@@ -117,6 +117,10 @@ Result<Value> Evaluator::root(const Expr& e) {
       if (name == arg) return Value{snap};
       names.push_back(name);
     }
+    // @exit / @early are the error-trigger captures ("@exit" in reports).
+    for (const auto& [name, snap] : ctx_.snapshots)
+      if (name.size() == arg.size() + 1 && name[0] == '@' && name.compare(1, arg.size(), arg) == 0)
+        return Value{snap};
     return raise(e.args[0]->span, SnapshotError::no_such_snapshot(arg, names));
   }
   KTEST_ASSIGN(Snapshot snap, default_snapshot(e.span));
@@ -137,6 +141,7 @@ Result<Value> Evaluator::snapshot_method(const Expr& e, const Snapshot& snap, co
     if (!a) return raise(e.name_span, a.error());
     return Value{*a};
   }
+  if (e.name == "scx") return field(snap.scx(), e.name_span);
   if (e.name == "vars") {
     auto copies = snap.vars(arg);
     if (copies.empty()) return field(snap.var(arg), at);  // its error says why
@@ -205,7 +210,11 @@ Result<bool> Evaluator::eval_bool(const Expr& e) {
     bool result = false;
     if (e.op == Op::In) {
       KTEST_ASSIGN(ValueList items, elements(*e.args[1], rv));
-      auto l = to_scalar(lv, false);
+      // Enums and char arrays match a list of strings by their text.
+      const bool strings = std::any_of(items.begin(), items.end(), [](const Value& item) {
+        return std::holds_alternative<std::string>(item.v);
+      });
+      auto l = to_scalar(lv, strings);
       if (!l) return raise(e.args[0]->span, l.error());
       for (const auto& item : items) {
         auto r = to_scalar(item, std::holds_alternative<std::string>(*l));

@@ -10,6 +10,9 @@
 
 namespace ktest::dsl {
 
+// The field when `v` is a sched_ext state root (Snapshot::scx()), else nullptr.
+const SnapshotField* as_scx_root(const Value& v);
+
 class Evaluator {
  public:
   Evaluator(const EvalContext& ctx, const std::string& text) : ctx_(ctx), text_(text) {}
@@ -41,6 +44,9 @@ class Evaluator {
   Result<Value> extreme_by(const Expr& e, const Value& recv, const std::string& path);
   Result<Value> aggregate(const Expr& e, const Value& recv);  // sum / max / min
   Result<Value> convert(const Expr& e, const Value& recv);    // as_*
+  // expr_scx.cpp: scx().dsq(id) and scx().cpu(n).
+  Result<Value> scx_dsq(const Expr& e, const Value& recv);
+  Result<Value> scx_cpu(const Expr& e, const SnapshotField& scx, std::size_t cpu);
   Result<Value> binary(const Expr& e);
   Result<Value> get_path(const Expr& e, Span at, const Value& recv, const std::string& path);
   Result<std::size_t> index_arg(const Expr& e);

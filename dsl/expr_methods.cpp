@@ -236,7 +236,7 @@ Result<Value> Evaluator::method(const Expr& e) {
   KTEST_ASSIGN(Value recv, eval(*e.receiver));
   if (const auto* snap = std::get_if<Snapshot>(&recv.v))
     return snapshot_method(e, *snap, e.args.empty() ? "" : string_arg(e));
-  if (n == "var" || n == "map" || n == "active" || n == "live_var" || n == "vars")
+  if (n == "var" || n == "map" || n == "active" || n == "live_var" || n == "vars" || n == "scx")
     return raise(e.name_span, fmt::format(".{}() applies to a snapshot, not {}", n, value_kind(recv)),
                  fmt::format("write snapshot(\"name\").{0}(...) or @name.{0}(...)", n));
   if (n == "find" || n == "filter") return search(e, recv);
@@ -244,6 +244,7 @@ Result<Value> Evaluator::method(const Expr& e) {
   if (n == "sum" || n == "max" || n == "min") return aggregate(e, recv);
   if (n.rfind("as_", 0) == 0) return convert(e, recv);
   if (n == "get") return get_path(e, e.args[0]->span, recv, string_arg(e));
+  if (n == "dsq") return scx_dsq(e, recv);
   if (n == "len" || n == "count") {
     if (const auto* m = std::get_if<SnapshotMap>(&recv.v)) return Value{static_cast<expr_int_t>(m->size())};
     if (const auto* s = std::get_if<std::string>(&recv.v)) return Value{static_cast<expr_int_t>(s->size())};
@@ -269,8 +270,9 @@ Result<Value> Evaluator::method(const Expr& e) {
       if (!r) return raise(e.span, r.error());
       return Value{*r};
     }
-    return raise(e.name_span, fmt::format(".cpu(n) selects a CPU of a per-CPU map or entry, not of {}",
-                                          value_kind(recv)));
+    if (const SnapshotField* scx = as_scx_root(recv)) return scx_cpu(e, *scx, cpu);
+    return raise(e.name_span, fmt::format(".cpu(n) selects a CPU of a per-CPU map or entry, or of scx(); "
+                                          "not of {}", value_kind(recv)));
   }
   // at / index
   KTEST_ASSIGN(std::size_t i, index_arg(e));

@@ -42,6 +42,10 @@ void Parser::check_args(const Expr& call, const Signature& sig) {
   if (sig.arg == ArgKind::String && !(call.args[0]->kind == ExprKind::Literal &&
                                       std::holds_alternative<std::string>(call.args[0]->literal)))
     error(call.args[0]->span, fmt::format("{}() takes a string literal", call.name), "write " + example);
+  if (sig.arg == ArgKind::IdOrName && call.args[0]->kind == ExprKind::Literal &&
+      !std::holds_alternative<std::string>(call.args[0]->literal) &&
+      !std::holds_alternative<expr_int_t>(call.args[0]->literal))
+    error(call.args[0]->span, fmt::format("{}() takes an integer id or a name", call.name), "write " + example);
 }
 
 ExprPtr Parser::parse_postfix(ExprPtr receiver) {
@@ -124,7 +128,7 @@ ExprPtr Parser::parse_primary() {
       auto hint = nearest(t.text, root_names());
       return error(t.span, fmt::format("unknown function '{}'", t.text),
                    hint ? fmt::format("did you mean '{}()'?", *hint) : "roots are var, map, active, live_var, "
-                                                                       "vars, snapshot, pid, pids, nr_cpus");
+                                                                       "vars, snapshot, pid, pids, nr_cpus, scx");
     }
     e->kind = ExprKind::Call;
     e->args = parse_args(false);

@@ -15,6 +15,7 @@ constexpr Signature kRoots[] = {
     {"pid", 1, ArgKind::String, "pid(\"worker\")"},
     {"pids", 1, ArgKind::String, "pids(\"worker\")"},
     {"nr_cpus", 0, ArgKind::None, "nr_cpus()"},
+    {"scx", 0, ArgKind::None, "scx().state == \"enabled\""},
 };
 
 constexpr Signature kMethods[] = {
@@ -23,6 +24,8 @@ constexpr Signature kMethods[] = {
     {"active", 0, ArgKind::None, "@before.active()"},
     {"live_var", 1, ArgKind::String, "@before.live_var(\"nr_cpus_onln\")"},
     {"vars", 1, ArgKind::String, "@before.vars(\"nr_cpus_onln\")"},
+    {"scx", 0, ArgKind::None, "@exit.scx().exit.kind"},
+    {"dsq", 1, ArgKind::IdOrName, "scx().dsq(0x4b54).nr"},
     {"find", 1, ArgKind::Predicate, "map(\"m\").find(tid == pid(\"worker\"))"},
     {"filter", 1, ArgKind::Predicate, "map(\"m\").filter(ctx.weight.value > 100)"},
     {"max_by", 1, ArgKind::String, "map(\"m\").max_by(\"ctx.runtime\")"},
@@ -38,7 +41,7 @@ constexpr Signature kMethods[] = {
     {"value", 0, ArgKind::None, "map(\"m\").at(0).value()"},
     {"get", 1, ArgKind::String, "x.get(\"ctx.weight.value\")"},
     {"index", 1, ArgKind::Int, "var(\"slots\").index(0)"},
-    {"cpu", 1, ArgKind::Int, "map(\"stats\").at(0).cpu(1)"},
+    {"cpu", 1, ArgKind::Int, "map(\"stats\").at(0).cpu(1) or scx().cpu(1)"},
     {"as_u64", 0, ArgKind::None, "x.as_u64()"},
     {"as_i64", 0, ArgKind::None, "x.as_i64()"},
     {"as_f64", 0, ArgKind::None, "x.as_f64()"},

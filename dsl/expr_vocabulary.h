@@ -12,6 +12,7 @@ enum class ArgKind {
   String,     // one string literal: a name or a dotted path
   Int,        // one integer expression
   Predicate,  // one expression evaluated per entry (bare names = entry fields)
+  IdOrName,   // one integer expression, or a string literal naming it
 };
 
 struct Signature {
