@@ -230,6 +230,7 @@ Result<PlanSettings> read_settings(const json* j) {
   else if (policy && *policy != "stop")
     return field_error("settings.on_failure", "expected \"stop\" or \"continue\"");
   KTEST_ASSIGN(s.send_kallsyms, r.boolean("send_kallsyms", true));
+  KTEST_ASSIGN(s.scheduler_exit_expected, r.boolean("scheduler_exit_expected", false));
   KTEST_TRY(r.finish());
   return s;
 }
@@ -285,7 +286,8 @@ std::string plan_to_json(const Plan& plan) {
   j["version"] = kPlanVersion;
   j["settings"] = {{"step_timeout_ms", plan.settings.step_timeout_ms},
                    {"on_failure", plan.settings.on_failure == OnFailure::Stop ? "stop" : "continue"},
-                   {"send_kallsyms", plan.settings.send_kallsyms}};
+                   {"send_kallsyms", plan.settings.send_kallsyms},
+                   {"scheduler_exit_expected", plan.settings.scheduler_exit_expected}};
   j["steps"] = json::array();
   for (const auto& step : plan.steps) j["steps"].push_back(step_to_json(step));
   return j.dump(2) + "\n";

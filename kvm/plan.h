@@ -10,7 +10,10 @@
 //   AttachScheduler  open + load `object` (a BPF ELF path inside the guest),
 //                    attach the struct_ops map `ops` (all struct_ops maps when
 //                    absent); `name` labels it in reports. Fails when a
-//                    scheduler is already attached.
+//                    scheduler is already attached (one that exited is
+//                    released instead), and at once when the new one exits
+//                    while enabling; failures quote the kernel's
+//                    "sched_ext:" log lines.
 //   ReplaceScheduler detach the current scheduler (if any), then attach.
 //   DetachScheduler  destroy the links of the current scheduler.
 //   Spawn            start `count` copies of `argv` (argv[0] "@spin", "@yield"
@@ -43,13 +46,21 @@
 //                    captures and commands. `name` labels it in reports.
 //   Kill             send `signal` to every process of workload `name`
 //                    (their process groups); fails for an unknown name.
-//   Sleep            wait `ms`.
+//   Sleep            wait `ms` (ends early when the scheduler exits, below).
 //   CaptureSnapshot  ring the doorbell with RequestKind::Capture and `name`.
 //   WatchSnapshot    ring the doorbell with RequestKind::RegisterWatch and
 //                    {"name","symbol","access","len"}.
 // Settings: `step_timeout_ms` bounds every step (Run: the smaller of the
 // two); `on_failure` is Stop (default: report, clean up, power off) or
 // Continue; `send_kallsyms` (default true) ships /proc/kallsyms at start.
+// `scheduler_exit_expected` (default false): an attached scheduler that
+// leaves sched_ext state "enabled" without a Detach/ReplaceScheduler step
+// (scx_bpf_error, the watchdog, sysrq-S) fails the step in progress at once
+// (the agent looks after every step and every ~20 ms of a Sleep or Run,
+// which it then kills) with "the scheduler \"<ops>\" exited: <the kernel's
+// sched_ext log lines>"; when true the agent only logs that and goes on.
+// Either way a later Detach/ReplaceScheduler or AttachScheduler, and the
+// cleanup after the last step, treat the dead scheduler as gone.
 #pragma once
 
 #include <cstdint>
@@ -136,6 +147,7 @@ struct PlanSettings {
   uint32_t step_timeout_ms = 60000;
   OnFailure on_failure = OnFailure::Stop;
   bool send_kallsyms = true;
+  bool scheduler_exit_expected = false;
   bool operator==(const PlanSettings&) const = default;
 };
 

@@ -15,6 +15,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +67,7 @@ struct RunOutcome {
   std::string output;        // stdout+stderr, the first kMaxRunOutputBytes
   uint64_t output_dropped = 0;  // bytes after those
   std::string output_tail;   // last kOutputTailBytes of stdout+stderr
+  bool interrupted = false;  // `interrupt` said stop: the command was killed
 };
 inline constexpr std::size_t kOutputTailBytes = 4096;
 
@@ -78,8 +81,11 @@ inline constexpr std::size_t kOutputTailBytes = 4096;
 // reports a failed setup or execve over a close-on-exec pipe.
 Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
                           int nice, int output_fd, const std::string& name);
+// While it waits (every ~20 ms) it asks `interrupt`, when given, whether to
+// give up: then it kills the command and returns with `interrupted` set.
 Result<RunOutcome> run_process(const std::vector<std::string>& argv,
-                               std::chrono::milliseconds timeout);
+                               std::chrono::milliseconds timeout,
+                               const std::function<bool()>& interrupt = {});
 // "command not found in the guest: add it to vm.tools".
 const char* tools_hint();
 // SIGKILLs the process groups and reaps them within `wait`.
@@ -120,7 +126,43 @@ class LoadedObjects {
   std::vector<struct bpf_link*> links_;
 };
 
+// --- kmsg.cpp: the kernel log since a point in time ---------------------------------
+inline constexpr std::size_t kMaxKmsgRecords = 65536;   // read() calls per read_new()
+inline constexpr std::size_t kMaxKmsgKept = 256;        // messages read_new() returns
+inline constexpr std::size_t kMaxKmsgTextBytes = 4096;  // sched_ext_lines() result
+// The text of one /dev/kmsg record line "<prio>,<seq>,<usec>,<flags>[,...];<text>"
+// with the kernel's "\xNN" escapes decoded; nullopt for anything else (the
+// " KEY=value" continuation lines among them).
+std::optional<std::string> kmsg_record_text(std::string_view line);
+// Reads the records logged after open(). Non-blocking and bounded: each
+// read_new() does at most kMaxKmsgRecords reads and keeps the newest
+// kMaxKmsgKept messages; records the kernel overwrote before they were read
+// are skipped. A reader that could not open reads as empty.
+class KmsgReader {
+ public:
+  KmsgReader() = default;
+  KmsgReader(const KmsgReader&) = delete;
+  KmsgReader& operator=(const KmsgReader&) = delete;
+  ~KmsgReader();
+  // (Re)opens `path` O_NONBLOCK and seeks to its end.
+  Status open(const std::string& path = "/dev/kmsg");
+  void close();
+  // The messages of the records that arrived since open() or the last call.
+  std::vector<std::string> read_new();
+
+ private:
+  int fd_ = -1;
+  std::string pending_;  // a partial line (plain files only)
+};
+// The messages starting "sched_ext:", joined with "; " (at most about
+// kMaxKmsgTextBytes); "" when there are none.
+std::string sched_ext_lines(const std::vector<std::string>& messages);
+
 // --- scheduler.cpp: sched_ext via libbpf ------------------------------------------
+// Failures carry the kernel's "sched_ext:" log lines (read from /dev/kmsg,
+// from just before the attach): a refused attach, and a scheduler that is
+// "disabling" or "disabled" right after its link was created, which ends
+// the wait for "enabled" at once.
 struct SchedulerReport {
   std::string verifier_log;  // libbpf and verifier messages, kept on failure
   std::string state;         // /sys/kernel/sched_ext/state after the operation
@@ -132,16 +174,29 @@ class SchedulerSlot {
   SchedulerSlot(const SchedulerSlot&) = delete;
   SchedulerSlot& operator=(const SchedulerSlot&) = delete;
   ~SchedulerSlot() { release(); }
+  // Fails when a live scheduler is attached; one that exited is released.
   Status attach(const std::string& object, const std::string* ops, SchedulerReport& report,
                 std::chrono::milliseconds timeout);
-  // Fails when nothing is attached or sched_ext does not reach "disabled".
+  // Fails when nothing is attached or sched_ext does not reach "disabled";
+  // a scheduler that already exited is released and detach() succeeds.
   Status detach(SchedulerReport& report, std::chrono::milliseconds timeout);
   bool attached() const { return object_ != nullptr; }
+  // Once per attached scheduler that left "enabled" ("disabling" or
+  // "disabled") without detach(): "the scheduler \"<ops>\" exited: <the
+  // kernel's sched_ext lines>", after waiting up to `settle` for
+  // "disabled" (the kernel logs why before it gets there). nullopt while it
+  // runs, when nothing is attached, and once the exit was returned. The
+  // dead scheduler's object (its maps) stays until detach() or attach().
+  std::optional<std::string> check_exit(std::chrono::milliseconds settle);
+  bool exited() const { return exited_; }
 
  private:
   void release();  // destroys the links and the object without waiting
   struct bpf_object* object_ = nullptr;
   std::vector<struct bpf_link*> links_;
+  KmsgReader kmsg_;
+  std::string ops_name_;  // /sys/kernel/sched_ext/root/ops once enabled
+  bool exited_ = false;
 };
 
 // --- doorbell.cpp: the ivshmem doorbell (kvm/doorbell_abi.h) ------------------------
@@ -173,6 +228,10 @@ class Doorbell {
 
 // --- executor.cpp: the plan ----------------------------------------------------------
 // Runs the plan and reports over `channel`; returns whether every step succeeded.
+// The attached scheduler is watched after every step and every ~20 ms while
+// Sleep and Run wait: when it exits unplanned (SchedulerSlot::check_exit),
+// the step in progress fails at once with the exit text, unless the plan's
+// settings say scheduler_exit_expected, which only logs it.
 bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell);
 
 }  // namespace ktest::agent

@@ -17,6 +17,11 @@ namespace {
 namespace ctl = kvm::control;
 using std::chrono::milliseconds;
 
+// How often Sleep and Run look at the scheduler, and how long a dying one
+// may take to reach "disabled" (when the kernel has logged why).
+constexpr milliseconds kWatchInterval(20);
+constexpr milliseconds kExitSettle(5000);
+
 struct Context {
   const kvm::PlanSettings& settings;
   Channel& channel;
@@ -53,83 +58,132 @@ Status doorbell_step(Context& ctx, doorbell::RequestKind kind, const std::string
   return {};
 }
 
-Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDetails& d) {
-  milliseconds timeout(ctx.settings.step_timeout_ms);
-  if (auto* s = std::get_if<kvm::AttachScheduler>(&step)) return attach(ctx, *s, d, timeout);
-  if (auto* s = std::get_if<kvm::ReplaceScheduler>(&step)) {
+// The attached scheduler's unplanned exit (see agent.h): an error to fail
+// the step in progress with, or only a log line when the plan expects it.
+Status watch_scheduler(Context& ctx) {
+  auto exit = ctx.scheduler.check_exit(kExitSettle);
+  if (!exit) return {};
+  console_log(*exit);
+  if (ctx.settings.scheduler_exit_expected) {
+    ctx.channel.send(ctl::Log{*exit});
+    return {};
+  }
+  return fail(*exit, "", "if the scenario means the scheduler to exit, say so with expect_scheduler_exit");
+}
+
+// One overload per step type: std::visit makes a step type without one a
+// compile error.
+struct StepRunner {
+  Context& ctx;
+  uint32_t index;
+  ctl::StepDetails& d;
+  milliseconds timeout;
+
+  Status operator()(const kvm::AttachScheduler& s) { return attach(ctx, s, d, timeout); }
+
+  Status operator()(const kvm::ReplaceScheduler& s) {
     if (ctx.scheduler.attached()) {
       SchedulerReport report;
       Status st = ctx.scheduler.detach(report, timeout);
       if (!st) return std::move(st).context("detaching the previous scheduler");
     }
-    return attach(ctx, *s, d, timeout);
+    return attach(ctx, s, d, timeout);
   }
-  if (std::holds_alternative<kvm::DetachScheduler>(step)) {
+
+  Status operator()(const kvm::DetachScheduler&) {
     SchedulerReport report;
     Status st = ctx.scheduler.detach(report, timeout);
     d.scheduler_state = std::move(report.state);
     d.scheduler_ops = std::move(report.ops);
     return st;
   }
-  if (auto* s = std::get_if<kvm::Spawn>(&step)) {
-    for (uint32_t i = 0; i < s->count; ++i) {
-      auto pid = spawn_process(s->argv, s->cpus, s->nice, -1, s->name);
-      if (!pid) return std::move(pid).context("spawning copy " + std::to_string(i) + " of " + s->name);
+
+  Status operator()(const kvm::Spawn& s) {
+    for (uint32_t i = 0; i < s.count; ++i) {
+      auto pid = spawn_process(s.argv, s.cpus, s.nice, -1, s.name);
+      if (!pid) return std::move(pid).context("spawning copy " + std::to_string(i) + " of " + s.name);
       d.pids.push_back(*pid);
       ctx.workload_pids.push_back(*pid);
     }
-    auto& pids = ctx.workloads[s->name];
+    auto& pids = ctx.workloads[s.name];
     pids.insert(pids.end(), d.pids.begin(), d.pids.end());
-    ctx.channel.send(ctl::Workload{s->name, d.pids});
+    ctx.channel.send(ctl::Workload{s.name, d.pids});
     return {};
   }
-  if (auto* s = std::get_if<kvm::Kill>(&step)) {
-    auto it = ctx.workloads.find(s->name);
-    if (it == ctx.workloads.end()) return fail("no workload named '" + s->name + "' was spawned");
+
+  Status operator()(const kvm::Kill& s) {
+    auto it = ctx.workloads.find(s.name);
+    if (it == ctx.workloads.end()) return fail("no workload named '" + s.name + "' was spawned");
     for (int pid : it->second) {
       // Each copy leads its own process group: signal what it started too.
-      if (::kill(-pid, s->signal) != 0 && ::kill(pid, s->signal) != 0 && errno != ESRCH)
+      if (::kill(-pid, s.signal) != 0 && ::kill(pid, s.signal) != 0 && errno != ESRCH)
         return fail("cannot signal pid " + std::to_string(pid) + ": " + std::strerror(errno));
     }
     d.pids = it->second;
     return {};
   }
-  if (auto* s = std::get_if<kvm::Run>(&step)) {
-    KTEST_ASSIGN(auto r, run_process(s->argv, std::min(timeout, milliseconds(s->timeout_ms))));
+
+  Status operator()(const kvm::Run& s) {
+    Status scheduler_exit;
+    auto interrupt = [&] {
+      scheduler_exit = watch_scheduler(ctx);
+      return !scheduler_exit.ok();
+    };
+    KTEST_ASSIGN(auto r, run_process(s.argv, std::min(timeout, milliseconds(s.timeout_ms)), interrupt));
     if (r.exited) d.exit_code = r.exit_code;
-    if (!r.exited && !r.timed_out) d.signal = r.signal;
+    if (!r.exited && !r.timed_out && !r.interrupted) d.signal = r.signal;
     d.output_tail = r.output_tail;
     // The whole output goes before step_finished, which says how much came.
-    ctl::for_each_output_chunk(index, r.output, [&ctx](const ctl::StepOutput& chunk) { ctx.channel.send(chunk); });
+    ctl::for_each_output_chunk(index, r.output, [this](const ctl::StepOutput& chunk) { ctx.channel.send(chunk); });
     d.output_bytes = r.output.size();
     d.output_dropped = r.output_dropped;
-    if (r.exited && r.exit_code == s->expect_exit) return {};
+    if (r.interrupted) return std::move(scheduler_exit).context("the command was killed");
+    if (r.exited && r.exit_code == s.expect_exit) return {};
     const bool not_found = r.exited && r.exit_code == 127;
-    return fail("command " + output_summary(r) + ", expected exit " + std::to_string(s->expect_exit), "",
+    return fail("command " + output_summary(r) + ", expected exit " + std::to_string(s.expect_exit), "",
                 not_found ? tools_hint() : "");
   }
-  if (auto* s = std::get_if<kvm::LoadBpf>(&step)) {
+
+  Status operator()(const kvm::LoadBpf& s) {
     LoadReport report;
-    Status st = ctx.objects.load(*s, report);
+    Status st = ctx.objects.load(s, report);
     d.verifier_log = std::move(report.verifier_log);
     d.programs_attached = std::move(report.attached);
     d.programs_run = std::move(report.ran);
     return st;
   }
-  if (auto* s = std::get_if<kvm::Sleep>(&step)) {
-    std::this_thread::sleep_for(std::min(timeout, milliseconds(s->ms)));
-    if (milliseconds(s->ms) > timeout)
-      return fail("sleep of " + std::to_string(s->ms) + " ms exceeds the step timeout");
+
+  // Sleeps in kWatchInterval slices, watching the scheduler between them.
+  Status operator()(const kvm::Sleep& s) {
+    const auto end = Clock::now() + std::min(timeout, milliseconds(s.ms));
+    while (true) {
+      KTEST_TRY(watch_scheduler(ctx));
+      auto left = end - Clock::now();
+      if (left <= Clock::duration::zero()) break;
+      std::this_thread::sleep_for(std::min<Clock::duration>(left, kWatchInterval));
+    }
+    if (milliseconds(s.ms) > timeout)
+      return fail("sleep of " + std::to_string(s.ms) + " ms exceeds the step timeout");
     return {};
   }
-  if (auto* s = std::get_if<kvm::CaptureSnapshot>(&step))
-    return doorbell_step(ctx, doorbell::RequestKind::Capture, s->name, d, timeout);
-  if (auto* s = std::get_if<kvm::WatchSnapshot>(&step)) {
-    nlohmann::json payload = {{"name", s->name}, {"symbol", s->symbol},
-                              {"access", s->access}, {"len", s->len}, {"step", index}};
+
+  Status operator()(const kvm::CaptureSnapshot& s) {
+    return doorbell_step(ctx, doorbell::RequestKind::Capture, s.name, d, timeout);
+  }
+
+  Status operator()(const kvm::WatchSnapshot& s) {
+    nlohmann::json payload = {{"name", s.name}, {"symbol", s.symbol},
+                              {"access", s.access}, {"len", s.len}, {"step", index}};
     return doorbell_step(ctx, doorbell::RequestKind::RegisterWatch, payload.dump(), d, timeout);
   }
-  return fail("unhandled step");
+};
+
+Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDetails& d) {
+  Status st = std::visit(StepRunner{ctx, index, d, milliseconds(ctx.settings.step_timeout_ms)}, step);
+  // A scheduler that died during a quick step: that step fails (or logs).
+  if (st) return watch_scheduler(ctx);
+  if (auto late = watch_scheduler(ctx); !late) ctx.channel.send(ctl::Log{late.error().to_string()});
+  return st;
 }
 
 }  // namespace
@@ -156,11 +210,13 @@ bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
     reap_zombies();
     if (!st) {
       console_log("step " + std::to_string(i) + " " + op + " failed: " + finished.error);
-      if (done.ok) done.error = "step " + std::to_string(i) + " (" + op + "): " + finished.error;
+      if (done.ok) done.error = "step " + std::to_string(i + 1) + " (" + op + "): " + finished.error;
       done.ok = false;
       if (plan.settings.on_failure == kvm::OnFailure::Stop) break;
     }
   }
+  // An exit no step saw (after the last one, or once the plan stopped).
+  if (auto exit = ctx.scheduler.check_exit(kExitSettle)) channel.send(ctl::Log{*exit});
   kill_processes(ctx.workload_pids, std::chrono::seconds(5));
   if (ctx.scheduler.attached()) {
     SchedulerReport report;

@@ -177,7 +177,8 @@ Result<int> spawn_process(const std::vector<std::string>& argv, const std::vecto
 }
 
 Result<RunOutcome> run_process(const std::vector<std::string>& argv,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout,
+                               const std::function<bool()>& interrupt) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
   auto pid = spawn_process(argv, {}, 0, pipe_fds[1], "run");
@@ -188,6 +189,7 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
   }
   RunOutcome out;
   auto deadline = Clock::now() + timeout;
+  auto next_interrupt_check = Clock::now();
   bool pipe_open = true;
   std::vector<char> buf(64 * 1024);
   while (true) {
@@ -203,6 +205,14 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
       out.timed_out = true;
       kill_processes({*pid}, std::chrono::seconds(2));
       break;
+    }
+    if (interrupt && Clock::now() >= next_interrupt_check) {  // at most every 20 ms
+      next_interrupt_check = Clock::now() + std::chrono::milliseconds(20);
+      if (interrupt()) {
+        out.interrupted = true;
+        kill_processes({*pid}, std::chrono::seconds(2));
+        break;
+      }
     }
     if (pipe_open) {
       pollfd p{pipe_fds[0], POLLIN, 0};

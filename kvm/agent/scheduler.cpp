@@ -1,5 +1,5 @@
 // sched_ext schedulers through libbpf: open, load (bpf_object.cpp), attach
-// struct_ops, detach.
+// struct_ops, detach, and noticing when one exits on its own.
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -13,21 +13,36 @@ namespace {
 
 constexpr const char* kStatePath = "/sys/kernel/sched_ext/state";
 constexpr const char* kOpsPath = "/sys/kernel/sched_ext/root/ops";
+// How long a dying scheduler may take from "disabling" to "disabled".
+constexpr std::chrono::milliseconds kSettle(5000);
 
 void read_state(SchedulerReport& report) {
   report.state = trim(read_text_file(kStatePath, 4096).value_or(""));
   report.ops = trim(read_text_file(kOpsPath, 4096).value_or(""));
 }
 
-// Enabling completes before the link is returned, disabling runs in a
-// kernel worker: poll for the wanted state within the bound.
-bool wait_for_state(std::string_view wanted, std::chrono::milliseconds timeout) {
+std::string current_state() { return trim(read_text_file(kStatePath, 4096).value_or("")); }
+
+bool is_exiting(std::string_view state) { return state == "disabling" || state == "disabled"; }
+
+// Polls until the state is one of `wanted` or the bound passes; returns the
+// last state read.
+std::string wait_for_state(std::initializer_list<std::string_view> wanted,
+                           std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (true) {
-    if (trim(read_text_file(kStatePath, 4096).value_or("")) == wanted) return true;
-    if (Clock::now() >= deadline) return false;
+    std::string state = current_state();
+    for (auto w : wanted)
+      if (state == w) return state;
+    if (Clock::now() >= deadline) return state;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+// " (kernel: sched_ext: ...; sched_ext: ...)" or "".
+std::string kernel_words(KmsgReader& kmsg) {
+  std::string lines = sched_ext_lines(kmsg.read_new());
+  return lines.empty() ? std::string() : " (kernel: " + lines + ")";
 }
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
@@ -36,7 +51,10 @@ std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 Status SchedulerSlot::attach(const std::string& path, const std::string* ops,
                              SchedulerReport& report, std::chrono::milliseconds timeout) {
+  if (attached() && (exited_ || is_exiting(current_state()))) release();  // it died: nothing to replace
   if (attached()) return fail("a scheduler is already attached", "", "use ReplaceScheduler");
+  // Best effort: without /dev/kmsg the errors just lack the kernel's words.
+  [[maybe_unused]] Status kmsg_opened = kmsg_.open();
   LibbpfLog capture(report.verifier_log);
   KTEST_ASSIGN(bpf_object * obj, open_bpf_object(path));
 
@@ -70,19 +88,31 @@ Status SchedulerSlot::attach(const std::string& path, const std::string* ops,
       int err = errno;
       release();
       read_state(report);
-      return fail(std::string("attaching struct_ops ") + bpf_map__name(m) + ": " + errno_text(err),
+      return fail(std::string("attaching struct_ops ") + bpf_map__name(m) + ": " + errno_text(err) +
+                      kernel_words(kmsg_),
                   "", err == EBUSY || err == EEXIST ? "another sched_ext scheduler is enabled"
                                                     : "see the kernel log on the console");
     }
     links_.push_back(link);
   }
-  bool enabled = wait_for_state("enabled", timeout);
+  // Enabling completes before the link is returned: a scheduler that is
+  // already on its way out died while enabling (ops.init, say).
+  std::string state = wait_for_state({"enabled", "disabling", "disabled"}, timeout);
+  if (is_exiting(state)) wait_for_state({"disabled"}, std::min(timeout, kSettle));
   read_state(report);
-  if (!enabled) {
+  if (state != "enabled") {
+    std::string what = std::string("attaching struct_ops ") + bpf_map__name(chosen.front()) + ": ";
+    std::string words = kernel_words(kmsg_);
     release();
-    return fail("sched_ext state is \"" + report.state + "\" after attaching, not \"enabled\"",
-                "", "the scheduler may have exited in init; see the kernel log");
+    if (is_exiting(state))
+      return fail(what + "the scheduler exited while it was being enabled" + words, "",
+                  "see its ops.init and the kernel log on the console");
+    return fail(what + "sched_ext state is \"" + report.state + "\", not \"enabled\"" + words, "",
+                "see the kernel log on the console");
   }
+  ops_name_ = report.ops.empty() ? std::string(bpf_map__name(chosen.front())) : report.ops;
+  exited_ = false;
+  kmsg_.read_new();  // from here on only what happens after enabling counts
   report.verifier_log.clear();  // only kept to explain failures
   return {};
 }
@@ -92,6 +122,8 @@ void SchedulerSlot::release() {
   links_.clear();
   if (object_ != nullptr) bpf_object__close(object_);
   object_ = nullptr;
+  exited_ = false;
+  ops_name_.clear();
 }
 
 Status SchedulerSlot::detach(SchedulerReport& report, std::chrono::milliseconds timeout) {
@@ -99,13 +131,28 @@ Status SchedulerSlot::detach(SchedulerReport& report, std::chrono::milliseconds 
     read_state(report);
     return fail("no scheduler is attached", "", "DetachScheduler needs an earlier AttachScheduler");
   }
+  const bool already_gone = exited_;
   release();
-  bool disabled = wait_for_state("disabled", timeout);
+  kmsg_.close();
+  bool disabled = wait_for_state({"disabled"}, already_gone ? std::chrono::milliseconds(0) : timeout) ==
+                  "disabled";
   read_state(report);
+  if (already_gone) return {};  // it exited earlier: there was nothing left to disable
   if (!disabled)
     return fail("sched_ext state is \"" + report.state + "\" " + std::to_string(timeout.count()) +
                 " ms after detaching, not \"disabled\"");
   return {};
+}
+
+std::optional<std::string> SchedulerSlot::check_exit(std::chrono::milliseconds settle) {
+  if (!attached() || exited_) return std::nullopt;
+  std::string state = current_state();
+  if (!is_exiting(state)) return std::nullopt;
+  exited_ = true;
+  state = wait_for_state({"disabled"}, settle);
+  std::string lines = sched_ext_lines(kmsg_.read_new());
+  if (lines.empty()) lines = "sched_ext state is \"" + state + "\"; the kernel logged no sched_ext line";
+  return "the scheduler \"" + ops_name_ + "\" exited: " + lines;
 }
 
 }  // namespace ktest::agent

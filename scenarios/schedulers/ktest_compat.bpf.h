@@ -5,6 +5,10 @@
  * the ops definition macro. Kfunc prototypes come from vmlinux.h itself
  * (bpftool emits them); this targets the post-6.13 names
  * (scx_bpf_dsq_insert, scx_bpf_dsq_move_to_local) that the 7.x kernels use.
+ * scx_bpf_error(fmt, args...) packs its arguments for the kernel's
+ * scx_bpf_error_bstr() as bpf_helpers.h's BPF_SEQ_PRINTF does (at most 12
+ * arguments, each widened to u64): the scheduler exits with
+ * SCX_EXIT_ERROR_BPF and the formatted text as its message.
  */
 #ifndef KTEST_COMPAT_BPF_H
 #define KTEST_COMPAT_BPF_H
@@ -23,5 +27,16 @@
 /* sched_ext only accepts struct_ops maps attached through a link. */
 #define KTEST_SCX_OPS_DEFINE(var, ...) \
 	SEC(".struct_ops.link") struct sched_ext_ops var = { __VA_ARGS__ }
+
+#define scx_bpf_error(fmt, args...)						\
+	({									\
+		static char ___fmt[] = fmt;					\
+		unsigned long long ___param[___bpf_narg(args)];			\
+		_Pragma("GCC diagnostic push")					\
+		_Pragma("GCC diagnostic ignored \"-Wint-conversion\"")		\
+		___bpf_fill(___param, args);					\
+		_Pragma("GCC diagnostic pop")					\
+		scx_bpf_error_bstr(___fmt, ___param, sizeof(___param));		\
+	})
 
 #endif /* KTEST_COMPAT_BPF_H */

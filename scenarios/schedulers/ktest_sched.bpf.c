@@ -7,12 +7,43 @@
  * per-task state in task local storage `ktest_task_ctx` (created in
  * init_task: weight = p->scx.weight, nr_enqueued counts the task's
  * enqueues), which a snapshot keys by the owner's pid.
- * Built twice: KTEST_VARIANT 0 ("ktest_sched") queues on its own DSQ,
- * KTEST_VARIANT 1 ("ktest_sched_global") on SCX_DSQ_GLOBAL, so
- * ReplaceScheduler has something to switch to. KTEST_VARIANT 2
- * ("ktest_sched_bad") dereferences a map lookup without a NULL check, so
- * the verifier rejects it: the fixture for load-failure reporting. All
- * name their ops map `ktest_ops`.
+ * Built once per KTEST_VARIANT; every variant names its ops map
+ * `ktest_ops` and its ops .name after itself:
+ *   0 "ktest_sched"        queues on its own DSQ (SHARED_DSQ).
+ *   1 "ktest_sched_global" queues on SCX_DSQ_GLOBAL, so ReplaceScheduler
+ *                          has something to switch to.
+ *   2 "ktest_sched_bad"    dereferences a map lookup without a NULL check,
+ *                          so the verifier rejects it: the fixture for
+ *                          load-failure reporting.
+ * The scheduler-death fixtures (all queue like variant 0):
+ *   3 "ktest_sched_error"  calls scx_bpf_error("boom was scheduled 20 times
+ *                          (pid <pid>)") at the 20th scheduling event of
+ *                          tasks whose comm is "boom" (Spawn name "boom"
+ *                          with @spin/@yield/@sleep, or any command).
+ *                          An event is ops.running (the task is put on a
+ *                          CPU) or ops.tick (a timer tick while it runs):
+ *                          ops.enqueue would miss a task select_cpu placed
+ *                          on an idle CPU, and ops.running alone a spinner
+ *                          that keeps its CPU, so every workload counts up,
+ *                          20 events within ~100 ms of running. The count
+ *                          is in boom_events; nothing happens without boom.
+ *   4 "ktest_sched_stall"  never runs tasks whose comm is "stallme": their
+ *                          enqueues go to STALL_DSQ, which ops.dispatch
+ *                          never consumes, and select_cpu never dispatches
+ *                          them directly. SCX_OPS_ENQ_LAST makes even a
+ *                          lone spinner go through ops.enqueue when its
+ *                          slice ends (other tasks enqueued as last go to
+ *                          the local DSQ). With .timeout_ms = 3000 the
+ *                          watchdog exits it with SCX_EXIT_ERROR_STALL
+ *                          ("runnable task stall") 3-4.5 s after stallme
+ *                          first waits. nr_parked counts the parkings.
+ *   5 "ktest_sched_die"    ops.init creates its DSQ, then calls
+ *                          scx_bpf_error("ops.init fails on purpose") and
+ *                          returns -EINVAL: the kernel disables it while
+ *                          enabling, so AttachScheduler fails.
+ * The kernel logs an exit as `sched_ext: BPF scheduler "<name>" disabled
+ * (<reason>)` and `sched_ext: <name>: <message>`, e.g. "sched_ext:
+ * ktest_sched_error: boom was scheduled 20 times (pid 105)".
  */
 #include "ktest_compat.bpf.h"
 
@@ -25,11 +56,23 @@ char _license[] SEC("license") = "GPL";
 #define KTEST_OPS_NAME "ktest_sched"
 #elif KTEST_VARIANT == 1
 #define KTEST_OPS_NAME "ktest_sched_global"
-#else
+#elif KTEST_VARIANT == 2
 #define KTEST_OPS_NAME "ktest_sched_bad"
+#elif KTEST_VARIANT == 3
+#define KTEST_OPS_NAME "ktest_sched_error"
+#elif KTEST_VARIANT == 4
+#define KTEST_OPS_NAME "ktest_sched_stall"
+#elif KTEST_VARIANT == 5
+#define KTEST_OPS_NAME "ktest_sched_die"
+#else
+#error "unknown KTEST_VARIANT"
 #endif
 
+/* Variants 1 and 2 queue on SCX_DSQ_GLOBAL, the others on SHARED_DSQ. */
+#define KTEST_OWN_DSQ (KTEST_VARIANT == 0 || KTEST_VARIANT >= 3)
 #define SHARED_DSQ 0x4b54 /* "KT" */
+#define STALL_DSQ 0x5354  /* "ST": ktest_sched_stall parks stallme here */
+#define BOOM_AFTER 20     /* ktest_sched_error: events of boom before the error */
 #define MAX_TASKS 8192
 
 struct task_weight {
@@ -78,9 +121,26 @@ u32 variant = KTEST_VARIANT;
 s32 exit_kind;
 char exit_reason[128];
 
+u64 boom_events; /* ktest_sched_error */
+u64 nr_parked;   /* ktest_sched_stall */
+
 static __always_inline u64 target_dsq(void)
 {
-	return KTEST_VARIANT == 0 ? SHARED_DSQ : SCX_DSQ_GLOBAL;
+	return KTEST_OWN_DSQ ? SHARED_DSQ : SCX_DSQ_GLOBAL;
+}
+
+/* p->comm == name, where len counts name's NUL. */
+static __always_inline bool comm_is(const struct task_struct *p, const char *name, int len)
+{
+	for (int i = 0; i < len && i < 16; i++)
+		if (p->comm[i] != name[i])
+			return false;
+	return true;
+}
+
+static __always_inline bool parked(const struct task_struct *p)
+{
+	return KTEST_VARIANT == 4 && comm_is(p, "stallme", 8);
 }
 
 static void track(struct task_struct *p, bool enqueued)
@@ -121,8 +181,11 @@ static void track_local(struct task_struct *p, bool enqueued)
 s32 BPF_STRUCT_OPS(ktest_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	bool is_idle = false;
-	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	s32 cpu;
 
+	if (parked(p))
+		return prev_cpu; /* never straight to a CPU: ops.enqueue parks it */
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
 		__sync_fetch_and_add(&nr_direct_dispatched, 1);
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
@@ -143,14 +206,48 @@ void BPF_STRUCT_OPS(ktest_enqueue, struct task_struct *p, u64 enq_flags)
 #endif
 	track(p, true);
 	track_local(p, true);
+	if (parked(p)) {
+		__sync_fetch_and_add(&nr_parked, 1);
+		scx_bpf_dsq_insert(p, STALL_DSQ, SCX_SLICE_DFL, enq_flags);
+		return;
+	}
+	/* SCX_OPS_ENQ_LAST (ktest_sched_stall): its CPU would idle, keep it there. */
+	if (enq_flags & SCX_ENQ_LAST) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
+		return;
+	}
 	scx_bpf_dsq_insert(p, target_dsq(), SCX_SLICE_DFL, enq_flags);
 }
 
 void BPF_STRUCT_OPS(ktest_dispatch, s32 cpu, struct task_struct *prev)
 {
-	if (KTEST_VARIANT == 0 && scx_bpf_dsq_move_to_local(SHARED_DSQ))
+	if (KTEST_OWN_DSQ && scx_bpf_dsq_move_to_local(SHARED_DSQ))
 		__sync_fetch_and_add(&nr_dispatched, 1);
 }
+
+#if KTEST_VARIANT == 3
+/* A scheduling event of p (see the header): the 20th of boom is an error. */
+static void boom_event(struct task_struct *p)
+{
+	u64 n;
+
+	if (!comm_is(p, "boom", 5))
+		return;
+	n = ++boom_events; /* racy across CPUs, hence >=; only the first error counts */
+	if (n >= BOOM_AFTER)
+		scx_bpf_error("boom was scheduled %llu times (pid %d)", n, p->pid);
+}
+
+void BPF_STRUCT_OPS(ktest_running, struct task_struct *p)
+{
+	boom_event(p);
+}
+
+void BPF_STRUCT_OPS(ktest_tick, struct task_struct *p)
+{
+	boom_event(p);
+}
+#endif
 
 s32 BPF_STRUCT_OPS(ktest_init_task, struct task_struct *p, struct scx_init_task_args *args)
 {
@@ -181,12 +278,20 @@ void BPF_STRUCT_OPS(ktest_exit_task, struct task_struct *p, struct scx_exit_task
 s32 BPF_STRUCT_OPS_SLEEPABLE(ktest_init)
 {
 	const struct cpumask *online = scx_bpf_get_online_cpumask();
+	s32 ret;
 
 	nr_cpus_onln = bpf_cpumask_weight(online);
 	scx_bpf_put_cpumask(online);
-	if (KTEST_VARIANT == 0)
-		return scx_bpf_create_dsq(SHARED_DSQ, -1);
-	return 0;
+	if (!KTEST_OWN_DSQ)
+		return 0;
+	ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
+	if (ret == 0 && KTEST_VARIANT == 4)
+		ret = scx_bpf_create_dsq(STALL_DSQ, -1);
+	if (ret == 0 && KTEST_VARIANT == 5) {
+		scx_bpf_error("ops.init fails on purpose");
+		ret = -22; /* -EINVAL */
+	}
+	return ret;
 }
 
 void BPF_STRUCT_OPS(ktest_exit, struct scx_exit_info *ei)
@@ -195,14 +300,27 @@ void BPF_STRUCT_OPS(ktest_exit, struct scx_exit_info *ei)
 	bpf_probe_read_kernel_str(exit_reason, sizeof(exit_reason), ei->reason);
 }
 
-KTEST_SCX_OPS_DEFINE(ktest_ops,
-	.select_cpu = (void *)ktest_select_cpu,
-	.enqueue = (void *)ktest_enqueue,
-	.dispatch = (void *)ktest_dispatch,
-	.init_task = (void *)ktest_init_task,
-	.enable = (void *)ktest_enable,
-	.exit_task = (void *)ktest_exit_task,
-	.init = (void *)ktest_init,
-	.exit = (void *)ktest_exit,
-	.timeout_ms = 20000,
-	.name = KTEST_OPS_NAME);
+#define KTEST_COMMON_OPS					\
+	.select_cpu = (void *)ktest_select_cpu,			\
+	.enqueue = (void *)ktest_enqueue,			\
+	.dispatch = (void *)ktest_dispatch,			\
+	.init_task = (void *)ktest_init_task,			\
+	.enable = (void *)ktest_enable,				\
+	.exit_task = (void *)ktest_exit_task,			\
+	.init = (void *)ktest_init,				\
+	.exit = (void *)ktest_exit,				\
+	.name = KTEST_OPS_NAME
+
+#if KTEST_VARIANT == 3
+KTEST_SCX_OPS_DEFINE(ktest_ops, KTEST_COMMON_OPS,
+	.running = (void *)ktest_running,
+	.tick = (void *)ktest_tick,
+	.timeout_ms = 20000);
+#elif KTEST_VARIANT == 4
+KTEST_SCX_OPS_DEFINE(ktest_ops, KTEST_COMMON_OPS,
+	.flags = SCX_OPS_ENQ_LAST,
+	.timeout_ms = 3000);
+#else
+KTEST_SCX_OPS_DEFINE(ktest_ops, KTEST_COMMON_OPS,
+	.timeout_ms = 20000);
+#endif

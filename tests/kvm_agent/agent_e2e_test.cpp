@@ -28,6 +28,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::string g_kernel, g_agent, g_sched, g_sched_global, g_sched_bad, g_work;
+// The scheduler-death fixtures (scenarios/schedulers/ktest_sched.bpf.c).
+std::string g_sched_error, g_sched_stall, g_sched_die;
 
 // What one guest run produced on the control channel.
 struct RunRecord {
@@ -67,6 +69,9 @@ RunRecord run_plan(const std::string& name, const Plan& plan) {
   REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched.bpf.o", g_sched, 0644).ok());
   REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched_global.bpf.o", g_sched_global, 0644).ok());
   REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched_bad.bpf.o", g_sched_bad, 0644).ok());
+  REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched_error.bpf.o", g_sched_error, 0644).ok());
+  REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched_stall.bpf.o", g_sched_stall, 0644).ok());
+  REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched_die.bpf.o", g_sched_die, 0644).ok());
   REQUIRE(fs.add_file(std::string(kPlanGuestPath), plan_to_json(plan)).ok());
   std::string initrd = g_work + "/" + name + ".cpio";
   std::ofstream(initrd, std::ios::binary) << fs.archive();
@@ -256,7 +261,7 @@ TEST_CASE("failures are reported with their reason; stop and continue policies")
   REQUIRE(done.size() == 1);
   CHECK_FALSE(done[0].ok);
   CHECK(done[0].steps_run == plan.steps.size());
-  CHECK(done[0].error.find("step 0 (AttachScheduler)") == 0);
+  CHECK(done[0].error.find("step 1 (AttachScheduler)") == 0);
 
   // The default policy stops at the first failure.
   Plan stop;
@@ -270,6 +275,106 @@ TEST_CASE("failures are reported with their reason; stop and continue policies")
   CHECK(stop_done[0].steps_run == 1);
 }
 
+bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+
+TEST_CASE("a scheduler that exits fails the step in progress at once, with the kernel's words") {
+  // ktest_sched_error: healthy until boom runs, then scx_bpf_error; the
+  // long Sleep ends within seconds, and the plan stops there.
+  Plan plan;
+  plan.settings.send_kallsyms = false;
+  plan.steps = {
+      attach("ktest_sched_error.bpf.o", "error"),
+      Run{{"cat", "/sys/kernel/sched_ext/state"}, 0, 5000},
+      Sleep{500},
+      Spawn{"boom", {"@spin"}, 1, {}, 0},
+      Sleep{60000},
+      Run{{"true"}, 0, 5000},
+  };
+  plan.settings.step_timeout_ms = 120000;
+  RunRecord rec = run_plan("error-unexpected", plan);
+  REQUIRE(rec.all<ctl::StepFinished>().size() == 5);
+  CHECK(rec.finished(0)->ok);
+  CHECK(rec.finished(1)->details.output_tail == "enabled\n");
+  CHECK(rec.finished(2)->ok);
+  CHECK(rec.finished(3)->ok);
+  auto slept = rec.finished(4);
+  CHECK_FALSE(slept->ok);
+  MESSAGE("error variant: the Sleep failed after " << slept->duration_ms << " ms: " << slept->error);
+  CHECK(slept->duration_ms < 10000);
+  CHECK(has(slept->error, "the scheduler \"ktest_sched_error\" exited: "));
+  CHECK(has(slept->error, "sched_ext: BPF scheduler \"ktest_sched_error\" disabled"));
+  CHECK(has(slept->error, "ktest_sched_error: boom was scheduled 20 times"));
+  auto done = rec.all<ctl::Done>();
+  REQUIRE(done.size() == 1);
+  CHECK_FALSE(done[0].ok);
+  CHECK(done[0].error.find("step 5 (Sleep)") == 0);
+  for (const auto& log : rec.all<ctl::Log>()) CHECK_FALSE(has(log.text, "cleanup"));
+
+  // ktest_sched_stall: the watchdog's SCX_EXIT_ERROR_STALL interrupts a Run.
+  Plan stall;
+  stall.settings.send_kallsyms = false;
+  stall.settings.step_timeout_ms = 120000;
+  stall.steps = {
+      attach("ktest_sched_stall.bpf.o", "stall"),
+      Spawn{"stallme", {"@spin"}, 1, {}, 0},
+      Run{{"sleep 60"}, 0, 90000},
+  };
+  RunRecord stalled = run_plan("stall-unexpected", stall);
+  REQUIRE(stalled.all<ctl::StepFinished>().size() == 3);
+  auto run = stalled.finished(2);
+  CHECK_FALSE(run->ok);
+  MESSAGE("stall variant: the Run failed after " << run->duration_ms << " ms: " << run->error);
+  CHECK(run->duration_ms >= 2500);
+  CHECK(run->duration_ms < 15000);
+  CHECK(has(run->error, "the command was killed: the scheduler \"ktest_sched_stall\" exited: "));
+  CHECK(has(run->error, "(runnable task stall)"));
+  CHECK(has(run->error, "stallme["));
+}
+
+TEST_CASE("an expected exit is logged; a dead scheduler is replaced and never detached") {
+  Plan plan;
+  plan.settings.send_kallsyms = false;
+  plan.settings.on_failure = OnFailure::Continue;
+  plan.settings.scheduler_exit_expected = true;
+  plan.steps = {
+      attach("ktest_sched_die.bpf.o", "die"),
+      attach("ktest_sched_error.bpf.o", "error"),
+      Spawn{"boom", {"@sleep"}, 1, {}, 0},
+      Sleep{3000},
+      Run{{"cat", "/sys/kernel/sched_ext/state"}, 0, 5000},
+      attach("ktest_sched_global.bpf.o", "global"),
+      ReplaceScheduler{"/ktest/sched/ktest_sched.bpf.o", std::string("ktest_ops"), "ktest_sched"},
+      Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 5000},
+  };
+  RunRecord rec = run_plan("expected-exits", plan);
+  REQUIRE(rec.all<ctl::StepFinished>().size() == plan.steps.size());
+  auto died = rec.finished(0);
+  CHECK_FALSE(died->ok);
+  MESSAGE("die variant: AttachScheduler failed after " << died->duration_ms << " ms: " << died->error);
+  CHECK(died->duration_ms < 10000);
+  CHECK(has(died->error, "sched_ext: BPF scheduler \"ktest_sched_die\" disabled"));
+  CHECK(has(died->error, "ktest_sched_die: ops.init fails on purpose"));
+  CHECK(died->details.scheduler_state == "disabled");
+  for (uint32_t i = 1; i < plan.steps.size(); ++i)
+    CHECK_MESSAGE(rec.finished(i)->ok, "step " << i << ": " << rec.finished(i)->error);
+  CHECK(rec.finished(4)->details.output_tail == "disabled\n");
+  CHECK(rec.finished(5)->details.scheduler_ops == "ktest_sched_global");
+  CHECK(rec.finished(6)->details.scheduler_ops == "ktest_sched");
+  CHECK(rec.finished(7)->details.output_tail == "ktest_sched\n");
+  int exits = 0;
+  for (const auto& log : rec.all<ctl::Log>()) {
+    CHECK_FALSE(has(log.text, "cleanup"));
+    if (has(log.text, "the scheduler \"ktest_sched_error\" exited: ")) {
+      ++exits;
+      CHECK(has(log.text, "boom was scheduled 20 times"));
+    }
+  }
+  CHECK(exits == 1);
+  auto done = rec.all<ctl::Done>();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].error.find("step 1 (AttachScheduler)") == 0);
+}
+
 int main(int argc, char** argv) {
   auto env = [](const char* name) {
     const char* v = std::getenv(name);
@@ -280,6 +385,9 @@ int main(int argc, char** argv) {
   g_sched = env("KTEST_AGENT_SCHED_KTEST_SCHED");
   g_sched_global = env("KTEST_AGENT_SCHED_KTEST_SCHED_GLOBAL");
   g_sched_bad = env("KTEST_AGENT_SCHED_KTEST_SCHED_BAD");
+  g_sched_error = env("KTEST_AGENT_SCHED_KTEST_SCHED_ERROR");
+  g_sched_stall = env("KTEST_AGENT_SCHED_KTEST_SCHED_STALL");
+  g_sched_die = env("KTEST_AGENT_SCHED_KTEST_SCHED_DIE");
   if (g_kernel.empty() || ::access(g_kernel.c_str(), R_OK) != 0) {
     std::printf("SKIP: no kernel (KTEST_AGENT_KERNEL=%s); configure with -Dkernel_dir=<fetched kernel>\n",
                 g_kernel.c_str());
@@ -287,7 +395,8 @@ int main(int argc, char** argv) {
   }
   for (const auto& [what, path] : {std::pair{"agent", g_agent}, {"ktest_sched", g_sched},
                                    {"ktest_sched_global", g_sched_global},
-                                   {"ktest_sched_bad", g_sched_bad}}) {
+                                   {"ktest_sched_bad", g_sched_bad}, {"ktest_sched_error", g_sched_error},
+                                   {"ktest_sched_stall", g_sched_stall}, {"ktest_sched_die", g_sched_die}}) {
     if (path.empty() || ::access(path.c_str(), R_OK) != 0) {
       std::printf("SKIP: %s not built (path \"%s\")\n", what, path.c_str());
       return 77;

@@ -11,6 +11,7 @@ Plan sample_plan() {
   p.settings.step_timeout_ms = 1234;
   p.settings.on_failure = OnFailure::Continue;
   p.settings.send_kallsyms = false;
+  p.settings.scheduler_exit_expected = true;
   p.steps.push_back(AttachScheduler{"/ktest/sched/a.bpf.o", std::string("ktest_ops"), "a"});
   p.steps.push_back(Spawn{"worker", {"@spin"}, 3, {0, 1}, 5});
   p.steps.push_back(Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 2000});
@@ -68,6 +69,25 @@ TEST_SUITE("kvm_agent.plan") {
     std::string many = R"({"steps":[{"op":"LoadBpf","object":"/o","run":[)";
     for (std::size_t i = 0; i <= kMaxArgvLength; ++i) many += std::string(i ? "," : "") + R"("p")";
     CHECK(error_of(many + "]}]}").find("more than") != std::string::npos);
+  }
+
+  TEST_CASE("scheduler_exit_expected: default, JSON and malformed values") {
+    CHECK_FALSE(PlanSettings{}.scheduler_exit_expected);
+    Plan p;
+    CHECK(plan_to_json(p).find("\"scheduler_exit_expected\": false") != std::string::npos);
+    p.settings.scheduler_exit_expected = true;
+    auto back = plan_from_json(plan_to_json(p));
+    REQUIRE_MESSAGE(back.ok(), back.error().to_string());
+    CHECK(back->settings.scheduler_exit_expected);
+    auto r = plan_from_json(R"({"settings":{"scheduler_exit_expected":true},"steps":[]})");
+    REQUIRE_MESSAGE(r.ok(), r.error().to_string());
+    CHECK(r->settings.scheduler_exit_expected);
+    CHECK(r->settings.step_timeout_ms == PlanSettings{}.step_timeout_ms);
+    CHECK(error_of(R"({"settings":{"scheduler_exit_expected":1},"steps":[]})")
+              .find("settings.scheduler_exit_expected: expected true or false") != std::string::npos);
+    auto e = error_of(R"({"settings":{"scheduler_exit_expect":true},"steps":[]})");
+    CHECK(e.find("settings.scheduler_exit_expect") != std::string::npos);
+    CHECK(e.find("did you mean \"scheduler_exit_expected\"") != std::string::npos);
   }
 
   TEST_CASE("defaults apply to omitted optional fields") {
