@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "freeze/bpf_maps.h"
+#include "freeze/map_reader.h"
 
 namespace ktest::freeze {
 namespace {
@@ -23,48 +24,78 @@ uint32_t load_u32(const uint8_t* p) {
 }
 uint64_t round8(uint64_t n) { return (n + 7) & ~7ULL; }
 
+}  // namespace
+
+std::string_view global_section_of(std::string_view name) {
+  auto dot = name.find('.');
+  if (dot == std::string_view::npos) return {};
+  std::string_view section = name.substr(dot);
+  if (dot == 0) {
+    // libbpf gives custom sections (".data.<x>", ".rodata.<x>") no prefix.
+    for (std::string_view known : {".data.", ".rodata."}) {
+      if (section.substr(0, known.size()) == known) return section;
+    }
+    return {};
+  }
+  for (std::string_view known : {".bss", ".data", ".rodata", ".kconfig"}) {
+    if (section.substr(0, known.size()) == known) return section;
+  }
+  return {};
+}
+
 // libbpf names global-section maps "<obj name prefix>.<section>".
 std::string section_map_prefix(std::string_view name) {
   auto dot = name.find('.');
-  if (dot == std::string_view::npos || dot == 0) return "";
-  std::string_view section = name.substr(dot);
-  for (std::string_view known : {".bss", ".data", ".rodata", ".kconfig"}) {
-    if (section.substr(0, known.size()) == known) return std::string(name.substr(0, dot));
-  }
-  return "";
+  if (dot == std::string_view::npos || dot == 0 || global_section_of(name).empty()) return "";
+  return std::string(name.substr(0, dot));
 }
 
-struct MapHeader {
-  uint64_t kva = 0;
-  std::string name;
-  uint32_t type = 0, key_size = 0, value_size = 0, max_entries = 0;
-  uint64_t btf_kva = 0;
-  uint32_t key_type = 0, value_type = 0;
-};
+Result<MapHeader> read_map_header(GuestKernel& kernel, const KernelLayout& l, uint64_t kva) {
+  uint64_t end = std::max({l.map_name + l.map_name_len, l.map_btf + 8, l.map_type + 4,
+                           l.map_key_size + 4, l.map_value_size + 4, l.map_max_entries + 4,
+                           l.map_btf_key_type + 4, l.map_btf_value_type + 4});
+  KTEST_ASSIGN(auto raw, kernel.read(kva, end));
+  MapHeader h;
+  h.kva = kva;
+  const char* name = reinterpret_cast<const char*>(raw.data() + l.map_name);
+  h.name.assign(name, strnlen(name, l.map_name_len));
+  h.type = load_u32(raw.data() + l.map_type);
+  h.key_size = load_u32(raw.data() + l.map_key_size);
+  h.value_size = load_u32(raw.data() + l.map_value_size);
+  h.max_entries = load_u32(raw.data() + l.map_max_entries);
+  h.btf_kva = load_u64(raw.data() + l.map_btf);
+  h.key_type = load_u32(raw.data() + l.map_btf_key_type);
+  h.value_type = load_u32(raw.data() + l.map_btf_value_type);
+  return h;
+}
+
+Result<const btf::Btf*> MapBtfCache::get(uint64_t kva) {
+  auto it = btfs_.find(kva);
+  if (it == btfs_.end()) it = btfs_.emplace(kva, load(kva)).first;
+  if (!it->second) return fail(it->second.error());
+  return &*it->second;
+}
+
+Result<btf::Btf> MapBtfCache::load(uint64_t kva) {
+  KTEST_ASSIGN(uint64_t data, kernel_.read_u64(kva + layout_.btf_data));
+  KTEST_ASSIGN(uint32_t size, kernel_.read_u32(kva + layout_.btf_data_size));
+  KTEST_ASSIGN(uint64_t base, kernel_.read_u64(kva + layout_.btf_base));
+  if (size == 0 || size > kMaxMapBtfBytes) return fail(fmt::format("BTF size {} is implausible", size));
+  KTEST_ASSIGN(auto blob, kernel_.read(data, size));
+  std::string origin = fmt::format("guest BTF at {:#x}", kva);
+  if (base == 0) return btf::Btf::from_bytes(blob, origin);
+  return btf::Btf::split_bytes(blob, vmlinux_, origin);
+}
+
+namespace {
 
 class MapReader {
  public:
-  explicit MapReader(MapReadContext& ctx) : ctx_(ctx) { options_.reader = &ctx.kernel; }
-
-  Result<MapHeader> header(uint64_t kva) {
-    const KernelLayout& l = ctx_.layout;
-    uint64_t end = std::max({l.map_name + l.map_name_len, l.map_btf + 8, l.map_type + 4,
-                             l.map_key_size + 4, l.map_value_size + 4, l.map_max_entries + 4,
-                             l.map_btf_key_type + 4, l.map_btf_value_type + 4});
-    KTEST_ASSIGN(auto raw, ctx_.kernel.read(kva, end));
-    MapHeader h;
-    h.kva = kva;
-    const char* name = reinterpret_cast<const char*>(raw.data() + l.map_name);
-    h.name.assign(name, strnlen(name, l.map_name_len));
-    h.type = load_u32(raw.data() + l.map_type);
-    h.key_size = load_u32(raw.data() + l.map_key_size);
-    h.value_size = load_u32(raw.data() + l.map_value_size);
-    h.max_entries = load_u32(raw.data() + l.map_max_entries);
-    h.btf_kva = load_u64(raw.data() + l.map_btf);
-    h.key_type = load_u32(raw.data() + l.map_btf_key_type);
-    h.value_type = load_u32(raw.data() + l.map_btf_value_type);
-    return h;
+  explicit MapReader(MapReadContext& ctx) : ctx_(ctx), btfs_(ctx.kernel, ctx.layout, ctx.vmlinux) {
+    options_.reader = &ctx.kernel;
   }
+
+  Result<MapHeader> header(uint64_t kva) { return read_map_header(ctx_.kernel, ctx_.layout, kva); }
 
   MapDump dump(const MapHeader& h) {
     MapDump d;
@@ -94,7 +125,7 @@ class MapReader {
     }
     btf_ = nullptr;
     if (h.btf_kva != 0) {
-      auto loaded = map_btf(h.btf_kva);
+      auto loaded = btfs_.get(h.btf_kva);
       if (!loaded) return fail(loaded.error().with_context("reading the map's BTF"));
       btf_ = *loaded;
     }
@@ -196,34 +227,10 @@ class MapReader {
     return status;
   }
 
-  // The map's BTF object, parsed once per capture per struct btf.
-  Result<const btf::Btf*> map_btf(uint64_t kva) {
-    if (auto it = btfs_.find(kva); it != btfs_.end()) {
-      if (!it->second) return fail(it->second.error());
-      return &*it->second;
-    }
-    auto loaded = load_btf(kva);
-    auto [it, _] = btfs_.emplace(kva, std::move(loaded));
-    if (!it->second) return fail(it->second.error());
-    return &*it->second;
-  }
-
-  Result<btf::Btf> load_btf(uint64_t kva) {
-    const KernelLayout& l = ctx_.layout;
-    KTEST_ASSIGN(uint64_t data, ctx_.kernel.read_u64(kva + l.btf_data));
-    KTEST_ASSIGN(uint32_t size, ctx_.kernel.read_u32(kva + l.btf_data_size));
-    KTEST_ASSIGN(uint64_t base, ctx_.kernel.read_u64(kva + l.btf_base));
-    if (size == 0 || size > kMaxMapBtfBytes) return fail(fmt::format("BTF size {} is implausible", size));
-    KTEST_ASSIGN(auto blob, ctx_.kernel.read(data, size));
-    std::string origin = fmt::format("guest BTF at {:#x}", kva);
-    if (base == 0) return btf::Btf::from_bytes(blob, origin);
-    return btf::Btf::split_bytes(blob, ctx_.vmlinux, origin);
-  }
-
   MapReadContext& ctx_;
   btf::RenderOptions options_;
   const btf::Btf* btf_ = nullptr;
-  std::map<uint64_t, Result<btf::Btf>> btfs_;
+  MapBtfCache btfs_;  // parsed once per capture per struct btf
 };
 
 }  // namespace
@@ -279,14 +286,9 @@ class BpfMapsSection final : public ReportSection {
     auto symbols = symbols_ ? symbols_->get() : nullptr;
     if (!symbols) return fail("the guest's kallsyms has not arrived yet; maps cannot be located");
     KTEST_TRY(load_vmlinux());
-    KTEST_ASSIGN(auto regs, machine.read_registers(0));
-    MachineMemory memory(machine);
-    KTEST_ASSIGN(auto kernel, GuestKernel::open(memory, *symbols, regs.cr3, regs.cr4));
-    MapReadContext ctx{*kernel, *layout_, *vmlinux_, {}};
-    KTEST_ASSIGN(uint64_t offsets, kernel->symbol("__per_cpu_offset"));
-    uint32_t cpus = std::min(machine.vcpu_count(), kMaxPercpuCpus);
-    KTEST_ASSIGN(auto raw, kernel->read(offsets, cpus * 8ULL));
-    for (uint32_t cpu = 0; cpu < cpus; ++cpu) ctx.per_cpu_offsets.push_back(load_u64(raw.data() + cpu * 8));
+    KTEST_ASSIGN(auto frozen, open_frozen_kernel(machine, *symbols));
+    MapReadContext ctx{*frozen.kernel, *layout_, *vmlinux_, {}};
+    KTEST_ASSIGN(ctx.per_cpu_offsets, frozen.kernel->per_cpu_offsets(machine.vcpu_count()));
     KTEST_ASSIGN(auto maps, read_bpf_maps(ctx));
     auto active = find_active_object(ctx, maps);
     for (auto& m : maps) report.maps.push_back(std::move(m));

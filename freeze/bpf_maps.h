@@ -46,7 +46,7 @@ inline constexpr uint32_t kMaxArrayEntries = 1024;
 inline constexpr uint32_t kMaxHashBuckets = 1U << 20;
 inline constexpr uint32_t kMaxHashEntries = 65536;
 inline constexpr uint64_t kMaxMapBtfBytes = 16ULL << 20;
-inline constexpr uint32_t kMaxPercpuCpus = 512;
+inline constexpr uint32_t kMaxPercpuCpus = kMaxGuestCpus;
 inline constexpr uint32_t kMaxLocalStorageBucketLog = 20;  // as kMaxHashBuckets
 
 // Byte offset and type of a member reached by a dotted path ("a.b"),

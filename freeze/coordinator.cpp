@@ -6,6 +6,8 @@
 
 #include <ctime>
 
+#include "freeze/bpf_globals.h"
+
 namespace ktest::freeze {
 
 namespace {
@@ -20,8 +22,6 @@ std::string utc_now_iso8601() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
-
-const char* trigger_name(Trigger t) { return t == Trigger::Doorbell ? "doorbell" : "watchpoint"; }
 
 Result<kvm::WatchKind> parse_access(std::string_view access) {
   if (access == "w" || access == "write") return kvm::WatchKind::Write;
@@ -54,6 +54,16 @@ class VcpuRegistersSection final : public ReportSection {
 
 }  // namespace
 
+const char* trigger_name(Trigger trigger) {
+  switch (trigger) {
+    case Trigger::Doorbell: return "doorbell";
+    case Trigger::Watchpoint: return "watchpoint";
+    case Trigger::SchedulerExit: return "scheduler-exit";
+    case Trigger::Stall: return "stall";
+  }
+  return "doorbell";
+}
+
 std::unique_ptr<ReportSection> make_vcpu_registers_section() {
   return std::make_unique<VcpuRegistersSection>();
 }
@@ -78,12 +88,18 @@ FreezeCoordinator::FreezeCoordinator(kvm::Machine& machine, SnapshotBridge& brid
                                      FreezeOptions options)
     : machine_(machine), bridge_(bridge), options_(std::move(options)) {}
 
+FreezeCoordinator::~FreezeCoordinator() = default;
+
 void FreezeCoordinator::add_section(std::unique_ptr<ReportSection> section) {
   sections_.push_back(std::move(section));
 }
 
 void FreezeCoordinator::set_symbols(std::shared_ptr<const kvm::control::SymbolTable> symbols) {
   symbols_ = std::move(symbols);
+}
+
+void FreezeCoordinator::set_bpf_globals(std::unique_ptr<BpfGlobalResolver> resolver) {
+  bpf_globals_ = std::move(resolver);
 }
 
 Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
@@ -110,23 +126,33 @@ Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
   return report;
 }
 
-Result<Report> FreezeCoordinator::capture(const std::string& name, Trigger trigger) {
+FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string& name,
+                                                               Trigger trigger) {
   std::lock_guard lock(capture_mu_);
   auto start = Clock::now();
   Status paused = machine_.pause_all();
-  Report report = build_report(name, trigger, paused);
-  Status resumed = machine_.resume();
+  Frozen out{build_report(name, trigger, paused), machine_.resume()};
   auto window = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-  report.extra["freeze_window_us"] = window.count();
-
-  CaptureStats stats{name, trigger, !paused, paused ? "" : paused.error().to_string(), window};
-  stats_.push_back(stats);
-  bridge_.insert(name, report);
-  if (!resumed) {
-    return fail(fmt::format("snapshot '{}' was captured but the guest could not be resumed: {}",
-                            name, resumed.error().to_string()));
+  out.report.extra["freeze_window_us"] = window.count();
+  stats_.push_back(CaptureStats{name, trigger, !paused, paused ? "" : paused.error().to_string(), window});
+  if (!out.resumed) {
+    out.resumed = std::move(out.resumed).context(
+        fmt::format("snapshot '{}' was captured but the guest could not be resumed", name));
   }
-  return report;
+  return out;
+}
+
+Result<Report> FreezeCoordinator::capture(const std::string& name, Trigger trigger) {
+  Frozen frozen = freeze_and_build(name, trigger);
+  bridge_.insert(name, frozen.report);  // kept also when the guest could not be resumed
+  if (!frozen.resumed) return fail(std::move(frozen.resumed).error());
+  return std::move(frozen.report);
+}
+
+Result<Report> FreezeCoordinator::take(const std::string& name, Trigger trigger) {
+  Frozen frozen = freeze_and_build(name, trigger);
+  if (!frozen.resumed) return fail(std::move(frozen.resumed).error());
+  return std::move(frozen.report);
 }
 
 FreezeCoordinator::Reply FreezeCoordinator::handle_capture(const std::vector<uint8_t>& payload) {
@@ -162,18 +188,30 @@ FreezeCoordinator::Reply FreezeCoordinator::handle_register_watch(
   if (!access) return error(access.error().to_string());
   uint32_t len = 8;
   if (auto it = request.find("len"); it != request.end()) {
-    if (!it->is_number_unsigned()) return error("watch len must be 1, 2, 4 or 8");
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > 8) return error("watch len must be 1, 2, 4 or 8");
     len = it->get<uint32_t>();
   }
   if (!symbols_) return error("no kernel symbols yet: the agent sends kallsyms before any step");
-  const auto* sym = symbols_->find(symbol);
-  if (!sym) {
-    return error(fmt::format("symbol '{}' is not in the guest's /proc/kallsyms", symbol));
+  auto target = bpf_globals_ ? bpf_globals_->resolve(machine_, symbol, len, *symbols_)
+                             : resolve_watch_symbol(symbol, len, *symbols_, {});
+  if (!target) return error(target.error().to_string());
+  auto id = machine_.set_watchpoint(target->address, len, *access);
+  if (!id) {
+    Error refused = std::move(id).error();
+    refused.with_context(fmt::format("cannot arm the watchpoint on {} at {:#x}", target->description,
+                                     target->address));
+    refused.hint = fmt::format(
+        "{} WatchSnapshot watchpoint(s) are armed now (each is cleared when it fires), and ktest "
+        "holds one more on the scheduler's exit while one is attached; a guest under KVM has 4 in "
+        "all (the x86 debug registers), under TCG QEMU sets no fixed limit: let an armed watch "
+        "fire before arming another, or watch fewer symbols at once",
+        watches_.size());
+    return error(refused.to_string());
   }
-  auto id = machine_.set_watchpoint(sym->address, len, *access);
-  if (!id) return error("cannot arm the watchpoint: " + id.error().to_string());
   watches_[*id] = *name;
-  return {doorbell::ReplyStatus::Ok, fmt::format("{} at {:#x}", symbol, sym->address)};
+  std::string text = fmt::format("{} at {:#x}", symbol, target->address);
+  if (target->global) text += ": " + target->description;
+  return {doorbell::ReplyStatus::Ok, std::move(text)};
 }
 
 Status FreezeCoordinator::on_doorbell(const kvm::DoorbellEvent& event) {

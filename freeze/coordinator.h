@@ -7,10 +7,13 @@
 //                   bridge under the requested name → resume → reply Ok
 //                   (Degraded when the rendezvous failed; Error when the
 //                   request itself was invalid, e.g. a bad name).
-//     RegisterWatch resolve the symbol (kallsyms from the agent), arm a
-//                   watchpoint, reply Ok with "<symbol> at 0x<addr>"; the
-//                   first hit captures under the watch's name, then the
-//                   watchpoint is cleared (one-shot).
+//     RegisterWatch resolve the symbol (kallsyms from the agent, or a BPF
+//                   global through set_bpf_globals(); precedence and
+//                   errors in freeze/bpf_globals.h), arm a watchpoint,
+//                   reply Ok with "<symbol> at 0x<addr>" (a BPF global's
+//                   followed by ": " and what it is); the first hit
+//                   captures under the watch's name, then the watchpoint
+//                   is cleared (one-shot).
 //     Ping          reply Ok at once (round-trip measurement).
 //   Anything else is answered with Error and a reason.
 // - One capture is in flight at a time; a capture never returns with the
@@ -41,6 +44,8 @@ namespace ktest::freeze {
 
 inline constexpr std::size_t kMaxSnapshotNameBytes = 128;
 
+class BpfGlobalResolver;  // freeze/bpf_globals.h
+
 // Adds one part of a report while every vCPU is stopped.
 class ReportSection {
  public:
@@ -52,7 +57,10 @@ class ReportSection {
 // The vCPU registers part (instruction/stack pointer, CR3 per vCPU).
 std::unique_ptr<ReportSection> make_vcpu_registers_section();
 
-enum class Trigger { Doorbell, Watchpoint };
+// What asked for a capture: a CaptureSnapshot doorbell, a WatchSnapshot
+// hit, or the error-trigger pipeline (freeze/error_trigger.h).
+enum class Trigger { Doorbell, Watchpoint, SchedulerExit, Stall };
+const char* trigger_name(Trigger trigger);  // "doorbell", "watchpoint", "scheduler-exit", "stall"
 
 struct CaptureStats {
   std::string name;
@@ -71,10 +79,14 @@ class FreezeCoordinator {
   FreezeCoordinator(kvm::Machine& machine, SnapshotBridge& bridge, FreezeOptions options);
   FreezeCoordinator(const FreezeCoordinator&) = delete;
   FreezeCoordinator& operator=(const FreezeCoordinator&) = delete;
+  ~FreezeCoordinator();
 
   void add_section(std::unique_ptr<ReportSection> section);
   // Symbols for RegisterWatch; without them watch registration fails.
   void set_symbols(std::shared_ptr<const kvm::control::SymbolTable> symbols);
+  // Lets RegisterWatch resolve BPF global variables; without it only
+  // kallsyms names resolve.
+  void set_bpf_globals(std::unique_ptr<BpfGlobalResolver> resolver);
 
   // Services the request and replies to the guest; the Result says whether
   // the reply could be delivered (the request's own failure is in the reply).
@@ -82,8 +94,10 @@ class FreezeCoordinator {
   // Captures for the watchpoint that fired (the machine is paused).
   Status on_watchpoint(const kvm::WatchpointHit& hit);
 
-  // Freezes, builds and stores a report named `name`; used by both paths.
+  // Freezes, builds and stores a report named `name` in the bridge.
   Result<Report> capture(const std::string& name, Trigger trigger);
+  // The same without storing it (the error-trigger pipeline keeps its own).
+  Result<Report> take(const std::string& name, Trigger trigger);
 
   const std::vector<CaptureStats>& stats() const { return stats_; }
 
@@ -95,12 +109,18 @@ class FreezeCoordinator {
   Reply handle_capture(const std::vector<uint8_t>& payload);
   Reply handle_register_watch(const std::vector<uint8_t>& payload);
   Report build_report(const std::string& name, Trigger trigger, const Status& paused);
+  struct Frozen {
+    Report report;
+    Status resumed;
+  };
+  Frozen freeze_and_build(const std::string& name, Trigger trigger);
 
   kvm::Machine& machine_;
   SnapshotBridge& bridge_;
   FreezeOptions options_;
   std::vector<std::unique_ptr<ReportSection>> sections_;
   std::shared_ptr<const kvm::control::SymbolTable> symbols_;
+  std::unique_ptr<BpfGlobalResolver> bpf_globals_;
   std::map<kvm::WatchpointId, std::string> watches_;  // armed: id → snapshot name
   std::vector<CaptureStats> stats_;
   std::mutex capture_mu_;

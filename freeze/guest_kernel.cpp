@@ -113,6 +113,23 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::open(PhysicalMemory& memory,
   return kernel;
 }
 
+Result<std::vector<uint64_t>> GuestKernel::per_cpu_offsets(uint32_t cpus) {
+  KTEST_ASSIGN(uint64_t at, symbol("__per_cpu_offset"));
+  cpus = std::min(cpus, kMaxGuestCpus);
+  KTEST_ASSIGN(auto raw, read(at, cpus * 8ULL));
+  std::vector<uint64_t> out(cpus);
+  std::memcpy(out.data(), raw.data(), cpus * 8ULL);
+  return out;
+}
+
+Result<FrozenKernel> open_frozen_kernel(kvm::Machine& machine, const kvm::control::SymbolTable& symbols) {
+  KTEST_ASSIGN(auto regs, machine.read_registers(0));
+  FrozenKernel out;
+  out.memory = std::make_unique<MachineMemory>(machine);
+  KTEST_ASSIGN(out.kernel, GuestKernel::open(*out.memory, symbols, regs.cr3, regs.cr4));
+  return out;
+}
+
 Result<uint64_t> GuestKernel::symbol(std::string_view name) const {
   const auto* sym = symbols_.find(name);
   if (!sym) return fail(fmt::format("the guest's kallsyms has no symbol '{}'", name));

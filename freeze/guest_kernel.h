@@ -32,6 +32,7 @@ inline constexpr uint64_t kNoKaslrText = 0xffffffff81000000ULL;
 inline constexpr uint64_t kKernelImageBase = 0xffffffff80000000ULL;
 inline constexpr uint64_t kMaxGuestRead = 16ULL << 20;
 inline constexpr uint64_t kPageSize = 4096;
+inline constexpr uint32_t kMaxGuestCpus = 512;  // per-CPU reads stop here
 
 // Guest-physical memory (the frozen Machine, or a synthetic image in tests).
 class PhysicalMemory {
@@ -73,6 +74,8 @@ class GuestKernel final : public btf::MemoryReader {
   Result<uint32_t> read_u32(uint64_t va);
   // Address of a kallsyms symbol, or an Error naming it.
   Result<uint64_t> symbol(std::string_view name) const;
+  // __per_cpu_offset[0..cpus), cpus capped at kMaxGuestCpus.
+  Result<std::vector<uint64_t>> per_cpu_offsets(uint32_t cpus);
 
  private:
   GuestKernel(PhysicalMemory& memory, const kvm::control::SymbolTable& symbols)
@@ -85,5 +88,13 @@ class GuestKernel final : public btf::MemoryReader {
   uint64_t pgd_ = 0;
   bool five_level_ = false;
 };
+
+// The frozen machine's kernel as a ReportSection reads it: guest RAM, the
+// kallsyms table and vCPU 0's page-table root.
+struct FrozenKernel {
+  std::unique_ptr<MachineMemory> memory;  // outlives `kernel`, which reads through it
+  std::unique_ptr<GuestKernel> kernel;
+};
+Result<FrozenKernel> open_frozen_kernel(kvm::Machine& machine, const kvm::control::SymbolTable& symbols);
 
 }  // namespace ktest::freeze

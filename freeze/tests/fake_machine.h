@@ -1,0 +1,106 @@
+// A kvm::Machine over a synthetic guest's RAM, for the tests that drive
+// the freeze coordinator or the error trigger: counts pauses and resumes,
+// arms up to `slots` watchpoints (ids are never reused), records the ones
+// cleared and the doorbell replies.
+#pragma once
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "freeze/tests/synthetic_guest.h"
+#include "kvm/machine.h"
+
+namespace ktest::freeze::testing {
+
+class FakeMachine final : public kvm::Machine {
+ public:
+  struct Watch {
+    kvm::WatchpointId id = -1;
+    uint64_t gva = 0;
+    uint32_t len = 0;
+    kvm::WatchKind kind = kvm::WatchKind::Write;
+  };
+
+  explicit FakeMachine(Ram& ram, uint32_t vcpus = 1) : ram_(ram), vcpus_(vcpus) {}
+  Status boot(const kvm::MachineConfig&) override { return {}; }
+  Status pause_all() override {
+    ++pauses;
+    if (!pause_error.empty()) return fail(pause_error);
+    paused = true;
+    return {};
+  }
+  Status resume() override {
+    ++resumes;
+    paused = false;
+    return {};
+  }
+  Result<bool> is_paused() override { return paused; }
+  uint64_t ram_size() const override { return ram_.size(); }
+  Result<std::vector<uint8_t>> read_physical(uint64_t gpa, uint64_t len) override {
+    std::vector<uint8_t> out(len);
+    KTEST_TRY(ram_.read(gpa, out.data(), len));
+    return out;
+  }
+  Status read_physical_into(uint64_t gpa, uint8_t* out, uint64_t len) override {
+    // A reader that must pause first (the BPF-global resolver) is caught here.
+    if (!paused && reads_need_pause) return fail("read while running");
+    return ram_.read(gpa, out, len);
+  }
+  uint32_t vcpu_count() const override { return vcpus_; }
+  Result<kvm::VcpuRegisters> read_registers(uint32_t) override { return kvm::VcpuRegisters{}; }
+  Result<kvm::WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, kvm::WatchKind kind) override {
+    ++arms;
+    if (armed.size() >= slots) return fail(fmt::format("gdbstub refused the watchpoint at {:#x} ('E22')", gva));
+    armed.push_back(Watch{next_id_++, gva, len, kind});
+    return armed.back().id;
+  }
+  Status clear_watchpoint(kvm::WatchpointId id) override {
+    auto it = std::find_if(armed.begin(), armed.end(), [&](const Watch& w) { return w.id == id; });
+    if (it == armed.end()) return fail(fmt::format("no watchpoint {} is armed", id));
+    armed.erase(it);
+    cleared.push_back(id);
+    return {};
+  }
+  Result<std::optional<kvm::MachineEvent>> wait_event(kvm::Millis) override {
+    return std::optional<kvm::MachineEvent>();
+  }
+  Status reply_doorbell(uint64_t, doorbell::ReplyStatus status, const std::vector<uint8_t>& payload) override {
+    last_status = status;
+    last_reply.assign(payload.begin(), payload.end());
+    return {};
+  }
+  int control_channel() const override { return -1; }
+  std::vector<std::string> console_tail() const override { return {}; }
+  std::string run_dir() const override { return {}; }
+  kvm::ExitEvent kill() override { return {}; }
+
+  // Watchpoint `id` fires on `cpu`: the guest stops, as the engine leaves it.
+  kvm::WatchpointHit hit(kvm::WatchpointId id, int cpu = 0) {
+    paused = true;
+    auto it = std::find_if(armed.begin(), armed.end(), [&](const Watch& w) { return w.id == id; });
+    return kvm::WatchpointHit{id, cpu, it == armed.end() ? 0 : it->gva};
+  }
+
+  int pauses = 0, resumes = 0;
+  bool paused = false;
+  bool reads_need_pause = true;  // false: reads while running succeed (racy in a real guest)
+  std::string pause_error;       // set: pause_all() fails with it (a failed rendezvous)
+  std::size_t slots = 4;
+  int arms = 0;                  // set_watchpoint() calls, refused ones included
+  std::vector<Watch> armed;      // armed now, in arming order
+  std::vector<kvm::WatchpointId> cleared;
+  doorbell::ReplyStatus last_status = doorbell::ReplyStatus::Ok;
+  std::string last_reply;
+
+ private:
+  Ram& ram_;
+  uint32_t vcpus_;
+  kvm::WatchpointId next_id_ = 1;
+};
+
+}  // namespace ktest::freeze::testing
