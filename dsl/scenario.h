@@ -22,6 +22,23 @@
 //                                           {object, ops?, name?} as AttachScheduler
 //   steps        sequence         []        run in order (below)
 //   assertions   sequence         []        checked after the run (below)
+//   expect_scheduler_exit  string|list  none  the scheduler is expected to
+//                                           exit: an exit kind (SCX_EXIT_ERROR,
+//                                           SCX_EXIT_ERROR_BPF, SCX_EXIT_ERROR_STALL,
+//                                           SCX_EXIT_UNREG_BPF, SCX_EXIT_UNREG_KERN,
+//                                           SCX_EXIT_SYSRQ, ...), a list of them,
+//                                           `any_error` (kind >= SCX_EXIT_ERROR)
+//                                           or `any` (every kind but a userspace
+//                                           unload, SCX_EXIT_UNREG)
+//
+// SCHEDULER EXITS. ktest watches the root sched_ext scheduler, however it
+// was started. An exit other than a userspace unload (SCX_EXIT_UNREG: a
+// DetachScheduler, a loader closing its link) fails the scenario unless
+// expect_scheduler_exit names its kind; an expected exit that never comes
+// fails it too. The exit is captured as snapshot "@exit" (assertions write
+// @exit or snapshot("exit")), and a stall also as "@early"; both need
+// expect_scheduler_exit to be named by an assertion (a step's own capture
+// of the same name wins).
 //
 // vm:
 //   cpus         integer 1..256   2         vCPUs
@@ -101,9 +118,21 @@
 //   Sleep             duration: duration. Shorthand: `- Sleep: 500ms`
 //   CaptureSnapshot   name: snapshot name (unique). Shorthand: `- CaptureSnapshot: before`
 //   WatchSnapshot     name: snapshot name (unique), captured when the watch fires
-//                     symbol: kernel or BPF symbol to watch
+//                     symbol: kernel or BPF symbol to watch: a /proc/kallsyms
+//                     name, or a global variable of a loaded BPF object (its
+//                     .bss/.data/.rodata/.kconfig maps), written `var` or
+//                     `obj.var` (obj: the object's map-name prefix, e.g.
+//                     ktest_sc.nr_enqueued for map ktest_sc.bss). A name
+//                     without a '.' that kallsyms has is the kernel's; else
+//                     the BPF globals are looked up first, then kallsyms
+//                     (foo.isra.0). `var` held by two objects is an error
+//                     listing the `obj.var` candidates. Resolved when the
+//                     step runs, so the object must be loaded by then.
 //                     access: write (default) | read | rw
-//                     len: bytes watched: 1, 2, 4 or 8 (default 8)
+//                     len: bytes watched: 1, 2, 4 or 8 (default 8), from the
+//                     symbol's address, naturally aligned; on a BPF global it
+//                     must fit in the variable. Watches are one-shot; under
+//                     KVM at most 4 are armed at a time (debug registers)
 //
 // ASSERTIONS: each item is an expression string, or a mapping
 //   {expr: "...", name: "...", message: "..."}; expr is required, name
@@ -132,6 +161,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -234,6 +264,15 @@ struct Assertion {
   Location loc;         // start of the expression in the file
 };
 
+// expect_scheduler_exit: the exits a scenario expects.
+struct ExpectedExit {
+  std::vector<std::string> kinds;  // SCX_EXIT_* names, "any", "any_error"
+  Location loc;
+  // Whether an exit of kind `name` (number `value`) is one of them.
+  bool matches(std::string_view name, int64_t value) const;
+  std::string text() const;  // "SCX_EXIT_ERROR or SCX_EXIT_ERROR_BPF"
+};
+
 struct Scenario {
   std::string file;  // as given to the loader
   std::string dir;   // directory relative paths resolve against
@@ -244,6 +283,7 @@ struct Scenario {
   std::optional<SchedulerRef> scheduler;
   std::vector<Step> steps;
   std::vector<Assertion> assertions;
+  std::optional<ExpectedExit> expect_scheduler_exit;
 
   // Snapshot names in step order (CaptureSnapshot and WatchSnapshot).
   std::vector<std::string> snapshot_names() const;

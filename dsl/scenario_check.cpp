@@ -4,6 +4,7 @@
 #include <map>
 
 #include "dsl/loader_state.h"
+#include "snapshot/scx_state.h"
 #include "util/edit_distance.h"
 
 namespace ktest::dsl {
@@ -26,7 +27,7 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 
 // True when the expression reads the default (last captured) snapshot.
 bool uses_default_snapshot(const Expr& e) {
-  static const std::vector<std::string> roots = {"var", "map", "active", "live_var", "vars"};
+  static const std::vector<std::string> roots = {"var", "map", "active", "live_var", "vars", "scx"};
   if (e.kind == ExprKind::Call && std::find(roots.begin(), roots.end(), e.name) != roots.end())
     return true;
   if (e.receiver && uses_default_snapshot(*e.receiver)) return true;
@@ -133,7 +134,8 @@ class Checker {
       const bool quoted = ref.span.length >= 2 && (a.text[ref.span.offset] == '"' || a.text[ref.span.offset] == '\'');
       const Location loc = state_.expr_location(i, a.text, ref.span.offset + (quoted ? 1 : 0));
       const int len = static_cast<int>(ref.span.length) - (quoted ? 2 : 0);
-      if (ref.kind == ExprRef::Kind::Snapshot && !snapshots_.count(ref.name)) {
+      if (ref.kind == ExprRef::Kind::Snapshot && !snapshots_.count(ref.name) &&
+          !trigger_snapshot(ref.name)) {
         state_.error(loc, len, fmt::format("assertion reads snapshot '{}', which no step captures", ref.name),
                      did_you_mean(ref.name, s_.snapshot_names(),
                                   fmt::format("add a step '- CaptureSnapshot: {}'", ref.name)));
@@ -144,9 +146,18 @@ class Checker {
                                   fmt::format("add a step '- Spawn: {{name: {}, command: ...}}'", ref.name)));
       }
     }
-    if (snapshots_.empty() && uses_default_snapshot(*a.expr))
+    if (snapshots_.empty() && !s_.expect_scheduler_exit && uses_default_snapshot(*a.expr))
       state_.error(a.loc, static_cast<int>(a.text.size()), "assertion reads a snapshot, but no step captures one",
                    "add a step '- CaptureSnapshot: end' after the workload runs");
+  }
+
+  // "@exit"/"@early" (also written "exit"/"early") exist only in a run that
+  // expects the scheduler's exit; a step's capture of the name wins.
+  bool trigger_snapshot(const std::string& name) const {
+    if (!s_.expect_scheduler_exit) return false;
+    for (std::string_view trigger : {kExitSnapshotName, kEarlySnapshotName})
+      if (name == trigger || name == trigger.substr(1)) return true;
+    return false;
   }
 
   const Scenario& s_;

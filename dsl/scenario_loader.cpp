@@ -1,18 +1,60 @@
 // Reads a scenario's YAML into the model, reporting every problem found.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <iterator>
 
 #include "dsl/yaml_reader.h"
+#include "snapshot/scx_state.h"
+#include "util/edit_distance.h"
 #include "util/atomic_file.h"
 
 namespace ktest::dsl {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"name",  "description", "vm",        "kernel",
-                                           "scheduler", "steps",   "assertions"};
+                                           "scheduler", "steps",   "assertions",
+                                           "expect_scheduler_exit"};
+const std::vector<std::string> kExitGroups = {"any", "any_error"};
+
+// expect_scheduler_exit: a kind name, a list of them, or a group word.
+std::optional<ExpectedExit> read_expected_exit(const YAML::Node& node, FieldReader& r) {
+  const std::string example = "expect_scheduler_exit: SCX_EXIT_ERROR_STALL";
+  std::vector<std::string> names;
+  for (const auto& kind : kScxExitKinds) names.emplace_back(kind.name);
+  std::vector<std::string> valid = names;
+  valid.insert(valid.end(), kExitGroups.begin(), kExitGroups.end());
+  ExpectedExit expected;
+  expected.loc = r.loc(node);
+  std::vector<YAML::Node> items;
+  if (node.IsSequence()) {
+    for (const auto& item : node) items.push_back(item);
+  } else {
+    items.push_back(node);
+  }
+  if (items.empty()) r.error(node, "'expect_scheduler_exit' is an empty list", "write " + example);
+  for (const auto& item : items) {
+    auto kind = r.string(item, "expect_scheduler_exit");
+    if (!kind) continue;
+    if (std::find(valid.begin(), valid.end(), *kind) == valid.end()) {
+      auto guess = nearest(*kind, valid);
+      r.error(item, fmt::format("'{}' is not a sched_ext exit kind", *kind),
+              guess ? fmt::format("did you mean '{}'?", *guess)
+                    : fmt::format("use one of {}, any_error or any", fmt::join(names, ", ")));
+      continue;
+    }
+    if (*kind == "SCX_EXIT_UNREG") {
+      r.error(item, "SCX_EXIT_UNREG is a userspace unload, never a failure",
+              "name the kind the scheduler dies with, e.g. SCX_EXIT_ERROR_BPF");
+      continue;
+    }
+    expected.kinds.push_back(*kind);
+  }
+  if (expected.kinds.empty()) return std::nullopt;
+  return expected;
+}
 
 // vm.tools: the form only; `ktest run` resolves each on the host.
 void read_tools(const YAML::Node& node, FieldReader& r, std::vector<VmTool>& tools) {
@@ -174,6 +216,8 @@ ScenarioLoad load_scenario_text(const std::string& text, const std::string& file
         s.scheduler = r.scheduler(*n, *n, "scheduler", dir);
       if (const YAML::Node* n = FieldReader::find(fs, "steps")) s.steps = read_steps(*n, r, dir);
       if (const YAML::Node* n = FieldReader::find(fs, "assertions")) read_assertions(*n, r, s.assertions);
+      if (const YAML::Node* n = FieldReader::find(fs, "expect_scheduler_exit"))
+        s.expect_scheduler_exit = read_expected_exit(*n, r);
       check_scenario(s, state);
     }
     if (!has_errors(state.diagnostics())) result.scenario = std::move(s);
@@ -225,6 +269,17 @@ const char* step_op_name(const StepOp& op) {
   static_assert(std::size(names) == std::variant_size_v<StepOp>);
   return names[op.index()];
 }
+
+bool ExpectedExit::matches(std::string_view name, int64_t value) const {
+  for (const auto& kind : kinds) {
+    if (kind == name) return true;
+    if (kind == "any_error" && value >= kScxExitErrorFloor) return true;
+    if (kind == "any" && value != kScxExitUnreg) return true;
+  }
+  return false;
+}
+
+std::string ExpectedExit::text() const { return fmt::format("{}", fmt::join(kinds, " or ")); }
 
 const char* watch_access_name(WatchAccess access) {
   switch (access) {

@@ -47,6 +47,18 @@ Json scenario_json(const ScenarioResult& sc) {
                           {"message", text_or_null(a.message)},
                           {"error", text_or_null(a.error)}});
   }
+  Json exits = Json::array();
+  for (const auto& e : sc.scheduler_exits) {
+    exits.push_back({{"scheduler", e.scheduler},
+                     {"kind", text_or_null(e.kind)},
+                     {"reason", text_or_null(e.reason)},
+                     {"message", text_or_null(e.message)},
+                     {"expected", e.expected},
+                     {"missing", e.missing},
+                     {"outcome", outcome_name(e.fails() ? Outcome::Failed : Outcome::Passed)},
+                     {"report", text_or_null(e.report_path)},
+                     {"dump_file", text_or_null(e.dump_file)}});
+  }
   return {{"name", sc.name},
           {"file", sc.file},
           {"outcome", outcome_name(sc.outcome)},
@@ -56,7 +68,8 @@ Json scenario_json(const ScenarioResult& sc) {
           {"console_log", text_or_null(sc.console_log)},
           {"steps", steps},
           {"captures", captures},
-          {"assertions", assertions}};
+          {"assertions", assertions},
+          {"scheduler_exits", exits}};
 }
 
 class JsonReporter : public Reporter {

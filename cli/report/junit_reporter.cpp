@@ -78,6 +78,15 @@ std::vector<Case> cases_of(const ScenarioResult& sc) {
     cases.push_back({sc.name + ".steps", name, sc.file, s.line, s.outcome, s.duration,
                      first_line(s.error), body});
   }
+  for (const auto& e : sc.scheduler_exits) {
+    std::string body = e.summary();
+    if (!e.report_path.empty()) body += "\nreport: " + e.report_path;
+    if (!e.dump_file.empty()) body += "\ndump: " + e.dump_file;
+    std::string name = e.missing ? "expected scheduler exit" : "scheduler " + e.scheduler + " exit";
+    cases.push_back({sc.name + ".scheduler", name, sc.file, 0,
+                     e.fails() ? Outcome::Failed : Outcome::Passed, std::chrono::nanoseconds(0),
+                     e.summary(), body});
+  }
   for (const auto& a : sc.assertions) {
     std::string body;
     auto add = [&](const char* label, const std::string& v) {

@@ -30,6 +30,14 @@ RunSummary summarize(const RunResult& run) {
   return s;
 }
 
+std::string SchedulerExitResult::summary() const {
+  if (missing) return "expected an exit with " + kind + ", but the scheduler did not exit";
+  std::string out = kind.empty() ? "an exit" : kind;
+  if (!reason.empty()) out += " (" + reason + ")";
+  if (!message.empty()) out += ": " + message;
+  return out;
+}
+
 Outcome derive_outcome(const ScenarioResult& scenario) {
   bool any_ran = false, any_failed = false, any_error = !scenario.error.empty();
   auto note = [&](Outcome o) {
@@ -40,6 +48,7 @@ Outcome derive_outcome(const ScenarioResult& scenario) {
   for (const auto& step : scenario.steps) note(step.outcome);
   for (const auto& capture : scenario.captures) any_error |= !capture.error.empty();
   for (const auto& assertion : scenario.assertions) note(assertion.outcome);
+  for (const auto& exit : scenario.scheduler_exits) any_failed |= exit.fails();
   if (any_error) return Outcome::Error;
   if (any_failed) return Outcome::Failed;
   return any_ran ? Outcome::Passed : Outcome::Skipped;

@@ -51,6 +51,25 @@ struct AssertionResult {
   std::string error;       // evaluation error (missing field, with alternatives)
 };
 
+// An exit of the sched_ext scheduler during the run (freeze/error_trigger.h).
+// An unexpected one fails the scenario; `expected` says the scenario's
+// expect_scheduler_exit named its kind.
+struct SchedulerExitResult {
+  std::string scheduler;    // ops name
+  std::string kind;         // "SCX_EXIT_ERROR_BPF"
+  std::string reason;       // the kernel's reason ("scx_bpf_error")
+  std::string message;      // the exit message
+  bool expected = false;
+  // The scenario expected an exit (`kind` holds the kinds) that never came.
+  bool missing = false;
+  std::string report_path;  // the failure dump (@early/@exit reports); "" when not captured
+  std::string dump_file;    // the kernel's debug dump text; "" when none
+  // One line: SCX_EXIT_ERROR_BPF (scx_bpf_error): <message>
+  std::string summary() const;
+  // Whether it makes the scenario fail: unexpected, or expected and missing.
+  bool fails() const { return missing || !expected; }
+};
+
 struct ScenarioResult {
   std::string name;
   std::string file;         // scenario file as given
@@ -62,6 +81,7 @@ struct ScenarioResult {
   std::vector<StepResult> steps;
   std::vector<CaptureResult> captures;
   std::vector<AssertionResult> assertions;
+  std::vector<SchedulerExitResult> scheduler_exits;
 };
 
 struct RunResult {

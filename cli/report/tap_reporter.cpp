@@ -53,6 +53,14 @@ Point run_point(const ScenarioResult& sc) {
     p.yaml.emplace_back("step_error", s.error);
     break;  // later steps depend on this one; the first failure is the story
   }
+  for (const auto& e : sc.scheduler_exits) {
+    if (!e.fails()) continue;
+    worsen(Outcome::Failed);
+    p.yaml.emplace_back("scheduler_exit", e.summary());
+    if (!e.report_path.empty()) p.yaml.emplace_back("exit_report", e.report_path);
+    if (!e.dump_file.empty()) p.yaml.emplace_back("exit_dump", e.dump_file);
+    break;
+  }
   for (const auto& c : sc.captures) {
     if (c.error.empty()) continue;
     worsen(Outcome::Error);

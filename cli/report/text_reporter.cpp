@@ -95,6 +95,18 @@ class TextReporter : public Reporter {
         detail(out, "error", cap.error);
       }
     }
+    for (const auto& exit : sc.scheduler_exits) {
+      if (exit.missing) {
+        out << "  scheduler exit:\n";
+      } else {
+        out << "  scheduler " << sanitize_text(exit.scheduler) << " exited"
+            << (exit.expected ? " (expected)" : "") << ":\n";
+      }
+      out << "    " << status(exit.fails() ? Outcome::Failed : Outcome::Passed, false) << " "
+          << sanitize_text(exit.summary()) << "\n";
+      detail(out, "report", exit.report_path);
+      detail(out, "dump", exit.dump_file);
+    }
     if (!sc.assertions.empty()) {
       out << "  assertions:\n";
       for (const auto& a : sc.assertions) {

@@ -39,6 +39,8 @@ class PlanBuilder {
 
   Result<GuestPlan> build() {
     out_.plan.settings.step_timeout_ms = to_ms(scenario_.vm.timeout);
+    // The agent goes on through an expected death instead of failing the step.
+    out_.plan.settings.scheduler_exit_expected = scenario_.expect_scheduler_exit.has_value();
     for (const auto& tool : scenario_.vm.tools) {
       KTEST_ASSIGN(std::string path, find_tool(tool));
       out_.tools.push_back({path, where(tool.loc)});

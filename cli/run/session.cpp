@@ -6,19 +6,26 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
 #include "cli/report/from_dsl.h"
 #include "cli/run/guest_output.h"
 #include "cli/run/guest_plan.h"
+#include "cli/run/scheduler_exits.h"
+#include "freeze/bpf_globals.h"
 #include "freeze/bpf_maps.h"
 #include "freeze/coordinator.h"
+#include "freeze/error_trigger.h"
+#include "freeze/scx_state.h"
 #include "kvm/control_protocol.h"
 #include "kvm/initramfs/initramfs.h"
 #include "kvm/kernel/kernel.h"
 #include "kvm/machine.h"
 #include "snapshot/bridge.h"
+#include "snapshot/scx_state.h"
 #include "util/atomic_file.h"
 
 namespace ktest::cli {
@@ -35,6 +42,16 @@ constexpr uint64_t kNoKaslrText = 0xffffffff81000000ull;
 constexpr auto kPoweroffGrace = std::chrono::seconds(10);
 // Upper bound of control-channel bytes taken per loop turn (fairness).
 constexpr std::size_t kControlReadBudget = 1 << 20;
+// CONFIG_HZ of the guest kernel (jiffies → ms in the scx section); 0 when unknown.
+uint32_t read_kernel_hz(const kvm::KernelImage& kernel) {
+  if (kernel.config.empty()) return 0;
+  auto text = read_file(kernel.config);
+  if (!text) return 0;
+  auto hz = kvm::config_value(*text, "CONFIG_HZ");
+  if (!hz) return 0;
+  unsigned long value = std::strtoul(hz->c_str(), nullptr, 10);
+  return value > 0 && value <= 10000 ? static_cast<uint32_t>(value) : 0;
+}
 
 std::string step_subject(const kvm::Step& step) {
   return std::visit(
@@ -190,6 +207,7 @@ class Session {
     auto kernel = resolve_kernel();
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
     kernel_version_ = kernel->version;
+    kernel_hz_ = read_kernel_hz(*kernel);
     if (auto btf = kvm::vmlinux_btf_path(*kernel)) {
       vmlinux_btf_ = *btf;
     } else {
@@ -230,6 +248,10 @@ class Session {
     freeze::FreezeCoordinator coordinator(*machine_, bridge_, {kernel_version_});
     coordinator.add_section(freeze::make_vcpu_registers_section());
     coordinator.add_section(freeze::make_bpf_maps_section(vmlinux_btf_, symbols_));
+    coordinator.add_section(freeze::make_scx_section(vmlinux_btf_, symbols_, kernel_hz_));
+    coordinator.set_bpf_globals(std::make_unique<freeze::BpfGlobalResolver>(vmlinux_btf_));
+    freeze::ErrorTrigger trigger(*machine_, vmlinux_btf_, symbols_,
+                                 [this](const std::string& line) { progress(line); });
     coordinator_ = &coordinator;
     int fd = machine_->control_channel();
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -259,16 +281,20 @@ class Session {
           catch_up_before_doorbell(fd);
           handle_doorbell(*bell);
         } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
-          progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
-          if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.add(s.error().to_string());
+          if (!trigger.on_watchpoint(coordinator, *hit)) {
+            progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
+            if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.add(s.error().to_string());
+          }
         } else {
           exit = std::get<kvm::ExitEvent>(**event);
         }
       }
       read_control(fd);
+      if (!exit) trigger.poll(coordinator, Clock::now());
     }
     read_control(fd);
     coordinator_ = nullptr;
+    record_scheduler_exits(trigger);
     record_captures(coordinator);
     return conclude(*exit);
   }
@@ -399,8 +425,18 @@ class Session {
     if (!m.ok && !m.details.output_tail.empty()) step.error += "\noutput:\n" + m.details.output_tail;
   }
 
+  // What the error-trigger pipeline saw; the verdict is finish_outcome()'s.
+  void record_scheduler_exits(const freeze::ErrorTrigger& trigger) {
+    for (const auto& p : trigger.problems()) notes_.add(p);
+    failure_dump_ = trigger.failure_dump();
+    result_.scheduler_exits = exit_results(trigger.exits(), scenario_.expect_scheduler_exit);
+  }
+
   void record_captures(const freeze::FreezeCoordinator& coordinator) {
     for (const auto& stats : coordinator.stats()) {
+      // A capture the trigger dropped (the exit was no death) is not listed.
+      if (stats.trigger == freeze::Trigger::SchedulerExit && !failure_dump_.late) continue;
+      if (stats.trigger == freeze::Trigger::Stall && !failure_dump_.early) continue;
       CaptureResult capture;
       capture.name = stats.name;
       capture.degraded = stats.degraded;
@@ -424,20 +460,27 @@ class Session {
   }
 
   void save_snapshots() {
-    auto reports = bridge_.drain();
-    if (reports.empty()) return;
     std::string dir = (fs::path(options_.scenario_dir) / "snapshots").string();
-    if (Status s = save_run_reports(dir, reports); !s) {
-      notes_.add("saving snapshots: " + s.error().to_string());
+    auto triggered = save_failure_dump(failure_dump_, options_.scenario_dir, dir, result_.scheduler_exits, notes_);
+    auto stepped = bridge_.drain();
+    if (!stepped.empty()) {
+      if (Status s = save_run_reports(dir, stepped); !s) notes_.add("saving snapshots: " + s.error().to_string());
     }
     for (auto& capture : result_.captures) {
-      for (const auto& named : reports) {
+      for (const auto& named : stepped) {
         if (named.name != capture.name) continue;
         capture.report_path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
         capture.maps = named.report.maps.size();
       }
+      for (const auto& named : triggered) {
+        if (named.name != capture.name) continue;
+        capture.report_path = (fs::path(dir) / kFailureDumpFile).string();
+        capture.maps = named.report.maps.size();
+      }
     }
-    reports_ = std::move(reports);
+    // The default snapshot (the last) stays the last one a step captured.
+    reports_ = std::move(triggered);
+    reports_.insert(reports_.end(), stepped.begin(), stepped.end());
   }
 
   void evaluate() {
@@ -474,6 +517,7 @@ class Session {
       }
       failed = failed || a.outcome == Outcome::Failed;
     }
+    for (const auto& exit : result_.scheduler_exits) failed = failed || exit.fails();
     if (failed && agent_done_ && !agent_done_->error.empty() && result_.error.empty()) {
       result_.error = agent_done_->error;
     }
@@ -488,6 +532,8 @@ class Session {
   SnapshotBridge bridge_;
   freeze::FreezeCoordinator* coordinator_ = nullptr;
   std::string kernel_version_;
+  uint32_t kernel_hz_ = 0;  // CONFIG_HZ; 0 when the kernel's config is not at hand
+  freeze::FailureDump failure_dump_;
   std::string vmlinux_btf_;  // "" when the kernel has no BTF: maps are not captured
   std::shared_ptr<freeze::SharedSymbols> symbols_ = std::make_shared<freeze::SharedSymbols>();
   Clock::time_point deadline_;

@@ -64,6 +64,17 @@ RunResult sample_run() {
       {"comm", "var(\"comm\") == \"a\\tb\"", 14, Outcome::Failed, "\"a\tb\"",
        std::string("\"x\x01y\xff\"", 7) + "'</tag>]]>", "", ""}};
   bad.error = "guest kernel panic: Attempted to kill init!\n[    1.234] end Kernel panic";
+  SchedulerExitResult died;
+  died.scheduler = "scx_simple";
+  died.kind = "SCX_EXIT_ERROR_BPF";
+  died.reason = "scx_bpf_error";
+  died.message = "boom <&> was scheduled 20 times";
+  died.report_path = "ktest-runs/20261126-070000/weights/snapshots/scheduler-exit.failure-dump.json";
+  died.dump_file = "ktest-runs/20261126-070000/weights/scheduler-exit.dump.txt";
+  SchedulerExitResult missing;
+  missing.kind = "SCX_EXIT_ERROR_STALL";
+  missing.missing = true;
+  bad.scheduler_exits = {died, missing};
 
   run.scenarios = {ok, bad};
   return run;

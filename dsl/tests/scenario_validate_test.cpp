@@ -40,7 +40,37 @@ TEST_CASE("unknown keys get the nearest valid key") {
               "2:22: unknown key 'comand' in Spawn | did you mean 'command'?"});
   CHECK(errors_of("zzz: 1\n") ==
         Lines{"1:1: unknown key 'zzz' in the scenario | valid keys: name, description, vm, kernel, scheduler, "
-              "steps, assertions"});
+              "steps, assertions, expect_scheduler_exit"});
+}
+
+TEST_CASE("expect_scheduler_exit names sched_ext exit kinds") {
+  CHECK(errors_of("expect_scheduler_exit: SCX_EXIT_EROR_BPF\n") ==
+        Lines{"1:24: 'SCX_EXIT_EROR_BPF' is not a sched_ext exit kind | did you mean 'SCX_EXIT_ERROR_BPF'?"});
+  CHECK(errors_of("expect_scheduler_exit: SCX_EXIT_UNREG\n") ==
+        Lines{"1:24: SCX_EXIT_UNREG is a userspace unload, never a failure | name the kind the scheduler "
+              "dies with, e.g. SCX_EXIT_ERROR_BPF"});
+  CHECK(errors_of("expect_scheduler_exit: []\n") ==
+        Lines{"1:24: 'expect_scheduler_exit' is an empty list | write expect_scheduler_exit: SCX_EXIT_ERROR_STALL"});
+  CHECK(errors_of("expect_scheduler_exit: [SCX_EXIT_ERROR, any_error]\n").empty());
+  // @exit / @early exist only when an exit is expected; a step's own capture wins.
+  CHECK(errors_of("expect_scheduler_exit: any\nassertions:\n  - '@exit.scx().exit.kind == \"SCX_EXIT_ERROR\"'\n"
+                  "  - 'snapshot(\"early\").scx().exists()'\n  - scx().state == \"disabled\"\n")
+            .empty());
+  CHECK(errors_of("assertions:\n  - '@exit.scx().exit.kind == 1024'\n") ==
+        Lines{"2:7: assertion reads snapshot 'exit', which no step captures | add a step '- CaptureSnapshot: exit'"});
+}
+
+TEST_CASE("ExpectedExit matches kinds, any_error and any") {
+  ExpectedExit stall{{"SCX_EXIT_ERROR_STALL"}, {}};
+  CHECK(stall.matches("SCX_EXIT_ERROR_STALL", 1026));
+  CHECK_FALSE(stall.matches("SCX_EXIT_ERROR_BPF", 1025));
+  ExpectedExit errors{{"any_error"}, {}};
+  CHECK(errors.matches("SCX_EXIT_ERROR_BPF", 1025));
+  CHECK_FALSE(errors.matches("SCX_EXIT_UNREG_BPF", 65));
+  ExpectedExit any{{"any", "SCX_EXIT_ERROR"}, {}};
+  CHECK(any.matches("SCX_EXIT_UNREG_BPF", 65));
+  CHECK_FALSE(any.matches("SCX_EXIT_UNREG", 64));
+  CHECK(any.text() == "any or SCX_EXIT_ERROR");
 }
 
 TEST_CASE("duplicate keys are errors, not silently merged") {
