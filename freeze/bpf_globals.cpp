@@ -8,6 +8,7 @@
 #include <map>
 
 #include "freeze/map_reader.h"
+#include "freeze/vmlinux.h"
 #include "util/edit_distance.h"
 
 namespace ktest::freeze {
@@ -267,29 +268,12 @@ Result<WatchTarget> resolve_watch_symbol(std::string_view symbol, uint32_t len,
   return unknown_symbol(symbol, *read);
 }
 
-BpfGlobalResolver::BpfGlobalResolver(std::string vmlinux_btf_path)
-    : vmlinux_path_(std::move(vmlinux_btf_path)) {
-  // Parsed before any watch so a registration does not pay for it; on
-  // failure collect() tries again and reports the error.
-  static_cast<void>(load_vmlinux());
-}
-
-BpfGlobalResolver::BpfGlobalResolver(btf::Btf vmlinux, KernelLayout layout)
-    : vmlinux_(std::move(vmlinux)), layout_(std::move(layout)) {}
-
-Status BpfGlobalResolver::load_vmlinux() {
-  if (layout_) return {};
-  if (vmlinux_path_.empty()) return fail("no vmlinux BTF for the guest kernel");
-  KTEST_ASSIGN(auto btf, btf::Btf::from_elf(vmlinux_path_));
-  KTEST_ASSIGN(auto layout, KernelLayout::from_btf(btf));
-  vmlinux_ = std::move(btf);
-  layout_ = std::move(layout);
-  return {};
-}
+BpfGlobalResolver::BpfGlobalResolver(std::shared_ptr<const Vmlinux> vmlinux, std::string unavailable)
+    : vmlinux_(std::move(vmlinux)), unavailable_(std::move(unavailable)) {}
 
 Result<BpfGlobals> BpfGlobalResolver::collect(kvm::Machine& machine,
                                               const kvm::control::SymbolTable& kallsyms) {
-  KTEST_TRY(load_vmlinux());
+  if (!vmlinux_) return fail(unavailable_);
   if (Status paused = machine.pause_all(); !paused) {
     Status resumed = machine.resume();  // whatever part of the rendezvous happened
     static_cast<void>(resumed);
@@ -299,7 +283,7 @@ Result<BpfGlobals> BpfGlobalResolver::collect(kvm::Machine& machine,
     KTEST_ASSIGN(auto regs, machine.read_registers(0));
     MachineMemory memory(machine);
     KTEST_ASSIGN(auto kernel, GuestKernel::open(memory, kallsyms, regs.cr3, regs.cr4));
-    return collect_bpf_globals(*kernel, *layout_, *vmlinux_);
+    return collect_bpf_globals(*kernel, vmlinux_->maps, vmlinux_->btf);
   }();
   Status resumed = machine.resume();
   if (!resumed) return std::move(resumed).context("resuming the guest after reading its BPF maps");

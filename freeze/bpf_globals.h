@@ -28,9 +28,11 @@
 //   naturally aligned; on a BPF global it must also fit in the variable.
 //   Every error says what was asked, why it cannot be done and how to fix
 //   it; a BPF-globals walk that failed is named in the errors it affects.
-// - BpfGlobalResolver loads the vmlinux BTF and KernelLayout once, up front
-//   (a failure is retried and reported on use), and reads the globals only
-//   with every vCPU paused (pause_all(), resume() after, also on failure).
+// - BpfGlobalResolver takes the vmlinux BTF and KernelLayout from the run's
+//   shared Vmlinux (freeze/vmlinux.h: loaded once by the session); without
+//   one (nullptr) every collect() fails with the reason it was given. It
+//   reads the globals only with every vCPU paused (pause_all(), resume()
+//   after, also on failure).
 #pragma once
 
 #include <cstdint>
@@ -90,11 +92,12 @@ Result<WatchTarget> resolve_watch_symbol(std::string_view symbol, uint32_t len,
                                          const kvm::control::SymbolTable& kallsyms,
                                          const BpfGlobalsSource& globals);
 
+struct Vmlinux;  // freeze/vmlinux.h
+
 class BpfGlobalResolver {
  public:
-  explicit BpfGlobalResolver(std::string vmlinux_btf_path);
-  // Already loaded (tests, or a caller that has them).
-  BpfGlobalResolver(btf::Btf vmlinux, KernelLayout layout);
+  // `unavailable`: why there is no `vmlinux` (used only when it is nullptr).
+  BpfGlobalResolver(std::shared_ptr<const Vmlinux> vmlinux, std::string unavailable);
 
   // The globals of `machine`, read with every vCPU paused; `kallsyms` are
   // the guest's (map_idr, page_offset_base, ...).
@@ -104,11 +107,8 @@ class BpfGlobalResolver {
                               const kvm::control::SymbolTable& kallsyms);
 
  private:
-  Status load_vmlinux();
-
-  std::string vmlinux_path_;
-  std::optional<btf::Btf> vmlinux_;
-  std::optional<KernelLayout> layout_;
+  std::shared_ptr<const Vmlinux> vmlinux_;
+  std::string unavailable_;
 };
 
 }  // namespace ktest::freeze

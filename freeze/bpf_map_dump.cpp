@@ -8,6 +8,7 @@
 
 #include "freeze/bpf_maps.h"
 #include "freeze/map_reader.h"
+#include "freeze/vmlinux.h"
 
 namespace ktest::freeze {
 namespace {
@@ -273,21 +274,18 @@ namespace {
 
 class BpfMapsSection final : public ReportSection {
  public:
-  BpfMapsSection(std::string vmlinux_path, std::shared_ptr<const SharedSymbols> symbols)
-      : vmlinux_path_(std::move(vmlinux_path)), symbols_(std::move(symbols)) {
-    // Parsed before any capture so the freeze window does not pay for it;
-    // on failure fill() tries again and reports the error.
-    static_cast<void>(load_vmlinux());
-  }
+  BpfMapsSection(std::shared_ptr<const Vmlinux> vmlinux, std::string unavailable,
+                 std::shared_ptr<const SharedSymbols> symbols)
+      : vmlinux_(std::move(vmlinux)), unavailable_(std::move(unavailable)), symbols_(std::move(symbols)) {}
 
   std::string_view name() const override { return "bpf maps"; }
 
   Status fill(kvm::Machine& machine, Report& report) override {
     auto symbols = symbols_ ? symbols_->get() : nullptr;
     if (!symbols) return fail("the guest's kallsyms has not arrived yet; maps cannot be located");
-    KTEST_TRY(load_vmlinux());
+    if (!vmlinux_) return fail(unavailable_);
     KTEST_ASSIGN(auto frozen, open_frozen_kernel(machine, *symbols));
-    MapReadContext ctx{*frozen.kernel, *layout_, *vmlinux_, {}};
+    MapReadContext ctx{*frozen.kernel, vmlinux_->maps, vmlinux_->btf, {}};
     KTEST_ASSIGN(ctx.per_cpu_offsets, frozen.kernel->per_cpu_offsets(machine.vcpu_count()));
     KTEST_ASSIGN(auto maps, read_bpf_maps(ctx));
     auto active = find_active_object(ctx, maps);
@@ -301,27 +299,17 @@ class BpfMapsSection final : public ReportSection {
   }
 
  private:
-  Status load_vmlinux() {
-    if (layout_) return {};
-    if (vmlinux_path_.empty()) return fail("no vmlinux BTF for the guest kernel");
-    KTEST_ASSIGN(auto btf, btf::Btf::from_elf(vmlinux_path_));
-    KTEST_ASSIGN(auto layout, KernelLayout::from_btf(btf));
-    vmlinux_ = std::move(btf);
-    layout_ = layout;
-    return {};
-  }
-
-  std::string vmlinux_path_;
+  std::shared_ptr<const Vmlinux> vmlinux_;
+  std::string unavailable_;
   std::shared_ptr<const SharedSymbols> symbols_;
-  std::optional<btf::Btf> vmlinux_;
-  std::optional<KernelLayout> layout_;
 };
 
 }  // namespace
 
-std::unique_ptr<ReportSection> make_bpf_maps_section(std::string vmlinux_btf_path,
+std::unique_ptr<ReportSection> make_bpf_maps_section(std::shared_ptr<const Vmlinux> vmlinux,
+                                                     std::string unavailable,
                                                      std::shared_ptr<const SharedSymbols> symbols) {
-  return std::make_unique<BpfMapsSection>(std::move(vmlinux_btf_path), std::move(symbols));
+  return std::make_unique<BpfMapsSection>(std::move(vmlinux), std::move(unavailable), std::move(symbols));
 }
 
 }  // namespace ktest::freeze

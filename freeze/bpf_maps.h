@@ -3,6 +3,8 @@
 // Contract:
 // - Every struct offset comes from the guest kernel's vmlinux BTF
 //   (KernelLayout::from_btf); nothing is hard-coded per kernel version.
+//   The section takes that BTF and layout from the run's shared Vmlinux
+//   (freeze/vmlinux.h: loaded once by the session, not parsed here).
 // - Maps are found through `map_idr` (an IDR → xarray walk bounded in depth,
 //   node count and entries; cycles are cut). Each map is dumped with name,
 //   kva, type, sizes and contents rendered with the map's own BTF (read from
@@ -22,6 +24,7 @@
 //   scheduler's maps also when other BPF objects (LoadBpf) have globals.
 // - The ReportSection (make_bpf_maps_section) needs the guest's kallsyms,
 //   which arrive after boot: the session publishes them in SharedSymbols.
+//   Without a Vmlinux (nullptr) every fill fails with `unavailable`.
 #pragma once
 
 #include <cstdint>
@@ -187,7 +190,11 @@ class SharedSymbols {
   std::shared_ptr<const kvm::control::SymbolTable> table_;
 };
 
-std::unique_ptr<ReportSection> make_bpf_maps_section(std::string vmlinux_btf_path,
+struct Vmlinux;  // freeze/vmlinux.h
+
+// `unavailable`: why there is no `vmlinux` (used only when it is nullptr).
+std::unique_ptr<ReportSection> make_bpf_maps_section(std::shared_ptr<const Vmlinux> vmlinux,
+                                                     std::string unavailable,
                                                      std::shared_ptr<const SharedSymbols> symbols);
 
 }  // namespace ktest::freeze

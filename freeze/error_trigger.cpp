@@ -57,39 +57,21 @@ nlohmann::json FailureDump::to_json() const {
   return j;
 }
 
-ErrorTrigger::ErrorTrigger(kvm::Machine& machine, std::string vmlinux_btf_path,
-                           std::shared_ptr<const SharedSymbols> symbols,
+ErrorTrigger::ErrorTrigger(kvm::Machine& machine, std::shared_ptr<const Vmlinux> vmlinux,
+                           std::string unavailable, std::shared_ptr<const SharedSymbols> symbols,
                            std::function<void(const std::string&)> progress)
     : machine_(machine),
-      vmlinux_btf_path_(std::move(vmlinux_btf_path)),
+      vmlinux_(std::move(vmlinux)),
       symbols_(std::move(symbols)),
       progress_(std::move(progress)) {
-  // Parsed before the guest runs anything, like the capture sections.
-  if (vmlinux_btf_path_.empty()) {
-    unavailable_ = "no vmlinux BTF for the guest kernel";
-    return;
+  if (!vmlinux_) {
+    unavailable_ = std::move(unavailable);
+  } else if (!vmlinux_->scx) {
+    unavailable_ = vmlinux_->scx_unavailable;
+  } else {
+    layout_ = &*vmlinux_->scx;
   }
-  auto btf = btf::Btf::from_elf(vmlinux_btf_path_);
-  if (!btf) {
-    unavailable_ = btf.error().to_string();
-    return;
-  }
-  auto layout = ScxLayout::from_btf(*btf);
-  if (!layout) {
-    unavailable_ = layout.error().to_string();
-    return;
-  }
-  vmlinux_ = std::move(*btf);
-  layout_ = std::move(*layout);
 }
-
-ErrorTrigger::ErrorTrigger(kvm::Machine& machine, ScxLayout layout,
-                           std::shared_ptr<const SharedSymbols> symbols,
-                           std::function<void(const std::string&)> progress)
-    : machine_(machine),
-      symbols_(std::move(symbols)),
-      progress_(std::move(progress)),
-      layout_(std::move(layout)) {}
 
 void ErrorTrigger::problem(std::string text) {
   // A problem met on every poll is noted once.
@@ -98,7 +80,7 @@ void ErrorTrigger::problem(std::string text) {
 }
 
 bool ErrorTrigger::ready() {
-  if (!unavailable_.empty()) return false;
+  if (!layout_ || !unavailable_.empty()) return false;
   if (kernel_) return true;
   auto symbols = symbols_ ? symbols_->get() : nullptr;
   if (!symbols) return false;  // kallsyms not here yet: try again later

@@ -23,6 +23,9 @@
 // - Only the first death is captured (Done); every exit is recorded.
 // - Guest memory read while the guest runs is racy and hostile: a failed
 //   or implausible read is skipped (and noted once), never fatal.
+// - The ScxLayout comes from the run's shared Vmlinux (freeze/vmlinux.h:
+//   loaded once by the session). Without one (nullptr), or on a kernel
+//   without sched_ext, nothing is watched (the reason is kept, not noted).
 #pragma once
 
 #include <chrono>
@@ -38,6 +41,7 @@
 #include "freeze/bpf_maps.h"
 #include "freeze/coordinator.h"
 #include "freeze/scx_state.h"
+#include "freeze/vmlinux.h"
 #include "kvm/machine.h"
 #include "snapshot/report.h"
 
@@ -85,11 +89,9 @@ struct FailureDump {
 class ErrorTrigger {
  public:
   using Clock = std::chrono::steady_clock;
-  ErrorTrigger(kvm::Machine& machine, std::string vmlinux_btf_path,
+  // `unavailable`: why there is no `vmlinux` (used only when it is nullptr).
+  ErrorTrigger(kvm::Machine& machine, std::shared_ptr<const Vmlinux> vmlinux, std::string unavailable,
                std::shared_ptr<const SharedSymbols> symbols,
-               std::function<void(const std::string&)> progress);
-  // The same with the layout already built (tests: a synthetic guest).
-  ErrorTrigger(kvm::Machine& machine, ScxLayout layout, std::shared_ptr<const SharedSymbols> symbols,
                std::function<void(const std::string&)> progress);
   ErrorTrigger(const ErrorTrigger&) = delete;
   ErrorTrigger& operator=(const ErrorTrigger&) = delete;
@@ -118,11 +120,10 @@ class ErrorTrigger {
   void problem(std::string text);
 
   kvm::Machine& machine_;
-  std::string vmlinux_btf_path_;
+  std::shared_ptr<const Vmlinux> vmlinux_;
   std::shared_ptr<const SharedSymbols> symbols_;
   std::function<void(const std::string&)> progress_;
-  std::optional<btf::Btf> vmlinux_;
-  std::optional<ScxLayout> layout_;
+  const ScxLayout* layout_ = nullptr;  // vmlinux_->scx; nullptr when unavailable_
   std::unique_ptr<MachineMemory> memory_;
   std::unique_ptr<GuestKernel> kernel_;
   std::vector<uint64_t> per_cpu_offsets_;

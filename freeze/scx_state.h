@@ -4,7 +4,8 @@
 // Contract:
 // - Every offset, enum value and limit comes from the guest kernel's
 //   vmlinux BTF (ScxLayout::from_btf); a kernel without sched_ext is an
-//   Error saying so.
+//   Error saying so. The session builds the layout once, with the rest of
+//   the run's shared Vmlinux (freeze/vmlinux.h); the section reuses it.
 // - read_scx_state() fills every field of ScxState it can and records in
 //   `errors` what it could not, and why; it never aborts on guest data.
 //   Every walk is bounded: list and hash chains cut cycles and stop after
@@ -158,9 +159,14 @@ Status collect_rhashtable_objects(btf::MemoryReader& memory, uint64_t ht, const 
 std::string read_guest_cstring(btf::MemoryReader& memory, uint64_t va, uint64_t max,
                                std::string* error);
 
+struct Vmlinux;  // freeze/vmlinux.h
+
 // The report section that fills report.scx. `hz` is the guest's CONFIG_HZ
-// (0: unknown). The vmlinux BTF is parsed when the section is made.
-std::unique_ptr<ReportSection> make_scx_section(std::string vmlinux_btf_path,
+// (0: unknown). The layout is `vmlinux->scx`; every fill fails with
+// `unavailable` when `vmlinux` is nullptr, with `vmlinux->scx_unavailable`
+// when the kernel has no sched_ext.
+std::unique_ptr<ReportSection> make_scx_section(std::shared_ptr<const Vmlinux> vmlinux,
+                                                std::string unavailable,
                                                 std::shared_ptr<const SharedSymbols> symbols,
                                                 uint32_t hz);
 

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -20,12 +19,12 @@
 #include "freeze/coordinator.h"
 #include "freeze/error_trigger.h"
 #include "freeze/scx_state.h"
+#include "freeze/vmlinux.h"
 #include "kvm/control_protocol.h"
 #include "kvm/initramfs/initramfs.h"
 #include "kvm/kernel/kernel.h"
 #include "kvm/machine.h"
 #include "snapshot/bridge.h"
-#include "snapshot/scx_state.h"
 #include "util/atomic_file.h"
 
 namespace ktest::cli {
@@ -208,8 +207,15 @@ class Session {
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
     kernel_version_ = kernel->version;
     kernel_hz_ = read_kernel_hz(*kernel);
+    // Parsed once, before boot: the capture sections, the BPF-global
+    // resolver and the error trigger share it.
     if (auto btf = kvm::vmlinux_btf_path(*kernel)) {
-      vmlinux_btf_ = *btf;
+      if (auto loaded = freeze::load_vmlinux(*btf)) {
+        vmlinux_ = std::move(*loaded);
+      } else {
+        vmlinux_unavailable_ = loaded.error().to_string();
+        notes_.add("BPF maps will not be captured: " + vmlinux_unavailable_);
+      }
     } else {
       notes_.add("BPF maps will not be captured: " + btf.error().to_string());
     }
@@ -247,10 +253,10 @@ class Session {
   Status drive() {
     freeze::FreezeCoordinator coordinator(*machine_, bridge_, {kernel_version_});
     coordinator.add_section(freeze::make_vcpu_registers_section());
-    coordinator.add_section(freeze::make_bpf_maps_section(vmlinux_btf_, symbols_));
-    coordinator.add_section(freeze::make_scx_section(vmlinux_btf_, symbols_, kernel_hz_));
-    coordinator.set_bpf_globals(std::make_unique<freeze::BpfGlobalResolver>(vmlinux_btf_));
-    freeze::ErrorTrigger trigger(*machine_, vmlinux_btf_, symbols_,
+    coordinator.add_section(freeze::make_bpf_maps_section(vmlinux_, vmlinux_unavailable_, symbols_));
+    coordinator.add_section(freeze::make_scx_section(vmlinux_, vmlinux_unavailable_, symbols_, kernel_hz_));
+    coordinator.set_bpf_globals(std::make_unique<freeze::BpfGlobalResolver>(vmlinux_, vmlinux_unavailable_));
+    freeze::ErrorTrigger trigger(*machine_, vmlinux_, vmlinux_unavailable_, symbols_,
                                  [this](const std::string& line) { progress(line); });
     coordinator_ = &coordinator;
     int fd = machine_->control_channel();
@@ -534,7 +540,10 @@ class Session {
   std::string kernel_version_;
   uint32_t kernel_hz_ = 0;  // CONFIG_HZ; 0 when the kernel's config is not at hand
   freeze::FailureDump failure_dump_;
-  std::string vmlinux_btf_;  // "" when the kernel has no BTF: maps are not captured
+  // The guest kernel's vmlinux BTF and layouts; nullptr when the kernel has
+  // none or it could not be loaded (maps are not captured), and then why.
+  std::shared_ptr<const freeze::Vmlinux> vmlinux_;
+  std::string vmlinux_unavailable_ = freeze::kNoVmlinuxBtf;
   std::shared_ptr<freeze::SharedSymbols> symbols_ = std::make_shared<freeze::SharedSymbols>();
   Clock::time_point deadline_;
   std::optional<Clock::time_point> done_at_;

@@ -15,6 +15,7 @@
 
 #include "freeze/bpf_globals.h"
 #include "freeze/coordinator.h"
+#include "freeze/vmlinux.h"
 #include "freeze/tests/fake_machine.h"
 #include "freeze/tests/synthetic_guest.h"
 
@@ -168,6 +169,11 @@ struct GlobalsGuest {
   }
 
   uint64_t value_kva(uint64_t map_gpa) const { return kPob + map_gpa + layout.array_value; }
+
+  // What the session hands BpfGlobalResolver (no ScxLayout: not needed).
+  std::shared_ptr<const Vmlinux> shared_vmlinux() const {
+    return std::make_shared<const Vmlinux>(Vmlinux{*vmlinux, layout, std::nullopt, "not needed here"});
+  }
 
   Result<BpfGlobals> collect() {
     auto kernel = GuestKernel::open(ram, symbols, 0, 0);
@@ -408,6 +414,23 @@ TEST_CASE("resolve_watch_symbol: each refusal says what, why and how to fix it")
   }
 }
 
+TEST_CASE("BpfGlobalResolver: without a Vmlinux the globals fail with the reason given, unpaused") {
+  GlobalsGuest guest;
+  FakeMachine machine(guest.ram);
+  BpfGlobalResolver resolver(nullptr, kNoVmlinuxBtf);
+  auto globals = resolver.collect(machine, guest.symbols);
+  REQUIRE_FALSE(globals);
+  CHECK(globals.error().message == "no vmlinux BTF for the guest kernel");
+  auto t = resolver.resolve(machine, "nr_dispatched", 8, guest.symbols);
+  REQUIRE_FALSE(t);
+  CHECK(contains(t.error().message, "the BPF global variables could not be read: no vmlinux BTF for "
+                                    "the guest kernel"));
+  auto kernel = resolver.resolve(machine, "jiffies", 8, guest.symbols);
+  REQUIRE(kernel);
+  CHECK(kernel->description == "kernel symbol jiffies");
+  CHECK(machine.pauses == 0);
+}
+
 TEST_CASE("FreezeCoordinator: RegisterWatch on BPF globals pauses to resolve, replies with the error") {
   GlobalsGuest guest;
   FakeMachine machine(guest.ram);
@@ -431,7 +454,7 @@ TEST_CASE("FreezeCoordinator: RegisterWatch on BPF globals pauses to resolve, re
     CHECK(contains(machine.last_reply, "not looked up in this run"));
     CHECK(machine.pauses == 0);
   }
-  coordinator.set_bpf_globals(std::make_unique<BpfGlobalResolver>(*guest.vmlinux, guest.layout));
+  coordinator.set_bpf_globals(std::make_unique<BpfGlobalResolver>(guest.shared_vmlinux(), ""));
   SUBCASE("obj.var is armed at the variable, read with the guest paused and resumed after") {
     watch("ktest_sc.nr_enqueued", 8);
     CHECK(machine.last_status == doorbell::ReplyStatus::Ok);

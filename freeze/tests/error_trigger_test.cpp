@@ -42,8 +42,8 @@ int64_t exit_kind(const ScxLayout& l, std::string_view name) {
   return -1;
 }
 
-// The scx section the session adds, over the test layout (the real one
-// parses the vmlinux BTF, which only the fetched-kernel case has).
+// The scx section the session adds, over the test layout (the real one,
+// make_scx_section, is run in the fetched-kernel case with load_vmlinux).
 class TestScxSection final : public ReportSection {
  public:
   TestScxSection(const ScxLayout& layout, std::shared_ptr<const SharedSymbols> symbols)
@@ -93,7 +93,7 @@ struct Rig {
     machine.reads_need_pause = false;  // the trigger reads the running guest
     if (publish_symbols) symbols->set(trigger_symbols(g.ram));
     coordinator.add_section(std::make_unique<TestScxSection>(l, symbols));
-    trigger = std::make_unique<ErrorTrigger>(machine, l, symbols,
+    trigger = std::make_unique<ErrorTrigger>(machine, scx_test_vmlinux(), "", symbols,
                                              [this](const std::string& line) { progress.push_back(line); });
   }
 
@@ -520,13 +520,42 @@ TEST_CASE("ErrorTrigger: without vmlinux BTF nothing is watched") {
   FreezeCoordinator coordinator(machine, bridge, {});
   auto symbols = std::make_shared<SharedSymbols>();
   symbols->set(trigger_symbols(g.ram));
-  for (std::string path : {"", "/nonexistent/vmlinux"}) {
-    CAPTURE(path);
-    ErrorTrigger trigger(machine, path, symbols, {});
+  SUBCASE("no Vmlinux") {
+    ErrorTrigger trigger(machine, nullptr, kNoVmlinuxBtf, symbols, {});
     trigger.poll(coordinator, Clock::now());
     CHECK(machine.arms == 0);
     CHECK(trigger.state() == TriggerState::Idle);
   }
+  SUBCASE("a Vmlinux without sched_ext") {
+    ErrorTrigger trigger(machine, scx_test_vmlinux(std::nullopt, "the guest kernel has no sched_ext"), "",
+                         symbols, {});
+    trigger.poll(coordinator, Clock::now());
+    CHECK(machine.arms == 0);
+    CHECK(trigger.state() == TriggerState::Idle);
+  }
+}
+
+TEST_CASE("ErrorTrigger: the scx section without a Vmlinux or sched_ext says why") {
+  ScxGuest g;
+  FakeMachine machine(g.ram, 2);
+  SnapshotBridge bridge;
+  FreezeCoordinator coordinator(machine, bridge, {});
+  auto symbols = std::make_shared<SharedSymbols>();
+  symbols->set(trigger_symbols(g.ram));
+  coordinator.add_section(make_scx_section(nullptr, kNoVmlinuxBtf, symbols, 250));
+  coordinator.add_section(make_bpf_maps_section(nullptr, kNoVmlinuxBtf, symbols));
+  auto report = coordinator.take("s", Trigger::Doorbell);
+  REQUIRE(report);
+  REQUIRE(report->extra.contains("section_errors"));
+  CHECK(report->extra["section_errors"]["sched_ext"] == "no vmlinux BTF for the guest kernel");
+  CHECK(report->extra["section_errors"]["bpf maps"] == "no vmlinux BTF for the guest kernel");
+
+  FreezeCoordinator without_scx(machine, bridge, {});
+  without_scx.add_section(make_scx_section(scx_test_vmlinux(std::nullopt, "no sched_ext here"), "unused",
+                                           symbols, 250));
+  report = without_scx.take("s", Trigger::Doorbell);
+  REQUIRE(report);
+  CHECK(report->extra["section_errors"]["sched_ext"] == "no sched_ext here");
 }
 
 TEST_CASE("ErrorTrigger: with the fetched kernel's vmlinux BTF and the real scx section") {
@@ -535,7 +564,8 @@ TEST_CASE("ErrorTrigger: with the fetched kernel's vmlinux BTF and the real scx 
             "error trigger was not run with a layout from vmlinux BTF");
     return;
   }
-  const std::string vmlinux = std::string(KTEST_KERNEL_DIR) + "/vmlinux";
+  auto vmlinux = load_vmlinux(std::string(KTEST_KERNEL_DIR) + "/vmlinux");
+  REQUIRE_MESSAGE(vmlinux, vmlinux.error().to_string());
   ScxGuest g;  // laid out with the kernel's BTF offsets
   FakeMachine machine(g.ram, 2);
   machine.reads_need_pause = false;
@@ -543,8 +573,8 @@ TEST_CASE("ErrorTrigger: with the fetched kernel's vmlinux BTF and the real scx 
   FreezeCoordinator coordinator(machine, bridge, {});
   auto symbols = std::make_shared<SharedSymbols>();
   symbols->set(trigger_symbols(g.ram));
-  coordinator.add_section(make_scx_section(vmlinux, symbols, 250));
-  ErrorTrigger trigger(machine, vmlinux, symbols, {});
+  coordinator.add_section(make_scx_section(*vmlinux, "", symbols, 250));
+  ErrorTrigger trigger(machine, *vmlinux, "", symbols, {});
   const Clock::time_point t{std::chrono::hours(1)};
   trigger.poll(coordinator, t);
   REQUIRE(machine.armed.size() == 1);

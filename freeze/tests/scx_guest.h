@@ -9,11 +9,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "freeze/scx_state.h"
+#include "freeze/vmlinux.h"
 #include "freeze/tests/synthetic_guest.h"
 
 namespace ktest::freeze::testing {
@@ -88,6 +90,23 @@ inline const ScxLayout& scx_test_layout() {
             "use hand-made offsets, not the kernel's BTF");
   }
   return layout;
+}
+
+// A Vmlinux as the session shares it, holding `scx` (by default the test
+// layout) and the fetched kernel's BTF or an empty one. `maps` is left
+// default: the sched_ext readers never use it.
+inline std::shared_ptr<const Vmlinux> scx_test_vmlinux(std::optional<ScxLayout> scx = scx_test_layout(),
+                                                       std::string scx_unavailable = "") {
+  std::optional<btf::Btf> btf;
+  if (const btf::Btf* fetched = fetched_vmlinux()) {
+    btf = *fetched;
+  } else {
+    auto empty = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty vmlinux");
+    REQUIRE(empty);
+    btf = std::move(*empty);
+  }
+  return std::make_shared<const Vmlinux>(
+      Vmlinux{std::move(*btf), KernelLayout{}, std::move(scx), std::move(scx_unavailable)});
 }
 
 struct ScxGuest {

@@ -69,6 +69,30 @@ TEST_CASE("ScxLayout from the fetched kernel's vmlinux BTF") {
   CHECK(l.ei_kind == 0);
 }
 
+TEST_CASE("load_vmlinux: the BTF and both layouts, parsed once; no file is an Error") {
+  auto none = load_vmlinux("");
+  REQUIRE_FALSE(none);
+  CHECK(none.error().message == "no vmlinux BTF for the guest kernel");
+  CHECK_FALSE(load_vmlinux("/nonexistent/vmlinux"));
+  const btf::Btf* fetched = fetched_vmlinux();
+  if (!fetched) {
+    MESSAGE("SKIPPED: no fetched kernel (configure with -Dkernel_dir=DIR holding vmlinux)");
+    return;
+  }
+  auto vmlinux = load_vmlinux(std::string(KTEST_KERNEL_DIR) + "/vmlinux");
+  REQUIRE_MESSAGE(vmlinux, vmlinux.error().to_string());
+  const Vmlinux& v = **vmlinux;
+  CHECK(v.btf.type_count() == fetched->type_count());
+  auto maps = KernelLayout::from_btf(*fetched);
+  REQUIRE(maps);
+  CHECK(v.maps.map_name == maps->map_name);
+  CHECK(v.maps.array_value == maps->array_value);
+  REQUIRE_MESSAGE(v.scx, v.scx_unavailable);
+  CHECK(v.scx_unavailable.empty());
+  CHECK(v.scx->sched_exit_kind == scx_test_layout().sched_exit_kind);
+  CHECK(v.scx->exit_kind_name(1026) == "SCX_EXIT_ERROR_STALL");
+}
+
 TEST_CASE("ScxLayout: a kernel without sched_ext says so") {
   auto blob = btf_blob([](struct ::btf* b) { REQUIRE(btf__add_int(b, "int", 4, BTF_INT_SIGNED) == 1); });
   auto btf = btf::Btf::from_bytes(blob, "test BTF");
