@@ -178,6 +178,27 @@ Result<uint32_t> opt_u32(const json& obj, std::string_view where, std::string_vi
   return to_u32(*f, field_path(where, key));
 }
 
+Result<int64_t> opt_i64(const json& obj, std::string_view where, std::string_view key,
+                        int64_t fallback) {
+  const json* f = find(obj, key);
+  if (f == nullptr) return fallback;
+  const std::string at = field_path(where, key);
+  KTEST_ASSIGN(int128_t v, to_i128(*f, at));
+  if (v < std::numeric_limits<int64_t>::min() || v > std::numeric_limits<int64_t>::max()) {
+    return fail(fmt::format("{}: {} does not fit a signed 64-bit integer", at, i128_text(v)));
+  }
+  return static_cast<int64_t>(v);
+}
+
+Result<int32_t> opt_i32(const json& obj, std::string_view where, std::string_view key,
+                        int32_t fallback) {
+  KTEST_ASSIGN(int64_t v, opt_i64(obj, where, key, fallback));
+  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
+    return fail(fmt::format("{}: {} does not fit a signed 32-bit integer", field_path(where, key), v));
+  }
+  return static_cast<int32_t>(v);
+}
+
 Result<std::string> req_str(const json& obj, std::string_view where, std::string_view key) {
   const json* f = find(obj, key);
   if (f == nullptr) return fail(fmt::format("{}: \"{}\" missing", where, key));

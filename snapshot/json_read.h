@@ -36,6 +36,10 @@ Result<uint64_t> opt_u64(const nlohmann::json& obj, std::string_view where, std:
                          uint64_t fallback);
 Result<uint32_t> opt_u32(const nlohmann::json& obj, std::string_view where, std::string_view key,
                          uint32_t fallback);
+Result<int64_t> opt_i64(const nlohmann::json& obj, std::string_view where, std::string_view key,
+                        int64_t fallback);
+Result<int32_t> opt_i32(const nlohmann::json& obj, std::string_view where, std::string_view key,
+                        int32_t fallback);
 Result<std::string> req_str(const nlohmann::json& obj, std::string_view where,
                             std::string_view key);
 Result<std::optional<std::string>> opt_str(const nlohmann::json& obj, std::string_view where,

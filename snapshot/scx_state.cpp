@@ -1,5 +1,4 @@
 // ScxState <-> JSON: the report's "scx" section (snapshot/scx_state.h).
-#include <limits>
 
 #include <fmt/format.h>
 
@@ -48,27 +47,6 @@ json task_json(const ScxTask& t) {
 }
 
 // ---- reading ----
-
-Result<int64_t> opt_i64(const json& obj, std::string_view where, std::string_view key,
-                        int64_t fallback) {
-  const json* f = find(obj, key);
-  if (f == nullptr) return fallback;
-  const std::string at = field_path(where, key);
-  KTEST_ASSIGN(int128_t v, to_i128(*f, at));
-  if (v < std::numeric_limits<int64_t>::min() || v > std::numeric_limits<int64_t>::max()) {
-    return fail(fmt::format("{}: {} does not fit a signed 64-bit integer", at, i128_text(v)));
-  }
-  return static_cast<int64_t>(v);
-}
-
-Result<int32_t> opt_i32(const json& obj, std::string_view where, std::string_view key,
-                        int32_t fallback) {
-  KTEST_ASSIGN(int64_t v, opt_i64(obj, where, key, fallback));
-  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
-    return fail(fmt::format("{}: {} does not fit a signed 32-bit integer", field_path(where, key), v));
-  }
-  return static_cast<int32_t>(v);
-}
 
 Result<std::string> text(const json& obj, std::string_view where, std::string_view key,
                          std::size_t max = kMaxShortText) {

@@ -7,16 +7,10 @@
 #include <cstring>
 
 #include "kvm/agent/agent.h"
+#include "util/hex.h"
 
 namespace ktest::agent {
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // The kernel writes non-printable bytes and '\' itself as "\xNN".
 std::string unescape(std::string_view text) {

@@ -4,16 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "util/hex.h"
+
 namespace ktest::kvm::gdb {
 
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::optional<uint64_t> parse_hex(std::string_view text) {
   if (text.empty() || text.size() > 16) return std::nullopt;
