@@ -44,5 +44,6 @@ void add_snapshot_command(CLI::App& app, CommandContext& ctx);  // cli/cmd_snaps
 void add_kernel_command(CLI::App& app, CommandContext& ctx);    // cli/cmd_kernel.cpp
 void add_btf_command(CLI::App& app, CommandContext& ctx);       // cli/cmd_btf.cpp
 void add_version_command(CLI::App& app, CommandContext& ctx);   // cli/cmd_version.cpp
+void add_doctor_command(CLI::App& app, CommandContext& ctx);    // cli/cmd_doctor.cpp
 
 }  // namespace ktest::cli

@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
 #ifdef KTEST_HAVE_CMD_KERNEL
   add_kernel_command(app, ctx);
 #endif
+#ifdef KTEST_HAVE_CMD_DOCTOR
+  add_doctor_command(app, ctx);
+#endif
 #ifdef KTEST_HAVE_CMD_BTF
   add_btf_command(app, ctx);
 #endif

@@ -6,6 +6,7 @@
 #include "util/atomic_file.h"
 #include "util/edit_distance.h"
 #include "util/result.h"
+#include "util/subprocess.h"
 
 using namespace ktest;
 
@@ -51,4 +52,30 @@ TEST_CASE("atomic writes replace the file whole") {
   CHECK_FALSE(write_file_atomic((dir / "no/such/dir/x").string(), "x").ok());
   CHECK_FALSE(read_file((dir / "missing").string()).ok());
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("run_process captures stdout, stderr and the exit status") {
+  auto r = run_process({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  REQUIRE(r.ok());
+  CHECK(r->exit_code == 3);
+  CHECK(r->out == "out\n");
+  CHECK(r->err == "err\n");
+  auto killed = run_process({"sh", "-c", "kill -9 $$"});
+  REQUIRE(killed.ok());
+  CHECK(killed->exit_code == 128 + 9);
+  auto checked = run_checked({"sh", "-c", "echo why >&2; exit 1"});
+  REQUIRE_FALSE(checked.ok());
+  CHECK(checked.error().message.find("(exit 1): why") != std::string::npos);
+  auto missing = run_process({"ktest-no-such-program"});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("cannot run ktest-no-such-program") != std::string::npos);
+}
+
+TEST_CASE("run_process kills a program that outlives its timeout") {
+  ProcessOptions options;
+  options.timeout = std::chrono::milliseconds(200);
+  auto r = run_process({"sh", "-c", "echo started; exec sleep 30"}, options);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("did not finish within 200 ms") != std::string::npos);
+  CHECK(r.error().message.find("started") != std::string::npos);
 }

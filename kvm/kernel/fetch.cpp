@@ -4,10 +4,6 @@
 // mirrors, proxies, .deb format); we only steer them with -o options so
 // that the host's own apt lists, caches and installed packages stay as
 // they were.
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -19,8 +15,7 @@
 
 #include "kvm/kernel/kernel.h"
 #include "util/atomic_file.h"
-
-extern char** environ;
+#include "util/subprocess.h"
 
 namespace ktest::kvm {
 
@@ -28,83 +23,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ProcessResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-// Runs argv (PATH lookup) in `cwd`, capturing stdout and stderr.
-Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::string& cwd = {}) {
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return fail(std::string("pipe: ") + std::strerror(errno));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    return fail("cannot run " + argv[0] + ": " + std::strerror(rc), "",
-                "install it (apt-get and dpkg-deb come with Debian's apt and dpkg packages)");
-  }
-  ProcessResult result;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
+ProcessOptions in_dir(const std::string& cwd) {
+  ProcessOptions options;
+  options.cwd = cwd;
+  return options;
 }
 
-Result<ProcessResult> run_checked(const std::vector<std::string>& argv, const std::string& cwd = {}) {
-  KTEST_ASSIGN(ProcessResult r, run_process(argv, cwd));
-  if (r.exit_code != 0) {
-    std::string cmd;
-    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-    std::string err = r.err.empty() ? r.out : r.err;
-    while (!err.empty() && std::isspace(static_cast<unsigned char>(err.back()))) err.pop_back();
-    return fail("'" + cmd + "' failed (exit " + std::to_string(r.exit_code) + "): " + err);
-  }
-  return r;
-}
-
-// apt options that confine apt to ktest's own sources, lists and archives.
 std::vector<std::string> private_apt_options(const std::string& apt_dir) {
   return {"-o", "Dir::Etc::SourceList=" + apt_dir + "/sources.list",
           "-o", "Dir::Etc::SourceParts=/dev/null",
@@ -206,7 +130,7 @@ Status download_and_unpack(const std::string& apt_dir, const std::string& abi, c
   std::vector<std::string> argv = {"apt-get", "-qq"};
   for (auto& o : private_apt_options(apt_dir)) argv.push_back(o);
   argv.insert(argv.end(), {"download", "linux-binary-" + abi, "linux-base-" + abi});
-  if (auto r = run_checked(argv, work); !r) {
+  if (auto r = run_checked(argv, in_dir(work)); !r) {
     return std::move(r).context("downloading linux-binary-" + abi);
   }
   std::error_code ec;

@@ -7,6 +7,7 @@ Every run happens in a fresh temporary directory with HOME and
 XDG_CONFIG_HOME pointing inside it, so no real configuration leaks in.
 """
 import glob
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import tempfile
 
 CASE, KTEST, ROOT = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+REAL_HOME = os.environ.get("HOME", "")
 FIXTURE_REPORT = os.path.join(ROOT, "tests/cli/fixtures/report.json")
 failures = []
 
@@ -171,7 +173,40 @@ def case_snapshot_dump(d):
     run(["snapshot", "dump"], d, 0)
 
 
+def host_has_usable_kvm_module():
+    return os.path.exists("/dev/kvm") and any(
+        os.path.exists(f"/sys/module/{m}") for m in ("kvm_intel", "kvm_amd"))
+
+
+def case_doctor(d):
+    # HOME is the empty temp dir: no cached kernel, so the kernel check fails.
+    p = run(["doctor"], d, 69)
+    expect(re.search(r"^fail +kernel .*\n +fix: ktest kernel fetch", p.stdout, re.M), "kernel check", p)
+    expect("cannot run here" in p.stdout, "verdict line", p)
+    expect(re.search(r"^ok +qemu +QEMU [0-9.]+ ", p.stdout, re.M), "qemu check", p)
+    if not os.path.exists("/dev/kvm"):
+        expect(re.search(r"^warn +kvm +no /dev/kvm.*ktest will use TCG", p.stdout, re.M),
+               "no KVM is explained, and TCG named", p)
+    p = run(["doctor", "--json"], d, 69)
+    doc = json.loads(p.stdout)
+    expect(doc["runnable"] is False, "JSON verdict", p)
+    if not host_has_usable_kvm_module():  # with one, permissions decide: not checked here
+        expect(doc["accel"] == "tcg", "JSON accel is tcg without a hardware KVM module", p)
+    expect({c["name"] for c in doc["checks"]} >= {"kvm", "qemu", "kernel", "memfd", "memory"}, "JSON checks", p)
+    # With the cached kernel the developer fetched, the machine is runnable.
+    cached = sorted(glob.glob(os.path.join(REAL_HOME, ".cache/ktest/kernels/*/vmlinux")))
+    if not cached:
+        print("note: no kernel under ~/.cache/ktest/kernels; the runnable half is not checked")
+        return
+    with open(os.path.join(d, "ktest.toml"), "w") as f:
+        f.write(f'[vm]\nkernel = "{os.path.dirname(cached[-1])}"\nmemory = "512M"\n')
+    p = run(["doctor"], d, 0)
+    expect(re.search(r"^ok +kernel-config ", p.stdout, re.M), "kernel config check", p)
+    expect("ktest can run here (accel: " in p.stdout, "runnable verdict", p)
+
+
 CASES = {
+    "doctor": case_doctor,
     "help": case_help,
     "unknown-command": case_unknown_command,
     "usage-errors": case_usage_errors,
