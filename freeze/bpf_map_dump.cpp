@@ -1,13 +1,17 @@
-// Reading each bpf_map's contents and the ReportSection that runs it.
+// Reading each bpf_map (header, BTF, dispatch to its type's reader in
+// map_<type>.cpp: freeze/map_types.h) and the ReportSection that runs it.
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
 
+#include <bpf/btf.h>
 #include <fmt/format.h>
 
 #include "freeze/bpf_maps.h"
+#include "freeze/map_arena.h"
 #include "freeze/map_reader.h"
+#include "freeze/map_types.h"
 #include "freeze/vmlinux.h"
 
 namespace ktest::freeze {
@@ -23,7 +27,6 @@ uint32_t load_u32(const uint8_t* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-uint64_t round8(uint64_t n) { return (n + 7) & ~7ULL; }
 
 }  // namespace
 
@@ -88,13 +91,77 @@ Result<btf::Btf> MapBtfCache::load(uint64_t kva) {
   return btf::Btf::split_bytes(blob, vmlinux_, origin);
 }
 
+std::optional<RenderedValue> MapFill::render(uint32_t type, std::span<const uint8_t> bytes) const {
+  if (!btf || type == 0) return std::nullopt;
+  return btf::render(*btf, type, bytes, options);
+}
+
+std::vector<std::optional<RenderedValue>> MapFill::percpu_values(uint64_t pptr) const {
+  std::vector<std::optional<RenderedValue>> out;
+  for (uint64_t offset : per_cpu_offsets) {
+    auto bytes = kernel.read(pptr + offset, h.value_size);
+    out.push_back(bytes ? render(h.value_type, *bytes) : std::nullopt);
+  }
+  return out;
+}
+
+Status MapFill::check_sizes() const {
+  if (h.value_size == 0 || h.value_size > kMaxGuestRead || h.key_size > 512) {
+    return fail(fmt::format("implausible sizes (key {}, value {})", h.key_size, h.value_size));
+  }
+  return {};
+}
+
+std::string map_type_enum_name(const btf::Btf& vmlinux, uint32_t type) {
+  int id = btf__find_by_name_kind(vmlinux.get(), "bpf_map_type", BTF_KIND_ENUM);
+  const struct btf_type* t = id > 0 ? btf__type_by_id(vmlinux.get(), static_cast<uint32_t>(id)) : nullptr;
+  if (t == nullptr) return "";
+  const struct btf_enum* e = btf_enum(t);
+  for (uint16_t i = 0; i < btf_vlen(t); ++i, ++e) {
+    if (static_cast<uint32_t>(e->val) != type) continue;
+    const char* name = btf__name_by_offset(vmlinux.get(), e->name_off);
+    return name ? name : "";
+  }
+  return "";
+}
+
+// Map types are guest data (any u32), so the switch has a default: the
+// type names ktest does not read, with the reason.
+Status read_map_contents(MapFill& fill, MapDump& d) {
+  switch (fill.h.type) {
+    case kMapTypeArray: return read_array(fill, d, false);
+    case kMapTypePercpuArray: return read_array(fill, d, true);
+    case kMapTypeHash:
+    case kMapTypeLruHash: return read_hash(fill, d, false);
+    case kMapTypePercpuHash:
+    case kMapTypeLruPercpuHash: return read_hash(fill, d, true);
+    case kMapTypeQueue: return read_queue_stack(fill, d, PopOrder::Fifo);
+    case kMapTypeStack: return read_queue_stack(fill, d, PopOrder::Lifo);
+    case kMapTypeArrayOfMaps: return read_array_of_maps(fill, d);
+    case kMapTypeHashOfMaps: return read_hash_of_maps(fill, d);
+    case kMapTypeStructOps: return read_struct_ops(fill, d);
+    case kMapTypeTaskStorage: return read_local_storage(fill, d, StorageOwner::Task);
+    case kMapTypeCgrpStorage: return read_local_storage(fill, d, StorageOwner::Cgroup);
+    case kMapTypeInodeStorage: return read_local_storage(fill, d, StorageOwner::Inode);
+    case kMapTypeSkStorage: return read_local_storage(fill, d, StorageOwner::Socket);
+    case kMapTypeArena: return read_arena(fill, d);
+    case kMapTypeRingbuf:
+    case kMapTypeUserRingbuf: return read_ringbuf(fill, d);
+    default: break;
+  }
+  std::string name = d.type_name.empty() ? fmt::format("map type {}", fill.h.type) : d.type_name;
+  return fail(fmt::format("{} is not read: ktest has no reader for this map type (the types it "
+                          "reads are listed in ktest-snapshot(1), Map types)",
+                          name));
+}
+
 namespace {
 
 class MapReader {
  public:
-  explicit MapReader(MapReadContext& ctx) : ctx_(ctx), btfs_(ctx.kernel, ctx.layout, ctx.vmlinux) {
-    options_.reader = &ctx.kernel;
-  }
+  explicit MapReader(MapReadContext& ctx)
+      : ctx_(ctx), btfs_(ctx.kernel, ctx.layout, ctx.vmlinux), tables_(ctx.kernel, ctx.layout),
+        arena_reader_(ctx.kernel, [&ctx] { return find_arenas(ctx.kernel, ctx.layout, ctx.vmlinux); }) {}
 
   Result<MapHeader> header(uint64_t kva) { return read_map_header(ctx_.kernel, ctx_.layout, kva); }
 
@@ -103,6 +170,7 @@ class MapReader {
     d.name = h.name;
     d.map_kva = h.kva;
     d.map_type = h.type;
+    d.type_name = map_type_enum_name(ctx_.vmlinux, h.type);
     d.value_size = h.value_size;
     d.max_entries = h.max_entries;
     d.program = section_map_prefix(h.name);
@@ -112,126 +180,20 @@ class MapReader {
 
  private:
   Status fill(const MapHeader& h, MapDump& d) {
-    bool supported = h.type == kMapTypeArray || h.type == kMapTypePercpuArray ||
-                     h.type == kMapTypeHash || h.type == kMapTypeLruHash ||
-                     h.type == kMapTypePercpuHash || h.type == kMapTypeLruPercpuHash ||
-                     h.type == kMapTypeTaskStorage;
-    if (!supported) {
-      return fail(fmt::format("map type {} is not supported: ktest reads hash and array maps "
-                              "(and their per-CPU/LRU variants) and task storage only",
-                              h.type));
-    }
-    if (h.value_size == 0 || h.value_size > kMaxGuestRead || h.key_size > 512) {
-      return fail(fmt::format("implausible sizes (key {}, value {})", h.key_size, h.value_size));
-    }
-    btf_ = nullptr;
+    MapFill fill{h, ctx_.kernel, ctx_.layout, ctx_.vmlinux, ctx_.per_cpu_offsets, tables_, nullptr, {}};
+    fill.options.reader = &arena_reader_;
     if (h.btf_kva != 0) {
       auto loaded = btfs_.get(h.btf_kva);
       if (!loaded) return fail(loaded.error().with_context("reading the map's BTF"));
-      btf_ = *loaded;
+      fill.btf = *loaded;
     }
-    switch (h.type) {
-      case kMapTypeArray: return fill_array(h, d, false);
-      case kMapTypePercpuArray: return fill_array(h, d, true);
-      case kMapTypeHash:
-      case kMapTypeLruHash: return fill_hash(h, d, false);
-      case kMapTypePercpuHash:
-      case kMapTypeLruPercpuHash: return fill_hash(h, d, true);
-      case kMapTypeTaskStorage: return fill_task_storage(h, d);
-      default: return fail(fmt::format("map type {} is not supported", h.type));
-    }
-  }
-
-  std::optional<RenderedValue> render(uint32_t type, std::span<const uint8_t> bytes) {
-    if (!btf_ || type == 0) return std::nullopt;
-    return btf::render(*btf_, type, bytes, options_);
-  }
-
-  std::vector<std::optional<RenderedValue>> percpu_values(const MapHeader& h, uint64_t pptr) {
-    std::vector<std::optional<RenderedValue>> out;
-    for (uint64_t offset : ctx_.per_cpu_offsets) {
-      auto bytes = ctx_.kernel.read(pptr + offset, h.value_size);
-      out.push_back(bytes ? render(h.value_type, *bytes) : std::nullopt);
-    }
-    return out;
-  }
-
-  Status fill_array(const MapHeader& h, MapDump& d, bool percpu) {
-    uint32_t shown = std::min(h.max_entries, kMaxArrayEntries);
-    uint64_t base = h.kva + ctx_.layout.array_value;
-    uint64_t stride = percpu ? 8 : round8(h.value_size);
-    if (shown * stride > kMaxGuestRead) return fail("the array is too large to read");
-    KTEST_ASSIGN(auto raw, ctx_.kernel.read(base, shown * stride));
-    for (uint32_t i = 0; i < shown; ++i) {
-      const uint8_t* slot = raw.data() + i * stride;
-      if (percpu) {
-        d.percpu_entries.push_back({i, percpu_values(h, load_u64(slot))});
-        continue;
-      }
-      std::span<const uint8_t> value(slot, h.value_size);
-      if (i == 0) d.value = render(h.value_type, value);
-      if (h.max_entries > 1) {
-        uint8_t key[4];
-        std::memcpy(key, &i, sizeof key);
-        d.entries.push_back({render(h.key_type, key), hex_bytes(key, 4), render(h.value_type, value),
-                             hex_bytes(value.data(), value.size()), std::nullopt});
-      }
-    }
-    if (shown < h.max_entries) {
-      return fail(fmt::format("showing the first {} of {} elements", shown, h.max_entries));
-    }
-    return {};
-  }
-
-  Status fill_hash(const MapHeader& h, MapDump& d, bool percpu) {
-    const KernelLayout& l = ctx_.layout;
-    KTEST_ASSIGN(uint64_t buckets, ctx_.kernel.read_u64(h.kva + l.htab_buckets));
-    KTEST_ASSIGN(uint32_t n_buckets, ctx_.kernel.read_u32(h.kva + l.htab_n_buckets));
-    std::size_t limit = std::min<std::size_t>(uint64_t{h.max_entries} + 64, kMaxHashEntries);
-    KTEST_ASSIGN(auto elems, collect_hash_elements(ctx_.kernel, buckets, n_buckets, l, limit));
-    uint64_t value_at = l.elem_key + round8(h.key_size);
-    uint64_t elem_len = value_at + (percpu ? 8 : h.value_size);
-    for (uint64_t elem : elems) {
-      KTEST_ASSIGN(auto raw, ctx_.kernel.read(elem, elem_len));
-      std::span<const uint8_t> key(raw.data() + l.elem_key, h.key_size);
-      std::string key_hex = hex_bytes(key.data(), key.size());
-      if (percpu) {
-        d.percpu_hash_entries.push_back(
-            {render(h.key_type, key), key_hex, percpu_values(h, load_u64(raw.data() + value_at))});
-        continue;
-      }
-      std::span<const uint8_t> value(raw.data() + value_at, h.value_size);
-      d.entries.push_back({render(h.key_type, key), std::move(key_hex), render(h.value_type, value),
-                           hex_bytes(value.data(), value.size()), std::nullopt});
-    }
-    return {};
-  }
-
-  // Keyed by the owner's pid: the map's own key type is the fd userspace
-  // passes, which means nothing in a snapshot.
-  Status fill_task_storage(const MapHeader& h, MapDump& d) {
-    const auto& layout = ctx_.layout.local_storage;
-    if (!layout) {
-      return fail(fmt::format("task storage cannot be read on this kernel: {}",
-                              ctx_.layout.local_storage_unavailable));
-    }
-    std::vector<TaskStorageElement> elems;
-    Status status = collect_task_storage(ctx_.kernel, h.kva, h.value_size, *layout,
-                                         kMaxHashEntries, elems);
-    for (const auto& e : elems) {
-      uint8_t key[4];
-      std::memcpy(key, &e.pid, sizeof key);
-      d.entries.push_back({make_int(32, e.pid), hex_bytes(key, sizeof key),
-                           render(h.value_type, e.value), hex_bytes(e.value.data(), e.value.size()),
-                           std::nullopt});
-    }
-    return status;
+    return read_map_contents(fill, d);
   }
 
   MapReadContext& ctx_;
-  btf::RenderOptions options_;
-  const btf::Btf* btf_ = nullptr;
-  MapBtfCache btfs_;  // parsed once per capture per struct btf
+  MapBtfCache btfs_;      // parsed once per capture per struct btf
+  CaptureTables tables_;  // prog_idr etc., read once per capture when needed
+  ArenaPointerReader arena_reader_;  // `__arena` pointers lead into their arena
 };
 
 }  // namespace

@@ -147,6 +147,52 @@ Result<KernelLayout> KernelLayout::from_btf(const btf::Btf& v) {
   }();
   if (storage) l.local_storage = *storage;
   else l.local_storage_unavailable = storage.error().message;
+  auto cgroup = [&]() -> Result<CgroupOwner> {
+    CgroupOwner c;
+    KTEST_ASSIGN(c.kn, off("cgroup", "kn"));
+    KTEST_ASSIGN(c.kn_id, off("kernfs_node", "id"));
+    // Renamed __parent when it became RCU-protected (6.15).
+    auto parent = off("kernfs_node", "__parent");
+    if (!parent) parent = off("kernfs_node", "parent");
+    KTEST_ASSIGN(c.kn_parent, parent);
+    KTEST_ASSIGN(c.kn_name, off("kernfs_node", "name"));
+    return c;
+  }();
+  if (cgroup) l.cgroup_owner = *cgroup;
+  else l.cgroup_owner_unavailable = cgroup.error().message;
+  if (auto ino = off("inode", "i_ino")) l.inode_ino = *ino;
+  else l.inode_ino_unavailable = ino.error().message;
+  if (auto cookie = off("sock", "__sk_common.skc_cookie")) l.sock_cookie = *cookie;
+  else l.sock_cookie_unavailable = cookie.error().message;
+  auto queue = [&]() -> Result<QueueStack> {
+    QueueStack q;
+    KTEST_ASSIGN(q.head, off("bpf_queue_stack", "head"));
+    KTEST_ASSIGN(q.tail, off("bpf_queue_stack", "tail"));
+    KTEST_ASSIGN(q.size, off("bpf_queue_stack", "size"));
+    KTEST_ASSIGN(q.elements, off("bpf_queue_stack", "elements"));
+    return q;
+  }();
+  if (queue) l.queue_stack = *queue;
+  else l.queue_stack_unavailable = queue.error().message;
+  KTEST_ASSIGN(l.map_id, off("bpf_map", "id"));
+  auto ops = [&]() -> Result<StructOps> {
+    StructOps o;
+    KTEST_ASSIGN(o.value_type, off("bpf_map", "btf_vmlinux_value_type_id"));
+    KTEST_ASSIGN(o.uvalue, off("bpf_struct_ops_map", "uvalue"));
+    KTEST_ASSIGN(o.kvalue, off("bpf_struct_ops_map", "kvalue"));
+    KTEST_ASSIGN(o.prog_aux, off("bpf_prog", "aux"));
+    KTEST_ASSIGN(o.aux_id, off("bpf_prog_aux", "id"));
+    KTEST_ASSIGN(MemberInfo name, member_info(v, "bpf_prog_aux", "name"));
+    o.aux_name = name.offset;
+    const struct btf_type* t = btf__type_by_id(v.get(), btf__resolve_type(v.get(), name.type_id));
+    if (!t || !btf_is_array(t) || btf_array(t)->nelems == 0 || btf_array(t)->nelems > 256) {
+      return fail(fmt::format("{}: bpf_prog_aux.name is not a plausible char array", v.origin()));
+    }
+    o.aux_name_len = btf_array(t)->nelems;
+    return o;
+  }();
+  if (ops) l.struct_ops = *ops;
+  else l.struct_ops_unavailable = ops.error().message;
   return l;
 }
 

@@ -9,12 +9,20 @@
 //   node count and entries; cycles are cut). Each map is dumped with name,
 //   kva, type, sizes and contents rendered with the map's own BTF (read from
 //   the guest's struct btf; split over vmlinux when it has a base).
-// - Supported: ARRAY (value = element 0; entries for every element when
-//   max_entries > 1, capped at kMaxArrayEntries), PERCPU_ARRAY, HASH,
-//   LRU_HASH, PERCPU_HASH, LRU_PERCPU_HASH, TASK_STORAGE (one entry per
-//   task holding storage: key = the owner task's pid as a 32-bit int,
-//   key_hex its 4 bytes; entries sorted by pid). Any other type is still
-//   listed, with `error: "map type N is not supported: ..."`.
+// - Each map's contents are read by its type's reader (freeze/map_types.h,
+//   one file per family; the report shapes are in man/ktest-snapshot.1):
+//   ARRAY (value = element 0; entries for every element when max_entries
+//   > 1, capped at kMaxArrayEntries), PERCPU_ARRAY, HASH, LRU_HASH,
+//   PERCPU_HASH, LRU_PERCPU_HASH; QUEUE and STACK (entries in pop order:
+//   queue oldest first, stack top first; key = the position as u32);
+//   ARRAY_OF_MAPS and HASH_OF_MAPS (value = {id, name, kva} of the inner
+//   map, itself captured as a map of its own); STRUCT_OPS (value = the
+//   kernel's struct bpf_struct_ops_<ops> rendered through vmlinux BTF, each
+//   set callback as {id, name, kva} of its BPF program); TASK, CGRP, INODE
+//   and SK storage (one entry per owner, sorted by key: task pid as a
+//   32-bit int, cgroup {id, path, kva}, inode i_ino, socket cookie).
+//   Every map gets type_name from vmlinux BTF's enum bpf_map_type; any
+//   other type is still listed, with `error: "<type_name> is not read: ..."`.
 // - A map whose guest data is garbage (bad pointers, cycles, huge counts)
 //   gets `error` set and keeps what was read; it never aborts the others.
 // - The attached sched_ext scheduler (find_active_object) is the object
@@ -51,6 +59,9 @@ inline constexpr uint32_t kMaxHashEntries = 65536;
 inline constexpr uint64_t kMaxMapBtfBytes = 16ULL << 20;
 inline constexpr uint32_t kMaxPercpuCpus = kMaxGuestCpus;
 inline constexpr uint32_t kMaxLocalStorageBucketLog = 20;  // as kMaxHashBuckets
+inline constexpr std::size_t kMaxProgs = 65536;     // prog_idr entries read
+inline constexpr uint32_t kMaxCgroupDepth = 64;     // kernfs parents walked for a path
+inline constexpr std::size_t kMaxCgroupName = 256;  // bytes read per kernfs name
 
 // Byte offset and type of a member reached by a dotted path ("a.b"),
 // looking through anonymous struct/union members.
@@ -90,8 +101,9 @@ struct KernelLayout {
   };
   std::optional<Links> links;
   std::string links_unavailable;
-  // For TASK_STORAGE maps; unset (with the reason) on kernels whose local
-  // storage differs, which only leaves those maps unread.
+  // For local-storage maps (task, cgroup, inode, socket); unset (with the
+  // reason) on kernels whose local storage differs, which only leaves those
+  // maps unread.
   struct LocalStorage {
     uint64_t map_buckets = 0, map_bucket_log = 0;  // bpf_local_storage_map
     uint64_t bucket_size = 0, bucket_head = 0;     // its bucket; list.first
@@ -104,6 +116,39 @@ struct KernelLayout {
   };
   std::optional<LocalStorage> local_storage;
   std::string local_storage_unavailable;
+  // How each non-task storage owner is keyed; unset (with the reason) when
+  // the kernel lacks a field, which only leaves that storage kind unread.
+  struct CgroupOwner {
+    uint64_t kn = 0;         // cgroup.kn
+    uint64_t kn_id = 0;      // kernfs_node.id (the cgroup id)
+    uint64_t kn_parent = 0;  // kernfs_node.__parent (or .parent)
+    uint64_t kn_name = 0;    // kernfs_node.name
+  };
+  std::optional<CgroupOwner> cgroup_owner;
+  std::string cgroup_owner_unavailable;
+  std::optional<uint64_t> inode_ino;  // inode.i_ino
+  std::string inode_ino_unavailable;
+  std::optional<uint64_t> sock_cookie;  // sock.__sk_common.skc_cookie
+  std::string sock_cookie_unavailable;
+  // For QUEUE/STACK maps (struct bpf_queue_stack).
+  struct QueueStack {
+    uint64_t head = 0, tail = 0, size = 0, elements = 0;
+  };
+  std::optional<QueueStack> queue_stack;
+  std::string queue_stack_unavailable;
+  uint64_t map_id = 0;  // bpf_map.id (links to inner maps name it)
+  // For STRUCT_OPS maps and the programs their callbacks name.
+  struct StructOps {
+    uint64_t value_type = 0;   // bpf_map.btf_vmlinux_value_type_id
+    uint64_t uvalue = 0;       // bpf_struct_ops_map.uvalue (pointer)
+    uint64_t kvalue = 0;       // bpf_struct_ops_map.kvalue
+    uint64_t prog_aux = 0;     // bpf_prog.aux
+    uint64_t aux_id = 0;       // bpf_prog_aux.id
+    uint64_t aux_name = 0;     // bpf_prog_aux.name
+    uint64_t aux_name_len = 16;
+  };
+  std::optional<StructOps> struct_ops;
+  std::string struct_ops_unavailable;
 
   static Result<KernelLayout> from_btf(const btf::Btf& vmlinux);
 };
@@ -140,21 +185,22 @@ Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     const KernelLayout& layout,
                                                     std::size_t max_elements);
 
-// One element of a TASK_STORAGE map: its owner task's pid and the value.
-struct TaskStorageElement {
-  uint64_t kva = 0;  // the bpf_local_storage_elem
-  int32_t pid = 0;
+// One element of a local-storage map: the object owning its storage
+// (bpf_local_storage.owner: a task_struct, cgroup, inode or sock) and the value.
+struct LocalStorageElement {
+  uint64_t kva = 0;    // the bpf_local_storage_elem
+  uint64_t owner = 0;  // the owner object's kva
   std::vector<uint8_t> value;
 };
-// The elements of the task-storage map at `map_kva` (bounded bucket walk:
-// 1 << bucket_log buckets, bucket_log <= kMaxLocalStorageBucketLog), sorted
-// by pid into `out`. An element whose sdata.smap is not this map, or whose
-// storage/owner/pid cannot be read, is left out and reported in the
+// The elements of the local-storage map at `map_kva` (bounded bucket walk:
+// 1 << bucket_log buckets, bucket_log <= kMaxLocalStorageBucketLog), in
+// bucket order, into `out`. An element whose sdata.smap is not this map, or
+// whose storage/owner cannot be read, is left out and reported in the
 // returned error (the first one, with a count); the others are kept.
 // Elements with no storage or owner (being freed) are skipped silently.
-Status collect_task_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32_t value_size,
-                            const KernelLayout::LocalStorage& layout, std::size_t max_elements,
-                            std::vector<TaskStorageElement>& out);
+Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32_t value_size,
+                             const KernelLayout::LocalStorage& layout, std::size_t max_elements,
+                             std::vector<LocalStorageElement>& out);
 
 // Every map in the guest; the per-map problems are in MapDump::error.
 struct MapReadContext {

@@ -76,6 +76,10 @@ class GuestKernel final : public btf::MemoryReader {
   Result<uint64_t> symbol(std::string_view name) const;
   // __per_cpu_offset[0..cpus), cpus capped at kMaxGuestCpus.
   Result<std::vector<uint64_t>> per_cpu_offsets(uint32_t cpus);
+  // What translate() walks, for walks over a whole range (arena pages).
+  PhysicalMemory& physical() { return memory_; }
+  uint64_t page_table_root() const { return pgd_; }
+  bool five_level() const { return five_level_; }
 
  private:
   GuestKernel(PhysicalMemory& memory, const kvm::control::SymbolTable& symbols)

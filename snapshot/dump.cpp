@@ -159,9 +159,28 @@ class TextWriter {
 void write_map(TextWriter& w, const MapDump& m, const DumpOptions& opts) {
   std::size_t n = m.entries.size() + m.percpu_entries.size() + m.percpu_hash_entries.size();
   std::string shape = m.value && n == 0 ? "value" : fmt::format("{} entr{}", n, n == 1 ? "y" : "ies");
-  w.line(0, fmt::format("map {} ({}, {}, value_size {}, max_entries {})", m.name,
-                        map_type_name(m.map_type), shape, m.value_size, m.max_entries));
+  std::string type = m.type_name.empty() ? map_type_name(m.map_type) : m.type_name;
+  w.line(0, fmt::format("map {} ({}, {}, value_size {}, max_entries {})", m.name, type, shape,
+                        m.value_size, m.max_entries));
   if (m.error) w.line(1, fmt::format("error: {}", *m.error));
+  if (const auto& a = m.arena) {
+    w.line(1, fmt::format("arena: user {:#x}..{:#x}, kernel {:#x}, {} page{} present, globals at {:#x} "
+                          "({} bytes)", a->user_vm_start, a->user_vm_end, a->kern_vm_start,
+                          a->pages_present, a->pages_present == 1 ? "" : "s", a->globals_addr,
+                          a->globals_size));
+  }
+  if (const auto& r = m.ringbuf) {
+    w.line(1, fmt::format("ringbuf: capacity {}, consumer {}, producer {}, pending {} bytes in {} "
+                          "record{}{}", r->capacity, r->consumer_pos, r->producer_pos,
+                          r->pending_bytes, r->records.size(), r->records.size() == 1 ? "" : "s",
+                          r->record_type.empty() ? "" : ", samples as " + r->record_type));
+    for (const auto& rec : r->records) {
+      if (rec.busy || rec.discarded) {
+        w.line(2, fmt::format("record at {}: {} bytes, {}", rec.pos, rec.len,
+                              rec.busy ? "busy (not committed)" : "discarded"));
+      }
+    }
+  }
   if (m.value && n == 0) w.body(*m.value, 1);
   std::size_t limit = opts.max_entries == 0 ? SIZE_MAX : opts.max_entries;
   std::size_t shown = 0;

@@ -6,7 +6,10 @@
 //   {key, key_hex, value, value_hex, payload}, percpu_entries {key, per_cpu},
 //   percpu_hash_entries {key, key_hex, per_cpu}, error; vcpu_regs,
 //   active_obj_name, active_map_kvas, ...) plus ktest's own header fields
-//   (snapshot_name, captured_at, kernel_version, program per map). ktstr
+//   (snapshot_name, captured_at, kernel_version; program and type_name per
+//   map). The entries of queue/stack, map-of-maps, struct_ops and local
+//   storage maps reuse the entry shape; what key and value hold per type is
+//   in freeze/bpf_maps.h and man/ktest-snapshot.1 ("Map types"). ktstr
 //   dumps load as is; top-level and per-map fields this model does not name
 //   are kept verbatim in `extra` and written back unchanged.
 // - "scx" (ktest only) is the kernel's sched_ext state at the capture
@@ -53,8 +56,17 @@ inline constexpr uint32_t kMapTypePercpuHash = 5;
 inline constexpr uint32_t kMapTypePercpuArray = 6;
 inline constexpr uint32_t kMapTypeLruHash = 9;
 inline constexpr uint32_t kMapTypeLruPercpuHash = 10;
+inline constexpr uint32_t kMapTypeArrayOfMaps = 12;
+inline constexpr uint32_t kMapTypeHashOfMaps = 13;
+inline constexpr uint32_t kMapTypeQueue = 22;
+inline constexpr uint32_t kMapTypeStack = 23;
+inline constexpr uint32_t kMapTypeSkStorage = 24;
 inline constexpr uint32_t kMapTypeStructOps = 26;
+inline constexpr uint32_t kMapTypeRingbuf = 27;
+inline constexpr uint32_t kMapTypeInodeStorage = 28;
 inline constexpr uint32_t kMapTypeTaskStorage = 29;
+inline constexpr uint32_t kMapTypeUserRingbuf = 31;
+inline constexpr uint32_t kMapTypeCgrpStorage = 32;
 inline constexpr uint32_t kMapTypeArena = 33;
 
 // "hash", "array", "percpu_array", ...; "type <n>" for unknown ids.
@@ -82,11 +94,47 @@ struct PercpuHashEntry {
   std::vector<std::optional<RenderedValue>> per_cpu;
 };
 
+// ARENA map (ktest "arena", kernel/bpf/arena.c): where the arena lives
+// and what is mapped. Its `__arena` globals render into MapDump::value as
+// {globals: <the .addr_space.1 DATASEC>}.
+struct ArenaDump {
+  uint64_t user_vm_start = 0;  // user address of page 0 (0: never mmapped)
+  uint64_t user_vm_end = 0;
+  uint64_t kern_vm_start = 0;  // kernel address of page 0's (u32) user offset
+  uint64_t pages_present = 0;  // pages mapped in the kernel's page tables
+  uint64_t globals_addr = 0;   // user address of the globals (0: none found)
+  uint64_t globals_size = 0;   // bytes of the globals' DATASEC
+};
+
+// One record header of a RINGBUF / USER_RINGBUF between consumer and producer.
+struct RingbufRecord {
+  uint64_t pos = 0;       // logical position of its 8-byte header
+  uint32_t len = 0;       // sample length (flag bits cleared)
+  bool busy = false;      // reserved, not yet committed
+  bool discarded = false;
+};
+
+// RINGBUF / USER_RINGBUF state (ktstr's "ringbuf" fields plus ktest's
+// records). The committed records' samples are MapDump::entries, keyed by
+// their position (u64), so map("events").len() counts them.
+struct RingbufDump {
+  uint64_t capacity = 0;  // data area bytes (mask + 1)
+  uint64_t consumer_pos = 0;
+  uint64_t producer_pos = 0;
+  uint64_t pending_pos = 0;
+  uint64_t pending_bytes = 0;          // producer_pos - consumer_pos
+  std::vector<RingbufRecord> records;  // every header walked, busy/discarded too
+  std::string record_type;             // BTF type the samples render as ("" = bytes only)
+};
+
 // One BPF map's rendered contents (ktstr FailureDumpMap).
 struct MapDump {
   std::string name;  // kernel name, e.g. "scx_simpl.bss" or "scx_per_task"
   uint64_t map_kva = 0;
   uint32_t map_type = 0;
+  // ktest: the kernel's name of map_type from vmlinux BTF's enum
+  // bpf_map_type ("BPF_MAP_TYPE_QUEUE"); "" when unknown (ktstr dumps).
+  std::string type_name;
   uint32_t value_size = 0;
   uint32_t max_entries = 0;
   std::optional<RenderedValue> value;  // ARRAY-style maps (key 0)
@@ -96,7 +144,11 @@ struct MapDump {
   std::optional<std::string> error;  // why contents are missing/partial
   // ktest: obj name of the BPF object that owns the map ("" = unknown).
   std::string program;
-  // Fields not modelled here (arena, ringbuf, stack_trace, fd_array, ...).
+  // ARENA / RINGBUF maps (JSON "arena" / "ringbuf"; a value of another
+  // shape, e.g. from another tool, stays in `extra`).
+  std::optional<ArenaDump> arena;
+  std::optional<RingbufDump> ringbuf;
+  // Fields not modelled here (stack_trace, fd_array, ktstr's ringbuf, ...).
   nlohmann::json extra = nlohmann::json::object();
 };
 
@@ -143,6 +195,12 @@ nlohmann::json value_to_json(const RenderedValue& v);
 Result<RenderedValue> value_from_json(const nlohmann::json& j, std::string_view where = "value");
 
 // ---- Report <-> JSON ----
+// The "arena" / "ringbuf" objects of a map (report_special_json.cpp);
+// reading fails on a shape that is not ktest's (the caller keeps it verbatim).
+nlohmann::json arena_to_json(const ArenaDump& a);
+nlohmann::json ringbuf_to_json(const RingbufDump& r);
+Result<ArenaDump> arena_from_json(const nlohmann::json& j, const std::string& where);
+Result<RingbufDump> ringbuf_from_json(const nlohmann::json& j, const std::string& where);
 nlohmann::json report_to_json(const Report& r);
 Result<Report> report_from_json(const nlohmann::json& j);
 std::string report_to_text(const Report& r, int indent = 2);

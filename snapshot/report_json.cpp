@@ -26,6 +26,7 @@ json map_to_json(const MapDump& m) {
   j["name"] = m.name;
   if (m.map_kva != 0) j["map_kva"] = m.map_kva;
   j["map_type"] = m.map_type;
+  if (!m.type_name.empty()) j["type_name"] = m.type_name;
   j["value_size"] = m.value_size;
   j["max_entries"] = m.max_entries;
   if (!m.program.empty()) j["program"] = m.program;
@@ -61,6 +62,8 @@ json map_to_json(const MapDump& m) {
     }
     j["percpu_hash_entries"] = std::move(entries);
   }
+  if (m.arena) j["arena"] = arena_to_json(*m.arena);
+  if (m.ringbuf) j["ringbuf"] = ringbuf_to_json(*m.ringbuf);
   if (m.error) j["error"] = *m.error;
   return j;
 }
@@ -153,7 +156,7 @@ Status read_entries(const json& jm, const std::string& where, MapDump& m) {
 }
 
 constexpr std::string_view kMapFields[] = {
-    "name", "map_kva", "map_type", "value_size", "max_entries", "program", "value",
+    "name", "map_kva", "map_type", "type_name", "value_size", "max_entries", "program", "value",
     "entries", "percpu_entries", "percpu_hash_entries", "error"};
 
 Result<MapDump> read_map(const json& jm, const std::string& where) {
@@ -162,6 +165,8 @@ Result<MapDump> read_map(const json& jm, const std::string& where) {
   KTEST_ASSIGN(m.name, req_str(jm, where, "name"));
   KTEST_ASSIGN(m.map_kva, opt_u64(jm, where, "map_kva", 0));
   KTEST_ASSIGN(m.map_type, opt_u32(jm, where, "map_type", 0));
+  KTEST_ASSIGN(auto type_name, opt_str(jm, where, "type_name"));
+  m.type_name = type_name.value_or("");
   KTEST_ASSIGN(m.value_size, opt_u32(jm, where, "value_size", 0));
   KTEST_ASSIGN(m.max_entries, opt_u32(jm, where, "max_entries", 0));
   KTEST_ASSIGN(auto program, opt_str(jm, where, "program"));
@@ -169,8 +174,15 @@ Result<MapDump> read_map(const json& jm, const std::string& where) {
   KTEST_ASSIGN(m.value, opt_value(jm, where, "value"));
   KTEST_TRY(read_entries(jm, where, m));
   KTEST_ASSIGN(m.error, opt_str(jm, where, "error"));
+  // ktest's own shapes are modelled; another tool's stay in `extra`.
+  if (const json* a = find(jm, "arena")) {
+    if (auto arena = arena_from_json(*a, field_path(where, "arena"))) m.arena = std::move(*arena);
+  }
+  if (const json* r = find(jm, "ringbuf")) {
+    if (auto ringbuf = ringbuf_from_json(*r, field_path(where, "ringbuf"))) m.ringbuf = std::move(*ringbuf);
+  }
   for (const auto& [key, val] : jm.items()) {
-    bool known = false;
+    bool known = (key == "arena" && m.arena) || (key == "ringbuf" && m.ringbuf);
     for (auto f : kMapFields) known = known || key == f;
     if (!known) m.extra[key] = val;
   }

@@ -150,6 +150,9 @@ const RenderedValue* follow_pointers(const RenderedValue& v);
 
 // ---------------------------------------------------------------- fields
 
+// Characters of a map name the kernel keeps (BPF_OBJ_NAME_LEN - 1).
+inline constexpr std::size_t kKernelMapNameChars = 15;
+
 class SnapshotField {
  public:
   // A present field: `node` lives inside `owner` (kept alive by the field).
@@ -336,8 +339,9 @@ class Snapshot {
 
   std::vector<std::string> map_names() const;
   std::vector<SnapshotMap> maps() const;
-  // Exact kernel name, else a unique "<obj>.<name>" suffix match (so
-  // map("bss") finds "scx_simpl.bss").
+  // Exact kernel name (a longer name also matches its first
+  // kKernelMapNameChars characters, as the kernel keeps it), else a unique
+  // "<obj>.<name>" suffix match (so map("bss") finds "scx_simpl.bss").
   Result<SnapshotMap> map(std::string_view name) const;
 
   // A global variable: `name_path` is "<var>[.member...]", looked up in the

@@ -115,9 +115,12 @@ std::vector<SnapshotMap> Snapshot::maps() const {
 Result<SnapshotMap> Snapshot::map(std::string_view name) const {
   std::vector<std::size_t> exact, suffix;
   std::string dotted = "." + std::string(name);
+  // The kernel keeps BPF_OBJ_NAME_LEN - 1 characters of a map's name, so the
+  // name in the source ("loader_task_slot") also finds "loader_task_slo".
+  const std::string_view kept = name.substr(0, std::min(name.size(), kKernelMapNameChars));
   for (std::size_t i = 0; i < report_->maps.size(); ++i) {
     const std::string& n = report_->maps[i].name;
-    if (n == name) exact.push_back(i);
+    if (n == name || (name.size() > kKernelMapNameChars && n == kept)) exact.push_back(i);
     if (!name.empty() && n.size() > dotted.size() &&
         n.compare(n.size() - dotted.size(), dotted.size(), dotted) == 0) {
       suffix.push_back(i);

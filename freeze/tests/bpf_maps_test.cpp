@@ -42,7 +42,7 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   ram.put32(0xa000, 10);                   // CPU 0 (offset 0)
   ram.put32(0xa040, 11);                   // CPU 1 (offset 0x40)
   ram.put32(0xa140, 21);
-  put_map(ram, 0x12000, "rb", 27, 0, 0, 4096, 0);  // ringbuf: no key, no value
+  put_map(ram, 0x12000, "pe", 4, 4, 4, 2, 0);  // perf event array: no reader
 
   auto kernel = GuestKernel::open(ram, symbols, 0, 0);
   REQUIRE(kernel);
@@ -64,7 +64,8 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   CHECK(hash.entries[0].key_hex == "07 00 00 00");
   CHECK(value_to_json(*hash.entries[0].value)["value"] == 99);
   REQUIRE((*maps)[2].error);
-  CHECK((*maps)[2].error->find("map type 27 is not supported") != std::string::npos);
+  // The test BTF has no enum bpf_map_type: the number stands in for the name.
+  CHECK((*maps)[2].error->rfind("map type 4 is not read: ", 0) == 0);
   const MapDump& percpu = (*maps)[3];
   CHECK_FALSE(percpu.error);
   REQUIRE(percpu.percpu_entries.size() == 2);

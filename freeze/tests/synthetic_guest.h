@@ -53,6 +53,7 @@ inline KernelLayout small_layout() {
   l.map_btf = 32;
   l.map_btf_key_type = 40;
   l.map_btf_value_type = 44;
+  l.map_id = 48;
   l.array_value = 64;
   l.htab_buckets = 64;
   l.htab_n_buckets = 72;

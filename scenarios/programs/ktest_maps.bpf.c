@@ -121,6 +121,54 @@ struct {
 	__type(value, u64);
 } ktest_lru_pcpu_hash SEC(".maps");
 
+/* Queue and stack: a capture lists their elements in pop order. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 8);
+	__type(value, struct ktest_flow_key);
+} ktest_queue SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, 8);
+	__type(value, u64);
+} ktest_stack SEC(".maps");
+
+/* Inner maps of the maps of maps below (captured as maps of their own);
+ * libbpf puts them into their slots at load time. */
+struct ktest_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, u64);
+} ktest_inner_a SEC(".maps"), ktest_inner_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 4);
+	__type(key, u32);
+	__array(values, struct ktest_inner);
+} ktest_aom SEC(".maps") = {
+	.values = {[0] = &ktest_inner_b, [2] = &ktest_inner_a},
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 8);
+	__type(key, u32);
+	__array(values, struct ktest_inner);
+} ktest_hom SEC(".maps") = {
+	.values = {[5] = &ktest_inner_a},
+};
+
+/* Storage of the cgroup `fill` runs in (bpftool cannot dump it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ktest_flow_stats);
+} ktest_cgrp_ls SEC(".maps");
+
 /* Globals: .bss, .data and .rodata become one array map each. */
 u64 fill_runs;
 struct ktest_point last_point;
@@ -235,6 +283,36 @@ int fill(void *ctx)
 			*v = ((u64)i << 32) | cpu;
 		}
 	}
+	/* Pushed 0..4: the queue pops port 9000 first, the stack
+	 * 0x5700000000000004. */
+	for (u32 i = 0; i < 5; i++) {
+		struct ktest_flow_key k = {.addr = 0xc0a80000 + i, .port = (u16)(9000 + i), .proto = 6};
+		u64 v = 0x5700000000000000ull | i;
+
+		if (bpf_map_push_elem(&ktest_queue, &k, 0) || bpf_map_push_elem(&ktest_stack, &v, 0))
+			return 8;
+	}
+	for (u32 i = 0; i < 2; i++) {
+		u32 key = i;
+		u64 a = 0xa0 + i, b = 0xb0 + i;
+
+		if (bpf_map_update_elem(&ktest_inner_a, &key, &a, BPF_ANY) ||
+		    bpf_map_update_elem(&ktest_inner_b, &key, &b, BPF_ANY))
+			return 9;
+	}
+	/* A syscall program is sleepable: outside an RCU read section
+	 * task->cgroups is untrusted, which the storage helper refuses. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ktest_flow_stats *cs;
+
+	bpf_rcu_read_lock();
+	cs = bpf_cgrp_storage_get(&ktest_cgrp_ls, task->cgroups->dfl_cgrp, 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (cs)
+		make_stats(cs, 4242);
+	bpf_rcu_read_unlock();
+	if (!cs)
+		return 10;
 	make_point(&last_point, 7);
 	fill_runs++;
 	return 0;

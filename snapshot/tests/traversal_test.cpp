@@ -110,6 +110,15 @@ TEST_CASE("map() matches exact names and unique <obj>.<section> suffixes") {
   CHECK(s.map_names().size() == 7);
   CHECK(s.maps().size() == 7);
   CHECK_FALSE(s.map("scx_per_tsk").ok());
+  // The kernel keeps 15 characters of a name: the source's longer name finds it.
+  Report truncated;
+  MapDump slots;
+  slots.name = "loader_task_slo";
+  truncated.maps.push_back(slots);
+  Snapshot t(truncated);
+  CHECK(t.map("loader_task_slot")->name() == "loader_task_slo");
+  CHECK(t.map("loader_task_slo")->name() == "loader_task_slo");
+  CHECK_FALSE(t.map("loader_task_sl").ok());
   auto ops = s.map("scx_simpl_ops");
   REQUIRE(ops.ok());
   CHECK(error_text(ops->at(0)) ==

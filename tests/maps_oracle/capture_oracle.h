@@ -7,7 +7,11 @@
 // key_hex/value_hex), or a rendered key/value that differs from bpftool's
 // "formatted" BTF rendering (btf/tests/oracle.h does the field-by-field
 // walk and knows bpftool's own bugs, which come back as quirks). Per-CPU
-// maps are compared CPU by CPU. A report map with an error is a mismatch.
+// maps are compared CPU by CPU. Queues and stacks come as `bpftool map
+// peek -j` (the element the next pop returns: the capture's entry 0); maps
+// of maps by key and inner_map_id (the capture's value.id; bpftool's
+// lookup-error lines for empty slots are not entries). A report map with
+// an error is a mismatch.
 // `compared` counts, per map type, the entries that agreed, so a caller
 // can insist that every type it cares about was actually exercised.
 #pragma once

@@ -120,5 +120,47 @@ TEST_CASE("a malformed listing line is an error naming the line") {
   CHECK_FALSE(parse_dump_listing("no tab here\n").ok());
 }
 
+TEST_CASE("queues and stacks compare their next pop with bpftool's peek") {
+  Report report;
+  MapDump q;
+  q.name = "q";
+  q.map_type = kMapTypeQueue;
+  uint32_t first = 5, second = 6;
+  q.entries.push_back({u32_value(0), "00 00 00 00", u32_value(first),
+                       hex_bytes(reinterpret_cast<const uint8_t*>(&first), 4), std::nullopt});
+  q.entries.push_back({u32_value(1), "01 00 00 00", u32_value(second),
+                       hex_bytes(reinterpret_cast<const uint8_t*>(&second), 4), std::nullopt});
+  report.maps.push_back(q);
+  const char* peek = "q\t{\"key\":[],\"value\":[\"0x05\",\"0x00\",\"0x00\",\"0x00\"],\"formatted\":{\"value\":5}}\n";
+  auto agree = compare_capture(report, listing(peek));
+  CHECK(agree.mismatches.empty());
+  CHECK(agree.compared[kMapTypeQueue] == 1);
+  std::swap(report.maps[0].entries[0], report.maps[0].entries[1]);  // the wrong end
+  auto wrong = compare_capture(report, listing(peek));
+  REQUIRE_FALSE(wrong.mismatches.empty());
+  CHECK(wrong.mismatches[0].find("q[peek]: value bytes 06 00 00 00 vs bpftool 05 00 00 00") != std::string::npos);
+}
+
+TEST_CASE("maps of maps compare inner map ids; empty-slot lookup errors are not entries") {
+  Report report;
+  MapDump m;
+  m.name = "aom";
+  m.map_type = kMapTypeArrayOfMaps;
+  RenderedValue ref = make_struct("bpf_map", {{"id", make_uint(32, 12)}});
+  m.entries.push_back({u32_value(2), "02 00 00 00", ref, "0c 00 00 00", std::nullopt});
+  report.maps.push_back(m);
+  std::string dump =
+      "aom\t[{\"key\":[\"0x00\",\"0x00\",\"0x00\",\"0x00\"],\"value\":{\"error\":\"No such file or directory\"}},"
+      "{\"key\":[\"0x02\",\"0x00\",\"0x00\",\"0x00\"],\"value\":[\"0x0c\",\"0x00\",\"0x00\",\"0x00\"],"
+      "\"inner_map_id\":12}]\n";
+  auto agree = compare_capture(report, listing(dump));
+  CHECK(agree.mismatches.empty());
+  CHECK(agree.compared[kMapTypeArrayOfMaps] == 1);
+  report.maps[0].entries[0].value = make_struct("bpf_map", {{"id", make_uint(32, 13)}});
+  auto wrong = compare_capture(report, listing(dump));
+  REQUIRE(wrong.mismatches.size() == 1);
+  CHECK(wrong.mismatches[0].find("inner map id 13 vs bpftool 12") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace ktest::oracle_test

@@ -106,7 +106,8 @@ int main() {
 
   std::string missing;
   for (uint32_t type : {kMapTypeArray, kMapTypePercpuArray, kMapTypeHash, kMapTypePercpuHash,
-                        kMapTypeLruHash, kMapTypeLruPercpuHash}) {
+                        kMapTypeLruHash, kMapTypeLruPercpuHash, kMapTypeQueue, kMapTypeStack,
+                        kMapTypeArrayOfMaps, kMapTypeHashOfMaps}) {
     if (result.compared[type] == 0) missing += " " + map_type_name(type);
   }
   if (result.datasec_maps.size() < 3) missing += " .bss/.data/.rodata";
