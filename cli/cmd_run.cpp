@@ -171,8 +171,10 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
       SessionOptions options;
       options.kernel = config.kernel;
       // A scenario's vm: wins over the config file; command-line flags win over both.
-      options.cpus = flags.config.cpus;
-      options.memory_bytes = flags.config.memory.empty() ? 0 : config.memory_bytes;
+      options.vm.cpus = flags.config.cpus;
+      options.vm.memory_bytes = flags.config.memory.empty() ? 0 : config.memory_bytes;
+      options.vm.cpu_model = flags.config.cpu_model;
+      options.vm.config_cpu_model = config.cpu_model;
       options.accel = config.accel;
       options.timeouts = config.timeouts;
       options.scenario_dir = (fs::path(*run_dir) / fmt::format("{:02}-{}", i + 1,

@@ -7,6 +7,7 @@
 #include <toml.hpp>
 #include <vector>
 
+#include "kvm/machine.h"
 #include "dsl/scenario.h"
 #include "util/atomic_file.h"
 #include "util/edit_distance.h"
@@ -120,6 +121,15 @@ const std::vector<SectionSpec>& schema() {
         {"accel", value_t::string, "accel = \"auto\"",
          [](const TomlValue& v, Config& c, const fs::path&) -> Status {
            return parse_into<Accel>(v, parse_accel, [&](Accel a) { c.accel = a; });
+         }},
+        {"cpu_model", value_t::string, "cpu_model = \"qemu64\"",
+         [](const TomlValue& v, Config& c, const fs::path&) -> Status {
+           const std::string& text = v.as_string().str;
+           if (!kvm::valid_cpu_model(text))
+             return fail("cpu_model '" + text + "' is not a QEMU CPU model name", value_location(v),
+                         "write a name as `qemu-system-x86_64 -cpu help` lists it, e.g. cpu_model = \"qemu64\"");
+           c.cpu_model = text;
+           return {};
          }}}},
       {"timeouts",
        {{"boot", value_t::string, "boot = \"2m\"",
@@ -316,6 +326,8 @@ void add_config_flags(CLI::App& cmd, ConfigFlags& flags) {
   cmd.add_option("--cpus", flags.cpus, "vCPUs (1-256)")->option_text("N")->check(CLI::Range(1, 256));
   cmd.add_option("--memory", flags.memory, "Guest memory, e.g. 1G")->option_text("SIZE");
   cmd.add_option("--accel", flags.accel, "auto, kvm or tcg")->option_text("ACCEL");
+  cmd.add_option("--cpu-model", flags.cpu_model, "QEMU CPU model, e.g. qemu64 or host,-xsaves")
+      ->option_text("MODEL");
   cmd.add_option("-f,--format", flags.format, "Report format: text, json, junit or tap")
       ->option_text("FORMAT");
   cmd.add_option("--output-dir", flags.output_dir, "Directory that receives the runs")
@@ -354,6 +366,12 @@ Result<Config> apply_config_flags(Config config, const ConfigFlags& flags) {
   if (!flags.memory.empty() && config.memory_bytes < (std::uint64_t{64} << 20))
     return fail("memory must be at least 64M", "--memory", "write e.g. --memory 1G");
   KTEST_TRY(flag_into(flags.accel, "--accel", parse_accel, config.accel));
+  if (!flags.cpu_model.empty()) {
+    if (!kvm::valid_cpu_model(flags.cpu_model))
+      return fail("'" + flags.cpu_model + "' is not a QEMU CPU model name", "--cpu-model",
+                  "write a name as `qemu-system-x86_64 -cpu help` lists it, e.g. --cpu-model qemu64");
+    config.cpu_model = flags.cpu_model;
+  }
   KTEST_TRY(flag_into(flags.format, "--format", parse_output_format, config.format));
   if (!flags.output_dir.empty()) config.output_dir = flags.output_dir;
   KTEST_TRY(flag_into(flags.boot_timeout, "--boot-timeout", duration, config.timeouts.boot));

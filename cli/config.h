@@ -42,6 +42,9 @@ struct Config {
   std::uint64_t memory_bytes = std::uint64_t{1} << 30;
   std::string engine = "qemu";
   Accel accel = Accel::Auto;
+  // QEMU -cpu value; "" = the engine default (host under KVM, qemu64 under
+  // TCG). A scenario's vm.cpu_model wins over the file, --cpu-model over both.
+  std::string cpu_model;
   // [timeouts]
   Timeouts timeouts;
   // [output]
@@ -75,11 +78,11 @@ Result<Config> load_config(const ConfigSearch& search, const std::string& explic
 // Flags that override configuration keys, for commands that boot a guest
 // (`ktest run`). Empty / zero means "not given": the file's value stays.
 struct ConfigFlags {
-  std::string kernel, memory, accel, format, output_dir;
+  std::string kernel, memory, accel, format, output_dir, cpu_model;
   std::string boot_timeout, step_timeout, capture_timeout, run_timeout;
   unsigned cpus = 0;
 };
-// Registers --kernel --cpus --memory --accel --format/-f --output-dir and
+// Registers --kernel --cpus --memory --accel --cpu-model --format/-f --output-dir and
 // --boot-timeout --step-timeout --capture-timeout --run-timeout on `cmd`.
 void add_config_flags(CLI::App& cmd, ConfigFlags& flags);
 // `config` with the given flags written over it; bad values are errors

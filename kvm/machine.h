@@ -44,12 +44,56 @@ enum class Accel { Auto, Kvm, Tcg };
 
 inline constexpr uint32_t kMaxMemoryMiB = 2048;  // below the 32-bit PCI hole
 
+// sockets * cores * threads == cpus; cpus are numbered socket-major
+// (cpu = (socket * cores + core) * threads + thread), as QEMU enumerates them.
+struct CpuTopology {
+  uint32_t sockets = 1, cores = 1, threads = 1;
+};
+
+// One NUMA node: its cpus and its share of guest RAM. Nodes are laid out in
+// order from GPA 0 (node 0 first), so RAM stays one contiguous block.
+struct NumaNode {
+  std::vector<uint32_t> cpus;  // sorted, disjoint across nodes, together 0..cpus-1
+  uint32_t memory_mib = 0;     // the nodes sum to memory_mib
+};
+
+// A QEMU -cpu value of the safe form: a model name ([A-Za-z0-9][A-Za-z0-9._-]*)
+// and optional features, each ",+feat", ",-feat", ",feat" or ",feat=value"
+// (same characters); at most 128 bytes. Whether QEMU knows the model is
+// QEMU's to say (qemu.log), not this check's.
+inline bool valid_cpu_model(std::string_view text) {
+  auto word_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  };
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  // A word: an alphanumeric, then word characters; returns the end or npos.
+  auto word = [&](std::size_t i) -> std::size_t {
+    if (i >= text.size() || !alnum(text[i])) return std::string_view::npos;
+    while (i < text.size() && word_char(text[i])) ++i;
+    return i;
+  };
+  if (text.empty() || text.size() > 128) return false;
+  std::size_t i = word(0);
+  while (i != std::string_view::npos && i < text.size()) {
+    if (text[i] != ',') return false;
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    i = word(i);
+    if (i != std::string_view::npos && i < text.size() && text[i] == '=') i = word(i + 1);
+  }
+  return i == text.size();
+}
+
 struct MachineConfig {
   std::string kernel_image;   // uncompressed vmlinux with a PVH note
   std::string initrd;         // cpio archive ("" = none)
   std::string extra_cmdline;  // appended to the engine's own cmdline
   uint32_t cpus = 2;
   uint32_t memory_mib = 512;
+  std::optional<CpuTopology> topology;  // none: `cpus` sockets of one core
+  std::vector<NumaNode> numa;           // empty: one node (no SRAT)
+  std::string cpu_model;      // QEMU -cpu value; "" = the engine default (below)
   Accel accel = Accel::Auto;
   std::string run_dir;        // created if missing; console.log etc. live here
   Millis boot_timeout{60'000};      // QEMU start until monitor + doorbell ready
@@ -103,6 +147,17 @@ struct ExitEvent {
 
 using MachineEvent = std::variant<DoorbellEvent, WatchpointHit, ExitEvent>;
 
+// What the engine made of a MachineConfig, for reports: the accelerator it
+// runs on, the CPU model and the machine type. Engine default CPU model:
+// "host" under KVM, "qemu64" under TCG. The machine type is QEMU's microvm
+// unless NUMA nodes are asked for: microvm has no ACPI SRAT, so those boot
+// on q35 (slower firmware, same devices: PCIe ivshmem, virtio-serial).
+struct MachineInfo {
+  std::string accel;      // "kvm" | "tcg"
+  std::string cpu_model;  // "host", "qemu64", or MachineConfig::cpu_model
+  std::string machine;    // "microvm" | "q35"
+};
+
 class Machine {
  public:
   virtual ~Machine() = default;
@@ -119,6 +174,8 @@ class Machine {
   virtual Status read_physical_into(uint64_t gpa, uint8_t* out, uint64_t len) = 0;
 
   virtual uint32_t vcpu_count() const = 0;
+  // Valid once boot() returned.
+  virtual MachineInfo info() const = 0;
   virtual Result<VcpuRegisters> read_registers(uint32_t cpu) = 0;
 
   // Watch [gva, gva+len) (len 1, 2, 4 or 8, aligned) in guest-virtual space

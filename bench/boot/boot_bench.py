@@ -4,8 +4,10 @@
 Measures, in the same run and on the same kernel, N times each:
   baseline  plain `qemu-system-x86_64 -M microvm -kernel vmlinux -initrd`
             with a busybox /init that prints a marker and powers off;
-  ktest     `ktest run` of a scenario with one Sleep step.
-For both: time to "ready" (baseline: the marker on the serial console;
+  ktest     `ktest run` of a scenario with one Sleep step (microvm);
+  ktest q35 the same scenario with two vm.numa nodes, which boots on q35
+            (SeaBIOS and an ACPI SRAT: microvm cannot describe NUMA).
+For each: time to "ready" (baseline: the marker on the serial console;
 ktest: the agent's hello, shown as the "agent ready" progress line) and to
 power-off (process exit). Prints medians and the ratios ktest / baseline.
 
@@ -95,20 +97,27 @@ def main():
         with open(scenario, "w") as f:
             f.write("name: boot\nvm: { cpus: 2, memory: 512M, timeout: 120s }\n"
                     "steps:\n  - Sleep: 1ms\n")
+        numa = os.path.join(work, "numa.yaml")
+        with open(numa, "w") as f:
+            f.write("name: boot-numa\nvm: { cpus: 2, timeout: 120s, numa: [{cpus: \"0\", memory: 256M},"
+                    " {cpus: \"1\", memory: 256M}] }\nsteps:\n  - Sleep: 1ms\n")
         baseline_argv = ["qemu-system-x86_64", "-M", "microvm,pcie=on", "-accel", ACCEL,
                          "-cpu", "qemu64", "-smp", "2", "-m", "512M", "-nodefaults",
                          "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio",
                          "-kernel", VMLINUX, "-initrd", initrd, "-append", CMDLINE]
         ktest_argv = [KTEST, "--color=never", "run", "--kernel", KERNEL_DIR,
                       "--output-dir", os.path.join(work, "runs"), scenario]
-        base, kt = [], []
-        for _ in range(RUNS):  # interleaved, so load drift hits both alike
+        q35_argv = ktest_argv[:-1] + [numa]
+        base, kt, q35 = [], [], []
+        for _ in range(RUNS):  # interleaved, so load drift hits all alike
             base.append(timed(baseline_argv, b"KTEST-BENCH-READY", use_pty=False))
             kt.append(timed(ktest_argv, b"agent ready", use_pty=True))
+            q35.append(timed(q35_argv, b"agent ready", use_pty=True))
     med = lambda xs, i: statistics.median(x[i] for x in xs)
     print(f"boot benchmark, {RUNS} runs each, accel {ACCEL.split(',')[0]}, medians:")
     print(f"  baseline qemu+busybox: ready {med(base, 0):.2f}s, power-off {med(base, 1):.2f}s")
     print(f"  ktest run:             ready {med(kt, 0):.2f}s, power-off {med(kt, 1):.2f}s")
+    print(f"  ktest run, q35 (numa): ready {med(q35, 0):.2f}s, power-off {med(q35, 1):.2f}s")
     print(f"  ratio ktest/baseline:  ready {med(kt, 0) / med(base, 0):.2f}, "
           f"power-off {med(kt, 1) / med(base, 1):.2f}")
 

@@ -15,6 +15,18 @@ long long millis(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+Json vm_json(const std::optional<VmResult>& vm) {
+  if (!vm) return nullptr;
+  return {{"accel", vm->accel},
+          {"cpu_model", vm->cpu_model},
+          {"cpu_model_source", vm->cpu_model_source},
+          {"machine", vm->machine},
+          {"cpus", vm->cpus},
+          {"memory_mib", vm->memory_mib},
+          {"topology", text_or_null(vm->topology)},
+          {"numa_nodes", vm->numa_nodes}};
+}
+
 Json scenario_json(const ScenarioResult& sc) {
   Json steps = Json::array();
   for (const auto& s : sc.steps) {
@@ -69,7 +81,8 @@ Json scenario_json(const ScenarioResult& sc) {
           {"steps", steps},
           {"captures", captures},
           {"assertions", assertions},
-          {"scheduler_exits", exits}};
+          {"scheduler_exits", exits},
+          {"vm", vm_json(sc.vm)}};
 }
 
 class JsonReporter : public Reporter {

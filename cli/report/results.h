@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,18 @@ struct SchedulerExitResult {
   bool fails() const { return missing || !expected; }
 };
 
+// The guest machine as the engine booted it (cli/run/vm_shape.h decides it).
+struct VmResult {
+  std::string accel;             // "kvm" | "tcg"
+  std::string cpu_model;         // the -cpu value QEMU got
+  std::string cpu_model_source;  // "--cpu-model", "vm.cpu_model", "config file", "engine default"
+  std::string machine;           // "microvm" | "q35"
+  uint32_t cpus = 0;
+  uint32_t memory_mib = 0;
+  std::string topology;          // "2 sockets x 2 cores x 2 threads"; "" when none was asked
+  std::size_t numa_nodes = 0;    // 0: one node, no SRAT
+};
+
 struct ScenarioResult {
   std::string name;
   std::string file;         // scenario file as given
@@ -82,6 +95,7 @@ struct ScenarioResult {
   std::vector<CaptureResult> captures;
   std::vector<AssertionResult> assertions;
   std::vector<SchedulerExitResult> scheduler_exits;
+  std::optional<VmResult> vm;  // set once the guest booted
 };
 
 struct RunResult {

@@ -226,3 +226,20 @@ TEST_CASE("command-line flags win over the file") {
   CHECK(apply_config_flags(file, flags).error().to_string() ==
         "--accel: unknown accel 'kvn' (hint: did you mean \"kvm\"? (auto, kvm or tcg))");
 }
+
+TEST_CASE("[vm] cpu_model and --cpu-model: a QEMU model token; the flag wins") {
+  Config file = parse_config("[vm]\ncpu_model = \"qemu64\"\n", "k.toml").value();
+  CHECK(file.cpu_model == "qemu64");
+  CHECK(Config{}.cpu_model.empty());
+  auto bad = parse_config("[vm]\ncpu_model = \"qemu64 -smp 2\"\n", "k.toml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().location == "k.toml:2:13");
+  CHECK(bad.error().message == "cpu_model 'qemu64 -smp 2' is not a QEMU CPU model name");
+  ConfigFlags flags;
+  flags.cpu_model = "host,-xsaves";
+  CHECK(apply_config_flags(file, flags).value().cpu_model == "host,-xsaves");
+  flags.cpu_model = "host;reboot";
+  auto flag_bad = apply_config_flags(file, flags);
+  REQUIRE_FALSE(flag_bad.ok());
+  CHECK(flag_bad.error().location == "--cpu-model");
+}

@@ -52,6 +52,7 @@ class FakeMachine final : public kvm::Machine {
     return ram_.read(gpa, out, len);
   }
   uint32_t vcpu_count() const override { return vcpus_; }
+  kvm::MachineInfo info() const override { return {"fake", "fake", "fake"}; }
   Result<kvm::VcpuRegisters> read_registers(uint32_t) override { return kvm::VcpuRegisters{}; }
   Result<kvm::WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, kvm::WatchKind kind) override {
     ++arms;

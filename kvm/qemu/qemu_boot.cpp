@@ -60,8 +60,18 @@ Status QemuMachine::validate(const MachineConfig& c) const {
     return fail(fmt::format("memory = {} MiB is out of range", c.memory_mib), "",
                 fmt::format("use 64 to {} MiB (guest RAM must stay below the PCI hole)", kMaxMemoryMiB));
   if (c.run_dir.empty()) return fail("run_dir is empty", "", "give the machine a directory for its logs");
+  if (std::string why = check_shape(c); !why.empty())
+    return fail("inconsistent CPU topology or NUMA nodes: " + why, "",
+                "make sockets x cores x threads equal cpus, and the NUMA nodes cover every cpu once "
+                "and sum to the memory");
+  if (!c.cpu_model.empty() && !valid_cpu_model(c.cpu_model))
+    return fail(fmt::format("CPU model '{}' is not a QEMU model name", c.cpu_model), "",
+                "write a model name as `qemu-system-x86_64 -cpu help` lists it, e.g. qemu64, "
+                "optionally with ,+feature/,-feature");
   return {};
 }
+
+MachineInfo QemuMachine::info() const { return machine_info(config_, use_kvm_); }
 
 Status QemuMachine::create_resources() {
   std::error_code ec;
@@ -78,12 +88,25 @@ Status QemuMachine::create_resources() {
   socket_dir_ = dir_template;
 
   ram_size_ = uint64_t{config_.memory_mib} << 20;
-  ram_fd_.reset(::memfd_create("ktest-guest-ram", MFD_CLOEXEC));
-  if (!ram_fd_.valid() || ::ftruncate(ram_fd_.get(), static_cast<off_t>(ram_size_)) != 0)
-    return errno_fail("guest RAM memfd");
-  void* ram = ::mmap(nullptr, ram_size_, PROT_READ, MAP_SHARED, ram_fd_.get(), 0);
-  if (ram == MAP_FAILED) return errno_fail("map guest RAM");
+  // One memfd per NUMA node, mapped back to back into one reserved range:
+  // QEMU lays the nodes out from GPA 0 in the same order.
+  std::vector<uint64_t> sizes;
+  for (const auto& node : config_.numa) sizes.push_back(uint64_t{node.memory_mib} << 20);
+  if (sizes.empty()) sizes.push_back(ram_size_);
+  void* ram = ::mmap(nullptr, ram_size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (ram == MAP_FAILED) return errno_fail("reserve guest RAM mapping");
   ram_ = static_cast<const uint8_t*>(ram);
+  uint64_t offset = 0;
+  for (uint64_t size : sizes) {
+    UniqueFd fd(::memfd_create("ktest-guest-ram", MFD_CLOEXEC));
+    if (!fd.valid() || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0)
+      return errno_fail("guest RAM memfd");
+    void* at = const_cast<uint8_t*>(ram_) + offset;
+    if (::mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd.get(), 0) == MAP_FAILED)
+      return errno_fail("map guest RAM");
+    ram_fds_.push_back(std::move(fd));
+    offset += size;
+  }
 
   shm_fd_.reset(::memfd_create("ktest-doorbell", MFD_CLOEXEC));
   if (!shm_fd_.valid() ||
@@ -113,7 +136,8 @@ Status QemuMachine::spawn(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  int ram_fd = ram_fd_.get();
+  std::vector<int> ram_fds;  // plain ints: the child may not allocate
+  for (const auto& fd : ram_fds_) ram_fds.push_back(fd.get());
   pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
@@ -126,7 +150,7 @@ Status QemuMachine::spawn(const std::vector<std::string>& args) {
     ::dup2(devnull, 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    ::fcntl(ram_fd, F_SETFD, 0);  // QEMU opens it as /proc/self/fd/N
+    for (int fd : ram_fds) ::fcntl(fd, F_SETFD, 0);  // QEMU opens them as /proc/self/fd/N
     ::execvp(argv[0], argv.data());
     int e = errno;
     [[maybe_unused]] ssize_t n = ::write(exec_err[1], &e, sizeof(e));
@@ -230,7 +254,8 @@ Status QemuMachine::boot(const MachineConfig& config) {
                 "use accel = auto or tcg, or give this user access to /dev/kvm");
   KTEST_TRY(create_resources());
 
-  QemuLaunch launch{socket_dir_, ram_fd_.get(), use_kvm_};
+  QemuLaunch launch{socket_dir_, {}, use_kvm_};
+  for (const auto& fd : ram_fds_) launch.ram_fds.push_back(fd.get());
   std::vector<std::string> args = qemu_arguments(config_, launch);
   std::string joined;
   for (const auto& a : args) joined += a + " ";

@@ -1,21 +1,12 @@
 #include "kvm/qemu/qemu_command_line.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "kvm/qemu/host_check.h"
 
 #include <fmt/format.h>
 
 namespace ktest::kvm {
 
-bool kvm_usable() {
-  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  // /dev/kvm can be a paravirtual flavour (kvm_pvm inside a cloud VM) that
-  // only runs specially built guests; QEMU then aborts on -cpu host. A
-  // hardware backend registers kvm_intel or kvm_amd (also when built in).
-  return ::access("/sys/module/kvm_intel", F_OK) == 0 || ::access("/sys/module/kvm_amd", F_OK) == 0;
-}
+bool kvm_usable() { return probe_kvm().usable(); }
 
 bool resolve_use_kvm(Accel accel) {
   switch (accel) {
@@ -34,18 +25,97 @@ std::string kernel_cmdline(const MachineConfig& config, bool use_kvm) {
   return line;
 }
 
+MachineInfo machine_info(const MachineConfig& config, bool use_kvm) {
+  MachineInfo info;
+  info.accel = use_kvm ? "kvm" : "tcg";
+  info.cpu_model = !config.cpu_model.empty() ? config.cpu_model : use_kvm ? "host" : "qemu64";
+  info.machine = config.numa.empty() ? "microvm" : "q35";
+  return info;
+}
+
+std::string check_shape(const MachineConfig& config) {
+  if (config.topology) {
+    const CpuTopology& t = *config.topology;
+    uint64_t product = uint64_t{t.sockets} * t.cores * t.threads;
+    if (product != config.cpus)
+      return fmt::format("topology {} sockets x {} cores x {} threads is {} cpus, not {}", t.sockets,
+                         t.cores, t.threads, product, config.cpus);
+  }
+  if (config.numa.empty()) return "";
+  std::vector<bool> seen(config.cpus, false);
+  uint64_t memory = 0;
+  for (std::size_t i = 0; i < config.numa.size(); ++i) {
+    const NumaNode& node = config.numa[i];
+    if (node.memory_mib == 0) return fmt::format("NUMA node {} has no memory", i);
+    memory += node.memory_mib;
+    for (uint32_t cpu : node.cpus) {
+      if (cpu >= config.cpus) return fmt::format("NUMA node {} names cpu {} of {}", i, cpu, config.cpus);
+      if (seen[cpu]) return fmt::format("cpu {} is in two NUMA nodes", cpu);
+      seen[cpu] = true;
+    }
+  }
+  for (uint32_t cpu = 0; cpu < config.cpus; ++cpu)
+    if (!seen[cpu]) return fmt::format("cpu {} is in no NUMA node", cpu);
+  if (memory != config.memory_mib)
+    return fmt::format("the NUMA nodes hold {} MiB, the guest {} MiB", memory, config.memory_mib);
+  return "";
+}
+
+namespace {
+
+std::string smp_argument(const MachineConfig& config) {
+  if (!config.topology) return std::to_string(config.cpus);
+  const CpuTopology& t = *config.topology;
+  return fmt::format("{},sockets={},cores={},threads={}", config.cpus, t.sockets, t.cores, t.threads);
+}
+
+// "0-3" style ranges for -numa node,cpus= (one cpus= per range).
+std::vector<std::string> cpu_ranges(const std::vector<uint32_t>& cpus) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    out.push_back(i == j ? std::to_string(cpus[i]) : fmt::format("{}-{}", cpus[i], cpus[j]));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string ram_backend(const std::string& id, uint32_t mib, int fd) {
+  return fmt::format("memory-backend-file,id={},size={}M,mem-path=/proc/self/fd/{},share=on", id, mib, fd);
+}
+
+// -M and the RAM backends: microvm with one backend, or q35 with one per node.
+void add_machine_and_ram(const MachineConfig& config, const QemuLaunch& launch,
+                         std::vector<std::string>& args) {
+  if (config.numa.empty()) {
+    args.insert(args.end(), {"-M", "microvm,pcie=on,memory-backend=ram", "-object",
+                             ram_backend("ram", config.memory_mib, launch.ram_fds.at(0))});
+    return;
+  }
+  args.insert(args.end(), {"-M", "q35"});
+  for (std::size_t i = 0; i < config.numa.size(); ++i) {
+    std::string id = fmt::format("ram{}", i);
+    args.insert(args.end(), {"-object", ram_backend(id, config.numa[i].memory_mib, launch.ram_fds.at(i))});
+    std::string node = fmt::format("node,nodeid={},memdev={}", i, id);
+    for (const auto& range : cpu_ranges(config.numa[i].cpus)) node += ",cpus=" + range;
+    args.insert(args.end(), {"-numa", node});
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> qemu_arguments(const MachineConfig& config, const QemuLaunch& launch) {
   const std::string& dir = launch.socket_dir;
-  std::vector<std::string> args = {
-      config.qemu_binary,
-      "-M", "microvm,pcie=on,memory-backend=ram",
+  MachineInfo info = machine_info(config, launch.use_kvm);
+  std::vector<std::string> args = {config.qemu_binary};
+  add_machine_and_ram(config, launch, args);
+  args.insert(args.end(), {
       // thread=single: multi-threaded TCG panics the guest now and then.
       "-accel", launch.use_kvm ? "kvm" : "tcg,thread=single",
-      "-cpu", launch.use_kvm ? "host" : "qemu64",
-      "-smp", std::to_string(config.cpus),
+      "-cpu", info.cpu_model,
+      "-smp", smp_argument(config),
       "-m", fmt::format("{}M", config.memory_mib),
-      "-object", fmt::format("memory-backend-file,id=ram,size={}M,mem-path=/proc/self/fd/{},share=on",
-                             config.memory_mib, launch.ram_fd),
       "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-S",
       "-serial", "stdio",
       "-kernel", config.kernel_image,
@@ -58,7 +128,7 @@ std::vector<std::string> qemu_arguments(const MachineConfig& config, const QemuL
       "-device", "virtio-serial-pci,id=vser",
       "-chardev", fmt::format("socket,id=ctl,path={}/{},server=on,wait=off", dir, kControlSocket),
       "-device", fmt::format("virtserialport,bus=vser.0,chardev=ctl,name={}", kControlPortName),
-  };
+  });
   if (!config.initrd.empty()) {
     args.push_back("-initrd");
     args.push_back(config.initrd);

@@ -2,10 +2,14 @@
 //
 // Contract: qemu_arguments() builds argv for qemu-system-x86_64 from a
 // MachineConfig and the host resources the engine created: a microvm with
-// PCIe, guest RAM from an inherited memfd (/proc/self/fd/N, share=on, so
-// the engine's mapping sees guest memory at file offset == GPA), the serial
-// console on stdout, QMP/gdbstub/control/ivshmem sockets in socket_dir,
-// started paused (-S) so the engine connects before the guest runs.
+// PCIe (q35 when NUMA nodes are asked for: only it has an ACPI SRAT), the
+// CPU topology in -smp, guest RAM from inherited memfds (/proc/self/fd/N,
+// share=on; one per NUMA node, else one, laid out from GPA 0 in order, so
+// the engine maps them back to back and sees guest memory at offset ==
+// GPA), the serial console on stdout, QMP/gdbstub/control/ivshmem sockets
+// in socket_dir, started paused (-S) so the engine connects before the
+// guest runs. The ivshmem doorbell and the virtio-serial control port are
+// PCI devices on the root bus of either machine type.
 #pragma once
 
 #include <string>
@@ -17,16 +21,24 @@ namespace ktest::kvm {
 
 struct QemuLaunch {
   std::string socket_dir;  // short path: UNIX socket paths are limited to 107 bytes
-  int ram_fd = -1;         // memfd of memory_mib MiB, inherited by QEMU
+  // memfds inherited by QEMU: one per MachineConfig::numa node (sized as
+  // the node), or one of memory_mib MiB when there are no nodes.
+  std::vector<int> ram_fds;
   bool use_kvm = false;
 };
 
-// True when /dev/kvm opens read-write and is backed by hardware
-// virtualization (kvm_intel / kvm_amd), not merely present.
+// probe_kvm().usable() (kvm/qemu/host_check.h): /dev/kvm opens read-write,
+// is KVM and is backed by hardware virtualization, not merely present.
 bool kvm_usable();
 bool resolve_use_kvm(Accel accel);
 
 std::string kernel_cmdline(const MachineConfig& config, bool use_kvm);
+// The machine type, CPU model and accelerator QEMU is started with (MachineInfo).
+MachineInfo machine_info(const MachineConfig& config, bool use_kvm);
+// "" when the topology and NUMA nodes are consistent with cpus/memory_mib,
+// else what is wrong (the scenario loader reports these with locations;
+// this guards the engine against other callers).
+std::string check_shape(const MachineConfig& config);
 std::vector<std::string> qemu_arguments(const MachineConfig& config, const QemuLaunch& launch);
 
 // The socket names inside socket_dir.

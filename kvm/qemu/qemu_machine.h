@@ -1,8 +1,9 @@
 // The QEMU engine behind make_machine("qemu") (engine-internal).
 //
 // How the pieces fit (the contract is kvm/machine.h):
-// - QEMU starts paused (-S). Before it runs, the engine owns: a memfd for
-//   guest RAM (mapped read-only here), a memfd for the ivshmem shared page
+// - QEMU starts paused (-S). Before it runs, the engine owns: memfds for
+//   guest RAM (one per NUMA node, mapped read-only back to back here, so
+//   offset == GPA), a memfd for the ivshmem shared page
 //   (mapped read-write, DoorbellPage header written), an ivshmem server
 //   with the host peer's eventfd, and a socket dir for QMP, gdbstub and
 //   the control channel. Nothing is left on disk when the Machine dies.
@@ -52,6 +53,7 @@ class QemuMachine final : public Machine {
   Result<std::vector<uint8_t>> read_physical(uint64_t gpa, uint64_t len) override;
   Status read_physical_into(uint64_t gpa, uint8_t* out, uint64_t len) override;
   uint32_t vcpu_count() const override { return config_.cpus; }
+  MachineInfo info() const override;
   Result<VcpuRegisters> read_registers(uint32_t cpu) override;
   Result<WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) override;
   Status clear_watchpoint(WatchpointId id) override;
@@ -102,7 +104,8 @@ class QemuMachine final : public Machine {
   std::string socket_dir_;
   pid_t pid_ = -1;
   UniqueFd pidfd_;
-  UniqueFd ram_fd_, shm_fd_;
+  std::vector<UniqueFd> ram_fds_;  // one per NUMA node (or one), back to back from GPA 0
+  UniqueFd shm_fd_;
   const uint8_t* ram_ = nullptr;
   uint8_t* shm_ = nullptr;
   std::optional<IvshmemServer> ivshmem_;

@@ -210,7 +210,7 @@ TEST_CASE("command line: TCG vs KVM, memory backend, devices") {
   config.cpus = 2;
   config.memory_mib = 256;
   config.extra_cmdline = "ktest.x=1";
-  QemuLaunch launch{"/tmp/s", 9, false};
+  QemuLaunch launch{"/tmp/s", {9}, false};
   auto args = qemu_arguments(config, launch);
   auto has = [&](const std::string& a) { return std::find(args.begin(), args.end(), a) != args.end(); };
   CHECK(has("tcg,thread=single"));

@@ -1,0 +1,103 @@
+// vm.topology, vm.numa and vm.cpu_model: the model they load into and
+// every validation error, with golden line:col, message and hint.
+#include <doctest/doctest.h>
+
+#include "dsl/scenario.h"
+
+using namespace ktest::dsl;
+
+namespace {
+
+std::vector<std::string> errors_of(const std::string& yaml) {
+  auto load = load_scenario_text(yaml, "t.yaml");
+  std::vector<std::string> out;
+  for (const auto& d : load.diagnostics)
+    out.push_back(std::to_string(d.line) + ":" + std::to_string(d.col) + ": " + d.message + " | " + d.hint);
+  CHECK(load.ok() == out.empty());
+  return out;
+}
+
+using Lines = std::vector<std::string>;
+
+const char* kTwoSockets =
+    "vm:\n"
+    "  cpus: 8\n"
+    "  memory: 512M\n"
+    "  topology: {sockets: 2, cores: 2, threads: 2}\n"
+    "  numa:\n"
+    "    - {cpus: \"0-3\", memory: 256M}\n"
+    "    - {cpus: \"4-7\", memory: 256M}\n"
+    "  cpu_model: qemu64\n";
+
+}  // namespace
+
+TEST_CASE("topology, numa and cpu_model load into VmConfig") {
+  auto load = load_scenario_text(kTwoSockets, "t.yaml");
+  REQUIRE(load.ok());
+  const VmConfig& vm = load.scenario->vm;
+  CHECK(vm.cpus == 8);
+  REQUIRE(vm.topology);
+  CHECK(vm.topology->sockets == 2);
+  CHECK(vm.topology->cores == 2);
+  CHECK(vm.topology->threads == 2);
+  REQUIRE(vm.numa.size() == 2);
+  CHECK(vm.numa[1].cpus == std::vector<uint32_t>{4, 5, 6, 7});
+  CHECK(vm.numa[1].cpus_text == "4-7");
+  CHECK(vm.numa[0].memory_bytes == 256ull << 20);
+  CHECK(vm.cpu_model == "qemu64");
+  CHECK(vm.cpu_model_loc.line == 8);
+
+  // Unwritten cpus follow the topology, unwritten memory the nodes.
+  load = load_scenario_text("vm:\n  topology: {sockets: 2, threads: 2}\n"
+                            "  numa: [{cpus: \"0,2\", memory: 128M}, {cpus: \"1,3\", memory: 96M}]\n",
+                            "t.yaml");
+  REQUIRE(load.ok());
+  CHECK(load.scenario->vm.cpus == 4);
+  CHECK(load.scenario->vm.topology->cores == 1);
+  CHECK(load.scenario->vm.memory_bytes == 224ull << 20);
+  CHECK_FALSE(load.scenario->vm.cpu_model);
+}
+
+TEST_CASE("a topology must multiply out to vm.cpus") {
+  CHECK(errors_of("vm: {cpus: 6, topology: {sockets: 2, cores: 2, threads: 2}}\n") ==
+        Lines{"1:25: topology 2 sockets x 2 cores x 2 threads is 8 cpus, but vm.cpus is 6 | make sockets x "
+              "cores x threads equal vm.cpus (or leave cpus out: it follows the topology)"});
+  CHECK(errors_of("vm: {topology: {sockets: 2, cors: 4}}\n") ==
+        Lines{"1:29: unknown key 'cors' in vm.topology | did you mean 'cores'?"});
+  CHECK(errors_of("vm: {topology: {sockets: 0}}\n").size() == 1);
+  CHECK(errors_of("vm: {topology: 8}\n").size() == 1);
+}
+
+TEST_CASE("numa cpu lists cover every cpu once and stay below vm.cpus") {
+  CHECK(errors_of("vm:\n  cpus: 4\n  numa:\n    - {cpus: \"0-2\", memory: 256M}\n"
+                  "    - {cpus: \"2-3\", memory: 256M}\n") ==
+        Lines{"5:14: cpu 2 is already in NUMA node 0 | give each cpu to exactly one node"});
+  CHECK(errors_of("vm:\n  cpus: 4\n  numa:\n    - {cpus: \"0\", memory: 256M}\n"
+                  "    - {cpus: \"3\", memory: 256M}\n") ==
+        Lines{"4:5: cpus 1,2 are in no NUMA node | the nodes' cpu lists must cover 0-3 exactly once"});
+  CHECK(errors_of("vm:\n  cpus: 4\n  numa:\n    - {cpus: \"0-1\", memory: 256M}\n"
+                  "    - {cpus: \"2-4\", memory: 256M}\n") ==
+        Lines{"5:14: cpu 4 does not exist: the vm has 4 cpus | use cpus within 0-3, or raise vm.cpus"});
+}
+
+TEST_CASE("numa node memory sums to vm.memory") {
+  CHECK(errors_of("vm:\n  cpus: 2\n  memory: 1G\n  numa:\n    - {cpus: \"0\", memory: 256M}\n"
+                  "    - {cpus: \"1\", memory: 512M}\n") ==
+        Lines{"3:11: vm.memory is 1G, but the NUMA nodes hold 256M + 512M = 768M | make the nodes' memory sum "
+              "to vm.memory, or write memory: 768M (or leave it out)"});
+  CHECK(errors_of("vm:\n  cpus: 2\n  numa:\n    - {cpus: \"0\", memory: 16M}\n    - {cpus: \"1\"}\n") ==
+        Lines{"4:27: a NUMA node's memory must be a whole number of MiB, at least 32M, not 16M | use e.g. "
+              "memory: 256M",
+              "5:7: a vm.numa node needs 'memory' | write - {cpus: \"0-3\", memory: 256M}"});
+  CHECK(errors_of("vm: {numa: []}\n") ==
+        Lines{"1:12: 'numa' must be a non-empty list of nodes | write numa: [{cpus: \"0-3\", memory: 256M}, "
+              "{cpus: \"4-7\", memory: 256M}]"});
+}
+
+TEST_CASE("cpu_model is a QEMU model token") {
+  CHECK(errors_of("vm: {cpu_model: \"host,-xsaves\"}\n").empty());
+  CHECK(errors_of("vm: {cpu_model: \"qemu64 -smp 64\"}\n") ==
+        Lines{"1:17: 'cpu_model' 'qemu64 -smp 64' is not a QEMU CPU model name | write a name as "
+              "`qemu-system-x86_64 -cpu help` lists it, e.g. qemu64 or host, optionally with features: "
+              "host,-xsaves"});
+}
