@@ -36,6 +36,15 @@
 //   pids("w")       every pid of workload w (a list)
 //   nr_cpus         the vm's cpu count (also nr_cpus())
 //   scx()           the kernel's sched_ext state in the default snapshot (below)
+//   stats("s")      the JSON document a Run step recorded with `json: s`
+//                   (e.g. a scheduler's stats): walked with the same
+//                   accessors as captured values, e.g.
+//                   stats("s").get("layers.batch.util") > 0.5,
+//                   stats("s").cpus.len(), stats("s").name == "ktest_loader".
+//                   Objects are walked by key, arrays by .index(i) (or a
+//                   decimal path component); numbers, strings and booleans
+//                   compare as such; a missing key is an Error naming the
+//                   keys that exist.
 //
 // Methods (receiver.name(args)):
 //   snapshot:  .var(s) .map(s) .active() .live_var(s) .vars(s) .scx()
@@ -172,7 +181,7 @@ std::variant<ExprPtr, ExprError> parse_expr_located(const std::string& text);
 
 // Names an expression refers to, for load-time checks.
 struct ExprRef {
-  enum class Kind { Workload, Snapshot } kind;
+  enum class Kind { Workload, Snapshot, Stats } kind;
   std::string name;
   Span span;  // the string argument
 };
@@ -191,6 +200,8 @@ struct EvalContext {
   // Spawned workloads' pids, first pid first.
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids;
   uint32_t nr_cpus = 0;
+  // JSON documents recorded by Run steps' `json:`, by name.
+  std::vector<std::pair<std::string, std::shared_ptr<const nlohmann::json>>> json_docs;
 
   // Snapshots from reports (as SnapshotBridge::drain() or load_reports() give them).
   static EvalContext from_reports(std::vector<NamedReport> reports);

@@ -36,6 +36,11 @@ Result<Value> Evaluator::field(const SnapshotField& f, Span span) {
   return Value{f};
 }
 
+Result<Value> Evaluator::json(const JsonField& j, Span span) {
+  if (!j.ok()) return raise(span, *j.error());
+  return Value{j};
+}
+
 Result<Snapshot> Evaluator::default_snapshot(Span span) {
   if (ctx_.snapshots.empty())
     return raise(span, "no snapshot was captured", "add a CaptureSnapshot step before the end of the steps");
@@ -111,6 +116,16 @@ Result<Value> Evaluator::root(const Expr& e) {
     return raise(e.args[0]->span, fmt::format("no pids recorded for workload '{}'", arg),
                  "pid() names a Spawn step's workload", names);
   }
+  if (e.name == "stats") {
+    std::vector<std::string> names;
+    for (const auto& [name, doc] : ctx_.json_docs) {
+      if (name == arg) return Value{JsonField(doc)};
+      names.push_back(name);
+    }
+    return raise(e.args[0]->span, fmt::format("no JSON document named '{}' was recorded", arg),
+                 "a Run step with `json: " + arg + "` records it",
+                 names);
+  }
   if (e.name == "snapshot") {
     std::vector<std::string> names;
     for (const auto& [name, snap] : ctx_.snapshots) {
@@ -173,6 +188,8 @@ Result<Value> Evaluator::name(const Expr& e) {
 
 Result<bool> Evaluator::truth(const Expr& e, const Value& v) {
   if (const auto* b = std::get_if<bool>(&v.v)) return *b;
+  if (const auto* j = std::get_if<JsonField>(&v.v); j && j->ok() && (*j->raw())->is_boolean())
+    return (*j->raw())->get<bool>();
   if (const auto* f = std::get_if<SnapshotField>(&v.v)) {
     if (f->kind() == ValueKind::Bool) {
       auto b = f->as_bool();

@@ -35,6 +35,8 @@ class Evaluator {
               std::string lhs_value, std::string rhs_value);
 
   Result<Value> field(const SnapshotField& f, Span span);
+  Result<Value> json(const JsonField& j, Span span);
+  Result<Value> json_method(const Expr& e, const JsonField& j);  // expr_methods.cpp
   Result<Value> root(const Expr& e);
   Result<Value> name(const Expr& e);
   Result<Value> method(const Expr& e);

@@ -10,10 +10,16 @@ namespace {
 
 const std::string& string_arg(const Expr& e) { return std::get<std::string>(e.args[0]->literal); }
 
-bool is_array_field(const Value& v) {
+// The array a field holds, also through pointers (a pointer to an array
+// is walked like the array, as get() walks through pointers); else nullptr.
+const RenderedValue* array_of(const Value& v) {
   const auto* f = std::get_if<SnapshotField>(&v.v);
-  return f && f->kind() == ValueKind::Array;
+  if (f == nullptr || !f->ok()) return nullptr;
+  const RenderedValue* target = follow_pointers(**f->raw());
+  return target != nullptr && target->kind == ValueKind::Array ? target : nullptr;
 }
+
+bool is_array_field(const Value& v) { return array_of(v) != nullptr; }
 
 template <typename T>
 Value list_of(const std::vector<T>& xs) {
@@ -41,6 +47,7 @@ Result<Value> Evaluator::get_path(const Expr& e, Span at, const Value& recv, con
   if (const auto* f = std::get_if<SnapshotField>(&recv.v)) return field(f->get(path), at);
   if (const auto* en = std::get_if<SnapshotEntry>(&recv.v)) return field(en->get(path), at);
   if (const auto* m = std::get_if<SnapshotMap>(&recv.v)) return field(m->get(path), at);
+  if (const auto* j = std::get_if<JsonField>(&recv.v)) return json(j->get(path), at);
   if (std::holds_alternative<Snapshot>(recv.v))
     return raise(at, fmt::format("a snapshot has no member '{}'", path),
                  fmt::format("write .var(\"{0}\") or .map(\"{0}\")", path));
@@ -58,8 +65,14 @@ Result<ValueList> Evaluator::elements(const Expr& e, const Value& recv) {
   if (is_array_field(recv)) {
     const auto& f = std::get<SnapshotField>(recv.v);
     ValueList out;
-    const std::size_t n = (*f.raw())->elements.size();
+    const std::size_t n = array_of(recv)->elements.size();
     for (std::size_t i = 0; i < n; ++i) out.push_back(Value{f.index(i)});
+    return out;
+  }
+  if (const auto* j = std::get_if<JsonField>(&recv.v); j && j->ok() && (*j->raw())->is_array()) {
+    ValueList out;
+    const std::size_t n = (*j->raw())->size();
+    for (std::size_t i = 0; i < n; ++i) out.push_back(Value{j->index(i)});
     return out;
   }
   return raise(e.span, fmt::format("{} ({}) is not a list, array or map", value_kind(recv), render_value(recv)));
@@ -220,6 +233,47 @@ Result<Value> Evaluator::convert(const Expr& e, const Value& recv) {
   return wrap(f.as_bool_array());
 }
 
+// get / index / len / as_* on a JSON value, through JsonField's accessors.
+Result<Value> Evaluator::json_method(const Expr& e, const JsonField& j) {
+  const std::string& n = e.name;
+  if (n == "get") return json(j.get(string_arg(e)), e.args[0]->span);
+  if (n == "index") {
+    KTEST_ASSIGN(std::size_t i, index_arg(e));
+    return json(j.index(i), e.span);
+  }
+  if (n == "len") {
+    auto raw = j.raw();
+    if (!raw) return raise(e.receiver->span, *j.error());
+    const nlohmann::json& node = **raw;
+    if (node.is_array() || node.is_object()) return Value{static_cast<expr_int_t>(node.size())};
+    if (node.is_string()) return Value{static_cast<expr_int_t>(node.get<std::string>().size())};
+    return raise(e.name_span, fmt::format("len() applies to a JSON array, object or string, not {}",
+                                          node.type_name()));
+  }
+  auto wrap = [&](auto r) -> Result<Value> {
+    if (!r) return raise(e.name_span, r.error());
+    using T = std::decay_t<decltype(*r)>;
+    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool> || std::is_same_v<T, double>)
+      return Value{*r};
+    else if constexpr (std::is_arithmetic_v<T>) return Value{static_cast<expr_int_t>(*r)};
+    else return list_of(*r);
+  };
+  if (n == "as_u64") return wrap(j.as_u64());
+  if (n == "as_i64") return wrap(j.as_i64());
+  if (n == "as_f64") return wrap(j.as_f64());
+  if (n == "as_bool") return wrap(j.as_bool());
+  if (n == "as_str") return wrap(j.as_str());
+  if (n == "as_u64_array") return wrap(j.as_u64_array());
+  if (n == "as_u32_array") return wrap(j.as_u32_array());
+  if (n == "as_i64_array") return wrap(j.as_i64_array());
+  if (n == "as_f64_array") return wrap(j.as_f64_array());
+  if (n == "as_bool_array") return wrap(j.as_bool_array());
+  if (n == "exists") return Value{true};
+  return raise(e.name_span, fmt::format(".{}() does not apply to a JSON value", n),
+               "JSON values take .get(path), .index(i), .len(), .as_u64() ... .as_str(), and "
+               ".find/.filter/.sum/.max/.min/.at over arrays");
+}
+
 Result<Value> Evaluator::member(const Expr& e) {
   KTEST_ASSIGN(Value recv, eval(*e.receiver));
   return get_path(e, e.name_span, recv, e.name);
@@ -234,6 +288,12 @@ Result<Value> Evaluator::method(const Expr& e) {
     return Value{recv.ok()};
   }
   KTEST_ASSIGN(Value recv, eval(*e.receiver));
+  if (const auto* j = std::get_if<JsonField>(&recv.v)) {
+    // Lists and aggregates see a JSON array as its elements (below).
+    if (n != "find" && n != "filter" && n != "max_by" && n != "min_by" && n != "sum" && n != "max" &&
+        n != "min" && n != "at" && n != "count")
+      return json_method(e, *j);
+  }
   if (const auto* snap = std::get_if<Snapshot>(&recv.v))
     return snapshot_method(e, *snap, e.args.empty() ? "" : string_arg(e));
   if (n == "var" || n == "map" || n == "active" || n == "live_var" || n == "vars" || n == "scx")
@@ -248,8 +308,7 @@ Result<Value> Evaluator::method(const Expr& e) {
   if (n == "len" || n == "count") {
     if (const auto* m = std::get_if<SnapshotMap>(&recv.v)) return Value{static_cast<expr_int_t>(m->size())};
     if (const auto* s = std::get_if<std::string>(&recv.v)) return Value{static_cast<expr_int_t>(s->size())};
-    if (is_array_field(recv))
-      return Value{static_cast<expr_int_t>((*std::get<SnapshotField>(recv.v).raw())->len)};
+    if (const RenderedValue* array = array_of(recv)) return Value{static_cast<expr_int_t>(array->len)};
     KTEST_ASSIGN(ValueList items, elements(e, recv));
     return Value{static_cast<expr_int_t>(items.size())};
   }

@@ -68,6 +68,36 @@ Result<Scalar> field_scalar(const SnapshotField& field, bool prefer_string) {
   }
 }
 
+// A JSON value's text, shortened like other rendered values.
+std::string json_text(const JsonField& j) {
+  auto raw = j.raw();
+  if (!raw) return "<missing>";
+  std::string text = (*raw)->dump();
+  constexpr std::size_t kMaxChars = 200;
+  return text.size() > kMaxChars ? text.substr(0, kMaxChars) + "..." : text;
+}
+
+Result<Scalar> json_scalar(const JsonField& j) {
+  if (!j.ok()) return fail(*j.error());
+  const nlohmann::json& n = **j.raw();
+  const std::string where = j.path().empty() ? "the document" : "'" + j.path() + "'";
+  if (n.is_number_unsigned()) return Scalar(static_cast<expr_int_t>(n.get<uint64_t>()));
+  if (n.is_number_integer()) return Scalar(static_cast<expr_int_t>(n.get<int64_t>()));
+  if (n.is_number_float()) return Scalar(n.get<double>());
+  if (n.is_boolean()) return Scalar(n.get<bool>());
+  if (n.is_string()) return Scalar(n.get<std::string>());
+  if (n.is_array())
+    return fail(fmt::format("{} is a JSON array of {} elements, not a single value", where, n.size()), "",
+                "pick an element with .index(i), or use .len(), .sum(), .max(), .min()");
+  if (n.is_object()) {
+    std::string keys;
+    for (const auto& [k, v] : n.items()) keys += (keys.empty() ? "" : ", ") + k;
+    return fail(fmt::format("{} is a JSON object, not a single value", where), "",
+                fmt::format("pick a key: {}", keys.empty() ? "(none)" : keys));
+  }
+  return fail(fmt::format("{} is null", where));
+}
+
 }  // namespace
 
 std::string int_to_string(expr_int_t v) {
@@ -89,6 +119,7 @@ const char* value_kind(const Value& value) {
     case 5: return "a snapshot";
     case 6: return "a map";
     case 7: return "a map entry";
+    case 9: return "a JSON value";
     default: return "a field";
   }
 }
@@ -114,7 +145,8 @@ std::string render_value(const Value& value) {
                  return fmt::format("{{key: {}, value: {}}}", e.key_text(),
                                     v.ok() ? v.render() : std::string("<per-CPU>"));
                },
-               [](const SnapshotField& f) { return f.render(); }},
+               [](const SnapshotField& f) { return f.render(); },
+               [](const JsonField& j) { return json_text(j); }},
       value.v);
 }
 
@@ -145,7 +177,11 @@ nlohmann::json value_json(const Value& value) {
                [&field_json](const SnapshotEntry& e) -> nlohmann::json {
                  return {{"key", e.key_text()}, {"value", field_json(e.value())}};
                },
-               field_json},
+               field_json,
+               [](const JsonField& j) -> nlohmann::json {
+                 auto raw = j.raw();
+                 return raw ? **raw : nlohmann::json(nullptr);
+               }},
       value.v);
 }
 
@@ -157,6 +193,7 @@ Result<Scalar> to_scalar(const Value& value, bool prefer_string) {
     case 3: return Scalar(std::get<std::string>(value.v));
     case 7: return field_scalar(std::get<SnapshotEntry>(value.v).value(), prefer_string);
     case 8: return field_scalar(std::get<SnapshotField>(value.v), prefer_string);
+    case 9: return json_scalar(std::get<JsonField>(value.v));
     case 6:
       return fail(fmt::format("map \"{}\" is not a single value", std::get<SnapshotMap>(value.v).name()), "",
                   "pick an entry with .find(...), .at(i), or count them with .len()");

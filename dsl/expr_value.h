@@ -19,7 +19,7 @@ using ValueList = std::vector<Value>;
 
 struct Value {
   std::variant<expr_int_t, double, bool, std::string, ValueList, Snapshot, SnapshotMap, SnapshotEntry,
-               SnapshotField>
+               SnapshotField, JsonField>
       v;
 };
 

@@ -16,6 +16,7 @@ constexpr Signature kRoots[] = {
     {"pids", 1, ArgKind::String, "pids(\"worker\")"},
     {"nr_cpus", 0, ArgKind::None, "nr_cpus()"},
     {"scx", 0, ArgKind::None, "scx().state == \"enabled\""},
+    {"stats", 1, ArgKind::String, "stats(\"sched\").get(\"nr_dispatched\")"},
 };
 
 constexpr Signature kMethods[] = {

@@ -19,7 +19,9 @@
 //                                           else a version
 //   scheduler    mapping          none      scheduler attached before the first
 //                                           step and detached after the last:
-//                                           {object, ops?, name?} as AttachScheduler
+//                                           {object, ops?, name?} or
+//                                           {command, ops?, name?, timeout?}
+//                                           as AttachScheduler
 //   steps        sequence         []        run in order (below)
 //   assertions   sequence         []        checked after the run (below)
 //   expect_scheduler_exit  string|list  none  the scheduler is expected to
@@ -41,8 +43,26 @@
 // of the same name wins).
 //
 // vm:
-//   cpus         integer 1..256   2         vCPUs
-//   memory       size             512M      guest RAM; >= 64M
+//   cpus         integer 1..256   2         vCPUs (default: topology's product)
+//   memory       size             512M      guest RAM; >= 64M (default: the
+//                                           numa nodes' sum)
+//   topology     mapping          none      {sockets, cores, threads}, each
+//                                           1..256, default 1; their product
+//                                           must equal cpus. cpu numbers run
+//                                           socket-major, threads innermost
+//   numa         list             none      nodes {cpus: CPU LIST, memory:
+//                                           size (whole MiB, >= 32M)}, node i
+//                                           the i-th; the lists cover every
+//                                           cpu < vm.cpus exactly once, the
+//                                           sizes sum to vm.memory. Boots on
+//                                           q35 (ACPI SRAT), else microvm
+//   cpu_model    string           none      QEMU -cpu value: a model name
+//                                           [A-Za-z0-9][A-Za-z0-9._-]* then
+//                                           ",+feat" ",-feat" ",feat=val"
+//                                           items (kvm::valid_cpu_model).
+//                                           --cpu-model > this > ktest.toml
+//                                           [vm] cpu_model > host (KVM) or
+//                                           qemu64 (TCG); cli/run/vm_shape.h
 //   timeout      duration         60s       whole-run limit
 //   tools        list of strings  []        host programs copied into the guest:
 //                                           a bare name is looked up on the
@@ -74,7 +94,29 @@
 //                     ops: struct_ops map name (default: the object's only one)
 //                     name: label in reports (default: the object's file stem)
 //                     Error if a scheduler is already attached.
-//   ReplaceScheduler  same fields; detaches the attached one, then attaches.
+//                   or, the loader form (how upstream schedulers run: the
+//                   program loads and attaches its scheduler itself):
+//                     command: list (argv), e.g. [scx_simple, --slice-us, "500"];
+//                     the program is found like a vm.tools entry (a bare
+//                     name on the host's $PATH, or an absolute path) and
+//                     copied into the guest with its shared libraries
+//                     ops: the sched_ext ops name to wait for (optional)
+//                     name: label (default: the program's file name)
+//                     timeout: duration, default 30s: how long the program
+//                     may take to enable its scheduler
+//                     The guest runs it in its own process group and waits
+//                     until sched_ext enables a scheduler that was not there
+//                     before (and root/ops equals `ops`, when given). It
+//                     fails with the exit status and output tail when the
+//                     program exits first or the timeout passes. Detaching
+//                     sends SIGINT (SIGKILL after 5 s) and waits for
+//                     "disabled"; the program's stdout+stderr is saved as
+//                     output/scheduler-<name>.log (cli/run/guest_output.h).
+//                     A loader still attached after the last step is detached
+//                     by an implicit DetachScheduler. Exactly one of `object`
+//                     and `command`; `timeout` only with `command`.
+//   ReplaceScheduler  same fields (either form, whatever the attached one's);
+//                     detaches the attached one, then attaches.
 //                     Error if none is attached.
 //   DetachScheduler   no fields (`- DetachScheduler: {}`, `- DetachScheduler:`
 //                     or just `- DetachScheduler`).
@@ -90,6 +132,12 @@
 //   Run               command: string (/bin/sh -c) or list (argv), waited for
 //                     expect_exit: integer 0..255, default 0
 //                     timeout: duration, default: the rest of vm.timeout
+//                     json: name (unique among recorded documents): the
+//                     output is a JSON document recorded under that name
+//                     for assertions (stats("name"), dsl/expr.h): the last
+//                     line that is a JSON object or array (JSON Lines: the
+//                     latest record), else the whole output. Output that
+//                     holds no JSON fails the step, quoting its start.
 //                     Its stdout+stderr, up to 16 MiB, is saved in the run
 //                     directory (cli/run/guest_output.h). An exit status of
 //                     127 (command not found) adds the hint "add it to vm.tools".
@@ -148,9 +196,13 @@
 // would otherwise merge silently; wrong types and out-of-range numbers;
 // durations and sizes without a unit; a step item holding two ops;
 // missing required fields; duplicate snapshot or workload names,
-// LoadBpf labels or vm.tools entries; a vm.tools entry that is neither a
-// bare name nor an absolute path; a Kill
+// LoadBpf labels or vm.tools entries; a vm.tools entry or scheduler
+// command program that is neither a bare name nor an absolute path; a
+// scheduler with both or neither of object and command; a Kill
 // before its Spawn or of a workload never spawned; spawn cpus >= vm.cpus;
+// a vm.topology whose product is not vm.cpus; vm.numa cpu lists that
+// overlap, miss a cpu or name one >= vm.cpus, node memory that does not
+// sum to vm.memory; a vm.cpu_model that is not a model name;
 // Attach while attached, Replace/Detach with none attached; assertion
 // syntax errors (located inside the expression, also in quoted and block
 // scalars) and references to snapshots no step captures or workloads no
@@ -183,11 +235,29 @@ struct VmTool {
   Location loc;
 };
 
+// vm.topology: sockets * cores * threads == cpus.
+struct VmTopology {
+  uint32_t sockets = 1, cores = 1, threads = 1;
+  Location loc;
+};
+
+// One vm.numa entry.
+struct VmNumaNode {
+  std::vector<uint32_t> cpus;  // sorted
+  std::string cpus_text;       // as written
+  uint64_t memory_bytes = 0;
+  Location loc;
+};
+
 struct VmConfig {
   uint32_t cpus = 2;
   uint64_t memory_bytes = 512ull << 20;
   std::chrono::nanoseconds timeout = std::chrono::seconds(60);
   std::vector<VmTool> tools;
+  std::optional<VmTopology> topology;
+  std::vector<VmNumaNode> numa;           // empty: one node
+  std::optional<std::string> cpu_model;   // QEMU -cpu value (kvm::valid_cpu_model)
+  Location cpu_model_loc;
 };
 
 struct KernelSpec {
@@ -203,8 +273,16 @@ struct BpfObjectRef {
   Location loc;
 };
 
+inline constexpr std::chrono::nanoseconds kDefaultLoaderTimeout = std::chrono::seconds(30);
+
+// A scheduler to attach: a BPF object (the BpfObjectRef fields) or a loader
+// program (`command`; the object fields are then empty but `name`/`loc`).
 struct SchedulerRef : BpfObjectRef {
-  std::optional<std::string> ops;  // struct_ops map name
+  std::optional<std::string> ops;  // struct_ops map name; a loader: the sched_ext ops name
+  std::vector<std::string> command;  // a loader's argv; empty for an object
+  Location command_loc;              // of command[0], for host-side errors
+  std::chrono::nanoseconds timeout = kDefaultLoaderTimeout;  // a loader's enabling bound
+  bool loader() const { return !command.empty(); }
 };
 
 // A command to run in the guest: argv, with a string wrapped in /bin/sh -c.
@@ -233,6 +311,7 @@ struct Run {
   Command command;
   int expect_exit = 0;
   std::optional<std::chrono::nanoseconds> timeout;
+  std::optional<std::string> json;  // name its output is recorded under, for stats("name")
 };
 struct LoadBpf {
   BpfObjectRef bpf;

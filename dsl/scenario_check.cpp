@@ -102,7 +102,19 @@ class Checker {
                  did_you_mean(kill.name, s_.workload_names(), "spawn it first with a Spawn step"));
   }
 
-  void check(std::size_t, const Step&, const Run&) {}
+  void check(std::size_t i, const Step& step, const Run& run) {
+    if (run.json) json_name(i, step, "json", *run.json);
+  }
+
+  // A name stats("...") reads; one step records each.
+  void json_name(std::size_t i, const Step& step, const char* field, const std::string& name) {
+    const Location loc = field_loc(state_, i, step, field);
+    auto [it, inserted] = json_docs_.emplace(name, loc.line);
+    if (!inserted)
+      state_.error(loc, static_cast<int>(name.size()),
+                   fmt::format("JSON document '{}' is recorded twice (first at line {})", name, it->second),
+                   fmt::format("give each its own name, e.g. '{}_2'", name));
+  }
 
   void check(std::size_t i, const Step& step, const LoadBpf& load) {
     // A default label (the file stem) points at the step itself.
@@ -140,6 +152,13 @@ class Checker {
                      did_you_mean(ref.name, s_.snapshot_names(),
                                   fmt::format("add a step '- CaptureSnapshot: {}'", ref.name)));
       }
+      if (ref.kind == ExprRef::Kind::Stats && !json_docs_.count(ref.name)) {
+        std::vector<std::string> names;
+        for (const auto& [name, line] : json_docs_) names.push_back(name);
+        state_.error(loc, len, fmt::format("assertion reads JSON document '{}', which no step records", ref.name),
+                     did_you_mean(ref.name, names,
+                                  fmt::format("add `json: {}` to a Run step whose output is JSON", ref.name)));
+      }
       if (ref.kind == ExprRef::Kind::Workload && !workloads_.count(ref.name)) {
         state_.error(loc, len, fmt::format("assertion refers to workload '{}', which no step spawns", ref.name),
                      did_you_mean(ref.name, s_.workload_names(),
@@ -168,6 +187,7 @@ class Checker {
   std::map<std::string, int> workloads_;  // name -> line of its Spawn
   std::map<std::string, int> snapshots_;  // name -> line of its capture
   std::map<std::string, int> bpf_labels_;  // LoadBpf name -> line of its step
+  std::map<std::string, int> json_docs_;  // stats() document name -> line of its step
 
  public:
   void start_with_top_level_scheduler(bool present) { attached_line_ = present ? 0 : -1; }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iterator>
 
+#include "dsl/scenario_vm.h"
 #include "dsl/yaml_reader.h"
 #include "snapshot/scx_state.h"
 #include "util/edit_distance.h"
@@ -85,8 +86,9 @@ void read_tools(const YAML::Node& node, FieldReader& r, std::vector<VmTool>& too
 
 void read_vm(const YAML::Node& node, FieldReader& r, VmConfig& vm) {
   if (node.IsNull()) return;
-  auto fs = r.fields(node, {"cpus", "memory", "timeout", "tools"}, "vm",
-                     "vm: {cpus: 2, memory: 512M, timeout: 30s}");
+  std::vector<std::string> keys = {"cpus", "memory", "timeout", "tools"};
+  keys.insert(keys.end(), std::begin(kVmShapeKeys), std::end(kVmShapeKeys));
+  auto fs = r.fields(node, keys, "vm", "vm: {cpus: 2, memory: 512M, timeout: 30s}");
   if (const YAML::Node* n = FieldReader::find(fs, "cpus"))
     if (auto cpus = r.integer(*n, "cpus", 1, 256)) vm.cpus = static_cast<uint32_t>(*cpus);
   if (const YAML::Node* n = FieldReader::find(fs, "memory")) {
@@ -99,6 +101,7 @@ void read_vm(const YAML::Node& node, FieldReader& r, VmConfig& vm) {
   if (const YAML::Node* n = FieldReader::find(fs, "timeout"))
     if (auto t = r.duration(*n, "timeout")) vm.timeout = *t;
   if (const YAML::Node* n = FieldReader::find(fs, "tools")) read_tools(*n, r, vm.tools);
+  read_vm_shape(fs, r, vm);  // topology, numa, cpu_model (scenario_vm.cpp)
 }
 
 void read_kernel(const YAML::Node& node, FieldReader& r, const std::string& dir, KernelSpec& kernel) {

@@ -29,7 +29,8 @@ class StepReader {
   std::optional<StepOp> read(const std::string& op, const YAML::Node& key, const YAML::Node& args) {
     if (op == "AttachScheduler" || op == "ReplaceScheduler") {
       if (args.IsNull()) {
-        r_.error(key, fmt::format("{} needs 'object'", op), "write - " + op + ": {object: scx_simple.bpf.o}");
+        r_.error(key, fmt::format("{} needs 'object' or 'command'", op),
+                 "write - " + op + ": {object: scx_simple.bpf.o} or - " + op + ": {command: [scx_simple]}");
         return std::nullopt;
       }
       auto ref = r_.scheduler(args, key, op, dir_);
@@ -50,7 +51,7 @@ class StepReader {
     const std::map<std::string, std::vector<std::string>> allowed = {
         {"Spawn", {"name", "command", "count", "cpus", "nice"}},
         {"Kill", {"name", "signal"}},
-        {"Run", {"command", "expect_exit", "timeout"}},
+        {"Run", {"command", "expect_exit", "timeout", "json"}},
         {"Sleep", {"duration"}},
         {"CaptureSnapshot", {"name"}},
         {"WatchSnapshot", {"name", "symbol", "access", "len"}},
@@ -180,6 +181,11 @@ class StepReader {
     if (const YAML::Node* n = FieldReader::find(fs_, "timeout")) {
       run.timeout = r_.duration(*n, "timeout");
       ok = ok && run.timeout;
+    }
+    if (const YAML::Node* n = FieldReader::find(fs_, "json")) {
+      auto name = r_.string(*n, "json");
+      ok = ok && name;
+      if (name) run.json = *name;
     }
     if (!ok) return std::nullopt;
     run.command = *cmd;

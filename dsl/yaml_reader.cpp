@@ -186,31 +186,88 @@ std::optional<Command> FieldReader::command(const YAML::Node& node, const std::s
 
 std::optional<SchedulerRef> FieldReader::scheduler(const YAML::Node& node, const YAML::Node& owner,
                                                    const std::string& what, const std::string& dir) {
-  const std::string example = "{object: scx_simple.bpf.o, ops: simple_ops}";
+  const std::string example = "{object: scx_simple.bpf.o, ops: simple_ops} or {command: [scx_simple]}";
   std::string object, name;
   std::optional<std::string> ops;
+  SchedulerRef ref;
   if (node.IsScalar()) {  // shorthand: just the object
     object = node.Scalar();
   } else {
-    auto fs = fields(node, {"object", "ops", "name"}, what, example);
+    auto fs = fields(node, {"object", "command", "ops", "name", "timeout"}, what, example);
     if (!node.IsMap()) return std::nullopt;
-    const YAML::Node* object_node = require(fs, "object", node, what, example);
-    if (!object_node) return std::nullopt;
-    auto obj = string(*object_node, "object");
-    if (!obj) return std::nullopt;
-    object = *obj;
+    const YAML::Node* object_node = find(fs, "object");
+    const YAML::Node* command_node = find(fs, "command");
+    if (object_node && command_node) {
+      error(*command_node, fmt::format("{} has both 'object' and 'command'", what),
+            "a scheduler is a BPF object the guest loads (object:) or a program that loads it (command:); "
+            "keep one");
+      return std::nullopt;
+    }
+    if (!object_node && !command_node) {
+      error(owner, fmt::format("{} needs 'object' or 'command'", what), "write " + example);
+      return std::nullopt;
+    }
+    bool ok = true;
+    if (object_node) {
+      auto obj = string(*object_node, "object");
+      if (!obj) return std::nullopt;
+      object = *obj;
+    } else {
+      auto argv = loader_command(*command_node);
+      ok = argv.has_value();
+      if (argv) {
+        ref.command = std::move(*argv);
+        ref.command_loc = loc(command_node->IsSequence() ? (*command_node)[0] : *command_node);
+      }
+    }
     if (const YAML::Node* o = find(fs, "ops")) ops = string(*o, "ops");
     if (const YAML::Node* n = find(fs, "name"))
       if (auto v = string(*n, "name")) name = *v;
+    if (const YAML::Node* t = find(fs, "timeout")) {
+      if (object_node) {
+        error(*t, fmt::format("{}: 'timeout' is for the loader form (command:)", what),
+              "delete it: attaching an object is bounded by vm.timeout");
+        ok = false;
+      } else if (auto d = duration(*t, "timeout")) {
+        ref.timeout = *d;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (ref.loader()) {
+    ref.name = name.empty() ? std::filesystem::path(ref.command[0]).filename().string() : name;
+    ref.loc = loc(owner);
+    ref.ops = std::move(ops);
+    return ref;
   }
   if (object.empty()) {
     error(node, fmt::format("{} needs an object file", what), "write " + example);
     return std::nullopt;
   }
-  SchedulerRef ref;
   static_cast<BpfObjectRef&>(ref) = resolve_object(object, name, loc(owner), dir);
   ref.ops = std::move(ops);
   return ref;
+}
+
+std::optional<std::vector<std::string>> FieldReader::loader_command(const YAML::Node& node) {
+  const std::string example = "command: [scx_simple, --slice-us, \"500\"]";
+  if (!node.IsSequence() || node.size() == 0) {
+    error(node, "a scheduler's 'command' must be a non-empty list (argv)",
+          "write " + example + "; its first word is a program found like a vm.tools entry");
+    return std::nullopt;
+  }
+  auto argv = string_list(node, "command", example);
+  if (!argv) return std::nullopt;
+  const std::string& program = argv->front();
+  if (program.empty() || (program.find('/') != std::string::npos && program.front() != '/')) {
+    error(node[0], fmt::format("scheduler program '{}' is not a bare name or an absolute path", program),
+          "write a bare name looked up on the host's $PATH (scx_simple) or an absolute path: the guest "
+          "gets it at the same path, like a vm.tools entry");
+    return std::nullopt;
+  }
+  return argv;
 }
 
 std::optional<std::vector<std::string>> FieldReader::string_list(const YAML::Node& node,

@@ -44,9 +44,13 @@ class FieldReader {
   std::optional<uint64_t> size(const YAML::Node& node, const std::string& field);
   // A string (run by /bin/sh -c) or a non-empty list of strings (argv).
   std::optional<Command> command(const YAML::Node& node, const std::string& field);
-  // {object, ops?, name?} (or a plain object path); relative to `dir`.
+  // {object, ops?, name?} (or a plain object path; relative to `dir`), or
+  // {command, ops?, name?, timeout?}: exactly one of object and command.
   std::optional<SchedulerRef> scheduler(const YAML::Node& node, const YAML::Node& owner,
                                         const std::string& what, const std::string& dir);
+  // A loader's argv: a non-empty list whose program is a bare name or an
+  // absolute path (the vm.tools rule).
+  std::optional<std::vector<std::string>> loader_command(const YAML::Node& node);
   // A list of non-empty strings; `example` goes into the hint.
   std::optional<std::vector<std::string>> string_list(const YAML::Node& node, const std::string& field,
                                                       const std::string& example);

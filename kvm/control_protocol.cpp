@@ -53,6 +53,7 @@ json details_to_json(const StepDetails& d) {
   }
   if (d.output_bytes) j["output_bytes"] = *d.output_bytes;
   if (d.output_dropped != 0) j["output_dropped"] = d.output_dropped;
+  if (!d.output_name.empty()) j["output_name"] = d.output_name.substr(0, kMaxProgramNameBytes);
   return j;
 }
 
@@ -221,6 +222,8 @@ Result<StepDetails> decode_details(const json* j) {
   KTEST_ASSIGN(d.programs_run, f.program_runs("programs_run"));
   KTEST_ASSIGN(d.output_bytes, f.opt_u64("output_bytes"));
   KTEST_ASSIGN(d.output_dropped, f.u64("output_dropped", false));
+  KTEST_ASSIGN(d.output_name, f.str("output_name", false));
+  if (d.output_name.size() > kMaxProgramNameBytes) return fail("field \"output_name\" is too long");
   return d;
 }
 

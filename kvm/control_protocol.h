@@ -15,7 +15,9 @@
 // bytes survive, NUL and invalid UTF-8 included), kOutputChunkBytes per
 // chunk, seq counting from 0; step_finished's details say how many bytes
 // were sent (output_bytes) and how many the agent dropped past the cap
-// (output_dropped). OutputAssembler is the host's bounded reader; its
+// (output_dropped). A loader scheduler's output (kvm/plan.h) travels the
+// same way with the step that stopped it, details.output_name saying whose
+// it is. OutputAssembler is the host's bounded reader; its
 // messages number steps from 1 (index + 1), as reports do.
 // kallsyms is sent once: /proc/kallsyms compressed
 // as one zstd frame, base64-encoded, split into chunks of at most
@@ -106,6 +108,10 @@ struct StepDetails {
   std::vector<ProgramRun> programs_run;        // LoadBpf: the `run` programs that ran, in order
   std::optional<uint64_t> output_bytes;  // Run: bytes sent as step_output (set for every Run)
   uint64_t output_dropped = 0;           // Run: bytes past kMaxRunOutputBytes, not sent
+  // Whose output the step's step_output is when not the step's own command:
+  // "scheduler-<name>" for a loader scheduler's (Attach/Replace/Detach);
+  // "" for a Run step. At most kMaxProgramNameBytes.
+  std::string output_name;
   bool operator==(const StepDetails&) const = default;
 };
 struct StepFinished {

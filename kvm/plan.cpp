@@ -128,10 +128,22 @@ class ObjectReader {
 template <typename SchedulerStep>
 Result<Step> read_scheduler(ObjectReader& r) {
   SchedulerStep s;
-  KTEST_ASSIGN(s.object, r.string("object"));
+  KTEST_ASSIGN(auto object, r.optional_string("object"));
+  KTEST_ASSIGN(s.command, r.strings("command", false));
+  if (object.has_value() == !s.command.empty())
+    return field_error(r.at("object"), object ? "both \"object\" and \"command\" are set"
+                                              : "missing required string (or a \"command\" array)",
+                       "a scheduler is either a BPF object or a loader command");
+  s.object = object.value_or("");
+  if (object && s.object.empty()) return field_error(r.at("object"), "object path must not be empty");
+  for (std::size_t i = 0; i < s.command.size(); ++i)
+    if (s.command[i].empty())
+      return field_error(r.at("command") + "[" + std::to_string(i) + "]", "must not be empty");
   KTEST_ASSIGN(s.ops, r.optional_string("ops"));
   KTEST_ASSIGN(auto name, r.optional_string("name"));
   s.name = name.value_or(s.ops.value_or("scheduler"));
+  KTEST_ASSIGN(s.timeout_ms, r.integer<uint32_t>("timeout_ms", kDefaultLoaderTimeoutMs));
+  if (s.timeout_ms == 0) return field_error(r.at("timeout_ms"), "must be > 0");
   return Step{std::move(s)};
 }
 
@@ -242,7 +254,9 @@ json step_to_json(const Step& step) {
       [&j](const auto& s) {
         using T = std::decay_t<decltype(s)>;
         if constexpr (std::is_same_v<T, AttachScheduler> || std::is_same_v<T, ReplaceScheduler>) {
-          j["object"] = s.object;
+          if (s.loader()) j["command"] = s.command;
+          else j["object"] = s.object;
+          j["timeout_ms"] = s.timeout_ms;
           if (s.ops) j["ops"] = *s.ops;
           j["name"] = s.name;
         } else if constexpr (std::is_same_v<T, Spawn>) {

@@ -14,8 +14,26 @@
 //                    released instead), and at once when the new one exits
 //                    while enabling; failures quote the kernel's
 //                    "sched_ext:" log lines.
+//                    With `command` instead of `object` (the loader form:
+//                    {"command": [argv], "ops"?, "name", "timeout_ms"}) the
+//                    agent runs the program, which loads and attaches its
+//                    scheduler itself: in its own process group, stdin
+//                    /dev/null, stdout+stderr kept (the first
+//                    kMaxRunOutputBytes). The step succeeds once
+//                    /sys/kernel/sched_ext/enable_seq has grown since the
+//                    start and the state is "enabled" (and root/ops equals
+//                    `ops`, when given); it fails with the exit status (or
+//                    signal), the output tail and the kernel's sched_ext
+//                    lines when the program exits first or `timeout_ms`
+//                    passes (the program is then killed). A loader's output
+//                    goes to the host with the step that ends it (Detach,
+//                    Replace, or the failed attach), as step_output with
+//                    details.output_name "scheduler-<name>".
 //   ReplaceScheduler detach the current scheduler (if any), then attach.
-//   DetachScheduler  destroy the links of the current scheduler.
+//   DetachScheduler  destroy the links of the current scheduler; a loader
+//                    gets SIGINT on its process group, SIGKILL after
+//                    kLoaderGraceMs, and is waited for; then the state must
+//                    reach "disabled".
 //   Spawn            start `count` copies of `argv` (argv[0] "@spin", "@yield"
 //                    or "@sleep" selects a built-in workload; otherwise argv
 //                    is exec'd, a one-element argv runs via `busybox sh -c`),
@@ -60,7 +78,10 @@
 // which it then kills) with "the scheduler \"<ops>\" exited: <the kernel's
 // sched_ext log lines>"; when true the agent only logs that and goes on.
 // Either way a later Detach/ReplaceScheduler or AttachScheduler, and the
-// cleanup after the last step, treat the dead scheduler as gone.
+// cleanup after the last step, treat the dead scheduler as gone. A loader
+// that exits while its scheduler is attached counts as such an exit (its
+// exit status and output tail in the text), and so does its scheduler
+// leaving "enabled" while the loader still runs.
 #pragma once
 
 #include <cstdint>
@@ -75,18 +96,29 @@
 namespace ktest::kvm {
 
 inline constexpr std::string_view kPlanGuestPath = "/ktest/plan.json";
+// The guest kernel's config, when the host has it; the agent links
+// /boot/config-$(uname -r) to it, where libbpf looks for __kconfig values
+// (Debian kernels have no /proc/config.gz).
+inline constexpr std::string_view kKernelConfigGuestPath = "/ktest/kernel.config";
 inline constexpr uint32_t kPlanVersion = 1;
 
-struct AttachScheduler {
-  std::string object;
+inline constexpr uint32_t kDefaultLoaderTimeoutMs = 30000;
+
+// What AttachScheduler and ReplaceScheduler attach: exactly one of `object`
+// (a BPF ELF the agent loads) and `command` (a loader program's argv).
+struct SchedulerSpec {
+  std::string object;              // "" for a loader
   std::optional<std::string> ops;
   std::string name;
+  std::vector<std::string> command{};  // empty for an object
+  uint32_t timeout_ms = kDefaultLoaderTimeoutMs;  // loader: how long enabling may take
+  bool loader() const { return !command.empty(); }
+  bool operator==(const SchedulerSpec&) const = default;
+};
+struct AttachScheduler : SchedulerSpec {
   bool operator==(const AttachScheduler&) const = default;
 };
-struct ReplaceScheduler {
-  std::string object;
-  std::optional<std::string> ops;
-  std::string name;
+struct ReplaceScheduler : SchedulerSpec {
   bool operator==(const ReplaceScheduler&) const = default;
 };
 struct DetachScheduler {
@@ -161,6 +193,7 @@ struct Plan {
 inline constexpr std::size_t kMaxPlanSteps = 4096;
 inline constexpr uint32_t kMaxSpawnCount = 256;
 inline constexpr std::size_t kMaxArgvLength = 256;
+inline constexpr uint32_t kLoaderGraceMs = 5000;  // SIGINT → SIGKILL for a loader
 
 std::string plan_to_json(const Plan& plan);  // pretty-printed, stable key order
 Result<Plan> plan_from_json(std::string_view text);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <filesystem>
 
 #include "util/atomic_file.h"
@@ -26,10 +27,11 @@ void GuestOutput::output_chunk(const control::StepOutput& chunk) {
   if (Status s = assembler_.add(chunk); !s) notes_.add("control channel: " + s.error().message);
 }
 
-std::string GuestOutput::step_finished(const control::StepFinished& finished) {
+std::string GuestOutput::step_finished(const control::StepFinished& finished, std::string* received) {
   auto output = assembler_.finish(finished);
   for (const auto& problem : output.problems)
     notes_.add(fmt::format("step {} output: {}", finished.index + 1, problem));
+  if (received != nullptr) *received = output.problems.empty() ? output.bytes : std::string();
   if (!finished.details.output_bytes && output.bytes.empty()) return "";
   std::string content = output.file_content();
   if (saving_stopped_) return "";
@@ -43,12 +45,28 @@ std::string GuestOutput::step_finished(const control::StepFinished& finished) {
   fs::path dir = fs::path(dir_) / "output";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::string path = (dir / fmt::format("step-{}.log", finished.index + 1)).string();
+  std::string path = (dir / output_file_name(finished)).string();
   if (Status s = write_file_atomic(path, content); !s) {
     notes_.add("saving step output: " + s.error().to_string());
     return "";
   }
   return path;
+}
+
+std::string GuestOutput::output_file_name(const control::StepFinished& finished) {
+  const std::string& name = finished.details.output_name;
+  if (name.empty()) return fmt::format("step-{}.log", finished.index + 1);
+  // The guest's name, made a safe file name: no '/', no leading '.'.
+  std::string safe;
+  for (char c : name.substr(0, 128)) {
+    const bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    safe += plain ? c : '_';
+  }
+  if (safe.empty() || safe.front() == '.') safe.insert(0, "_");
+  // The same scheduler attached twice keeps both outputs.
+  std::string file = safe + ".log";
+  if (!used_names_.insert(file).second) file = fmt::format("{}-step-{}.log", safe, finished.index + 1);
+  return file;
 }
 
 bool GuestOutput::log(const std::string& text) {

@@ -10,6 +10,10 @@
 //   kMaxRunOutputBytes; past that, or when the stream was broken, the file
 //   ends with "[ktest: ...]" lines that say so. Files stop being written
 //   once a run has saved kMaxSavedOutputBytes, with a note.
+//   A loader scheduler's output (step details.output_name
+//   "scheduler-<name>") is saved as output/scheduler-<name>.log instead
+//   (characters other than [A-Za-z0-9._-] become '_'); a name saved
+//   before gets "-step-<N>" added.
 // - The agent's log messages: the first kMaxAgentLogs (and at most
 //   kMaxAgentLogBytes) are kept, shown as progress and saved to
 //   <scenario_dir>/agent.log, which ends with how many were dropped.
@@ -18,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,7 +55,9 @@ class GuestOutput {
   void step_started(uint32_t index) { assembler_.start(index); }
   void output_chunk(const kvm::control::StepOutput& chunk);
   // Saves the step's output when it had one; returns the file's path, "" when none.
-  std::string step_finished(const kvm::control::StepFinished& finished);
+  // `received`, when given, gets the bytes the guest sent, whole: empty when
+  // the stream had problems (a Run step's `json:` is read from them).
+  std::string step_finished(const kvm::control::StepFinished& finished, std::string* received = nullptr);
 
   // True when the message is kept (the caller shows it).
   bool log(const std::string& text);
@@ -58,8 +65,11 @@ class GuestOutput {
   void finish();
 
  private:
+  std::string output_file_name(const kvm::control::StepFinished& finished);
+
   std::string dir_;
   Notes& notes_;
+  std::set<std::string> used_names_;  // named output files saved so far
   std::size_t max_saved_bytes_;
   kvm::control::OutputAssembler assembler_;
   uint64_t saved_bytes_ = 0;

@@ -42,22 +42,38 @@ class PlanBuilder {
     // The agent goes on through an expected death instead of failing the step.
     out_.plan.settings.scheduler_exit_expected = scenario_.expect_scheduler_exit.has_value();
     for (const auto& tool : scenario_.vm.tools) {
-      KTEST_ASSIGN(std::string path, find_tool(tool));
-      out_.tools.push_back({path, where(tool.loc)});
+      KTEST_ASSIGN(std::string path, find_tool(tool, "tool"));
+      add_tool(path, where(tool.loc));
     }
     if (scenario_.scheduler) {
       KTEST_ASSIGN(auto attach, attach_step<kvm::AttachScheduler>(*scenario_.scheduler));
       add(attach, scenario_.scheduler->loc.line);
     }
     for (const auto& step : scenario_.steps) KTEST_TRY(add_step(step));
-    if (scenario_.scheduler) add(kvm::DetachScheduler{}, 0);
+    // A loader's output reaches the host with the step that stops it.
+    if (scenario_.scheduler || loader_attached_) add(kvm::DetachScheduler{}, 0);
     return std::move(out_);
   }
 
  private:
-  void add(kvm::Step step, int line) {
+  void add(kvm::Step step, int line, std::string json = {}) {
+    std::visit(
+        [this](const auto& s) {
+          using T = std::decay_t<decltype(s)>;
+          if constexpr (std::is_base_of_v<kvm::SchedulerSpec, T>) loader_attached_ = s.loader();
+          else if constexpr (std::is_same_v<T, kvm::DetachScheduler>) loader_attached_ = false;
+        },
+        step);
     out_.plan.steps.push_back(std::move(step));
     out_.step_lines.push_back(line);
+    out_.step_json.push_back(std::move(json));
+  }
+
+  // Once per path: a loader may also be listed in vm.tools.
+  void add_tool(const std::string& path, const std::string& entry) {
+    for (const auto& t : out_.tools)
+      if (t.path == path) return;
+    out_.tools.push_back({path, entry});
   }
 
   std::string where(dsl::Location loc) const {
@@ -96,10 +112,19 @@ class PlanBuilder {
                 "with --object-path");
   }
 
+  // The object form ships the object; the loader form ships the program
+  // like a vm.tools entry and runs it by its absolute path.
   template <typename AttachOp>
   Result<AttachOp> attach_step(const dsl::SchedulerRef& ref) {
+    if (ref.loader()) {
+      KTEST_ASSIGN(std::string path, find_tool(dsl::VmTool{ref.command[0], ref.command_loc}, "scheduler program"));
+      add_tool(path, where(ref.command_loc));
+      std::vector<std::string> argv = ref.command;
+      argv[0] = path;
+      return AttachOp{{"", ref.ops, ref.name, std::move(argv), to_ms(ref.timeout)}};
+    }
     KTEST_ASSIGN(std::string guest, guest_object(ref));
-    return AttachOp{guest, ref.ops, ref.name};
+    return AttachOp{{guest, ref.ops, ref.name}};
   }
 
   Status add_step(const dsl::Step& step) {
@@ -121,7 +146,7 @@ class PlanBuilder {
             add(kvm::Kill{op.name, op.signal_number}, line);
           } else if constexpr (std::is_same_v<T, dsl::Run>) {
             uint32_t timeout = op.timeout ? to_ms(*op.timeout) : to_ms(scenario_.vm.timeout);
-            add(kvm::Run{op.command.argv, op.expect_exit, timeout}, line);
+            add(kvm::Run{op.command.argv, op.expect_exit, timeout}, line, op.json.value_or(""));
           } else if constexpr (std::is_same_v<T, dsl::Sleep>) {
             add(kvm::Sleep{to_ms(op.duration)}, line);
           } else if constexpr (std::is_same_v<T, dsl::CaptureSnapshot>) {
@@ -141,7 +166,7 @@ class PlanBuilder {
 
   // A vm.tools entry on the host: an absolute path, or the first match of a
   // bare name on $PATH, /usr/sbin, /sbin; it must be an ELF executable.
-  Result<std::string> find_tool(const dsl::VmTool& tool) const {
+  Result<std::string> find_tool(const dsl::VmTool& tool, std::string_view what) const {
     std::vector<std::string> tried;
     std::string found;
     if (tool.program.front() == '/') {
@@ -168,16 +193,16 @@ class PlanBuilder {
       }
     }
     if (found.empty())
-      return fail(fmt::format("tool '{}' not found on the host (looked at: {})", tool.program, fmt::join(tried, ", ")),
+      return fail(fmt::format("{} '{}' not found on the host (looked at: {})", what, tool.program, fmt::join(tried, ", ")),
                   where(tool.loc), "install it on the host, or write the absolute path of an executable");
     for (const char* mount : {"/tmp/", "/proc/", "/sys/", "/dev/", "/ktest/"}) {
       if (found.starts_with(mount))
-        return fail(fmt::format("tool '{}' is at {}, which the guest uses for itself", tool.program, found),
+        return fail(fmt::format("{} '{}' is at {}, which the guest uses for itself", what, tool.program, found),
                     where(tool.loc), fmt::format("copy it out of {} (e.g. to /usr/local/bin) and list that path", mount));
     }
     auto head = read_head(found);
     if (!head.starts_with("\x7f" "ELF"))
-      return fail(fmt::format("tool '{}' ({}) is not an ELF program{}", tool.program, found,
+      return fail(fmt::format("{} '{}' ({}) is not an ELF program{}", what, tool.program, found,
                               head.starts_with("#!") ? " but a script" : ""),
                   where(tool.loc),
                   "vm.tools copies compiled programs with their shared libraries; for a script, list its "
@@ -201,6 +226,7 @@ class PlanBuilder {
   const std::vector<std::string>& object_path_;
   GuestPlan out_;
   std::map<std::string, std::string> objects_;  // host path → guest path
+  bool loader_attached_ = false;  // after the steps added so far
 };
 
 }  // namespace

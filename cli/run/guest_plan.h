@@ -14,7 +14,11 @@
 // Each must be an ELF executable outside the guest's own mounts (/tmp,
 // /proc, /sys, /dev); otherwise the error points at the entry's
 // file:line:col with a hint. The initramfs gets each at its host path,
-// with its shared libraries.
+// with its shared libraries. A scheduler's loader program (`command:`) is
+// found and shipped the same way (once, also when vm.tools lists it) and
+// the plan runs it by that absolute path; when a loader is still attached
+// after the last step, an implicit DetachScheduler (line 0) stops it, so
+// its output reaches the host with a step.
 #pragma once
 
 #include <string>
@@ -42,6 +46,9 @@ struct GuestPlan {
   std::vector<GuestTool> tools;
   // plan.steps[i] came from scenario line step_lines[i] (0: implicit step).
   std::vector<int> step_lines;
+  // plan.steps[i]'s output is recorded as JSON document step_json[i]
+  // (a Run step's `json:`); "" for every other step.
+  std::vector<std::string> step_json;
 };
 
 Result<GuestPlan> build_guest_plan(const dsl::Scenario& scenario,

@@ -6,12 +6,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 
 #include "cli/report/from_dsl.h"
 #include "cli/run/guest_output.h"
+#include "cli/run/json_output.h"
 #include "cli/run/guest_plan.h"
 #include "cli/run/scheduler_exits.h"
 #include "freeze/bpf_globals.h"
@@ -58,7 +60,7 @@ std::string step_subject(const kvm::Step& step) {
         using T = std::decay_t<decltype(s)>;
         if constexpr (std::is_same_v<T, kvm::AttachScheduler> ||
                       std::is_same_v<T, kvm::ReplaceScheduler>) {
-          return s.name.empty() ? fs::path(s.object).filename().string() : s.name;
+          return s.name.empty() ? fs::path(s.loader() ? s.command[0] : s.object).filename().string() : s.name;
         } else if constexpr (std::is_same_v<T, kvm::Spawn> || std::is_same_v<T, kvm::Kill>) {
           return s.name;
         } else if constexpr (std::is_same_v<T, kvm::Run>) {
@@ -163,7 +165,7 @@ class Session {
     return image;
   }
 
-  Result<std::string> build_initramfs(const GuestPlan& plan) {
+  Result<std::string> build_initramfs(const GuestPlan& plan, const kvm::KernelImage& kernel) {
     kvm::Initramfs image;
     KTEST_TRY(image.add_base_layout());
     if (options_.agent_binary.empty() || !fs::is_regular_file(options_.agent_binary)) {
@@ -178,6 +180,8 @@ class Session {
     }
     KTEST_TRY(image.add_busybox());
     KTEST_TRY(image.add_file(kvm::kPlanGuestPath, kvm::plan_to_json(plan.plan)));
+    // For libbpf's __kconfig externs (the agent links /boot/config-<release>).
+    if (!kernel.config.empty()) KTEST_TRY(image.add_host_file(std::string(kvm::kKernelConfigGuestPath), kernel.config));
     for (const auto& file : plan.files) KTEST_TRY(image.add_host_file(file.guest_path, file.host_path));
     KTEST_ASSIGN(auto cached, kvm::write_cached(image));
     return cached.path;
@@ -191,9 +195,35 @@ class Session {
       step.line = plan.step_lines[i];
       result_.steps.push_back(std::move(step));
     }
+    step_json_ = plan.step_json;
+  }
+
+  // The booted machine in the report and the progress line:
+  // "vm: tcg, cpu qemu64 (engine default), microvm, 8 vCPUs = 2 sockets x 2 cores x 2 threads".
+  void record_vm(const kvm::MachineInfo& info) {
+    VmResult vm;
+    vm.accel = info.accel;
+    vm.cpu_model = info.cpu_model;
+    vm.cpu_model_source = shape_.cpu_model_source;
+    vm.machine = info.machine;
+    vm.cpus = shape_.cpus;
+    vm.memory_mib = shape_.memory_mib;
+    if (shape_.topology)
+      vm.topology = fmt::format("{} sockets x {} cores x {} threads", shape_.topology->sockets,
+                                shape_.topology->cores, shape_.topology->threads);
+    vm.numa_nodes = shape_.numa.size();
+    std::string line = fmt::format("vm: {}, cpu {} ({}), {}, {} vCPUs", vm.accel, vm.cpu_model,
+                                   vm.cpu_model_source, vm.machine, vm.cpus);
+    if (!vm.topology.empty()) line += " = " + vm.topology;
+    if (vm.numa_nodes) line += fmt::format(", {} NUMA nodes", vm.numa_nodes);
+    progress(line);
+    result_.vm = std::move(vm);
   }
 
   Status run_guest() {
+    auto decided = decide_vm_shape(scenario_, options_.vm);
+    if (!decided) return fail_with(SessionFailure::InvalidInput, decided.error());
+    shape_ = std::move(*decided);
     auto loaded_plan = build_guest_plan(scenario_, options_.object_path);
     if (!loaded_plan) return fail_with(SessionFailure::InvalidInput, loaded_plan.error());
     GuestPlan plan = std::move(*loaded_plan);
@@ -219,7 +249,7 @@ class Session {
     } else {
       notes_.add("BPF maps will not be captured: " + btf.error().to_string());
     }
-    auto initrd = build_initramfs(plan);
+    auto initrd = build_initramfs(plan, *kernel);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
 
     std::error_code ec;
@@ -227,9 +257,7 @@ class Session {
     kvm::MachineConfig config;
     config.kernel_image = kernel->boot_image;
     config.initrd = *initrd;
-    config.cpus = options_.cpus ? options_.cpus : scenario_.vm.cpus;
-    uint64_t memory = options_.memory_bytes ? options_.memory_bytes : scenario_.vm.memory_bytes;
-    config.memory_mib = static_cast<uint32_t>(memory >> 20);
+    apply_vm_shape(shape_, config);
     config.accel = engine_accel(options_.accel);
     config.run_dir = options_.scenario_dir;
     config.boot_timeout = millis(options_.timeouts.boot);
@@ -245,6 +273,7 @@ class Session {
     if (Status booted = machine_->boot(config); !booted) {
       return fail_with(SessionFailure::VmUnavailable, booted.error().with_context("booting the guest"));
     }
+    record_vm(machine_->info());
     deadline_ = Clock::now() + scenario_.vm.timeout;
     return drive();
   }
@@ -416,7 +445,8 @@ class Session {
   }
 
   void finish_step(const control::StepFinished& m) {
-    std::string output_file = guest_output_.step_finished(m);
+    std::string received;
+    std::string output_file = guest_output_.step_finished(m, &received);
     if (m.index >= result_.steps.size()) {
       notes_.add(fmt::format("the agent reported step {} of {}", m.index, result_.steps.size()));
       return;
@@ -429,6 +459,19 @@ class Session {
     step.error = m.error;
     if (!m.details.verifier_log.empty()) step.error += "\nverifier log:\n" + m.details.verifier_log;
     if (!m.ok && !m.details.output_tail.empty()) step.error += "\noutput:\n" + m.details.output_tail;
+    if (m.ok && m.index < step_json_.size() && !step_json_[m.index].empty())
+      record_json(step, step_json_[m.index], received);
+  }
+
+  // A Run step's `json: name`: its output becomes stats("name"), or the step fails.
+  void record_json(StepResult& step, const std::string& name, const std::string& output) {
+    auto doc = parse_json_output(output);
+    if (doc) {
+      json_docs_.emplace_back(name, std::move(*doc));
+      return;
+    }
+    step.outcome = Outcome::Failed;
+    step.error = fmt::format("json: {}: {}", name, doc.error().to_string());
   }
 
   // What the error-trigger pipeline saw; the verdict is finish_outcome()'s.
@@ -461,8 +504,16 @@ class Session {
     if (exit.reason == kvm::ExitReason::Poweroff && !agent_done_) {
       what = "the guest powered off before the agent finished its plan";
     }
-    return fail(what + "\nconsole tail:\n" + join_lines(exit.console_tail), "",
-                "see the console log: " + result_.console_log);
+    std::string hint = "see the console log: " + result_.console_log;
+    // Nested KVM with -cpu host: the guest's FPU setup meets features the
+    // outer hypervisor does not really provide.
+    bool fpstate = std::any_of(exit.console_tail.begin(), exit.console_tail.end(),
+                               [](const std::string& l) { return l.find("fpstate_reset") != std::string::npos; });
+    if (fpstate && result_.vm && result_.vm->cpu_model.rfind("host", 0) == 0)
+      hint += fmt::format("; the guest died in fpstate_reset with -cpu {} ({}), as under nested KVM: "
+                          "name another model with vm.cpu_model, [vm] cpu_model or --cpu-model, e.g. qemu64",
+                          result_.vm->cpu_model, result_.vm->cpu_model_source);
+    return fail(what + "\nconsole tail:\n" + join_lines(exit.console_tail), "", hint);
   }
 
   void save_snapshots() {
@@ -504,7 +555,8 @@ class Session {
     }
     dsl::EvalContext ctx = dsl::EvalContext::from_reports(reports_);
     ctx.workload_pids = workload_pids_;
-    ctx.nr_cpus = options_.cpus ? options_.cpus : scenario_.vm.cpus;
+    ctx.json_docs = json_docs_;
+    ctx.nr_cpus = shape_.cpus;  // the count the guest booted with (vm_shape.h)
     result_.assertions = from_dsl(dsl::check_assertions(scenario_, std::move(ctx)));
   }
 
@@ -535,6 +587,7 @@ class Session {
   ScenarioResult result_;
   SessionResult out_;
   std::unique_ptr<kvm::Machine> machine_;
+  VmShape shape_;  // decided first thing in run_guest()
   SnapshotBridge bridge_;
   freeze::FreezeCoordinator* coordinator_ = nullptr;
   std::string kernel_version_;
@@ -552,6 +605,8 @@ class Session {
   std::optional<control::Done> agent_done_;
   bool kallsyms_ended_ = false;
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
+  std::vector<std::string> step_json_;  // GuestPlan::step_json
+  std::vector<std::pair<std::string, std::shared_ptr<const nlohmann::json>>> json_docs_;
   std::vector<NamedReport> reports_;
   Notes notes_;
   GuestOutput guest_output_{options_.scenario_dir, notes_};

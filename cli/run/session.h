@@ -19,14 +19,16 @@
 
 #include "cli/config.h"
 #include "cli/report/results.h"
+#include "cli/run/vm_shape.h"
 #include "dsl/scenario.h"
 
 namespace ktest::cli {
 
 struct SessionOptions {
   std::string kernel;  // path or version; "" = newest fetched (Config::kernel)
-  unsigned cpus = 0;   // 0 = the scenario's vm.cpus
-  std::uint64_t memory_bytes = 0;  // 0 = the scenario's vm.memory
+  // --cpus, --memory, --cpu-model and ktest.toml's cpu_model; the session
+  // decides the guest's shape from them and the scenario (vm_shape.h).
+  VmOverrides vm;
   Accel accel = Accel::Auto;
   Timeouts timeouts;
   std::string scenario_dir;  // output directory of this scenario (created)

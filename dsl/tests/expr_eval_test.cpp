@@ -253,3 +253,33 @@ TEST_CASE("a scenario's assertions evaluate into printable results") {
   CHECK(std::string(verdict_name(results[3].outcome.verdict)) == "error");
   CHECK(results[3].explanation().find("no_such_var") != std::string::npos);
 }
+
+TEST_CASE("stats(): recorded JSON documents walked with the snapshot vocabulary") {
+  EvalContext ctx = context();
+  ctx.json_docs.emplace_back("sched", std::make_shared<const nlohmann::json>(nlohmann::json::parse(R"({
+      "nr_dispatched": 1200, "busy": 0.75, "name": "ktest_loader", "enabled": true,
+      "cpus": [{"cpu": 0, "runs": 10}, {"cpu": 1, "runs": 30}], "layers": {"batch": {"util": 0.5}}})")));
+  CHECK(eval(R"(stats("sched").get("nr_dispatched") > 1000)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").nr_dispatched == 1200)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").layers.batch.util < stats("sched").busy)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").name == "ktest_loader")", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").enabled)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").cpus.len() == 2)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").cpus.index(1).runs == 30)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").get("cpus.1.runs").as_u64() == 30)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").cpus.find(cpu == 1).runs == 30)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").cpus.max_by("runs").cpu == 1)", ctx).verdict == Verdict::Pass);
+  CHECK(eval(R"(stats("sched").get("nr_dispatched") > 5000)", ctx).verdict == Verdict::Fail);
+
+  EvalOutcome missing = eval(R"(stats("sched").get("nr_enqueued") > 0)", ctx);
+  REQUIRE(missing.verdict == Verdict::Error);
+  CHECK(missing.error->message.find("nr_enqueued") != std::string::npos);
+  CHECK(missing.error->available.size() >= 5);  // the keys that exist
+  EvalOutcome object = eval(R"(stats("sched").layers > 0)", ctx);
+  REQUIRE(object.verdict == Verdict::Error);
+  CHECK(object.error->message.find("JSON object") != std::string::npos);
+  EvalOutcome unknown = eval(R"(stats("other").x == 1)", ctx);
+  REQUIRE(unknown.verdict == Verdict::Error);
+  CHECK(unknown.error->message.find("no JSON document named 'other'") != std::string::npos);
+  CHECK(unknown.error->available == std::vector<std::string>{"sched"});
+}

@@ -121,7 +121,8 @@ TEST_CASE("steps: unknown ops, two ops in one item, missing fields") {
   CHECK(errors_of("steps:\n  - WatchSnapshot: {name: w}\n") ==
         Lines{"2:20: WatchSnapshot needs 'symbol' | write - WatchSnapshot: {name: hit, symbol: nr_dispatched}"});
   CHECK(errors_of("steps:\n  - AttachScheduler:\n") ==
-        Lines{"2:5: AttachScheduler needs 'object' | write - AttachScheduler: {object: scx_simple.bpf.o}"});
+        Lines{"2:5: AttachScheduler needs 'object' or 'command' | write - AttachScheduler: {object: "
+              "scx_simple.bpf.o} or - AttachScheduler: {command: [scx_simple]}"});
   CHECK(errors_of("steps:\n  - Spawn: {name: w, command: yes, cpus: 1-0}\n") ==
         Lines{"2:42: 'cpus': cpu range '1-0' runs backwards | write 0-1"});
 }
@@ -161,6 +162,62 @@ TEST_CASE("scheduler attach/replace/detach order") {
   CHECK(errors_of("steps:\n  - AttachScheduler: {object: b.bpf.o}\n  - DetachScheduler: {}\n  - DetachScheduler\n") ==
         Lines{"4:5: DetachScheduler with no scheduler attached | attach one first with AttachScheduler, or delete "
               "this step"});
+}
+
+TEST_CASE("scheduler loader form: exactly one of object and command, a program like vm.tools") {
+  const std::string hint_both =
+      "a scheduler is a BPF object the guest loads (object:) or a program that loads it (command:); keep one";
+  CHECK(errors_of("steps:\n  - AttachScheduler: {object: a.bpf.o, command: [scx_simple]}\n") ==
+        Lines{"2:49: AttachScheduler has both 'object' and 'command' | " + hint_both});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {ops: simple_ops}\n") ==
+        Lines{"2:5: AttachScheduler needs 'object' or 'command' | write {object: scx_simple.bpf.o, ops: "
+              "simple_ops} or {command: [scx_simple]}"});
+  CHECK(errors_of("scheduler: {name: x}\n") ==
+        Lines{"1:12: scheduler needs 'object' or 'command' | write {object: scx_simple.bpf.o, ops: simple_ops} "
+              "or {command: [scx_simple]}"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {command: scx_simple}\n") ==
+        Lines{"2:32: a scheduler's 'command' must be a non-empty list (argv) | write command: [scx_simple, "
+              "--slice-us, \"500\"]; its first word is a program found like a vm.tools entry"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {command: []}\n") ==
+        Lines{"2:32: a scheduler's 'command' must be a non-empty list (argv) | write command: [scx_simple, "
+              "--slice-us, \"500\"]; its first word is a program found like a vm.tools entry"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {command: [bin/scx_simple]}\n") ==
+        Lines{"2:33: scheduler program 'bin/scx_simple' is not a bare name or an absolute path | write a bare "
+              "name looked up on the host's $PATH (scx_simple) or an absolute path: the guest gets it at the "
+              "same path, like a vm.tools entry"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {object: a.bpf.o, timeout: 5s}\n") ==
+        Lines{"2:49: AttachScheduler: 'timeout' is for the loader form (command:) | delete it: attaching an "
+              "object is bounded by vm.timeout"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {command: [scx_simple], timeout: 5}\n") ==
+        Lines{"2:55: 'timeout': duration '5' has no unit | add a unit: 5s"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {command: [scx_simple], tmeout: 5s}\n") ==
+        Lines{"2:46: unknown key 'tmeout' in AttachScheduler | did you mean 'timeout'?"});
+  // Attach/replace/detach order does not care about the form.
+  CHECK(errors_of("scheduler: {command: [scx_simple]}\nsteps:\n  - AttachScheduler: {object: b.bpf.o}\n") ==
+        Lines{"3:5: a scheduler is already attached (the top-level 'scheduler') | use ReplaceScheduler, or "
+              "DetachScheduler first"});
+  CHECK(errors_of("steps:\n  - AttachScheduler: {command: [scx_simple]}\n  - ReplaceScheduler: {object: b.bpf.o}\n"
+                  "  - ReplaceScheduler: {command: [/opt/scx_lavd, --fast]}\n  - DetachScheduler\n")
+            .empty());
+
+  auto load = load_scenario_text(
+      "steps:\n  - AttachScheduler: {command: [/opt/bin/scx_lavd, --slice-us, \"500\"], ops: lavd, timeout: 5s}\n"
+      "  - ReplaceScheduler: {command: [scx_simple], name: simple}\n",
+      "t.yaml");
+  REQUIRE(load.ok());
+  const auto& attach = std::get<AttachScheduler>(load.scenario->steps[0].op).scheduler;
+  CHECK(attach.loader());
+  CHECK(attach.command == std::vector<std::string>{"/opt/bin/scx_lavd", "--slice-us", "500"});
+  CHECK(attach.name == "scx_lavd");
+  CHECK(attach.ops == "lavd");
+  CHECK(attach.timeout == std::chrono::seconds(5));
+  CHECK(attach.object.empty());
+  CHECK(attach.command_loc.line == 2);
+  CHECK(attach.command_loc.col == 33);
+  const auto& replace = std::get<ReplaceScheduler>(load.scenario->steps[1].op).scheduler;
+  CHECK(replace.name == "simple");
+  CHECK(replace.timeout == kDefaultLoaderTimeout);
+  CHECK_FALSE(replace.ops.has_value());
 }
 
 TEST_CASE("malformed assertions point into the YAML file") {
@@ -248,4 +305,17 @@ TEST_CASE("vm.tools: list type, relative paths, duplicates") {
   CHECK(errors_of("vm:\n  tools:\n    - bpftool\n    - /usr/sbin/bpftool\n    - bpftool\n") ==
         Lines{"5:7: tool 'bpftool' is listed twice (first at line 3) | delete one of them"});
   CHECK(errors_of("vm: {tool: [bpftool]}\n") == Lines{"1:6: unknown key 'tool' in vm | did you mean 'tools'?"});
+}
+
+TEST_CASE("stats() reads documents that Run steps record under `json:`") {
+  CHECK(errors_of("steps:\n  - Run: {command: \"cat s.json\", json: sched}\n"
+                  "assertions:\n  - stats(\"sched\").nr_dispatched > 0\n")
+            .empty());
+  CHECK(errors_of("steps:\n  - Run: {command: \"cat s.json\", json: sched}\n"
+                  "  - Run: {command: \"cat t.json\", json: sched}\n") ==
+        Lines{"3:40: JSON document 'sched' is recorded twice (first at line 2) | give each its own name, e.g. "
+              "'sched_2'"});
+  CHECK(errors_of("steps:\n  - Run: {command: \"cat s.json\", json: sched}\n"
+                  "assertions:\n  - stats(\"shced\").x > 0\n") ==
+        Lines{"4:12: assertion reads JSON document 'shced', which no step records | did you mean 'sched'?"});
 }

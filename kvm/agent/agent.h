@@ -1,7 +1,12 @@
 // The guest agent: ktest's /init inside the test VM.
 //
 // Contract: run as PID 1 from the initramfs, the agent mounts the kernel
-// filesystems, opens the control channel (virtio-serial port "ktest.ctl",
+// filesystems (proc, sysfs, devtmpfs, tmpfs on /tmp and /run, bpffs, cgroup2,
+// debugfs, tracefs), links /var/run to /run, lifts RLIMIT_MEMLOCK and
+// raises RLIMIT_NOFILE to kGuestMaxOpenFiles for everything it starts
+// (upstream BPF loaders expect both), links /boot/config-$(uname -r) to
+// kvm::kKernelConfigGuestPath when the host shipped the kernel's config
+// (libbpf reads it for __kconfig externs), opens the control channel (virtio-serial port "ktest.ctl",
 // falling back to the console), sends hello and kallsyms, executes
 // /ktest/plan.json step by step (semantics in kvm/plan.h) reporting each
 // step (kvm/control_protocol.h), then kills its workloads, detaches the
@@ -37,6 +42,8 @@ using Clock = std::chrono::steady_clock;
 
 // --- system.cpp: PID-1 duties ------------------------------------------------
 void mount_kernel_filesystems();  // best effort; failures are logged to the console
+inline constexpr unsigned long kGuestMaxOpenFiles = 65536;
+void prepare_userspace();         // /var/run, resource limits (see the top); best effort
 void attach_console();            // stdin/stdout/stderr on /dev/console
 [[noreturn]] void power_off();    // sync, then RB_POWER_OFF (RB_AUTOBOOT as fallback)
 Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes);
@@ -88,9 +95,13 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
                                const std::function<bool()>& interrupt = {});
 // "command not found in the guest: add it to vm.tools".
 const char* tools_hint();
+// "exited with 3", "killed by signal 9", "timed out".
+std::string outcome_summary(const RunOutcome& r);
 // SIGKILLs the process groups and reaps them within `wait`.
 void kill_processes(const std::vector<int>& pids, std::chrono::milliseconds wait);
-void reap_zombies();  // PID 1 adopts orphans: collect any that exited
+// PID 1 adopts orphans: collect any that exited, except `keep` (a loader
+// whose exit status the scheduler slot collects itself).
+void reap_zombies(int keep = -1);
 [[noreturn]] void run_builtin_workload(std::string_view kind, const std::string& name);
 
 // --- bpf_object.cpp: libbpf objects, shared by schedulers and LoadBpf ---------------
@@ -158,7 +169,9 @@ class KmsgReader {
 // kMaxKmsgTextBytes); "" when there are none.
 std::string sched_ext_lines(const std::vector<std::string>& messages);
 
-// --- scheduler.cpp: sched_ext via libbpf ------------------------------------------
+// --- scheduler.cpp (objects) + loader.cpp (loader programs): sched_ext -------------
+// Two forms behind one slot (kvm/plan.h): a BPF object the agent loads and
+// attaches with libbpf, or a loader program that does so itself.
 // Failures carry the kernel's "sched_ext:" log lines (read from /dev/kmsg,
 // from just before the attach): a refused attach, and a scheduler that is
 // "disabling" or "disabled" right after its link was created, which ends
@@ -167,6 +180,10 @@ struct SchedulerReport {
   std::string verifier_log;  // libbpf and verifier messages, kept on failure
   std::string state;         // /sys/kernel/sched_ext/state after the operation
   std::string ops;           // /sys/kernel/sched_ext/root/ops after the operation
+  // A loader the operation stopped (or that failed to enable): how it
+  // ended and what it wrote, under the name "scheduler-<name>".
+  std::optional<RunOutcome> loader;
+  std::string loader_output_name;
 };
 class SchedulerSlot {
  public:
@@ -175,29 +192,64 @@ class SchedulerSlot {
   SchedulerSlot& operator=(const SchedulerSlot&) = delete;
   ~SchedulerSlot() { release(); }
   // Fails when a live scheduler is attached; one that exited is released.
-  Status attach(const std::string& object, const std::string* ops, SchedulerReport& report,
+  // `timeout` bounds the object form; a loader waits spec.timeout_ms.
+  Status attach(const kvm::SchedulerSpec& spec, SchedulerReport& report,
                 std::chrono::milliseconds timeout);
   // Fails when nothing is attached or sched_ext does not reach "disabled";
-  // a scheduler that already exited is released and detach() succeeds.
+  // a scheduler that already exited is released and detach() succeeds. A
+  // loader is stopped (SIGINT, SIGKILL after kvm::kLoaderGraceMs) and its
+  // output handed over in `report`.
   Status detach(SchedulerReport& report, std::chrono::milliseconds timeout);
-  bool attached() const { return object_ != nullptr; }
+  bool attached() const { return object_ != nullptr || loader_.pid > 0; }
   // Once per attached scheduler that left "enabled" ("disabling" or
   // "disabled") without detach(): "the scheduler \"<ops>\" exited: <the
   // kernel's sched_ext lines>", after waiting up to `settle` for
   // "disabled" (the kernel logs why before it gets there). nullopt while it
   // runs, when nothing is attached, and once the exit was returned. The
   // dead scheduler's object (its maps) stays until detach() or attach().
+  // A loader's scheduler has exited too when the loader process ended: the
+  // text then gives its exit status and output tail.
   std::optional<std::string> check_exit(std::chrono::milliseconds settle);
   bool exited() const { return exited_; }
+  int loader_pid() const { return loader_.pid; }  // -1 without a loader
 
  private:
-  void release();  // destroys the links and the object without waiting
+  // A running loader program (loader.cpp).
+  struct Loader {
+    int pid = -1;             // its process group too; -1: none
+    std::string name;         // the step's label
+    std::string output_path;  // its stdout+stderr (a file on the guest's /tmp)
+    std::optional<int> wait_status;  // once reaped
+  };
+  Status attach_object(const std::string& object, const std::string* ops, SchedulerReport& report,
+                       std::chrono::milliseconds timeout);
+  Status attach_loader(const kvm::SchedulerSpec& spec, SchedulerReport& report);
+  // SIGINT, SIGKILL after the grace period, reap; the outcome and output
+  // into `report`; the slot's loader is gone afterwards.
+  void stop_loader(SchedulerReport& report);
+  // Whether the loader process has ended (reaps it; never blocks).
+  bool loader_ended();
+  void release();  // destroys the links and the object (kills a loader) without waiting
   struct bpf_object* object_ = nullptr;
   std::vector<struct bpf_link*> links_;
+  Loader loader_;
+  uint32_t loaders_started_ = 0;  // names their output files
   KmsgReader kmsg_;
   std::string ops_name_;  // /sys/kernel/sched_ext/root/ops once enabled
   bool exited_ = false;
 };
+// How a reaped loader ended (a waitpid status) and its output file's
+// head (kMaxRunOutputBytes) and tail (loader.cpp).
+RunOutcome loader_outcome(int wait_status, const std::string& output_path);
+// Shared by both forms (scheduler.cpp).
+std::string read_scheduler_state();  // /sys/kernel/sched_ext/state, trimmed
+void read_scheduler_state(SchedulerReport& report);  // state and root/ops
+bool is_exiting(std::string_view state);  // "disabling" or "disabled"
+// Polls until the state is one of `wanted` or the bound passes; returns the
+// last state read.
+std::string wait_for_state(std::initializer_list<std::string_view> wanted, std::chrono::milliseconds timeout);
+// " (kernel: sched_ext: ...; sched_ext: ...)" or "".
+std::string kernel_words(KmsgReader& kmsg);
 
 // --- doorbell.cpp: the ivshmem doorbell (kvm/doorbell_abi.h) ------------------------
 struct DoorbellReply {

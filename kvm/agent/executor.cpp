@@ -32,19 +32,29 @@ struct Context {
   std::map<std::string, std::vector<int>> workloads;  // Spawn name → pids
 };
 
-std::string output_summary(const RunOutcome& r) {
-  if (r.timed_out) return "timed out";
-  if (r.exited) return "exited with " + std::to_string(r.exit_code);
-  return "killed by signal " + std::to_string(r.signal);
+// A loader the step stopped (or that failed to enable): its output goes to
+// the host with this step, named after it. One output per step: when a
+// Replace stops one loader and the next fails, the first one's is sent
+// (the failure's text quotes the second one's tail).
+void send_loader_output(Context& ctx, uint32_t index, const SchedulerReport& report, ctl::StepDetails& d) {
+  if (!report.loader || d.output_bytes) return;
+  const RunOutcome& r = *report.loader;
+  ctl::for_each_output_chunk(index, r.output, [&ctx](const ctl::StepOutput& chunk) { ctx.channel.send(chunk); });
+  d.output_bytes = r.output.size();
+  d.output_dropped = r.output_dropped;
+  d.output_name = report.loader_output_name;
+  if (r.exited) d.exit_code = r.exit_code;
+  else if (r.signal != 0) d.signal = r.signal;
 }
 
-template <typename SchedulerStep>
-Status attach(Context& ctx, const SchedulerStep& s, ctl::StepDetails& d, milliseconds timeout) {
+Status attach(Context& ctx, uint32_t index, const kvm::SchedulerSpec& s, ctl::StepDetails& d,
+              milliseconds timeout) {
   SchedulerReport report;
-  Status st = ctx.scheduler.attach(s.object, s.ops ? &*s.ops : nullptr, report, timeout);
+  Status st = ctx.scheduler.attach(s, report, timeout);
   d.verifier_log = std::move(report.verifier_log);
   d.scheduler_state = std::move(report.state);
   d.scheduler_ops = std::move(report.ops);
+  send_loader_output(ctx, index, report, d);
   return st;
 }
 
@@ -79,15 +89,16 @@ struct StepRunner {
   ctl::StepDetails& d;
   milliseconds timeout;
 
-  Status operator()(const kvm::AttachScheduler& s) { return attach(ctx, s, d, timeout); }
+  Status operator()(const kvm::AttachScheduler& s) { return attach(ctx, index, s, d, timeout); }
 
   Status operator()(const kvm::ReplaceScheduler& s) {
     if (ctx.scheduler.attached()) {
       SchedulerReport report;
       Status st = ctx.scheduler.detach(report, timeout);
+      send_loader_output(ctx, index, report, d);
       if (!st) return std::move(st).context("detaching the previous scheduler");
     }
-    return attach(ctx, s, d, timeout);
+    return attach(ctx, index, s, d, timeout);
   }
 
   Status operator()(const kvm::DetachScheduler&) {
@@ -95,6 +106,7 @@ struct StepRunner {
     Status st = ctx.scheduler.detach(report, timeout);
     d.scheduler_state = std::move(report.state);
     d.scheduler_ops = std::move(report.ops);
+    send_loader_output(ctx, index, report, d);
     return st;
   }
 
@@ -140,7 +152,7 @@ struct StepRunner {
     if (r.interrupted) return std::move(scheduler_exit).context("the command was killed");
     if (r.exited && r.exit_code == s.expect_exit) return {};
     const bool not_found = r.exited && r.exit_code == 127;
-    return fail("command " + output_summary(r) + ", expected exit " + std::to_string(s.expect_exit), "",
+    return fail("command " + outcome_summary(r) + ", expected exit " + std::to_string(s.expect_exit), "",
                 not_found ? tools_hint() : "");
   }
 
@@ -207,7 +219,7 @@ bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
     if (!st) finished.error = st.error().to_string();
     channel.send(finished);
     ++done.steps_run;
-    reap_zombies();
+    reap_zombies(ctx.scheduler.loader_pid());
     if (!st) {
       console_log("step " + std::to_string(i) + " " + op + " failed: " + finished.error);
       if (done.ok) done.error = "step " + std::to_string(i + 1) + " (" + op + "): " + finished.error;
@@ -222,6 +234,11 @@ bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
     SchedulerReport report;
     Status st = ctx.scheduler.detach(report, std::chrono::seconds(5));
     if (!st) channel.send(ctl::Log{"cleanup: " + st.error().to_string()});
+    // No step is left to carry a loader's output (the host plans a
+    // DetachScheduler for a loader; this is a plan that stopped early).
+    if (report.loader)
+      channel.send(ctl::Log{"cleanup: stopped " + report.loader_output_name + ", which " +
+                            outcome_summary(*report.loader) + "; output tail:\n" + report.loader->output_tail});
   }
   channel.send(done);
   return done.ok;

@@ -52,6 +52,7 @@ void send_kallsyms(Channel& channel, const std::string& text, const std::string&
 int agent_main() {
   if (::getpid() == 1) {
     mount_kernel_filesystems();
+    prepare_userspace();
     attach_console();
   }
   auto boot = Clock::now();

@@ -106,9 +106,20 @@ void keep_output(RunOutcome& out, const char* data, std::size_t n) {
     out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);
 }
 
+void finish_output(RunOutcome& out) {
+  if (out.output_tail.size() > kOutputTailBytes)
+    out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);
+}
+
 }  // namespace
 
 const char* tools_hint() { return kToolsHint; }
+
+std::string outcome_summary(const RunOutcome& r) {
+  if (r.timed_out) return "timed out";
+  if (r.exited) return "exited with " + std::to_string(r.exit_code);
+  return "killed by signal " + std::to_string(r.signal);
+}
 
 Result<int> spawn_process(const std::vector<std::string>& argv, const std::vector<uint32_t>& cpus,
                           int nice, int output_fd, const std::string& name) {
@@ -231,8 +242,7 @@ Result<RunOutcome> run_process(const std::vector<std::string>& argv,
   for (ssize_t n; pipe_open && (n = ::read(pipe_fds[0], buf.data(), buf.size())) > 0;)
     keep_output(out, buf.data(), static_cast<std::size_t>(n));
   ::close(pipe_fds[0]);
-  if (out.output_tail.size() > kOutputTailBytes)
-    out.output_tail.erase(0, out.output_tail.size() - kOutputTailBytes);
+  finish_output(out);
   return out;
 }
 
@@ -251,8 +261,14 @@ void kill_processes(const std::vector<int>& pids, std::chrono::milliseconds wait
   }
 }
 
-void reap_zombies() {
-  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+void reap_zombies(int keep) {
+  while (true) {
+    // Look before reaping: `keep`'s status belongs to its owner. Others
+    // wait behind it until the owner reaps it (after the next step).
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    if (info.si_pid == keep) return;
+    ::waitpid(info.si_pid, nullptr, WNOHANG);
   }
 }
 

@@ -1,8 +1,10 @@
-// PID-1 duties: kernel filesystems, console, power-off.
+// PID-1 duties: kernel filesystems, the userspace layout, console, power-off.
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +40,7 @@ void mount_kernel_filesystems() {
       {"sysfs", "/sys", "sysfs"},
       {"devtmpfs", "/dev", "devtmpfs"},
       {"tmpfs", "/tmp", "tmpfs"},
+      {"tmpfs", "/run", "tmpfs"},  // scx schedulers' stats sockets: /var/run/scx/<name>/stats
       {"bpf", "/sys/fs/bpf", "bpf"},
       {"cgroup2", "/sys/fs/cgroup", "cgroup2"},
       {"debugfs", "/sys/kernel/debug", "debugfs"},
@@ -48,6 +51,29 @@ void mount_kernel_filesystems() {
     if (::mount(m.source, m.target, m.type, 0, nullptr) != 0 && errno != EBUSY)
       console_log(std::string("mount ") + m.type + " on " + m.target + ": " + std::strerror(errno));
   }
+}
+
+void prepare_userspace() {
+  // The release is the guest's own: the host cannot know it for sure.
+  utsname uts{};
+  const std::string config(kvm::kKernelConfigGuestPath);
+  if (::access(config.c_str(), R_OK) == 0 && ::uname(&uts) == 0) {
+    ::mkdir("/boot", 0755);
+    const std::string link = std::string("/boot/config-") + uts.release;
+    if (::symlink(config.c_str(), link.c_str()) != 0 && errno != EEXIST)
+      console_log("symlink " + link + ": " + std::strerror(errno));
+  }
+  ::mkdir("/var", 0755);
+  if (::symlink("/run", "/var/run") != 0 && errno != EEXIST)
+    console_log(std::string("symlink /var/run -> /run: ") + std::strerror(errno));
+  // Inherited by everything the agent starts: BPF loaders lock memory
+  // (older kernels charge maps to RLIMIT_MEMLOCK) and open many fds.
+  const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  if (::setrlimit(RLIMIT_MEMLOCK, &unlimited) != 0)
+    console_log(std::string("RLIMIT_MEMLOCK: ") + std::strerror(errno));
+  const rlimit files{kGuestMaxOpenFiles, kGuestMaxOpenFiles};
+  if (::setrlimit(RLIMIT_NOFILE, &files) != 0)
+    console_log(std::string("RLIMIT_NOFILE: ") + std::strerror(errno));
 }
 
 void attach_console() {

@@ -267,7 +267,7 @@ def case_task_storage(cwd):
     check(per_task <= set(pids), f"scx_per_task pids {sorted(per_task - set(pids))} have "
           "no task storage entry", out)
     rc, dump, _ = ktest("snapshot", "dump", "--snapshot", "busy", "--map", "ktest_task_ctx", cwd=cwd)
-    check(rc == 0 and "task_storage" in dump and "weight" in dump,
+    check(rc == 0 and "TASK_STORAGE" in dump and "weight" in dump,
           "snapshot dump shows the task storage map", dump)
 
     with open(scenario) as f:
@@ -294,6 +294,53 @@ def case_example_bpf_maps(cwd):
     check(len(dump) == 10, f"bpftool saw the 10 entries of ktest_hash (got {len(dump)})", out)
 
 
+def case_arena_ringbuf(cwd):
+    """An arena (globals, a page reached through `__arena` pointers from the
+    arena and from .bss) and a ring buffer with three committed records and
+    a discarded one. bpftool cannot dump either, so the fixture's known
+    values are the only oracle."""
+    if not os.path.exists(os.path.join(OBJECT_DIR, "arena_ringbuf_test.bpf.o")):
+        skip("arena_ringbuf_test.bpf.o was not built (configure with -Dkernel_dir=...)")
+    scenario = os.path.join(SCENARIOS, "arena_ringbuf.yaml")
+    rc, out, _ = run(scenario, "--json", "--object-path", OBJECT_DIR, cwd=cwd)
+    check(rc == 0, f"arena_ringbuf.yaml passes (exit {rc})", out)
+    res = scenario_json(out)
+    check(len(res["assertions"]) == 7 and all(a["outcome"] == "passed" for a in res["assertions"]),
+          "all seven assertions pass", out)
+    with open(res["captures"][0]["report"]) as f:
+        report = json.load(f)
+    arena = map_named(report, "arena", out)
+    check(not arena.get("error"), f"the arena was read: {arena.get('error')}", out)
+    geo = arena["arena"]
+    check(geo["user_vm_end"] - geo["user_vm_start"] == 16 * 4096, f"16 pages of user range: {geo}", out)
+    check(geo["pages_present"] >= 2, f"the globals page and the allocated one are present: {geo}", out)
+    check(geo["globals_addr"] in (geo["user_vm_start"], geo["user_vm_end"] - 4096),
+          f"the globals sit at the start or the end of the arena: {geo}", out)
+    globals_ = arena["value"]["members"][0]["value"]
+    check(globals_["type_name"] == ".addr_space.1", f"globals render as the arena DATASEC: {globals_}", out)
+    events = map_named(report, "events", out)
+    check(not events.get("error"), f"the ring buffer was read: {events.get('error')}", out)
+    ring = events["ringbuf"]
+    check(ring["record_type"] == "events_record", f"samples typed by convention: {ring}", out)
+    flags = [(r["busy"], r["discarded"], r["len"]) for r in ring["records"]]
+    check(flags == [(False, False, 16)] * 3 + [(False, True, 16)], f"three committed, one discarded: {flags}", out)
+    check(ring["pending_bytes"] == 4 * 24, f"four 24-byte records pending: {ring}", out)
+    values = [e["value"]["members"][2]["value"]["value"] for e in events["entries"]]
+    check(values == [100, 200, 300], f"the committed samples in order: {values}", out)
+    check([e["key"]["value"] for e in events["entries"]] == [0, 24, 48], "keyed by position", out)
+    rc, dump, _ = ktest("snapshot", "dump", "--snapshot", "filled", "--map", "events", cwd=cwd)
+    check(rc == 0 and "ringbuf: capacity 4096" in dump and "discarded" in dump,
+          "snapshot dump shows the ring buffer", dump)
+
+    with open(scenario) as f:
+        text = f.read()
+    wrong = os.path.join(cwd, "arena_wrong.yaml")
+    with open(wrong, "w") as f:
+        f.write(text.replace('get("globals.head.x") == 11', 'get("globals.head.x") == 12'))
+    rc, out, _ = run(wrong, "--object-path", OBJECT_DIR, cwd=cwd)
+    check(rc == 1 and re.search(r"actual:\s*11\b", out), f"a wrong arena value fails showing 11 (exit {rc})", out)
+
+
 CASES = {
     "quickstart": case_quickstart,
     "wrong-value": case_wrong_value,
@@ -308,6 +355,7 @@ CASES = {
     "run-output": case_run_output,
     "task-storage": case_task_storage,
     "example-bpf-maps": case_example_bpf_maps,
+    "arena-ringbuf": case_arena_ringbuf,
 }
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ RunRecord run_plan(const std::string& name, const Plan& plan) {
 }
 
 AttachScheduler attach(const std::string& file, const std::string& name) {
-  return AttachScheduler{"/ktest/sched/" + file, std::string("ktest_ops"), name};
+  return AttachScheduler{{"/ktest/sched/" + file, std::string("ktest_ops"), name}};
 }
 
 }  // namespace
@@ -150,7 +150,7 @@ TEST_CASE("attach, spawn, run, capture, watch, replace and detach a scheduler") 
       Sleep{200},
       CaptureSnapshot{"busy"},
       WatchSnapshot{"on_enqueue", "nr_enqueued", "w", 8},
-      ReplaceScheduler{"/ktest/sched/ktest_sched_global.bpf.o", std::nullopt, "global"},
+      ReplaceScheduler{{"/ktest/sched/ktest_sched_global.bpf.o", std::nullopt, "global"}},
       Run{{"cat /sys/kernel/sched_ext/root/ops"}, 0, 5000},
       DetachScheduler{},
       Run{{"cat", "/sys/kernel/sched_ext/state"}, 0, 5000},
@@ -225,7 +225,7 @@ TEST_CASE("failures are reported with their reason; stop and continue policies")
   plan.settings.send_kallsyms = false;
   plan.steps = {
       attach("ktest_sched_bad.bpf.o", "bad"),
-      AttachScheduler{"/ktest/sched/ktest_sched.bpf.o", std::string("no_such_ops"), "typo"},
+      AttachScheduler{{"/ktest/sched/ktest_sched.bpf.o", std::string("no_such_ops"), "typo"}},
       Run{{"exit 3"}, 0, 5000},
       Run{{"sleep 30"}, 0, 300},
       Spawn{"pinned", {"@sleep"}, 1, {7}, 0},
@@ -343,7 +343,7 @@ TEST_CASE("an expected exit is logged; a dead scheduler is replaced and never de
       Sleep{3000},
       Run{{"cat", "/sys/kernel/sched_ext/state"}, 0, 5000},
       attach("ktest_sched_global.bpf.o", "global"),
-      ReplaceScheduler{"/ktest/sched/ktest_sched.bpf.o", std::string("ktest_ops"), "ktest_sched"},
+      ReplaceScheduler{{"/ktest/sched/ktest_sched.bpf.o", std::string("ktest_ops"), "ktest_sched"}},
       Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 5000},
   };
   RunRecord rec = run_plan("expected-exits", plan);

@@ -146,3 +146,31 @@ TEST_CASE("vm.tools: missing programs, scripts and paths the guest owns are loca
   CHECK(e.find("which the guest uses for itself") != std::string::npos);
   CHECK(e.find("copy it out of /tmp/") != std::string::npos);
 }
+
+TEST_CASE("a loader scheduler: its program is shipped like a vm.tools entry, run by its path, stopped at the end") {
+  TempDir tmp;
+  std::string mine = tmp.file("bin/myloader", read_file(elf_program()).value_or(""));
+  ScopedPath path("/nonexistent:" + (tmp.path / "bin").string());
+  auto plan = build_guest_plan(
+      load("vm:\n  tools: [myloader]\nsteps:\n  - AttachScheduler: {command: [myloader, --slice-us, \"5\"], "
+           "ops: mine, timeout: 2s}\n  - Sleep: 1s\n",
+           "."),
+      {});
+  REQUIRE_MESSAGE(plan.ok(), plan.error().to_string());
+  REQUIRE(plan->tools.size() == 1);  // listed in vm.tools too: shipped once
+  CHECK(plan->tools[0].path == mine);
+  REQUIRE(plan->plan.steps.size() == 3);
+  const auto& attach = std::get<kvm::AttachScheduler>(plan->plan.steps[0]);
+  CHECK(attach.command == std::vector<std::string>{mine, "--slice-us", "5"});
+  CHECK(attach.object.empty());
+  CHECK(attach.ops == "mine");
+  CHECK(attach.name == "myloader");
+  CHECK(attach.timeout_ms == 2000);
+  // Still attached after the last step: an implicit DetachScheduler saves its output.
+  CHECK(std::holds_alternative<kvm::DetachScheduler>(plan->plan.steps[2]));
+  CHECK(plan->step_lines[2] == 0);
+
+  auto missing = load("steps:\n  - AttachScheduler: {command: [no-such-loader]}\n", ".");
+  std::string e = error_of(build_guest_plan(missing, {}));
+  CHECK(e.starts_with("t.yaml:2:33: scheduler program 'no-such-loader' not found on the host"));
+}

@@ -168,6 +168,7 @@ TEST_SUITE("kvm_agent.output") {
     f.op = "LoadBpf";
     f.details.programs_attached = {"handle_exec", "count_ticks"};
     f.details.programs_run = {{"fill", 0}, {"check", -22}};
+    f.details.output_name = "scheduler-ktest_loader";
     std::string line = encode(f);
     auto back = decode_message(std::string_view(line).substr(0, line.size() - 1));
     REQUIRE_MESSAGE(back.ok(), back.error().to_string());
@@ -185,7 +186,8 @@ TEST_SUITE("kvm_agent.output") {
     for (std::string details : {R"({"programs_attached":"fill"})", R"({"programs_attached":[1]})",
                                 R"({"programs_run":[{"name":"fill"}]})", R"({"programs_run":[{"retval":0}]})",
                                 R"({"programs_run":[["fill",0]]})", R"({"programs_run":[{"name":"f","retval":1e20}]})",
-                                R"({"output_bytes":-1})", R"({"output_dropped":"lots"})"}) {
+                                R"({"output_bytes":-1})", R"({"output_dropped":"lots"})",
+                                R"({"output_name":7})"}) {
       CHECK_MESSAGE(!decode_message(head + details + "}").ok(), details);
     }
     std::string long_name = R"({"programs_attached":[")" + std::string(kMaxProgramNameBytes + 1, 'n') + "\"]}";

@@ -12,17 +12,21 @@ Plan sample_plan() {
   p.settings.on_failure = OnFailure::Continue;
   p.settings.send_kallsyms = false;
   p.settings.scheduler_exit_expected = true;
-  p.steps.push_back(AttachScheduler{"/ktest/sched/a.bpf.o", std::string("ktest_ops"), "a"});
+  p.steps.push_back(AttachScheduler{{"/ktest/sched/a.bpf.o", std::string("ktest_ops"), "a"}});
   p.steps.push_back(Spawn{"worker", {"@spin"}, 3, {0, 1}, 5});
   p.steps.push_back(Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 2000});
   p.steps.push_back(Sleep{50});
   p.steps.push_back(CaptureSnapshot{"after_spawn"});
   p.steps.push_back(WatchSnapshot{"w", "nr_enqueued", "rw", 4});
-  p.steps.push_back(ReplaceScheduler{"/ktest/sched/b.bpf.o", std::nullopt, "b"});
+  p.steps.push_back(ReplaceScheduler{{"/ktest/sched/b.bpf.o", std::nullopt, "b"}});
   p.steps.push_back(DetachScheduler{});
   p.steps.push_back(Kill{"worker", 9});
   p.steps.push_back(LoadBpf{"/ktest/objects/1/maps.bpf.o", "maps", {"fill", "check", "fill"}});
   p.steps.push_back(LoadBpf{"/ktest/objects/2/probe.o", "probe", {}});
+  p.steps.push_back(AttachScheduler{{"", std::string("ktest_loader"), "loader",
+                                     {"/usr/local/bin/ktest_loader", "--slice-us", "500"}, 12000}});
+  p.steps.push_back(ReplaceScheduler{{"", std::nullopt, "second", {"/usr/bin/scx_simple"}, 30000}});
+  p.steps.push_back(ReplaceScheduler{{"/ktest/sched/b.bpf.o", std::nullopt, "back", {}, 500}});
   return p;
 }
 
@@ -45,6 +49,34 @@ TEST_SUITE("kvm_agent.plan") {
     CHECK(step_op(back->steps[8]) == "Kill");
     CHECK(step_op(back->steps[9]) == "LoadBpf");
     CHECK(std::get<LoadBpf>(back->steps[9]).run == std::vector<std::string>{"fill", "check", "fill"});
+  }
+
+  TEST_CASE("scheduler steps: the loader form beside the object form") {
+    Plan p = sample_plan();
+    auto back = plan_from_json(plan_to_json(p));
+    REQUIRE_MESSAGE(back.ok(), back.error().to_string());
+    const auto& loader = std::get<AttachScheduler>(back->steps[11]);
+    CHECK(loader.loader());
+    CHECK(loader.object.empty());
+    CHECK(loader.command == std::vector<std::string>{"/usr/local/bin/ktest_loader", "--slice-us", "500"});
+    CHECK(loader.timeout_ms == 12000);
+    CHECK(loader.ops == "ktest_loader");
+    CHECK_FALSE(std::get<ReplaceScheduler>(back->steps[13]).loader());
+    CHECK(plan_to_json(p).find(R"("command": [)") != std::string::npos);
+
+    auto r = plan_from_json(R"({"steps":[{"op":"AttachScheduler","command":["/bin/l"]}]})");
+    REQUIRE_MESSAGE(r.ok(), r.error().to_string());
+    CHECK(std::get<AttachScheduler>(r->steps[0]).timeout_ms == kDefaultLoaderTimeoutMs);
+    CHECK(error_of(R"({"steps":[{"op":"AttachScheduler","object":"/o","command":["/l"]}]})")
+              .find("steps[0].object: both \"object\" and \"command\" are set") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"ReplaceScheduler","command":[]}]})")
+              .find("steps[0].object: missing required string (or a \"command\" array)") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"AttachScheduler","command":["/l",""]}]})")
+              .find("steps[0].command[1]: must not be empty") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"AttachScheduler","command":"/l"}]})")
+              .find("steps[0].command: expected an array of strings") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"AttachScheduler","command":["/l"],"timeout_ms":0}]})")
+              .find("steps[0].timeout_ms: must be > 0") != std::string::npos);
   }
 
   TEST_CASE("LoadBpf: defaults and malformed fields") {
