@@ -82,7 +82,8 @@ TEST_CASE("a missing kernel, QEMU device, config option or memory fails") {
 
   HostFacts g = healthy_tcg_host();
   g.config->problems.push_back({"CONFIG_SCHED_CLASS_EXT", "y", "not set", "schedulers attach here"});
-  const DoctorCheck& config = check_named(diagnose(g, Config{}), "kernel-config");
+  DoctorReport with_problem = diagnose(g, Config{});
+  const DoctorCheck& config = check_named(with_problem, "kernel-config");
   CHECK(config.level == CheckLevel::Fail);
   CHECK(config.detail.find("CONFIG_SCHED_CLASS_EXT") != std::string::npos);
 }
