@@ -10,34 +10,13 @@ kernel is missing.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
-CASE, KTEST, ROOT, KERNEL_DIR = sys.argv[1:5]
+# run_test.py reads the same argv; its main() only runs as a script.
+from run_test import CASE, KERNEL_DIR, ROOT, check, run, skip
+
 SCENARIO = os.path.join(ROOT, "tests", "e2e", "scenarios", "topology_numa.yaml")
-
-
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(77)
-
-
-def check(cond, what, output=""):
-    if not cond:
-        print(f"FAIL: {what}")
-        if output:
-            print("---- output ----")
-            print(output[-6000:])
-        sys.exit(1)
-
-
-def run(cwd, *args):
-    start = time.monotonic()
-    p = subprocess.run([KTEST, "--color=never", "run", "--kernel", KERNEL_DIR, *args], cwd=cwd,
-                       capture_output=True, text=True, timeout=600)
-    return p.returncode, p.stdout + p.stderr, time.monotonic() - start
 
 
 # cpu = (socket * 2 + core) * 2 + thread: QEMU numbers threads innermost.
@@ -50,7 +29,7 @@ NODE_MIB = 192
 
 
 def case_numa(cwd):
-    rc, out, secs = run(cwd, SCENARIO, "--cpu-model", "qemu64")
+    rc, out, secs = run(SCENARIO, "--cpu-model", "qemu64", cwd=cwd)
     print(f"8 vCPUs, q35, TCG: {secs:.1f}s")
     check(rc == 0, f"the scenario passes (exit {rc})", out)
     with open(os.path.join(cwd, "ktest-runs", "latest", "results.json")) as f:
@@ -80,7 +59,7 @@ def case_numa(cwd):
 
 
 def case_contradiction(cwd):
-    rc, out, _ = run(cwd, SCENARIO, "--cpus", "4")
+    rc, out, _ = run(SCENARIO, "--cpus", "4", cwd=cwd)
     check(rc != 0, "--cpus 4 against an 8-cpu topology fails", out)
     check("contradicts the scenario's vm.topology" in out and "topology_numa.yaml:6:" in out,
           "the error names the scenario's topology key", out)
