@@ -6,6 +6,8 @@
 #include <optional>
 #include <sstream>
 
+#include "tests/maps_oracle/struct_ops_oracle.h"
+
 namespace ktest::oracle_test {
 namespace {
 
@@ -44,6 +46,7 @@ class MapComparison {
   void run() {
     if (ours_.error) mismatch("the capture has an error: " + *ours_.error);
     if (ours_.map_type == kMapTypeQueue || ours_.map_type == kMapTypeStack) return compare_peek();
+    if (ours_.map_type == kMapTypeStructOps) return compare_struct_ops(ours_, theirs_.entries, out_);
     if (theirs_.entries.kind != Node::Kind::List) return mismatch("bpftool printed no entry list");
     std::size_t our_count = ours_.entries.size() + ours_.percpu_entries.size() +
                             ours_.percpu_hash_entries.size();

@@ -10,8 +10,10 @@
 // maps are compared CPU by CPU. Queues and stacks come as `bpftool map
 // peek -j` (the element the next pop returns: the capture's entry 0); maps
 // of maps by key and inner_map_id (the capture's value.id; bpftool's
-// lookup-error lines for empty slots are not entries). A report map with
-// an error is a mismatch.
+// lookup-error lines for empty slots are not entries). STRUCT_OPS maps
+// come as `bpftool struct_ops dump -j` (struct_ops_oracle.h: the ops
+// value, each callback's program id and name). A report map with an
+// error is a mismatch.
 // `compared` counts, per map type, the entries that agreed, so a caller
 // can insist that every type it cares about was actually exercised.
 #pragma once
@@ -32,8 +34,9 @@ struct BpftoolDump {
   btf::oracle::Node entries;  // the JSON list bpftool printed
 };
 
-// Lines of "<map name>\t<bpftool map dump -j output>", as the oracle
-// scenario's Run step prints them; blank lines are ignored.
+// Lines of "<map name>\t<bpftool's JSON>" (map dump, map peek or
+// struct_ops dump: which one follows from the captured map's type), as
+// the oracle scenario's Run step prints them; blank lines are ignored.
 Result<std::vector<BpftoolDump>> parse_dump_listing(const std::string& text);
 
 struct OracleResult {
@@ -41,6 +44,7 @@ struct OracleResult {
   std::vector<std::string> quirks;               // bpftool's known bugs met on the way
   std::map<uint32_t, std::size_t> compared;      // map type → entries that agreed
   std::vector<std::string> datasec_maps;         // global-section maps compared
+  std::size_t callbacks = 0;                     // struct_ops callback programs that agreed
 };
 
 OracleResult compare_capture(const Report& report, const std::vector<BpftoolDump>& dumps);

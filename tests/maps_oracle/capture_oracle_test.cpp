@@ -162,5 +162,99 @@ TEST_CASE("maps of maps compare inner map ids; empty-slot lookup errors are not 
   CHECK(wrong.mismatches[0].find("inner map id 13 vs bpftool 12") != std::string::npos);
 }
 
+RenderedValue char_array(const std::string& text, std::size_t len) {
+  std::vector<RenderedValue> chars;
+  for (std::size_t i = 0; i < len; ++i) chars.push_back(make_char(i < text.size() ? text[i] : 0));
+  RenderedValue a = make_array(len, std::move(chars));
+  a.text = text;
+  return a;
+}
+
+// The capture of a sched_ext struct_ops map as freeze/ renders it: the
+// kernel's copy, a set callback as its program, the kernel's own priv and
+// its default exit_dump_len.
+MapDump struct_ops_map() {
+  MapDump m;
+  m.name = "ktest_ops";
+  m.map_type = kMapTypeStructOps;
+  m.max_entries = 1;
+  RenderedValue prog = make_struct("bpf_prog", {{"id", make_uint(32, 7)},
+                                                {"name", char_array("ktest_select_cp", 15)},
+                                                {"kva", make_uint(64, 0xffffc90000123000)}});
+  RenderedValue data = make_struct("sched_ext_ops", {{"select_cpu", prog},
+                                                     {"dequeue", make_ptr(0)},
+                                                     {"timeout_ms", make_uint(32, 20000)},
+                                                     {"exit_dump_len", make_uint(32, 32768)},
+                                                     {"name", char_array("ktest_sched", 128)},
+                                                     {"priv", make_ptr(0xffff888003a1c000)}});
+  RenderedValue refcnt = make_struct("refcount_struct", {{"refs", make_struct(std::nullopt, {{"counter", make_int(32, 0)}})}});
+  RenderedValue common = make_struct("bpf_struct_ops_common_value",
+                                     {{"refcnt", refcnt}, {"state", make_enum(32, 3, "BPF_STRUCT_OPS_STATE_READY", false)}});
+  m.value = make_struct("bpf_struct_ops_sched_ext_ops", {{"common", common}, {"data", data}});
+  return m;
+}
+
+// `bpftool struct_ops dump -j` of that map, as the guest printed it.
+const std::string kStructOpsDump =
+    "ktest_ops\t[{\"bpf_map_info\":{\"type\":26,\"id\":6,\"name\":\"ktest_ops\"}},"
+    "{\"bpf_struct_ops_sched_ext_ops\":{\"common\":{\"refcnt\":{\"refs\":{\"counter\":1}},"
+    "\"state\":\"BPF_STRUCT_OPS_STATE_READY\"},\"data\":{"
+    "\"select_cpu\":\"s32 (struct task_struct *, s32, u64) ktest_select_cpu/prog_id:7\","
+    "\"dequeue\":\"void (struct task_struct *, u64) 0\",\"timeout_ms\":20000,\"exit_dump_len\":0,"
+    "\"name\":\"ktest_sched\",\"priv\":0}}}]\n";
+
+std::vector<std::string> struct_ops_mismatches(const std::string& from, const std::string& to) {
+  std::string dump = kStructOpsDump;
+  auto at = dump.find(from);
+  REQUIRE(at != std::string::npos);
+  dump.replace(at, from.size(), to);
+  Report report;
+  report.maps.push_back(struct_ops_map());
+  auto result = compare_capture(report, listing(dump));
+  CHECK(result.compared[kMapTypeStructOps] == 0);
+  return result.mismatches;
+}
+
+TEST_CASE("a struct_ops map agrees with bpftool's struct_ops dump") {
+  Report report;
+  report.maps.push_back(struct_ops_map());
+  auto result = compare_capture(report, listing(kStructOpsDump));
+  CHECK(result.mismatches.empty());
+  CHECK(result.compared[kMapTypeStructOps] == 1);
+  CHECK(result.callbacks == 1);
+}
+
+TEST_CASE("struct_ops: a callback's program, an ops field or the state that differs is caught") {
+  auto id = struct_ops_mismatches("prog_id:7", "prog_id:8");
+  REQUIRE(id.size() == 1);
+  CHECK(id[0] == "ktest_ops: data.select_cpu: program ktest_select_cp/7 vs bpftool ktest_select_cpu/prog_id:8");
+  auto name = struct_ops_mismatches("ktest_select_cpu/", "ktest_enqueue/");
+  REQUIRE(name.size() == 1);
+  CHECK(name[0].find("data.select_cpu: program ktest_select_cp/7") != std::string::npos);
+  auto unset = struct_ops_mismatches("u64) 0", "u64) ktest_dequeue/prog_id:9");
+  REQUIRE(unset.size() == 1);
+  CHECK(unset[0].find("data.dequeue: bpftool has program ktest_dequeue/prog_id:9, the capture none") !=
+        std::string::npos);
+  auto gone = struct_ops_mismatches("ktest_select_cpu/prog_id:7", "0");
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].find("data.select_cpu: the capture has a callback, bpftool has none") != std::string::npos);
+  auto timeout = struct_ops_mismatches("20000", "3000");
+  REQUIRE(timeout.size() == 1);
+  CHECK(timeout[0] == "ktest_ops.data.timeout_ms: 0x00000000000004e20 vs 3000");
+  auto ops_name = struct_ops_mismatches("\"ktest_sched\"", "\"other\"");
+  REQUIRE(ops_name.size() == 1);
+  CHECK(ops_name[0].find("data.name") != std::string::npos);
+  // exit_dump_len may be 0 on bpftool's side only (the kernel's default).
+  auto dump_len = struct_ops_mismatches("\"exit_dump_len\":0", "\"exit_dump_len\":4096");
+  REQUIRE(dump_len.size() == 1);
+  CHECK(dump_len[0].find("data.exit_dump_len") != std::string::npos);
+  auto state = struct_ops_mismatches("STATE_READY", "STATE_TOBEFREE");
+  REQUIRE(state.size() == 1);
+  CHECK(state[0].find("common.state") != std::string::npos);
+  auto type = struct_ops_mismatches("\"type\":26", "\"type\":2");
+  REQUIRE(type.size() == 1);
+  CHECK(type[0] == "ktest_ops: bpftool's map is not of type 26");
+}
+
 }  // namespace
 }  // namespace ktest::oracle_test

@@ -1,9 +1,11 @@
-// End to end: `ktest run maps_oracle.yaml` boots the real guest, loads
-// ktest_maps (one map of every supported type, filled with known data),
-// captures, and runs `bpftool map dump -j` on every map in the same guest;
-// then every map and entry of the capture must agree with bpftool's
-// output (capture_oracle.h), and every supported map type plus the
-// .bss/.data/.rodata sections must have been compared.
+// End to end: `ktest run maps_oracle.yaml` boots the real guest, attaches
+// ktest_sched and loads ktest_maps (one map of every supported type, filled
+// with known data), captures, and runs `bpftool map dump -j` on every map
+// (`bpftool struct_ops dump -j` on the scheduler's struct_ops map) in the
+// same guest; then every map and entry of the capture must agree with
+// bpftool's output (capture_oracle.h), and every supported map type, the
+// .bss/.data/.rodata sections and the struct_ops callbacks' programs must
+// have been compared.
 // Needs KTEST_BINARY, KTEST_KERNEL_DIR, KTEST_OBJECT_DIR and
 // KTEST_ORACLE_SCENARIO (set by meson); exits 77 naming what is missing.
 #include <fmt/format.h>
@@ -83,7 +85,9 @@ int main() {
     if (env(name).empty()) skip(fmt::format("{} is not set (configure with -Dkernel_dir=...)", name));
   }
   if (!fs::exists(env("KTEST_KERNEL_DIR") + "/vmlinux")) skip("no fetched kernel at " + env("KTEST_KERNEL_DIR"));
-  if (!fs::exists(env("KTEST_OBJECT_DIR") + "/ktest_maps.bpf.o")) skip("ktest_maps.bpf.o was not built");
+  for (const char* object : {"ktest_maps.bpf.o", "ktest_sched.bpf.o"}) {
+    if (!fs::exists(env("KTEST_OBJECT_DIR") + "/" + object)) skip(fmt::format("{} was not built", object));
+  }
 
   char dir[] = "/tmp/ktest-maps-oracle-XXXXXX";
   if (mkdtemp(dir) == nullptr) failed("mkdtemp failed");
@@ -101,16 +105,18 @@ int main() {
   for (const auto& [type, count] : result.compared)
     std::printf("agreed: %zu entries of %s maps\n", count, map_type_name(type).c_str());
   std::printf("agreed: global sections %s\n", fmt::format("{}", fmt::join(result.datasec_maps, ", ")).c_str());
+  std::printf("agreed: %zu struct_ops callback programs\n", result.callbacks);
   for (const auto& q : result.quirks) std::printf("bpftool quirk (its bug, not a mismatch): %s\n", q.c_str());
   for (const auto& m : result.mismatches) std::printf("MISMATCH %s\n", m.c_str());
 
   std::string missing;
   for (uint32_t type : {kMapTypeArray, kMapTypePercpuArray, kMapTypeHash, kMapTypePercpuHash,
                         kMapTypeLruHash, kMapTypeLruPercpuHash, kMapTypeQueue, kMapTypeStack,
-                        kMapTypeArrayOfMaps, kMapTypeHashOfMaps}) {
+                        kMapTypeArrayOfMaps, kMapTypeHashOfMaps, kMapTypeStructOps}) {
     if (result.compared[type] == 0) missing += " " + map_type_name(type);
   }
   if (result.datasec_maps.size() < 3) missing += " .bss/.data/.rodata";
+  if (result.callbacks == 0) missing += " struct_ops callbacks";
   if (!result.mismatches.empty()) failed(fmt::format("{} mismatches (kept in {})", result.mismatches.size(), work));
   if (!missing.empty()) failed("nothing was compared for:" + missing + " (kept in " + work + ")");
   fs::remove_all(work);
