@@ -29,7 +29,8 @@ void run_list(CommandContext& ctx) {
   }
   for (const auto& k : *kernels) {
     std::cout << k.version << "  " << k.dir << "  vmlinux:" << (k.has_vmlinux ? "yes" : "no")
-              << " config:" << (k.has_config ? "yes" : "no") << "\n";
+              << " config:" << (k.has_config ? "yes" : "no") << " modules:" << (k.has_modules ? "yes" : "no")
+              << "\n";
   }
   ctx.exit_code = ExitCode::Ok;
 }
@@ -77,6 +78,8 @@ void add_kernel_command(CLI::App& app, CommandContext& ctx) {
   fetch_cmd->add_flag("--quiet,-q", fetch->options.quiet, "No progress messages");
   fetch_cmd->add_flag("--print-dir", fetch->print_dir, "Print the kernel directory on stdout");
   fetch_cmd->add_flag("--force", fetch->options.force, "Download again even when cached");
+  fetch_cmd->add_flag("--modules", fetch->options.modules,
+                      "Also fetch the kernel's loadable modules (for vm.modules)");
   fetch_cmd->add_flag("--refresh", fetch->options.refresh,
                       "Update sid's package list even when it is younger than 6 hours");
   fetch_cmd->callback([&ctx, fetch] { run_fetch(*fetch, ctx); });

@@ -80,6 +80,23 @@
 //                                           there is reported at the entry's
 //                                           file:line:col), so a scenario
 //                                           validates the same on any machine.
+//   modules      list of strings  []        modules of the guest kernel, loaded
+//                                           (with what they need, from
+//                                           modules.dep) before the first step:
+//                                           [kvm-amd]. Needs the kernel's modules
+//                                           (ktest kernel fetch --modules); a
+//                                           built-in one is fine. `ktest run`
+//                                           resolves them; a refusal ends the run
+//   files        list             []        host files or directories copied
+//                                           into the guest (directories whole):
+//                                           PATH (absolute, or relative to the
+//                                           scenario; the guest gets it at the
+//                                           same absolute path) or {host: PATH,
+//                                           guest: ABSOLUTE PATH}. Not into
+//                                           /tmp /proc /sys /dev /run /ktest
+//                                           (the guest mounts over them); all
+//                                           of them together at most half of
+//                                           vm.memory (the initramfs is in RAM)
 //
 // SIZES need a unit: B, K, M, G, T (powers of 1024; KiB/MiB/GiB/TiB too),
 // e.g. 512M, 1G, 1.5G. DURATIONS need a unit: ns, us, ms, s, m, h, e.g.
@@ -249,11 +266,30 @@ struct VmNumaNode {
   Location loc;
 };
 
+// A vm.modules entry: a module of the guest kernel, loaded at boot.
+struct VmModule {
+  std::string name;  // as written: "kvm-amd" (modprobe's matching: - == _)
+  Location loc;
+};
+
+// A vm.files entry: a host file or directory copied into the guest.
+struct VmFile {
+  std::string host;   // absolute (a relative one resolved against the scenario's directory)
+  std::string guest;  // absolute; the host path unless {host, guest} said otherwise
+  Location loc;
+};
+
+// Guest directories the guest mounts over at boot (and /ktest, ktest's own):
+// nothing shipped in the initramfs may land there.
+inline const char* const kGuestOwnedDirs[] = {"/tmp/", "/proc/", "/sys/", "/dev/", "/run/", "/ktest/"};
+
 struct VmConfig {
   uint32_t cpus = 2;
   uint64_t memory_bytes = 512ull << 20;
   std::chrono::nanoseconds timeout = std::chrono::seconds(60);
   std::vector<VmTool> tools;
+  std::vector<VmModule> modules;
+  std::vector<VmFile> files;
   std::optional<VmTopology> topology;
   std::vector<VmNumaNode> numa;           // empty: one node
   std::optional<std::string> cpu_model;   // QEMU -cpu value (kvm::valid_cpu_model)

@@ -84,10 +84,11 @@ void read_tools(const YAML::Node& node, FieldReader& r, std::vector<VmTool>& too
   }
 }
 
-void read_vm(const YAML::Node& node, FieldReader& r, VmConfig& vm) {
+void read_vm(const YAML::Node& node, FieldReader& r, const std::string& dir, VmConfig& vm) {
   if (node.IsNull()) return;
   std::vector<std::string> keys = {"cpus", "memory", "timeout", "tools"};
   keys.insert(keys.end(), std::begin(kVmShapeKeys), std::end(kVmShapeKeys));
+  keys.insert(keys.end(), std::begin(kVmContentKeys), std::end(kVmContentKeys));
   auto fs = r.fields(node, keys, "vm", "vm: {cpus: 2, memory: 512M, timeout: 30s}");
   if (const YAML::Node* n = FieldReader::find(fs, "cpus"))
     if (auto cpus = r.integer(*n, "cpus", 1, 256)) vm.cpus = static_cast<uint32_t>(*cpus);
@@ -102,6 +103,7 @@ void read_vm(const YAML::Node& node, FieldReader& r, VmConfig& vm) {
     if (auto t = r.duration(*n, "timeout")) vm.timeout = *t;
   if (const YAML::Node* n = FieldReader::find(fs, "tools")) read_tools(*n, r, vm.tools);
   read_vm_shape(fs, r, vm);  // topology, numa, cpu_model (scenario_vm.cpp)
+  read_vm_contents(fs, r, dir, vm);  // modules, files (scenario_vm_contents.cpp)
 }
 
 void read_kernel(const YAML::Node& node, FieldReader& r, const std::string& dir, KernelSpec& kernel) {
@@ -213,7 +215,7 @@ ScenarioLoad load_scenario_text(const std::string& text, const std::string& file
         if (auto v = r.string(*n, "name")) s.name = *v;
       if (const YAML::Node* n = FieldReader::find(fs, "description"))
         if (!n->IsNull()) s.description = r.string(*n, "description").value_or("");
-      if (const YAML::Node* n = FieldReader::find(fs, "vm")) read_vm(*n, r, s.vm);
+      if (const YAML::Node* n = FieldReader::find(fs, "vm")) read_vm(*n, r, dir, s.vm);
       if (const YAML::Node* n = FieldReader::find(fs, "kernel")) read_kernel(*n, r, dir, s.kernel);
       if (const YAML::Node* n = FieldReader::find(fs, "scheduler"))
         s.scheduler = r.scheduler(*n, *n, "scheduler", dir);

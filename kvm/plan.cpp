@@ -302,6 +302,7 @@ std::string plan_to_json(const Plan& plan) {
                    {"on_failure", plan.settings.on_failure == OnFailure::Stop ? "stop" : "continue"},
                    {"send_kallsyms", plan.settings.send_kallsyms},
                    {"scheduler_exit_expected", plan.settings.scheduler_exit_expected}};
+  if (!plan.modules.empty()) j["modules"] = plan.modules;
   j["steps"] = json::array();
   for (const auto& step : plan.steps) j["steps"].push_back(step_to_json(step));
   return j.dump(2) + "\n";
@@ -320,6 +321,7 @@ Result<Plan> plan_from_json(std::string_view text) {
                        "host and agent come from different ktest builds; rebuild both");
   Plan plan;
   KTEST_ASSIGN(plan.settings, read_settings(r.object("settings")));
+  KTEST_ASSIGN(plan.modules, r.strings("modules", false));
   const json* steps = r.object("steps");
   if (steps == nullptr || !steps->is_array())
     return field_error("steps", "missing required array of steps");

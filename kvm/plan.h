@@ -185,6 +185,10 @@ struct PlanSettings {
 
 struct Plan {
   PlanSettings settings;
+  // Kernel modules (guest paths, .ko or compressed .ko.xz/.ko.zst/.ko.gz) the
+  // agent loads in this order before the first step (at most kMaxArgvLength);
+  // a failure ends the run.
+  std::vector<std::string> modules;
   std::vector<Step> steps;
   bool operator==(const Plan&) const = default;
 };

@@ -45,6 +45,8 @@ class PlanBuilder {
       KTEST_ASSIGN(std::string path, find_tool(tool, "tool"));
       add_tool(path, where(tool.loc));
     }
+    for (const auto& module : scenario_.vm.modules) out_.modules.push_back({module.name, where(module.loc)});
+    KTEST_TRY(add_vm_files());
     if (scenario_.scheduler) {
       KTEST_ASSIGN(auto attach, attach_step<kvm::AttachScheduler>(*scenario_.scheduler));
       add(attach, scenario_.scheduler->loc.line);
@@ -195,7 +197,7 @@ class PlanBuilder {
     if (found.empty())
       return fail(fmt::format("{} '{}' not found on the host (looked at: {})", what, tool.program, fmt::join(tried, ", ")),
                   where(tool.loc), "install it on the host, or write the absolute path of an executable");
-    for (const char* mount : {"/tmp/", "/proc/", "/sys/", "/dev/", "/ktest/"}) {
+    for (const char* mount : dsl::kGuestOwnedDirs) {
       if (found.starts_with(mount))
         return fail(fmt::format("{} '{}' is at {}, which the guest uses for itself", what, tool.program, found),
                     where(tool.loc), fmt::format("copy it out of {} (e.g. to /usr/local/bin) and list that path", mount));
@@ -208,6 +210,38 @@ class PlanBuilder {
                   "vm.tools copies compiled programs with their shared libraries; for a script, list its "
                   "interpreter here and put the script in the command");
     return found;
+  }
+
+  // vm.files: each regular file under each entry, at its guest path.
+  Status add_vm_files() {
+    const uint64_t budget = scenario_.vm.memory_bytes / 2;
+    uint64_t total = 0;
+    for (const auto& file : scenario_.vm.files) {
+      std::error_code ec;
+      auto add = [&](const fs::path& host, const std::string& guest) -> Status {
+        total += fs::file_size(host, ec);
+        if (total > budget)
+          return fail(fmt::format("vm.files hold more than half of vm.memory ({} MiB) by {}", budget >> 19, host.string()),
+                      where(file.loc), "raise vm.memory, or copy less");
+        out_.files.push_back({guest, host.string()});
+        return {};
+      };
+      if (fs::is_regular_file(file.host, ec)) {
+        KTEST_TRY(add(file.host, file.guest));
+        continue;
+      }
+      if (!fs::is_directory(file.host, ec))
+        return fail(fmt::format("vm.files entry '{}' does not exist on the host", file.host), where(file.loc),
+                    "check the path; a relative one is relative to the scenario file");
+      for (auto it = fs::recursive_directory_iterator(file.host, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (it->is_regular_file(ec))
+          KTEST_TRY(add(it->path(), file.guest + "/" + fs::relative(it->path(), file.host).string()));
+      }
+      if (ec)
+        return fail(fmt::format("cannot read vm.files directory {}: {}", file.host, ec.message()), where(file.loc));
+    }
+    return {};
   }
 
   static bool is_program(const std::string& path) {

@@ -19,6 +19,10 @@
 // the plan runs it by that absolute path; when a loader is still attached
 // after the last step, an implicit DetachScheduler (line 0) stops it, so
 // its output reaches the host with a step.
+// vm.files entries must exist on the host; a directory is copied whole
+// (regular files, also through symlinks; symlinked directories are not
+// followed), and everything together must stay within half of vm.memory,
+// else the error names the entry and the total.
 #pragma once
 
 #include <string>
@@ -40,10 +44,17 @@ struct GuestTool {
   std::string where;  // "file:line:col" of its vm.tools entry, for messages
 };
 
+// A vm.modules entry, resolved against the kernel when the initramfs is built.
+struct GuestModule {
+  std::string name;
+  std::string where;  // "file:line:col"
+};
+
 struct GuestPlan {
   kvm::Plan plan;
-  std::vector<GuestFile> files;
+  std::vector<GuestFile> files;  // BPF objects, then vm.files (directories expanded)
   std::vector<GuestTool> tools;
+  std::vector<GuestModule> modules;
   // plan.steps[i] came from scenario line step_lines[i] (0: implicit step).
   std::vector<int> step_lines;
   // plan.steps[i]'s output is recorded as JSON document step_json[i]

@@ -179,12 +179,36 @@ class Session {
       if (!added) return fail(added.error().with_context("copying vm.tools entry " + tool.path + " (" + tool.where + ")"));
     }
     KTEST_TRY(image.add_busybox());
-    KTEST_TRY(image.add_file(kvm::kPlanGuestPath, kvm::plan_to_json(plan.plan)));
+    kvm::Plan guest_plan = plan.plan;
+    KTEST_ASSIGN(guest_plan.modules, add_modules(image, plan, kernel));
+    KTEST_TRY(image.add_file(kvm::kPlanGuestPath, kvm::plan_to_json(guest_plan)));
     // For libbpf's __kconfig externs (the agent links /boot/config-<release>).
     if (!kernel.config.empty()) KTEST_TRY(image.add_host_file(std::string(kvm::kKernelConfigGuestPath), kernel.config));
     for (const auto& file : plan.files) KTEST_TRY(image.add_host_file(file.guest_path, file.host_path));
     KTEST_ASSIGN(auto cached, kvm::write_cached(image));
     return cached.path;
+  }
+
+  // vm.modules from the kernel's own modules, at their usual guest paths;
+  // returns those paths in load order.
+  static Result<std::vector<std::string>> add_modules(kvm::Initramfs& image, const GuestPlan& plan,
+                                                      const kvm::KernelImage& kernel) {
+    std::vector<std::string> paths;
+    for (const auto& module : plan.modules) {
+      auto files = kvm::resolve_modules(kernel.modules_dir, {module.name});
+      if (!files) {
+        Error e = files.error();
+        e.location = module.where;
+        return fail(e.with_context("vm.modules of kernel " + kernel.version));
+      }
+      for (const auto& file : *files) {
+        std::string guest = "/lib/modules/" + kernel.version + "/" + file.relative;
+        if (std::find(paths.begin(), paths.end(), guest) != paths.end()) continue;
+        KTEST_TRY(image.add_host_file(guest, file.host_path, 0644));
+        paths.push_back(guest);
+      }
+    }
+    return paths;
   }
 
   void init_steps(const GuestPlan& plan) {

@@ -101,3 +101,45 @@ TEST_CASE("cpu_model is a QEMU model token") {
               "`qemu-system-x86_64 -cpu help` lists it, e.g. qemu64 or host, optionally with features: "
               "host,-xsaves"});
 }
+
+TEST_CASE("vm.modules and vm.files load into VmConfig") {
+  auto load = load_scenario_text(
+      "vm:\n"
+      "  modules: [kvm-amd, dummy]\n"
+      "  files: [/usr/share/qemu, data/, {host: a.bin, guest: /opt/a.bin}]\n",
+      "/s/t.yaml", "/s");
+  REQUIRE(load.ok());
+  const VmConfig& vm = load.scenario->vm;
+  REQUIRE(vm.modules.size() == 2);
+  CHECK(vm.modules[0].name == "kvm-amd");
+  CHECK(vm.modules[1].loc.line == 2);
+  REQUIRE(vm.files.size() == 3);
+  CHECK(vm.files[0].host == "/usr/share/qemu");
+  CHECK(vm.files[0].guest == "/usr/share/qemu");
+  CHECK(vm.files[1].host == "/s/data");  // relative to the scenario; the trailing '/' dropped
+  CHECK(vm.files[1].guest == "/s/data");
+  CHECK(vm.files[2].host == "/s/a.bin");
+  CHECK(vm.files[2].guest == "/opt/a.bin");
+}
+
+TEST_CASE("vm.modules and vm.files errors, with line:col and hint") {
+  CHECK(errors_of("vm: {modules: kvm}\n") ==
+        Lines{"1:15: 'modules' must be a list of kernel module names | write modules: [kvm-amd]"});
+  CHECK(errors_of("vm: {modules: [kvm-amd, kvm_amd]}\n") ==
+        Lines{"1:25: module 'kvm_amd' is listed twice (first at line 1) | delete one of them"});
+  CHECK(errors_of("vm: {modules: [\"kvm amd\"]}\n") ==
+        Lines{"1:16: 'kvm amd' is not a module name | write the name modprobe takes (letters, digits, '-' and "
+              "'_'), e.g. modules: [kvm-amd]"});
+  CHECK(errors_of("vm: {files: [/tmp/x]}\n") ==
+        Lines{"1:14: '/tmp/x' would land in /tmp, which the guest mounts over at boot | give it another guest "
+              "path: {host: /tmp/x, guest: /opt/x}"});
+  CHECK(errors_of("vm: {files: [{host: /a, guest: rel}]}\n") ==
+        Lines{"1:32: guest path 'rel' is not absolute | write where it goes, e.g. /opt/data"});
+  CHECK(errors_of("vm: {files: [{host: /a, guest: /run}]}\n").size() == 1);
+  CHECK(errors_of("vm: {files: [{host: /a}]}\n").size() == 1);  // guest is required
+  auto twice = errors_of("vm: {files: [/a, {host: /b, guest: /a}]}\n");
+  REQUIRE(twice.size() == 1);
+  CHECK(twice[0] == "1:18: guest path '/a' is given twice (first at line 1) | delete one of them, or give one "
+                    "another guest path");
+  CHECK(errors_of("vm: {files: [/]}\n").size() == 1);
+}

@@ -6,7 +6,8 @@
 // raises RLIMIT_NOFILE to kGuestMaxOpenFiles for everything it starts
 // (upstream BPF loaders expect both), links /boot/config-$(uname -r) to
 // kvm::kKernelConfigGuestPath when the host shipped the kernel's config
-// (libbpf reads it for __kconfig externs), opens the control channel (virtio-serial port "ktest.ctl",
+// (libbpf reads it for __kconfig externs), loads the plan's kernel modules
+// (before the first step; a refusal ends the run), opens the control channel (virtio-serial port "ktest.ctl",
 // falling back to the console), sends hello and kallsyms, executes
 // /ktest/plan.json step by step (semantics in kvm/plan.h) reporting each
 // step (kvm/control_protocol.h), then kills its workloads, detaches the
@@ -45,6 +46,11 @@ void mount_kernel_filesystems();  // best effort; failures are logged to the con
 inline constexpr unsigned long kGuestMaxOpenFiles = 65536;
 void prepare_userspace();         // /var/run, resource limits (see the top); best effort
 void attach_console();            // stdin/stdout/stderr on /dev/console
+// --- modules.cpp ---
+// finit_module() of each path in order (compressed ones decompressed by the
+// kernel); one already loaded is fine; the first refusal is the error, with
+// the kernel's log lines.
+Status load_modules(const std::vector<std::string>& paths);
 [[noreturn]] void power_off();    // sync, then RB_POWER_OFF (RB_AUTOBOOT as fallback)
 Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes);
 std::string trim(std::string s);

@@ -80,8 +80,10 @@ int agent_main() {
   kallsyms = std::string();  // free before the workloads run
 
   bool ok = false;
-  if (!plan) {
-    std::string err = "reading the plan: " + plan.error().to_string();
+  Status modules = plan ? load_modules(plan->modules) : Status{};
+  if (!plan || !modules) {
+    std::string err = !plan ? "reading the plan: " + plan.error().to_string()
+                            : "loading vm.modules: " + modules.error().to_string();
     console_log(err);
     channel.send(ctl::Done{false, 0, err});
   } else {

@@ -153,6 +153,52 @@ Status download_and_unpack(const std::string& apt_dir, const std::string& abi, c
   return {};
 }
 
+bool has_modules(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(dir + "/modules/modules.dep", ec);
+}
+
+// linux-modules-<abi> into <dir>/modules: downloaded and unpacked in `work`,
+// indexed with depmod (the package ships no modules.dep: dpkg's trigger
+// writes it on install), then renamed into place.
+Status fetch_modules(const std::string& apt_dir, const std::string& abi, const std::string& work,
+                     const std::string& dir) {
+  const std::string package = "linux-modules-" + abi;
+  std::vector<std::string> argv = {"apt-get", "-qq"};
+  for (auto& o : private_apt_options(apt_dir)) argv.push_back(o);
+  argv.insert(argv.end(), {"download", package});
+  if (auto r = run_checked(argv, in_dir(work)); !r) return std::move(r).context("downloading " + package);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(work, ec)) {
+    if (entry.path().filename().string().starts_with(package + "_"))
+      KTEST_TRY(run_checked({"dpkg-deb", "-x", entry.path().string(), work + "/modules-root"}));
+  }
+  // usr/lib/modules/<abi> on merged-/usr Debian, lib/modules/<abi> before.
+  std::string base;
+  for (const char* prefix : {"/modules-root/usr", "/modules-root"}) {
+    if (fs::is_directory(work + prefix + "/lib/modules/" + abi, ec)) {
+      base = work + prefix;
+      break;
+    }
+  }
+  if (base.empty()) {
+    return fail(package + " holds no lib/modules/" + abi, work,
+                "the Debian package layout may have changed; report this to ktest");
+  }
+  // /usr/sbin is not on every user's PATH.
+  const std::string depmod = fs::exists("/usr/sbin/depmod", ec) ? "/usr/sbin/depmod" : "depmod";
+  if (auto r = run_checked({depmod, "-b", base, abi}); !r) {
+    Error e = std::move(r.error());
+    if (e.hint.empty()) e.hint = "depmod comes with kmod: apt install kmod";
+    return fail(std::move(e.with_context("indexing the modules with depmod")));
+  }
+  const std::string staged = work + "/modules-staged";
+  fs::rename(base + "/lib/modules/" + abi, staged, ec);
+  if (!ec) fs::rename(staged, dir + "/modules", ec);
+  if (ec) return fail("cannot move the modules into " + dir + "/modules: " + ec.message());
+  return {};
+}
+
 // The kernel `options` names (or the index's newest), from the cache or downloaded.
 Result<std::string> fetch_from_index(const std::string& cache, const std::string& apt_dir,
                                      const AptIndexState& index, const FetchOptions& options) {
@@ -163,15 +209,24 @@ Result<std::string> fetch_from_index(const std::string& cache, const std::string
   }
   std::error_code ec;
   std::string dir = cache + "/" + abi;
-  if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) {
+  const bool cached = !options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec);
+  if (cached && (!options.modules || has_modules(dir))) {
     say(options, abi + " is already in the cache");
     return dir;
   }
-  say(options, "downloading linux-binary-" + abi + " and linux-base-" + abi);
   std::string work = cache + "/.fetch-" + abi + "." + std::to_string(::getpid());
   fs::remove_all(work, ec);
   fs::create_directories(work, ec);
   if (ec) return fail("cannot create " + work + ": " + ec.message(), "", "check that the cache is writable");
+  if (cached) {  // only the modules are missing
+    say(options, "downloading linux-modules-" + abi);
+    Status done = fetch_modules(apt_dir, abi, work, dir);
+    fs::remove_all(work, ec);
+    if (!done) return std::move(done).context("fetching the modules of " + abi);
+    say(options, "modules of " + abi + " are in " + dir + "/modules");
+    return dir;
+  }
+  say(options, "downloading linux-binary-" + abi + " and linux-base-" + abi);
   std::string stage = work + "/kernel";
   Status done = download_and_unpack(apt_dir, abi, work, stage);
   if (done) {
@@ -186,6 +241,10 @@ Result<std::string> fetch_from_index(const std::string& cache, const std::string
       done = fail("the extracted vmlinux lacks " + std::string(facts->has_btf ? "a PVH entry note" : ".BTF"),
                   stage + "/vmlinux", "this Debian kernel cannot be used by ktest; try --version");
     }
+  }
+  if (done && options.modules) {
+    say(options, "downloading linux-modules-" + abi);
+    done = fetch_modules(apt_dir, abi, work, stage);
   }
   if (done) {
     // Replace atomically: the old copy moves aside first, then goes.
@@ -256,7 +315,9 @@ Result<std::string> fetch_kernel(const FetchOptions& options) {
   std::error_code ec;
   if (!options.version.empty()) {
     std::string dir = cache + "/" + abi_with_flavour(options.version);
-    if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec)) return dir;
+    if (!options.force && fs::exists(dir + "/vmlinux", ec) && fs::exists(dir + "/config", ec) &&
+        (!options.modules || has_modules(dir)))
+      return dir;
   }
   KTEST_TRY(prepare_apt_dir(apt_dir));
   AptIndexState index = read_apt_index_state(apt_dir);

@@ -6,7 +6,9 @@
 //   matching linux-base-<v>-amd64 (config) with apt-get through a private
 //   apt state under the cache (the system's apt state is never touched and
 //   nothing is installed), then leaves <cache>/kernels/<v>/{vmlinuz,vmlinux,
-//   config}. The directory appears atomically (temp dir, then rename); an
+//   config}; with `modules`, also linux-modules-<v>-amd64, indexed with
+//   depmod, as <v>/modules/ (kernel/..., modules.dep, modules.builtin; added
+//   atomically to a cached kernel that lacks it). The directory appears atomically (temp dir, then rename); an
 //   existing version is reused unless `force`. sid's package index is
 //   refreshed (apt-get update) only when it is older than kAptIndexMaxAge,
 //   absent, or `refresh` asks for it; a download that fails on an unrefreshed
@@ -28,7 +30,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +52,7 @@ struct FetchOptions {
   bool force = false;       // download again even if the version is cached
   bool quiet = false;       // no progress lines on stderr
   bool refresh = false;     // refresh sid's package index even when it is fresh
+  bool modules = false;     // also the kernel's loadable modules (<dir>/modules)
   std::string cache_dir;    // "" = kernel_cache_dir()
 };
 // Returns the kernel directory (<cache>/<version>).
@@ -87,6 +92,7 @@ struct CachedKernel {
   bool has_vmlinuz = false;
   bool has_vmlinux = false;
   bool has_config = false;
+  bool has_modules = false;  // <dir>/modules/modules.dep
 };
 // Sorted newest first (Debian ordering). An absent cache is an empty list.
 Result<std::vector<CachedKernel>> list_kernels(const std::string& cache_dir = {});
@@ -152,6 +158,7 @@ struct KernelImage {
   std::string config;       // "" when none was found
   std::string version;      // cache directory name, or the image's file name
   bool has_symbols = false; // btf_vmlinux also carries .symtab
+  std::string modules_dir;  // <dir>/modules when it has modules.dep, else ""
 };
 Result<KernelImage> resolve_kernel(const KernelSpec& spec);
 
@@ -161,5 +168,33 @@ bool is_real_system_map(const std::string& path);
 // Where the vmlinux BTF of a resolved kernel lives (the .BTF section of
 // btf_vmlinux), or an error saying how to get a kernel with BTF.
 Result<std::string> vmlinux_btf_path(const KernelImage& image);
+
+// ---- modules (vm.modules) -------------------------------------------------
+// Names match the way modprobe matches them: "kvm-amd" == "kvm_amd".
+// ".../kvm-amd.ko.xz" -> "kvm_amd"; header-only (dsl/ checks vm.modules with it).
+inline std::string module_name(std::string_view name_or_path) {
+  std::string_view base = name_or_path.substr(name_or_path.find_last_of('/') + 1);
+  std::string out(base.substr(0, base.find(".ko")));
+  for (char& c : out)
+    if (c == '-') c = '_';
+  return out;
+}
+struct ModuleIndex {
+  std::map<std::string, std::vector<std::string>> deps;  // modules.dep: file -> the files it needs
+  std::map<std::string, std::string> by_name;             // module_name -> file
+  std::set<std::string> builtin;                          // module names in modules.builtin
+};
+ModuleIndex parse_module_index(std::string_view modules_dep, std::string_view modules_builtin);
+// The files to load for `names`, each after what it needs, once each; a
+// built-in name needs nothing. Unknown names fail with a "did you mean".
+Result<std::vector<std::string>> module_load_order(const ModuleIndex& index, const std::vector<std::string>& names);
+struct ModuleFile {
+  std::string name;       // module_name()
+  std::string host_path;  // <modules_dir>/<relative>
+  std::string relative;   // as in modules.dep: "kernel/arch/x86/kvm/kvm.ko.xz"
+};
+// module_load_order() over <modules_dir>/modules.dep; no modules_dir is an
+// error that says to fetch them (when `names` is not empty).
+Result<std::vector<ModuleFile>> resolve_modules(const std::string& modules_dir, const std::vector<std::string>& names);
 
 }  // namespace ktest::kvm

@@ -107,6 +107,7 @@ Status resolve_image(const std::string& image, KernelImage& out) {
   out.has_symbols = facts.has_symbols;
   out.system_map = real_system_map_in(dir);
   out.config = first_existing(dir, {"config", ".config"});
+  if (exists_file(fs::path(dir) / "modules" / "modules.dep")) out.modules_dir = (dir / "modules").string();
   return {};
 }
 
@@ -138,7 +139,8 @@ Result<std::vector<CachedKernel>> list_kernels(const std::string& cache_dir) {
     std::string name = e.path().filename().string();
     if (!e.is_directory() || name.starts_with(".")) continue;  // .apt, .fetch-* are ours
     kernels.push_back({name, e.path().string(), exists_file(e.path() / "vmlinuz"),
-                       exists_file(e.path() / "vmlinux"), exists_file(e.path() / "config")});
+                       exists_file(e.path() / "vmlinux"), exists_file(e.path() / "config"),
+                       exists_file(e.path() / "modules" / "modules.dep")});
   }
   if (ec) return fail("cannot list " + cache + ": " + ec.message());
   std::sort(kernels.begin(), kernels.end(), [](const CachedKernel& a, const CachedKernel& b) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 
 #include "cli/run/guest_plan.h"
 #include "util/atomic_file.h"
@@ -173,4 +174,35 @@ TEST_CASE("a loader scheduler: its program is shipped like a vm.tools entry, run
   auto missing = load("steps:\n  - AttachScheduler: {command: [no-such-loader]}\n", ".");
   std::string e = error_of(build_guest_plan(missing, {}));
   CHECK(e.starts_with("t.yaml:2:33: scheduler program 'no-such-loader' not found on the host"));
+}
+
+TEST_CASE("vm.files: directories expand to their files at the guest path; missing and oversized are located errors") {
+  TempDir dir;
+  dir.file("data/a.txt", "a");
+  dir.file("data/sub/b.txt", "bb");
+  dir.file("one.bin", "1");
+  auto plan = build_guest_plan(load("vm:\n  files: [data, {host: one.bin, guest: /opt/one}]\n  modules: [kvm-amd]\n"
+                                    "steps:\n  - Sleep: 1ms\n",
+                                    dir.path.string()),
+                               {});
+  REQUIRE(plan);
+  std::map<std::string, std::string> files;
+  for (const auto& f : plan->files) files[f.guest_path] = f.host_path;
+  const std::string data = (dir.path / "data").string();
+  CHECK(files.size() == 3);
+  CHECK(files[data + "/a.txt"] == data + "/a.txt");
+  CHECK(files[data + "/sub/b.txt"] == data + "/sub/b.txt");
+  CHECK(files["/opt/one"] == (dir.path / "one.bin").string());
+  REQUIRE(plan->modules.size() == 1);  // resolved against the kernel later
+  CHECK(plan->modules[0].name == "kvm-amd");
+  CHECK(plan->modules[0].where == "t.yaml:3:13");
+
+  auto missing = build_guest_plan(load("vm: {files: [nope]}\nsteps:\n  - Sleep: 1ms\n", dir.path.string()), {});
+  CHECK(error_of(missing).find("t.yaml:1:14") != std::string::npos);
+  CHECK(error_of(missing).find("does not exist on the host") != std::string::npos);
+
+  dir.file("big.bin", std::string(40u << 20, 'x'));  // 40 MiB > half of a 64 MiB guest
+  auto big = build_guest_plan(load("vm: {memory: 64M, files: [big.bin]}\nsteps:\n  - Sleep: 1ms\n", dir.path.string()), {});
+  CHECK(error_of(big).find("more than half of vm.memory") != std::string::npos);
+  CHECK(error_of(big).find("raise vm.memory") != std::string::npos);
 }
