@@ -220,7 +220,11 @@ void add_run_command(CLI::App& app, CommandContext& ctx) {
       ->required()
       ->type_name("SCENARIO");
   add_config_flags(*cmd, flags->config);
-  cmd->add_option("--object-path", flags->object_path, "Extra directories to find BPF objects in")->type_name("DIR");
+  // One directory per --object-path (repeat it for more): a greedy list
+  // would swallow the scenario paths that follow it.
+  cmd->add_option("--object-path", flags->object_path, "Extra directory to find BPF objects in (repeatable)")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
   cmd->add_flag("--json", flags->json, "Print results as JSON (same as --format json)");
   cmd->add_flag("--tap", flags->tap, "Print results as TAP version 13 (same as --format tap)");
   cmd->add_option("--junit", flags->junit, "Also write JUnit XML to FILE")->type_name("FILE");

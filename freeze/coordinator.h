@@ -68,6 +68,7 @@ struct CaptureStats {
   bool degraded = false;
   std::string degraded_reason;
   std::chrono::microseconds freeze_window{0};  // pause_all() start → resume() done
+  kvm::AccelCounters accel_counters;  // while frozen (Machine::accel_counters()); empty under TCG
 };
 
 struct FreezeOptions {

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -158,6 +159,8 @@ struct MachineInfo {
   std::string machine;    // "microvm" | "q35"
 };
 
+using AccelCounters = std::map<std::string, uint64_t>;
+
 class Machine {
  public:
   virtual ~Machine() = default;
@@ -195,6 +198,12 @@ class Machine {
   // The guest agent's byte stream (virtio-serial port "ktest.ctl"): a
   // connected socket fd owned by the Machine; -1 before boot.
   virtual int control_channel() const = 0;
+
+  // The accelerator's exit counters while paused, each summed over the
+  // vCPUs: KVM's "exits", "mmio_exits" (exits to QEMU for MMIO; a doorbell
+  // served by its ioeventfd adds none), "io_exits", ... Empty under TCG,
+  // which keeps none, and for engines without them.
+  virtual Result<AccelCounters> accel_counters() { return AccelCounters{}; }
 
   virtual std::vector<std::string> console_tail() const = 0;
   virtual std::string run_dir() const = 0;

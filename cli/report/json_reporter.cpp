@@ -24,7 +24,8 @@ Json vm_json(const std::optional<VmResult>& vm) {
           {"cpus", vm->cpus},
           {"memory_mib", vm->memory_mib},
           {"topology", text_or_null(vm->topology)},
-          {"numa_nodes", vm->numa_nodes}};
+          {"numa_nodes", vm->numa_nodes},
+          {"ready_ms", vm->ready ? Json(vm->ready->count()) : Json(nullptr)}};
 }
 
 Json scenario_json(const ScenarioResult& sc) {
@@ -46,7 +47,8 @@ Json scenario_json(const ScenarioResult& sc) {
                         {"maps", c.maps},
                         {"degraded", c.degraded},
                         {"duration_ms", millis(c.duration)},
-                        {"error", text_or_null(c.error)}});
+                        {"error", text_or_null(c.error)},
+                        {"accel_counters", c.accel_counters.empty() ? Json(nullptr) : Json(c.accel_counters)}});
   }
   Json assertions = Json::array();
   for (const auto& a : sc.assertions) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct CaptureResult {
   bool degraded = false;    // schema "degraded": partial capture
   std::chrono::nanoseconds duration{0};  // freeze to thaw
   std::string error;        // capture failed: why
+  std::map<std::string, uint64_t> accel_counters;  // KVM's exit counters while frozen; empty under TCG
 };
 
 struct AssertionResult {
@@ -81,6 +83,7 @@ struct VmResult {
   uint32_t memory_mib = 0;
   std::string topology;          // "2 sockets x 2 cores x 2 threads"; "" when none was asked
   std::size_t numa_nodes = 0;    // 0: one node, no SRAT
+  std::optional<std::chrono::milliseconds> ready;  // QEMU's launch → the agent's hello; none if it never came
 };
 
 struct ScenarioResult {

@@ -294,6 +294,7 @@ class Session {
     machine_ = std::move(*machine);
     progress(fmt::format("booting {} ({} vCPUs, {} MiB)", kernel->version, config.cpus,
                          config.memory_mib));
+    boot_started_ = std::chrono::steady_clock::now();
     if (Status booted = machine_->boot(config); !booted) {
       return fail_with(SessionFailure::VmUnavailable, booted.error().with_context("booting the guest"));
     }
@@ -424,6 +425,9 @@ class Session {
           using T = std::decay_t<decltype(m)>;
           if constexpr (std::is_same_v<T, control::Hello>) {
             progress(fmt::format("agent ready (kernel {})", m.kernel_release));
+            if (result_.vm)
+              result_.vm->ready = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - boot_started_);
             if (m.text_address != 0 && m.text_address != kNoKaslrText) {
               notes_.add(fmt::format(
                   "the guest's _text is {:#x}, not {:#x}: KASLR is active", m.text_address,
@@ -515,6 +519,7 @@ class Session {
       capture.degraded = stats.degraded;
       capture.duration = stats.freeze_window;
       capture.error = stats.degraded_reason;
+      capture.accel_counters = stats.accel_counters;
       result_.captures.push_back(std::move(capture));
     }
   }
@@ -615,6 +620,7 @@ class Session {
   SnapshotBridge bridge_;
   freeze::FreezeCoordinator* coordinator_ = nullptr;
   std::string kernel_version_;
+  std::chrono::steady_clock::time_point boot_started_{};  // QEMU launch, for VmResult::ready
   uint32_t kernel_hz_ = 0;  // CONFIG_HZ; 0 when the kernel's config is not at hand
   freeze::FailureDump failure_dump_;
   // The guest kernel's vmlinux BTF and layouts; nullptr when the kernel has

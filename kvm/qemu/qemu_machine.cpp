@@ -112,6 +112,13 @@ Status QemuMachine::resume() {
   return {};
 }
 
+Result<AccelCounters> QemuMachine::accel_counters() {
+  if (!use_kvm_) return AccelCounters{};  // TCG keeps no exit counters
+  const nlohmann::json args = {{"target", "vcpu"}, {"providers", {{{"provider", "kvm"}}}}};
+  KTEST_ASSIGN(nlohmann::json reply, qmp("query-stats", args));
+  return qmp::parse_kvm_vcpu_stats(reply);
+}
+
 Result<bool> QemuMachine::is_paused() {
   KTEST_ASSIGN(bool running, running_now());
   return !running;

@@ -61,6 +61,7 @@ class QemuMachine final : public Machine {
   Status reply_doorbell(uint64_t serial, doorbell::ReplyStatus status,
                         const std::vector<uint8_t>& payload) override;
   int control_channel() const override { return ctl_fd_.get(); }
+  Result<AccelCounters> accel_counters() override;
   std::vector<std::string> console_tail() const override;
   std::string run_dir() const override { return config_.run_dir; }
   ExitEvent kill() override;

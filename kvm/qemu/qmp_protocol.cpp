@@ -1,5 +1,7 @@
 #include "kvm/qemu/qmp_protocol.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace ktest::kvm::qmp {
@@ -54,6 +56,31 @@ Result<Message> parse_qmp_message(std::string_view line) {
                             shorten(line)));
   }
   return msg;
+}
+
+Result<std::map<std::string, uint64_t>> parse_kvm_vcpu_stats(const nlohmann::json& reply) {
+  if (!reply.is_array()) return fail("QMP query-stats returned " + shorten(reply.dump()) + ", not a list");
+  std::map<std::string, uint64_t> sums;
+  std::size_t vcpus = 0;
+  for (const auto& vcpu : reply) {
+    if (++vcpus > kMaxStatsEntries) break;
+    if (!vcpu.is_object() || vcpu.value("provider", "") != "kvm") continue;
+    auto stats = vcpu.find("stats");
+    if (stats == vcpu.end() || !stats->is_array()) continue;
+    std::size_t read = 0;
+    for (const auto& stat : *stats) {
+      if (++read > kMaxStatsEntries) break;
+      if (!stat.is_object()) continue;
+      auto name = stat.find("name");
+      auto value = stat.find("value");
+      if (name == stat.end() || !name->is_string() || value == stat.end() || !value->is_number_unsigned()) continue;
+      const std::string key = name->get<std::string>();
+      if (std::find(std::begin(kKvmExitCounters), std::end(kKvmExitCounters), key) == std::end(kKvmExitCounters))
+        continue;
+      sums[key] += value->get<uint64_t>();
+    }
+  }
+  return sums;
 }
 
 std::string encode_qmp_command(std::string_view command, const nlohmann::json& arguments,

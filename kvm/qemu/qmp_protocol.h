@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,14 @@ struct Message {
 };
 
 Result<Message> parse_qmp_message(std::string_view line);
+
+// From a query-stats reply for target "vcpu", provider "kvm": each counter
+// in kKvmExitCounters summed over the vCPUs (histograms and other names are
+// skipped; at most kMaxStatsEntries vCPUs and stats each are read).
+inline constexpr const char* kKvmExitCounters[] = {"exits",     "mmio_exits",   "io_exits",
+                                                   "irq_exits", "halt_exits",   "signal_exits"};
+inline constexpr std::size_t kMaxStatsEntries = 4096;
+Result<std::map<std::string, uint64_t>> parse_kvm_vcpu_stats(const nlohmann::json& reply);
 
 std::string encode_qmp_command(std::string_view command, const nlohmann::json& arguments,
                                uint64_t id);

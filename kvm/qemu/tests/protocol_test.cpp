@@ -62,6 +62,30 @@ TEST_CASE("QMP: commands are one line with id and arguments") {
   CHECK_FALSE(nlohmann::json::parse(qmp::encode_qmp_command("stop", nullptr, 1)).contains("arguments"));
 }
 
+TEST_CASE("QMP: query-stats sums KVM's exit counters over the vCPUs") {
+  // The shape QEMU 7.2 answers for target "vcpu", provider "kvm".
+  auto reply = nlohmann::json::parse(R"([
+    {"provider": "kvm", "qom-path": "/machine/unattached/device[0]",
+     "stats": [{"name": "exits", "value": 1000}, {"name": "mmio_exits", "value": 7},
+               {"name": "halt_poll_success_hist", "value": [1, 2, 3]}, {"name": "guest_mode", "value": false},
+               {"name": "io_exits", "value": 40}]},
+    {"provider": "kvm", "qom-path": "/machine/unattached/device[1]",
+     "stats": [{"name": "exits", "value": 500}, {"name": "mmio_exits", "value": 3}, {"name": "io_exits", "value": -1}]},
+    {"provider": "other", "stats": [{"name": "exits", "value": 99}]},
+    "junk", {"provider": "kvm", "stats": "junk"}])");
+  auto sums = qmp::parse_kvm_vcpu_stats(reply);
+  REQUIRE(sums);
+  CHECK(sums->at("exits") == 1500);
+  CHECK(sums->at("mmio_exits") == 10);
+  CHECK(sums->at("io_exits") == 40);  // a negative value is not a counter
+  CHECK_FALSE(sums->contains("halt_poll_success_hist"));
+  CHECK_FALSE(sums->contains("guest_mode"));
+  CHECK_FALSE(qmp::parse_kvm_vcpu_stats(nlohmann::json::object()));
+  auto none = qmp::parse_kvm_vcpu_stats(nlohmann::json::array());  // TCG's answer
+  REQUIRE(none);
+  CHECK(none->empty());
+}
+
 TEST_CASE("gdb: checksums and framing") {
   CHECK(gdb::gdb_checksum("OK") == 0x9a);
   CHECK(gdb::encode_gdb_packet("OK") == "$OK#9a");
