@@ -16,7 +16,7 @@ Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::stri
   CachedInitramfs result;
   result.key = fnv1a128_hex(archive);
   std::string dir = (cache_dir.empty() ? ktest_cache_dir() : cache_dir) + "/initramfs";
-  result.path = dir + "/" + result.key + ".cpio.zst";
+  result.path = dir + "/" + result.key + ".initrd";
   std::error_code ec;
   if (fs::is_regular_file(result.path, ec)) {
     result.reused = true;
@@ -25,6 +25,8 @@ Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::stri
   fs::create_directories(dir, ec);
   if (ec) return fail("cannot create " + dir + ": " + ec.message(), "", "check that the cache is writable");
   KTEST_ASSIGN(std::string compressed, zstd_compress(archive, kInitramfsZstdLevel));
+  archive = std::string();  // the largest buffer here; not needed any more
+  compressed.resize(compressed.size() + (4096 + kInitrdSizeResidue - compressed.size() % 4096) % 4096, '\0');
   KTEST_TRY(write_file_atomic(result.path, compressed));
   return result;
 }

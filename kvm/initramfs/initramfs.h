@@ -9,9 +9,11 @@
 // - archive() is deterministic: entries in path order (parents first),
 //   uid/gid 0, mtime 0, inode numbers by position. So identical content
 //   gives identical bytes and the same content_key().
-// - write_cached() stores <cache>/initramfs/<key>.cpio.zst (atomic rename)
+// - write_cached() stores <cache>/initramfs/<key>.initrd (atomic rename)
 //   only when absent and returns its path; a second call with identical
-//   content does not compress again (CachedInitramfs::reused).
+//   content does not compress again (CachedInitramfs::reused). The file is
+//   the zstd frame padded with NUL bytes (the kernel skips them between
+//   archives) to kInitrdSizeResidue modulo 4096: see there.
 // - add_elf_with_libraries() adds an executable plus its ELF interpreter and
 //   the DT_NEEDED closure resolved the way ld.so does for a Debian host
 //   (RUNPATH/RPATH, then the standard multiarch dirs).
@@ -82,8 +84,17 @@ std::string fnv1a128_hex(std::string_view bytes);
 // host, so size buys nothing and level 1 halves the build.
 inline constexpr int kInitramfsZstdLevel = 1;
 
+// QEMU's microvm loads the initrd at the very top of RAM, page-aligned
+// down, and under KVM its SeaBIOS keeps the ACPI tables in the top page
+// too (under TCG they sit below 1 MiB): an initrd that reaches far into
+// that page overwrote the DSDT, whose garbage length then kept the kernel
+// reading unbacked memory byte by byte in acpi_ut_verify_checksum (seen
+// in the nested-KVM lane). A size of 1 modulo 4096 ends the initrd one
+// byte into the top page, below the tables (they fill it from the top).
+inline constexpr std::size_t kInitrdSizeResidue = 1;
+
 struct CachedInitramfs {
-  std::string path;     // <cache>/initramfs/<key>.cpio.zst
+  std::string path;     // <cache>/initramfs/<key>.initrd
   std::string key;
   bool reused = false;  // the file was already there
 };
