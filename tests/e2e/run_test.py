@@ -16,24 +16,12 @@ import sys
 import tempfile
 import time
 
+from verdict import check, skip  # noqa: F401 (also imported from here by the other e2e scripts)
+
 CASE, KTEST, ROOT, KERNEL_DIR = sys.argv[1:5]
 OBJECT_DIR = sys.argv[5] if len(sys.argv) > 5 else ""
 SCENARIOS = os.path.join(ROOT, "tests", "e2e", "scenarios")
 QUICKSTART = os.path.join(ROOT, "scenarios", "examples", "quickstart.yaml")
-
-
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(77)
-
-
-def check(cond, what, output=""):
-    if not cond:
-        print(f"FAIL: {what}")
-        if output:
-            print("---- output ----")
-            print(output[-6000:])
-        sys.exit(1)
 
 
 def ktest(*args, cwd, timeout=600):
