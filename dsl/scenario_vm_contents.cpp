@@ -61,7 +61,8 @@ std::optional<VmFile> read_file_entry(const YAML::Node& item, FieldReader& r, co
   };
   VmFile file;
   file.loc = r.loc(item);
-  const YAML::Node* guest_node = &item;
+  // Where a guest-path error points: a handle, as the mapping's fields die with their block.
+  YAML::Node guest_node(item);
   if (item.IsMap()) {
     auto fs = r.fields(item, {"host", "guest"}, "vm.files entry", "{host: data/, guest: /opt/data}");
     const YAML::Node* host = r.require(fs, "host", item, "a vm.files entry", "{host: data/, guest: /opt/data}");
@@ -76,7 +77,7 @@ std::optional<VmFile> read_file_entry(const YAML::Node& item, FieldReader& r, co
     }
     file.host = absolute(*h);
     file.guest = std::filesystem::path(*g).lexically_normal().string();
-    guest_node = guest;
+    guest_node.reset(*guest);  // rebinds; operator= would overwrite the document
   } else {
     auto p = r.string(item, "files");
     if (!p) return std::nullopt;
@@ -90,11 +91,11 @@ std::optional<VmFile> read_file_entry(const YAML::Node& item, FieldReader& r, co
   for (std::string* path : {&file.host, &file.guest})
     while (path->size() > 1 && path->back() == '/') path->pop_back();
   if (file.guest == "/") {
-    r.error(*guest_node, "vm.files cannot replace the guest's root directory", "name a directory below /");
+    r.error(guest_node, "vm.files cannot replace the guest's root directory", "name a directory below /");
     return std::nullopt;
   }
   if (auto mount = owned_dir(file.guest)) {
-    r.error(*guest_node, fmt::format("'{}' would land in {}, which the guest mounts over at boot", file.guest, *mount),
+    r.error(guest_node, fmt::format("'{}' would land in {}, which the guest mounts over at boot", file.guest, *mount),
             "give it another guest path: {host: " + file.host + ", guest: /opt/" +
                 std::filesystem::path(file.guest).filename().string() + "}");
     return std::nullopt;
