@@ -40,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INNER = [
     (os.path.join(ROOT, "scenarios", "examples", "quickstart.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "watch.yaml"), "passed"),
+    (os.path.join(ROOT, "tests", "e2e", "scenarios", "watch_bpf_global.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "task_storage.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "scheduler_error_expected.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "scheduler_stall.yaml"), "failed"),
