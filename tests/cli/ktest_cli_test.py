@@ -78,6 +78,9 @@ def case_usage_errors(d):
     run(["snapshot", "query", FIXTURE_REPORT], d, 2)
     # --color placement: before or after the subcommand.
     run(["version", "--color=never"], d, 0)
+    # --object-path takes one directory: the scenarios after it stay scenarios.
+    p = run(["run", "--object-path", d, "first-missing.yaml", "second-missing.yaml"], d, 2)
+    expect("first-missing.yaml" in p.stderr, "--object-path DIR leaves the first scenario alone", p)
 
 
 def case_config_errors(d):
