@@ -123,6 +123,7 @@ void ErrorTrigger::disarm() {
     if (Status s = machine_.clear_watchpoint(*watch_); !s) problem("clearing the exit watch: " + s.error().to_string());
   }
   watch_.reset();
+  unfired_since_.reset();
   // scx_root keeps pointing at a scheduler until its disable work ends:
   // one whose exit was seen is not armed again.
   if (root_ != 0) finished_root_ = root_;
@@ -138,7 +139,10 @@ void ErrorTrigger::track_root(FreezeCoordinator& coordinator, Clock::time_point 
     root_unreadable_noted_ = true;
     return;
   }
-  if (*root == root_ && *root != 0) return;
+  if (*root == root_ && *root != 0) {
+    poll_unfired_watch(coordinator, now);
+    return;
+  }
   if (pending_exit_) return;  // the dying scheduler's watch must see DONE first
   disarm();
   if (*root == 0) {
@@ -159,12 +163,31 @@ void ErrorTrigger::track_root(FreezeCoordinator& coordinator, Clock::time_point 
   root_name_ = read_ops_name(*kernel_, *root, *layout_).value_or("");
   // The exit may have been claimed before the watch was armed.
   auto kind = read_exit_kind(*kernel_, *root, *layout_);
-  if (kind && *kind != layout_->exit_none) {
-    exits_.push_back({root_name_, layout_->exit_kind_name(*kind), *kind, "", "", now, false});
-    pending_exit_ = exits_.size() - 1;
-    capture_late(coordinator, "the scheduler was already exiting when ktest armed its watch");
-    disarm();  // handled: its DONE write would be recorded as a second exit
+  if (kind && *kind != layout_->exit_none)
+    capture_polled_exit(coordinator, *kind, now, "the scheduler was already exiting when ktest armed its watch");
+}
+
+void ErrorTrigger::poll_unfired_watch(FreezeCoordinator& coordinator, Clock::time_point now) {
+  if (!watch_ || pending_exit_) return;
+  auto kind = read_exit_kind(*kernel_, root_, *layout_);
+  if (!kind || *kind == layout_->exit_none) {
+    unfired_since_.reset();
+    return;
   }
+  if (!unfired_since_) unfired_since_ = now;
+  if (now - *unfired_since_ < kUnfiredWatchGrace) return;
+  capture_polled_exit(coordinator, *kind, now,
+                      fmt::format("the exit watch did not fire: the exit was seen by polling exit_kind, "
+                                  "{} ms or more after it",
+                                  kUnfiredWatchGrace.count()));
+}
+
+void ErrorTrigger::capture_polled_exit(FreezeCoordinator& coordinator, int64_t kind, Clock::time_point now,
+                                       const std::string& why) {
+  exits_.push_back({root_name_, layout_->exit_kind_name(kind), kind, "", "", now, false});
+  pending_exit_ = exits_.size() - 1;
+  capture_late(coordinator, why);
+  disarm();  // handled: its DONE write would be recorded as a second exit
 }
 
 void ErrorTrigger::check_stall(FreezeCoordinator& coordinator) {

@@ -16,6 +16,10 @@
 //   dying scheduler's maps and the complete exit info. Should the second
 //   write not come within kDoneWait, the capture is taken anyway.
 //   An SCX_EXIT_UNREG exit (a userspace unload) is recorded, not captured.
+//   Should exit_kind move while the watch stays silent for
+//   kUnfiredWatchGrace (seen under nested KVM: README, "The nested-KVM
+//   lane"), the poll takes the exit as seen and captures at once, with a
+//   trigger_note saying so.
 // - Early capture (kEarlySnapshotName): once, when a runnable sched_ext
 //   task has waited longer than half the watchdog timeout (checked every
 //   kStallPollInterval from racy reads of the running guest); a stall
@@ -51,6 +55,8 @@ inline constexpr std::chrono::milliseconds kRootPollInterval{10};
 inline constexpr std::chrono::milliseconds kStallPollInterval{100};
 inline constexpr std::chrono::milliseconds kDoneWait{2000};
 inline constexpr std::chrono::milliseconds kArmRetryInterval{1000};
+// Longer than any hit takes to reach the trigger once the guest stopped at the write.
+inline constexpr std::chrono::milliseconds kUnfiredWatchGrace{250};
 
 enum class TriggerState { Idle, TookEarly, Done };
 const char* trigger_state_name(TriggerState state);
@@ -116,6 +122,10 @@ class ErrorTrigger {
   void track_root(FreezeCoordinator& coordinator, Clock::time_point now);
   void check_stall(FreezeCoordinator& coordinator);
   void capture_late(FreezeCoordinator& coordinator, const std::string& why);
+  // An exit found by reading exit_kind, not by the watch: recorded and captured now.
+  void capture_polled_exit(FreezeCoordinator& coordinator, int64_t kind, Clock::time_point now,
+                           const std::string& why);
+  void poll_unfired_watch(FreezeCoordinator& coordinator, Clock::time_point now);
   void disarm();
   void problem(std::string text);
 
@@ -137,6 +147,7 @@ class ErrorTrigger {
   bool root_unreadable_noted_ = false;
   std::optional<kvm::WatchpointId> watch_;
   std::optional<std::size_t> pending_exit_;  // exits_ index awaiting DONE
+  std::optional<Clock::time_point> unfired_since_;  // exit_kind moved, the watch silent
   Clock::time_point next_root_poll_{}, next_stall_poll_{};
   std::vector<SchedulerExit> exits_;
   FailureDump dump_;

@@ -410,6 +410,27 @@ TEST_CASE("ErrorTrigger: a scheduler already exiting when the watch is armed is 
   CHECK(r.machine.arms == 1);
 }
 
+TEST_CASE("ErrorTrigger: an exit the watch does not report is taken by the poll after the grace") {
+  Rig r;
+  r.poll(0ms);
+  REQUIRE(r.machine.armed.size() == 1);
+  r.claim("SCX_EXIT_ERROR_BPF");  // written, but no hit comes (seen under nested KVM)
+  r.poll(kRootPollInterval);
+  CHECK(r.machine.pauses == 0);  // a hit may still be on its way
+  CHECK(r.trigger->exits().empty());
+  r.poll(kRootPollInterval + kUnfiredWatchGrace - 1ms);
+  CHECK(r.trigger->exits().empty());
+  r.poll(2 * kRootPollInterval + kUnfiredWatchGrace);  // the next poll after the grace
+  CHECK(r.machine.pauses == 1);
+  REQUIRE(r.trigger->exits().size() == 1);
+  CHECK(r.trigger->exits()[0].kind == "SCX_EXIT_ERROR_BPF");
+  CHECK(r.trigger->exits()[0].captured);
+  REQUIRE(r.trigger->failure_dump().late);
+  CHECK(r.trigger->failure_dump().late->extra["trigger_note"].get<std::string>().find("did not fire") !=
+        std::string::npos);
+  CHECK(r.machine.armed.empty());
+}
+
 TEST_CASE("ErrorTrigger: hostile guest data is skipped and noted, the guest left running") {
   SUBCASE("a torn scx_root") {
     Rig r;
