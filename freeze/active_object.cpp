@@ -22,7 +22,7 @@ Result<std::optional<ActiveObject>> find_active_object(MapReadContext& ctx,
     if (type != kLinkTypeStructOps) continue;
     KTEST_ASSIGN(uint64_t map, ctx.kernel.read_u64(link + l.links->struct_ops_map));
     if (map == 0) continue;  // detached
-    KTEST_ASSIGN(uint32_t value_type, ctx.kernel.read_u32(map + l.links->map_vmlinux_value_type));
+    KTEST_ASSIGN(uint32_t value_type, ctx.kernel.read_u32(map + l.map_vmlinux_value_type));
     if (value_type != l.links->sched_ext_value_type) continue;  // not a sched_ext_ops
     if (scheduler_map && *scheduler_map != map) {
       return fail(fmt::format("two live sched_ext struct_ops links (maps {:#x} and {:#x})", *scheduler_map, map));

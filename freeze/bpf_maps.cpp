@@ -121,7 +121,6 @@ Result<KernelLayout> KernelLayout::from_btf(const btf::Btf& v) {
     Links k;
     KTEST_ASSIGN(k.link_type, off("bpf_link", "type"));
     KTEST_ASSIGN(k.struct_ops_map, off("bpf_struct_ops_link", "map"));
-    KTEST_ASSIGN(k.map_vmlinux_value_type, off("bpf_map", "btf_vmlinux_value_type_id"));
     KTEST_ASSIGN(k.sched_ext_value_type, find_struct(v, "bpf_struct_ops_sched_ext_ops"));
     return k;
   }();
@@ -175,9 +174,9 @@ Result<KernelLayout> KernelLayout::from_btf(const btf::Btf& v) {
   if (queue) l.queue_stack = *queue;
   else l.queue_stack_unavailable = queue.error().message;
   KTEST_ASSIGN(l.map_id, off("bpf_map", "id"));
+  KTEST_ASSIGN(l.map_vmlinux_value_type, off("bpf_map", "btf_vmlinux_value_type_id"));
   auto ops = [&]() -> Result<StructOps> {
     StructOps o;
-    KTEST_ASSIGN(o.value_type, off("bpf_map", "btf_vmlinux_value_type_id"));
     KTEST_ASSIGN(o.uvalue, off("bpf_struct_ops_map", "uvalue"));
     KTEST_ASSIGN(o.kvalue, off("bpf_struct_ops_map", "kvalue"));
     KTEST_ASSIGN(o.prog_aux, off("bpf_prog", "aux"));

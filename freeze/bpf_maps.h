@@ -86,6 +86,7 @@ struct KernelLayout {
   XarrayLayout xarray;
   uint64_t map_name = 0, map_name_len = 16, map_type = 0, map_key_size = 0, map_value_size = 0,
            map_max_entries = 0, map_btf = 0, map_btf_key_type = 0, map_btf_value_type = 0;
+  uint64_t map_vmlinux_value_type = 0;  // bpf_map.btf_vmlinux_value_type_id (struct_ops maps)
   uint64_t array_value = 0;  // bpf_array.value (also pptrs)
   uint64_t htab_buckets = 0, htab_n_buckets = 0;
   uint64_t bucket_size = 0, bucket_head = 0;
@@ -96,7 +97,6 @@ struct KernelLayout {
   struct Links {
     uint64_t link_type = 0;        // bpf_link.type
     uint64_t struct_ops_map = 0;   // bpf_struct_ops_link.map
-    uint64_t map_vmlinux_value_type = 0;  // bpf_map.btf_vmlinux_value_type_id
     uint32_t sched_ext_value_type = 0;    // vmlinux id of bpf_struct_ops_sched_ext_ops
   };
   std::optional<Links> links;
@@ -139,7 +139,6 @@ struct KernelLayout {
   uint64_t map_id = 0;  // bpf_map.id (links to inner maps name it)
   // For STRUCT_OPS maps and the programs their callbacks name.
   struct StructOps {
-    uint64_t value_type = 0;   // bpf_map.btf_vmlinux_value_type_id
     uint64_t uvalue = 0;       // bpf_struct_ops_map.uvalue (pointer)
     uint64_t kvalue = 0;       // bpf_struct_ops_map.kvalue
     uint64_t prog_aux = 0;     // bpf_prog.aux

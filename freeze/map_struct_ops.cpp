@@ -66,7 +66,7 @@ Status read_struct_ops(MapFill& f, MapDump& d) {
   }
   const auto& l = *f.layout.struct_ops;
   const struct ::btf* vbtf = f.vmlinux.get();
-  KTEST_ASSIGN(uint32_t value_type, f.kernel.read_u32(h.kva + l.value_type));
+  KTEST_ASSIGN(uint32_t value_type, f.kernel.read_u32(h.kva + f.layout.map_vmlinux_value_type));
   const struct btf_type* vt = btf__type_by_id(vbtf, value_type);
   if (value_type == 0 || vt == nullptr || !btf_is_struct(vt)) {
     return fail(fmt::format("btf_vmlinux_value_type_id {} is not a struct in vmlinux BTF", value_type));

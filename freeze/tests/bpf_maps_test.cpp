@@ -101,7 +101,8 @@ TEST_CASE("find_active_object: the object of the map a live sched_ext struct_ops
   Ram ram;
   auto symbols = guest_symbols(ram, "ffffffff80002100 d link_idr\n");
   KernelLayout layout = small_layout();
-  layout.links = KernelLayout::Links{12, 64, 48, 77};
+  layout.links = KernelLayout::Links{12, 64, 77};
+  layout.map_vmlinux_value_type = 48;
   // link_idr: a node at 0x3000 with a tracing link and a struct_ops link.
   ram.put64(0x2108, (kPob + 0x3000) | 2);
   ram.put64(0x3008, kPob + 0x20000);
@@ -109,7 +110,7 @@ TEST_CASE("find_active_object: the object of the map a live sched_ext struct_ops
   ram.put32(0x20000 + 12, 2);                  // BPF_LINK_TYPE_TRACING
   ram.put32(0x21000 + 12, kLinkTypeStructOps);
   ram.put64(0x21000 + 64, kPob + 0x14000);     // → the scheduler's ops map
-  ram.put32(0x14000 + 48, 77);                 // a sched_ext_ops value
+  ram.put32(0x14000 + layout.map_vmlinux_value_type, 77);  // a sched_ext_ops value
   for (uint64_t map : {0x14000, 0x10000, 0x11000}) ram.put64(map + 32, kPob + 0x6000);
   ram.put64(0x12000 + 32, kPob + 0x6800);     // another object's map
   std::vector<MapDump> maps(4);

@@ -100,7 +100,8 @@ struct Guest {
     REQUIRE(vmlinux);
     layout.xarray.slot_count = 16;
     layout.queue_stack = KernelLayout::QueueStack{64, 68, 72, 80};
-    layout.struct_ops = KernelLayout::StructOps{52, 64, 128, 0x10, 0, 8, 16};
+    layout.map_vmlinux_value_type = 52;
+    layout.struct_ops = KernelLayout::StructOps{64, 128, 0x10, 0, 8, 16};
     layout.cgroup_owner = KernelLayout::CgroupOwner{0, 8, 16, 24};
     layout.inode_ino = 0x40;
     layout.sock_cookie = 0x50;
@@ -131,7 +132,7 @@ struct Guest {
     // struct_ops: cb_a is program 7 ("my_cb_a"), cb_b unset.
     add(kOps, "ops", kMapTypeStructOps, 4, 32, 1, 15);
     const auto& o = *layout.struct_ops;
-    ram.put32(kOps + o.value_type, kOpsValueType);
+    ram.put32(kOps + layout.map_vmlinux_value_type, kOpsValueType);
     ram.put64(kOps + o.uvalue, kPob + 0x22000);
     ram.put32(kOps + o.kvalue, 1);
     ram.put64(kOps + o.kvalue + 8, 0xffffffffc0001000ULL);  // a trampoline
@@ -287,7 +288,7 @@ TEST_CASE("struct_ops: the kernel's value with callbacks named by their programs
     CHECK(again["ops"].value);
   }
   SUBCASE("a value type that is not a struct") {
-    guest.ram.put32(kOps + guest.layout.struct_ops->value_type, 1);
+    guest.ram.put32(kOps + guest.layout.map_vmlinux_value_type, 1);
     auto again = guest.read();
     REQUIRE(again["ops"].error);
     CHECK(again["ops"].error->find("not a struct") != std::string::npos);
