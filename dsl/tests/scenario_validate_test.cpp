@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "dsl/scenario.h"
+#include "dsl/tests/diagnostics_of.h"
 
 using namespace ktest::dsl;
 
@@ -9,17 +10,8 @@ namespace {
 
 const std::string kScenarios = std::string(KTEST_SOURCE_ROOT) + "/tests/fixtures/scenarios/";
 
-// "line:col: message | hint" per diagnostic.
-std::vector<std::string> errors_of(const std::string& yaml) {
-  auto load = load_scenario_text(yaml, "t.yaml");
-  std::vector<std::string> out;
-  for (const auto& d : load.diagnostics)
-    out.push_back(std::to_string(d.line) + ":" + std::to_string(d.col) + ": " + d.message + " | " + d.hint);
-  CHECK(load.ok() == out.empty());
-  return out;
-}
-
-using Lines = std::vector<std::string>;
+using test::errors_of;
+using test::Lines;
 
 }  // namespace
 
