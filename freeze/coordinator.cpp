@@ -122,8 +122,29 @@ Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
     Status filled = section->fill(machine_, report);
     if (!filled) section_errors[std::string(section->name())] = filled.error().to_string();
   }
+  if (!report.vcpu_regs.empty()) {
+    Status held = check_freeze_held(report.vcpu_regs);
+    report.extra["freeze_verified"] = static_cast<bool>(held);
+    if (!held) section_errors["freeze"] = held.error().to_string();
+  }
   if (!section_errors.empty()) report.extra["section_errors"] = section_errors;
   return report;
+}
+
+// Every vCPU is where the capture began: else the pause did not hold and
+// what was read may be torn. Costs one register read per vCPU.
+Status FreezeCoordinator::check_freeze_held(const std::vector<std::optional<VcpuRegs>>& at_start) {
+  for (uint32_t cpu = 0; cpu < at_start.size(); ++cpu) {
+    if (!at_start[cpu]) continue;
+    auto now = machine_.read_registers(cpu);
+    if (!now) return fail(fmt::format("vCPU {}: registers unreadable at the end: {}", cpu, now.error().to_string()));
+    const VcpuRegs& was = *at_start[cpu];
+    if (now->rip != was.instruction_pointer || now->rsp != was.stack_pointer || now->cr3 != was.page_table_root)
+      return fail(fmt::format("vCPU {} ran during the capture (rip {:#x} -> {:#x}): the pause did not hold, "
+                              "what was read may be inconsistent",
+                              cpu, was.instruction_pointer, now->rip));
+  }
+  return {};
 }
 
 FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string& name,
@@ -140,8 +161,11 @@ FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string&
   auto window = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   out.report.extra["freeze_window_us"] = window.count();
   if (!counters.empty()) out.report.extra["accel_counters"] = counters;
+  std::map<std::string, std::string> section_errors;
+  if (auto it = out.report.extra.find("section_errors"); it != out.report.extra.end() && it->is_object())
+    for (const auto& [section, why] : it->items()) section_errors[section] = why.get<std::string>();
   stats_.push_back(CaptureStats{name, trigger, !paused, paused ? "" : paused.error().to_string(), window,
-                                std::move(counters)});
+                                std::move(counters), std::move(section_errors)});
   if (!out.resumed) {
     out.resumed = std::move(out.resumed).context(
         fmt::format("snapshot '{}' was captured but the guest could not be resumed", name));

@@ -14,7 +14,8 @@
 //                   followed by ": " and what it is); the first hit
 //                   captures under the watch's name, then the watchpoint
 //                   is cleared (one-shot).
-//     Ping          reply Ok at once (round-trip measurement).
+//     Ping          reply Ok at once (the session first reads what the
+//                   guest sent before it: the agent's wait for the host).
 //   Anything else is answered with Error and a reason.
 // - One capture is in flight at a time; a capture never returns with the
 //   guest left paused, unless the machine has exited.
@@ -22,6 +23,10 @@
 //   the report is stored with schema "degraded" and the reason.
 // - Sections (ReportSection) add content while the guest is frozen; their
 //   failures are recorded in the report and never abort the capture.
+// - The freeze is verified: with the vcpu registers section, every vCPU's
+//   registers are read again once the sections are done; the report's
+//   extra "freeze_verified" says whether none moved, and a vCPU that moved
+//   is the section error "freeze" (its capture may be torn).
 // - Guest-supplied names and payloads are validated (length, charset, JSON).
 #pragma once
 
@@ -69,6 +74,9 @@ struct CaptureStats {
   std::string degraded_reason;
   std::chrono::microseconds freeze_window{0};  // pause_all() start → resume() done
   kvm::AccelCounters accel_counters;  // while frozen (Machine::accel_counters()); empty under TCG
+  // A section that failed ("bpf_maps" → why): the report lacks its part,
+  // the rest stands (also in the report's extra "section_errors").
+  std::map<std::string, std::string> section_errors;
 };
 
 struct FreezeOptions {
@@ -110,6 +118,7 @@ class FreezeCoordinator {
   Reply handle_capture(const std::vector<uint8_t>& payload);
   Reply handle_register_watch(const std::vector<uint8_t>& payload);
   Report build_report(const std::string& name, Trigger trigger, const Status& paused);
+  Status check_freeze_held(const std::vector<std::optional<VcpuRegs>>& at_start);
   struct Frozen {
     Report report;
     Status resumed;

@@ -118,12 +118,29 @@ void ErrorTrigger::poll(FreezeCoordinator& coordinator, Clock::time_point now) {
   }
 }
 
+void ErrorTrigger::settle(FreezeCoordinator& coordinator, Clock::time_point now) {
+  if (!ready()) return;
+  if (pending_exit_) {
+    capture_late(coordinator, polled_pending_ ? "the exit watch had not fired when the run ended: the exit was "
+                                                "seen by polling exit_kind"
+                                              : "the run ended before exit_kind reached DONE");
+    disarm();
+    return;
+  }
+  if (!watch_) return;
+  auto kind = read_exit_kind(*kernel_, root_, *layout_);
+  if (kind && *kind != layout_->exit_none)
+    capture_polled_exit(coordinator, *kind, now,
+                        "the exit watch had not fired when the run ended: the exit was seen by reading exit_kind");
+}
+
 void ErrorTrigger::disarm() {
   if (watch_) {
     if (Status s = machine_.clear_watchpoint(*watch_); !s) problem("clearing the exit watch: " + s.error().to_string());
+    retired_watch_ = watch_;
   }
   watch_.reset();
-  unfired_since_.reset();
+  polled_pending_ = false;
   // scx_root keeps pointing at a scheduler until its disable work ends:
   // one whose exit was seen is not armed again.
   if (root_ != 0) finished_root_ = root_;
@@ -143,7 +160,11 @@ void ErrorTrigger::track_root(FreezeCoordinator& coordinator, Clock::time_point 
     poll_unfired_watch(coordinator, now);
     return;
   }
-  if (pending_exit_) return;  // the dying scheduler's watch must see DONE first
+  if (pending_exit_) {
+    if (!polled_pending_) return;  // the dying scheduler's watch must see DONE first
+    capture_late(coordinator, "the exit watch did not fire, and the scheduler was going away: the exit was "
+                              "seen by polling exit_kind");
+  }
   disarm();
   if (*root == 0) {
     finished_root_ = 0;  // gone: a new scheduler may be allocated where it was
@@ -168,24 +189,37 @@ void ErrorTrigger::track_root(FreezeCoordinator& coordinator, Clock::time_point 
 }
 
 void ErrorTrigger::poll_unfired_watch(FreezeCoordinator& coordinator, Clock::time_point now) {
-  if (!watch_ || pending_exit_) return;
-  auto kind = read_exit_kind(*kernel_, root_, *layout_);
-  if (!kind || *kind == layout_->exit_none) {
-    unfired_since_.reset();
+  if (!watch_) return;
+  if (pending_exit_) {
+    if (!polled_pending_) return;  // the watch works: its DONE hit captures
+    auto kind = read_exit_kind(*kernel_, root_, *layout_);
+    if (kind && *kind == layout_->exit_done) {
+      capture_late(coordinator, "the exit watch did not fire: the exit was seen by polling exit_kind, "
+                                "captured when it reached DONE");
+      disarm();
+    } else if (now - exits_[*pending_exit_].seen_at >= kUnfiredWatchGrace) {
+      capture_late(coordinator, fmt::format("the exit watch did not fire: the exit was seen by polling "
+                                            "exit_kind, {} ms or more after it",
+                                            kUnfiredWatchGrace.count()));
+      disarm();  // handled: its DONE write would be recorded as a second exit
+    }
     return;
   }
-  if (!unfired_since_) unfired_since_ = now;
-  if (now - *unfired_since_ < kUnfiredWatchGrace) return;
-  capture_polled_exit(coordinator, *kind, now,
-                      fmt::format("the exit watch did not fire: the exit was seen by polling exit_kind, "
-                                  "{} ms or more after it",
-                                  kUnfiredWatchGrace.count()));
+  auto kind = read_exit_kind(*kernel_, root_, *layout_);
+  if (!kind || *kind == layout_->exit_none || exits_.size() >= kMaxExits) return;
+  record_exit(*kind, now);
+  polled_pending_ = true;
+}
+
+void ErrorTrigger::record_exit(int64_t kind, Clock::time_point now) {
+  exits_.push_back({root_name_, layout_->exit_kind_name(kind), kind, "", "", now, false});
+  pending_exit_ = exits_.size() - 1;
+  if (progress_) progress_(fmt::format("scheduler {} is exiting ({})", root_name_, exits_.back().kind));
 }
 
 void ErrorTrigger::capture_polled_exit(FreezeCoordinator& coordinator, int64_t kind, Clock::time_point now,
                                        const std::string& why) {
-  exits_.push_back({root_name_, layout_->exit_kind_name(kind), kind, "", "", now, false});
-  pending_exit_ = exits_.size() - 1;
+  record_exit(kind, now);
   capture_late(coordinator, why);
   disarm();  // handled: its DONE write would be recorded as a second exit
 }
@@ -211,6 +245,11 @@ void ErrorTrigger::check_stall(FreezeCoordinator& coordinator) {
 
 bool ErrorTrigger::on_watchpoint(FreezeCoordinator& coordinator, const kvm::WatchpointHit& hit,
                                  Clock::time_point now) {
+  if (retired_watch_ && hit.id == *retired_watch_ && (!watch_ || hit.id != *watch_)) {
+    // Cleared after the poll handled its exit; this hit was already on its way.
+    if (Status s = machine_.resume(); !s) problem("resuming after the exit watch: " + s.error().to_string());
+    return true;
+  }
   if (!watch_ || hit.id != *watch_) return false;
   auto kind = read_exit_kind(*kernel_, root_, *layout_);
   if (!kind) {
@@ -229,11 +268,8 @@ bool ErrorTrigger::on_watchpoint(FreezeCoordinator& coordinator, const kvm::Watc
     if (Status s = machine_.resume(); !s) problem("resuming after the exit watch: " + s.error().to_string());
     return true;
   }
-  if (*kind != layout_->exit_none && !pending_exit_ && exits_.size() < kMaxExits) {
-    exits_.push_back({root_name_, layout_->exit_kind_name(*kind), *kind, "", "", now, false});
-    pending_exit_ = exits_.size() - 1;
-    if (progress_) progress_(fmt::format("scheduler {} is exiting ({})", root_name_, exits_.back().kind));
-  }
+  polled_pending_ = false;  // the watch works: DONE is waited for as usual
+  if (*kind != layout_->exit_none && !pending_exit_ && exits_.size() < kMaxExits) record_exit(*kind, now);
   if (Status s = machine_.resume(); !s) problem("resuming after the exit watch: " + s.error().to_string());
   return true;
 }

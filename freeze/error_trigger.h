@@ -16,10 +16,16 @@
 //   dying scheduler's maps and the complete exit info. Should the second
 //   write not come within kDoneWait, the capture is taken anyway.
 //   An SCX_EXIT_UNREG exit (a userspace unload) is recorded, not captured.
-//   Should exit_kind move while the watch stays silent for
-//   kUnfiredWatchGrace (seen under nested KVM: README, "The nested-KVM
-//   lane"), the poll takes the exit as seen and captures at once, with a
-//   trigger_note saying so.
+//   Should the poll see exit_kind move before any hit, the exit is
+//   recorded at once and, without hits (seen under nested KVM: README,
+//   "The nested-KVM lane"), captured when the poll sees DONE (the watch's
+//   own capture point, up to kRootPollInterval late), when the scheduler
+//   goes, or after kUnfiredWatchGrace, with a trigger_note saying so. A
+//   hit that was merely on its way meanwhile is swallowed.
+// - settle(), when the run is about to end (the agent's goodbye), takes
+//   at once what a watch or a grace would have delivered later: an exit
+//   waiting for its DONE write, or an exit_kind that moved unreported.
+//   Otherwise a death just before the end would go uncaptured.
 // - Early capture (kEarlySnapshotName): once, when a runnable sched_ext
 //   task has waited longer than half the watchdog timeout (checked every
 //   kStallPollInterval from racy reads of the running guest); a stall
@@ -106,6 +112,9 @@ class ErrorTrigger {
   // a new scheduler, checks for a stall, finishes a late capture whose
   // DONE write did not come.
   void poll(FreezeCoordinator& coordinator, Clock::time_point now);
+  // The run is ending while the guest still runs: a death not yet captured
+  // (waiting for DONE, or unreported by the watch) is captured now.
+  void settle(FreezeCoordinator& coordinator, Clock::time_point now);
   // True when the hit was the exit watch (handled, guest resumed). `now`
   // stamps the exit (poll() measures kDoneWait from it).
   bool on_watchpoint(FreezeCoordinator& coordinator, const kvm::WatchpointHit& hit,
@@ -126,6 +135,7 @@ class ErrorTrigger {
   void capture_polled_exit(FreezeCoordinator& coordinator, int64_t kind, Clock::time_point now,
                            const std::string& why);
   void poll_unfired_watch(FreezeCoordinator& coordinator, Clock::time_point now);
+  void record_exit(int64_t kind, Clock::time_point now);  // exits_ and pending_exit_
   void disarm();
   void problem(std::string text);
 
@@ -146,8 +156,12 @@ class ErrorTrigger {
   std::string root_name_;
   bool root_unreadable_noted_ = false;
   std::optional<kvm::WatchpointId> watch_;
+  // The exit watch last cleared: a hit of it already on its way is swallowed.
+  std::optional<kvm::WatchpointId> retired_watch_;
   std::optional<std::size_t> pending_exit_;  // exits_ index awaiting DONE
-  std::optional<Clock::time_point> unfired_since_;  // exit_kind moved, the watch silent
+  // pending_exit_ was seen by polling exit_kind, not by the watch: captured
+  // once kUnfiredWatchGrace passes without a hit, or the scheduler goes.
+  bool polled_pending_ = false;
   Clock::time_point next_root_poll_{}, next_stall_poll_{};
   std::vector<SchedulerExit> exits_;
   FailureDump dump_;

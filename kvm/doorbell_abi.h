@@ -26,7 +26,9 @@ enum class RequestKind : uint32_t {
   None = 0,
   Capture = 1,        // payload: the snapshot name (UTF-8, no NUL)
   RegisterWatch = 2,  // payload: JSON {"name":..., "symbol":..., ...}
-  Ping = 3,           // payload ignored; round-trip measurement
+  // payload ignored; answered once the host has read what the guest sent
+  // before it (kallsyms): the agent's last word before its first step.
+  Ping = 3,
   // payload ignored; sent after `done` on the control channel, answered
   // once the host has read `done`, so no control message is still queued
   // in the guest when it powers off (a userspace virtio-serial write

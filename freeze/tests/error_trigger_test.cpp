@@ -417,9 +417,10 @@ TEST_CASE("ErrorTrigger: an exit the watch does not report is taken by the poll 
   r.claim("SCX_EXIT_ERROR_BPF");  // written, but no hit comes (seen under nested KVM)
   r.poll(kRootPollInterval);
   CHECK(r.machine.pauses == 0);  // a hit may still be on its way
-  CHECK(r.trigger->exits().empty());
+  REQUIRE(r.trigger->exits().size() == 1);  // recorded at once, captured later
+  CHECK_FALSE(r.trigger->exits()[0].captured);
   r.poll(kRootPollInterval + kUnfiredWatchGrace - 1ms);
-  CHECK(r.trigger->exits().empty());
+  CHECK(r.machine.pauses == 0);
   r.poll(2 * kRootPollInterval + kUnfiredWatchGrace);  // the next poll after the grace
   CHECK(r.machine.pauses == 1);
   REQUIRE(r.trigger->exits().size() == 1);
@@ -429,6 +430,103 @@ TEST_CASE("ErrorTrigger: an exit the watch does not report is taken by the poll 
   CHECK(r.trigger->failure_dump().late->extra["trigger_note"].get<std::string>().find("did not fire") !=
         std::string::npos);
   CHECK(r.machine.armed.empty());
+}
+
+TEST_CASE("ErrorTrigger: an unreported exit whose scheduler goes away within the grace is captured then") {
+  Rig r;
+  r.poll(0ms);
+  r.claim("SCX_EXIT_ERROR_STALL");
+  r.poll(kRootPollInterval);
+  REQUIRE(r.trigger->exits().size() == 1);
+  r.g.ram.put64(kRootSym, 0);  // the disable work finished: scx_root is NULL
+  r.poll(2 * kRootPollInterval);
+  CHECK(r.machine.pauses == 1);
+  REQUIRE(r.trigger->exits().size() == 1);
+  CHECK(r.trigger->exits()[0].kind == "SCX_EXIT_ERROR_STALL");
+  REQUIRE(r.trigger->failure_dump().late);
+  CHECK(r.trigger->failure_dump().late->extra["trigger_note"].get<std::string>().find("going away") !=
+        std::string::npos);
+  CHECK(r.machine.armed.empty());
+}
+
+TEST_CASE("ErrorTrigger: without hits, the poll captures when exit_kind reaches DONE; a late hit is swallowed") {
+  Rig r;
+  r.poll(0ms);
+  const kvm::WatchpointId id = r.machine.armed[0].id;
+  r.claim("SCX_EXIT_ERROR_BPF");
+  r.poll(kRootPollInterval);
+  CHECK(r.machine.pauses == 0);
+  r.done("SCX_EXIT_ERROR_BPF");
+  r.poll(2 * kRootPollInterval);  // well inside the grace
+  CHECK(r.machine.pauses == 1);
+  REQUIRE(r.trigger->exits().size() == 1);
+  CHECK(r.trigger->exits()[0].captured);
+  REQUIRE(r.trigger->failure_dump().late);
+  CHECK(r.trigger->failure_dump().late->extra["trigger_note"].get<std::string>().find("reached DONE") !=
+        std::string::npos);
+  CHECK(r.machine.armed.empty());
+  // The cleared watch's hit was on its way: handled here, the guest resumed.
+  CHECK(r.trigger->on_watchpoint(r.coordinator, r.machine.hit(id), r.at(2 * kRootPollInterval + 1ms)));
+  CHECK(r.trigger->exits().size() == 1);
+}
+
+TEST_CASE("ErrorTrigger: a hit after the poll saw the exit first: DONE is waited for as usual") {
+  Rig r;
+  r.poll(0ms);
+  r.claim("SCX_EXIT_ERROR_BPF");
+  r.poll(kRootPollInterval);  // the poll is first; the hit was on its way
+  CHECK(r.hit(kRootPollInterval + 1ms));
+  r.poll(kRootPollInterval + kUnfiredWatchGrace + 5ms);
+  CHECK(r.machine.pauses == 0);  // no capture: the watch works, so its DONE hit will take it
+  CHECK(r.trigger->exits().size() == 1);
+  CHECK_FALSE(r.trigger->exits()[0].captured);  // DONE has not come
+}
+
+TEST_CASE("ErrorTrigger: settle() at the run's end captures a death not delivered yet") {
+  SUBCASE("exit_kind moved, the watch silent, the grace not over") {
+    Rig r;
+    r.poll(0ms);
+    r.claim("SCX_EXIT_ERROR_STALL");
+    r.poll(kRootPollInterval);
+    CHECK(r.machine.pauses == 0);
+    r.trigger->settle(r.coordinator, r.at(2 * kRootPollInterval));
+    CHECK(r.machine.pauses == 1);
+    REQUIRE(r.trigger->exits().size() == 1);
+    CHECK(r.trigger->exits()[0].kind == "SCX_EXIT_ERROR_STALL");
+    CHECK(r.trigger->exits()[0].captured);
+    REQUIRE(r.trigger->failure_dump().late);
+    CHECK(r.trigger->failure_dump().late->extra["trigger_note"].get<std::string>().find("run ended") !=
+          std::string::npos);
+    CHECK(r.machine.armed.empty());
+  }
+  SUBCASE("nothing moved since the last poll either") {
+    Rig r;
+    r.poll(0ms);
+    r.claim("SCX_EXIT_ERROR_STALL");
+    r.trigger->settle(r.coordinator, r.at(1ms));  // before any poll saw it
+    CHECK(r.machine.pauses == 1);
+    REQUIRE(r.trigger->exits().size() == 1);
+    CHECK(r.trigger->exits()[0].captured);
+  }
+  SUBCASE("an exit seen by the watch, its DONE write not come") {
+    Rig r;
+    r.poll(0ms);
+    r.claim("SCX_EXIT_ERROR_BPF");
+    CHECK(r.hit(10ms));
+    CHECK(r.trigger->exits().size() == 1);
+    r.trigger->settle(r.coordinator, r.at(20ms));
+    CHECK(r.trigger->exits()[0].captured);
+    REQUIRE(r.trigger->failure_dump().late);
+    CHECK(r.trigger->failure_dump().late->extra["trigger_note"] == "the run ended before exit_kind reached DONE");
+  }
+  SUBCASE("a scheduler that is fine is left alone") {
+    Rig r;
+    r.poll(0ms);
+    r.trigger->settle(r.coordinator, r.at(kRootPollInterval));
+    CHECK(r.machine.pauses == 0);
+    CHECK(r.trigger->exits().empty());
+    CHECK(r.machine.armed.size() == 1);
+  }
 }
 
 TEST_CASE("ErrorTrigger: hostile guest data is skipped and noted, the guest left running") {

@@ -1,10 +1,13 @@
 // A kvm::Machine over a synthetic guest's RAM, for the tests that drive
-// the freeze coordinator or the error trigger: counts pauses and resumes,
-// arms up to `slots` watchpoints (ids are never reused), records the ones
-// cleared and the doorbell replies.
+// the freeze coordinator, the error trigger or the session's event loop:
+// counts pauses and resumes, arms up to `slots` watchpoints (ids are never
+// reused), records the ones cleared and the doorbell replies, and hands out
+// queued events.
 #pragma once
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,7 +56,15 @@ class FakeMachine final : public kvm::Machine {
   }
   uint32_t vcpu_count() const override { return vcpus_; }
   kvm::MachineInfo info() const override { return {"fake", "fake", "fake"}; }
-  Result<kvm::VcpuRegisters> read_registers(uint32_t) override { return kvm::VcpuRegisters{}; }
+  // Where each vCPU stopped; with `vcpus_move`, each read finds it further on
+  // (a pause that did not hold).
+  Result<kvm::VcpuRegisters> read_registers(uint32_t cpu) override {
+    kvm::VcpuRegisters r;
+    r.rip = 0xffffffff81000000 + cpu * 0x100 + register_reads * (vcpus_move ? 4 : 0);
+    r.rsp = 0xffffc90000000000 + cpu * 0x4000;
+    ++register_reads;
+    return r;
+  }
   Result<kvm::WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, kvm::WatchKind kind) override {
     ++arms;
     if (armed.size() >= slots) return fail(fmt::format("gdbstub refused the watchpoint at {:#x} ('E22')", gva));
@@ -67,18 +78,28 @@ class FakeMachine final : public kvm::Machine {
     cleared.push_back(id);
     return {};
   }
+  // Hands out `events` in order (running `before_event` first, if set, with
+  // the event about to be delivered); then nothing.
   Result<std::optional<kvm::MachineEvent>> wait_event(kvm::Millis) override {
-    return std::optional<kvm::MachineEvent>();
+    if (events.empty()) return std::optional<kvm::MachineEvent>();
+    kvm::MachineEvent next = std::move(events.front());
+    events.pop_front();
+    if (before_event) before_event(next);
+    return std::optional<kvm::MachineEvent>(std::move(next));
   }
-  Status reply_doorbell(uint64_t, doorbell::ReplyStatus status, const std::vector<uint8_t>& payload) override {
+  Status reply_doorbell(uint64_t serial, doorbell::ReplyStatus status, const std::vector<uint8_t>& payload) override {
     last_status = status;
     last_reply.assign(payload.begin(), payload.end());
+    replies.emplace_back(serial, status);
     return {};
   }
-  int control_channel() const override { return -1; }
+  int control_channel() const override { return control_fd; }
   std::vector<std::string> console_tail() const override { return {}; }
   std::string run_dir() const override { return {}; }
-  kvm::ExitEvent kill() override { return {}; }
+  kvm::ExitEvent kill() override {
+    ++kills;
+    return kvm::ExitEvent{kvm::ExitReason::Killed, -1, "killed", {}};
+  }
 
   // Watchpoint `id` fires on `cpu`: the guest stops, as the engine leaves it.
   kvm::WatchpointHit hit(kvm::WatchpointId id, int cpu = 0) {
@@ -91,12 +112,19 @@ class FakeMachine final : public kvm::Machine {
   bool paused = false;
   bool reads_need_pause = true;  // false: reads while running succeed (racy in a real guest)
   std::string pause_error;       // set: pause_all() fails with it (a failed rendezvous)
+  bool vcpus_move = false;       // set: the vCPUs run on while "paused"
+  uint64_t register_reads = 0;
   std::size_t slots = 4;
   int arms = 0;                  // set_watchpoint() calls, refused ones included
   std::vector<Watch> armed;      // armed now, in arming order
   std::vector<kvm::WatchpointId> cleared;
   doorbell::ReplyStatus last_status = doorbell::ReplyStatus::Ok;
   std::string last_reply;
+  std::vector<std::pair<uint64_t, doorbell::ReplyStatus>> replies;  // serial, status
+  std::deque<kvm::MachineEvent> events;
+  std::function<void(const kvm::MachineEvent&)> before_event;
+  int control_fd = -1;  // the agent's control channel (the test writes the other end)
+  int kills = 0;
 
  private:
   Ram& ram_;

@@ -27,6 +27,18 @@ uint64_t text_address(std::string_view kallsyms) {
   return 0;
 }
 
+// The host answers a doorbell only once it has read the kallsyms sent
+// before it, so after this ping it can watch a scheduler's exit: on a slow
+// host (nested KVM, a loaded CI machine) a scheduler that dies in its
+// first seconds would otherwise go unwatched. Best effort: a host that
+// does not answer is the capture steps' problem, not the plan's.
+void wait_for_host(const kvm::Plan& plan, Doorbell& doorbell) {
+  if (!plan.settings.send_kallsyms || !doorbell.ready()) return;
+  auto pong = doorbell.request(static_cast<uint32_t>(ktest::doorbell::RequestKind::Ping), "",
+                               std::chrono::seconds(60));
+  if (!pong) console_log("waiting for the host: " + pong.error().to_string());
+}
+
 void send_kallsyms(Channel& channel, const std::string& text, const std::string& read_error) {
   if (!read_error.empty()) {
     ctl::KallsymsEnd end;
@@ -91,6 +103,7 @@ int agent_main() {
     channel.send(ctl::Log{"agent ready after " + std::to_string(ms) + " ms; " +
                           std::to_string(plan->steps.size()) + " steps; control on " +
                           (channel.is_port() ? channel.path() : std::string("console"))});
+    wait_for_host(*plan, doorbell);
     ok = execute_plan(*plan, channel, doorbell);
   }
   if (doorbell.ready()) {

@@ -12,6 +12,10 @@ echo "kvm_amd nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null)"
 "$ktest" --color=never run --accel kvm --cpu-model qemu64 --kernel /nested/kernel \
   --object-path /nested/objects "$@" 2>&1
 echo "ktest exit status $?"
+# The host side of each inner run, for the lane's log (ktest-run(1), FILES).
+for log in ktest-runs/latest/*/events.log; do
+  [ -f "$log" ] && { echo "== $log"; tail -n 60 "$log"; }
+done
 # JSON strings hold no raw newlines, so this is the same document on one line.
 tr -d '\n' < ktest-runs/latest/results.json
 echo

@@ -13,7 +13,9 @@ run's files:
   - every inner scenario booted under accel "kvm" and ended as expected;
   - kvm-doorbell: KVM's exit counters, read while frozen at each of ten
     captures, show the doorbell rings causing no exit to QEMU for MMIO;
+  - scheduler-stall: the stall is an exit, captured as @early and @exit;
   - kvm-watch-limit: the fourth watchpoint is refused (the debug registers);
+  - no capture saw a vCPU move while frozen (its "freeze" section error);
 and prints the lane's wall time, boot-to-ready and capture times, the exit
 counts and the watchpoint error.
 
@@ -36,11 +38,16 @@ KEEP = sys.argv[4] if len(sys.argv) > 4 else ""
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The inner scenarios, and how each must end under KVM.
+# The inner scenarios, and how each must end under KVM. No scenario needs a
+# watchpoint to fire: none fires in the inner guest, not even one on
+# jiffies_64 (written every tick), because the outer TCG's emulation of
+# SVM loads DR7 at VMRUN without arming its own watchpoints from it (QEMU
+# target/i386/tcg/sysemu/svm_helper.c helper_vmrun sets env->dr[7]; only
+# cpu_x86_update_dr7 inserts them). On real hardware VMRUN loads DR7 itself.
+# Arming and the debug-register limit are checked (kvm-watch-limit), and a
+# scheduler's exit is still captured through the trigger's poll.
 INNER = [
     (os.path.join(ROOT, "scenarios", "examples", "quickstart.yaml"), "passed"),
-    (os.path.join(ROOT, "tests", "e2e", "scenarios", "watch.yaml"), "passed"),
-    (os.path.join(ROOT, "tests", "e2e", "scenarios", "watch_bpf_global.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "task_storage.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "scheduler_error_expected.yaml"), "passed"),
     (os.path.join(ROOT, "tests", "e2e", "scenarios", "scheduler_stall.yaml"), "failed"),
@@ -172,11 +179,15 @@ def main():
             continue
         s = inner[name]
         vm = s["vm"] or {}
-        captures = [c["duration_ms"] for c in s["captures"]]
+        captures = {c["name"]: c["duration_ms"] for c in s["captures"]}
         print(f"  {name:26} {s['outcome']:7} accel {vm.get('accel')}, cpu {vm.get('cpu_model')}, "
-              f"ready {vm.get('ready_ms')} ms, {s['duration_ms']} ms in all, freeze windows {captures} ms")
+              f"ready {vm.get('ready_ms')} ms, {s['duration_ms']} ms in all, freeze windows (ms) {captures}")
         if vm.get("accel") != "kvm":
             problems.append(f"{name} ran under {vm.get('accel')}, not KVM")
+        for c in s["captures"]:
+            torn = (c.get("section_errors") or {}).get("freeze")
+            if torn:
+                problems.append(f"{name}: capture {c['name']} was not frozen: {torn}")
         if s["outcome"] != want:
             problems.append(f"{name} {s['outcome']}, expected {want}: {first_error(s)}")
         problems += SPECIFIC.get(name, lambda _: [])(s)
@@ -232,6 +243,9 @@ def stall(s):
     exits = s["scheduler_exits"]
     if not exits or exits[0]["kind"] != "SCX_EXIT_ERROR_STALL":
         return [f"scheduler-stall: the stall was not caught as a scheduler exit: {exits}"]
+    names = [c["name"] for c in s["captures"]]
+    if names != ["@early", "@exit"]:
+        return [f"scheduler-stall: a stall is captured early and at its exit, got {names}"]
     return []
 
 
