@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -95,9 +97,9 @@ const std::vector<SectionSpec>& schema() {
         {"cpus", value_t::integer, "cpus = 2",
          [](const TomlValue& v, Config& c, const fs::path&) -> Status {
            auto n = v.as_integer();
-           if (n < 1 || n > 256)
-             return fail("cpus must be between 1 and 256, not " + std::to_string(n), value_location(v),
-                         "write e.g. cpus = 2");
+           if (n < kvm::kMinCpus || n > kvm::kMaxCpus)
+             return fail(fmt::format("cpus must be between {} and {}, not {}", kvm::kMinCpus, kvm::kMaxCpus, n),
+                         value_location(v), "write e.g. cpus = 2");
            c.cpus = static_cast<unsigned>(n);
            return {};
          }},
@@ -105,17 +107,9 @@ const std::vector<SectionSpec>& schema() {
          [](const TomlValue& v, Config& c, const fs::path&) -> Status {
            KTEST_TRY(parse_into<std::uint64_t>(v, dsl::parse_size,
                                                [&](std::uint64_t b) { c.memory_bytes = b; }));
-           if (c.memory_bytes < (std::uint64_t{64} << 20))
-             return fail("memory must be at least 64M, not " + std::to_string(c.memory_bytes >> 20) + "M",
-                         value_location(v), "write e.g. memory = \"1G\"");
-           return {};
-         }},
-        {"engine", value_t::string, "engine = \"qemu\"",
-         [](const TomlValue& v, Config& c, const fs::path&) -> Status {
-           if (v.as_string().str != "qemu")
-             return fail("unknown engine '" + v.as_string().str + "'", value_location(v),
-                         "the only engine is \"qemu\"");
-           c.engine = v.as_string().str;
+           if (Status s = kvm::check_guest_memory(c.memory_bytes); !s)
+             return fail("memory " + v.as_string().str + " is " + s.error().message, value_location(v),
+                         s.error().hint);
            return {};
          }},
         {"accel", value_t::string, "accel = \"auto\"",
@@ -323,7 +317,9 @@ Result<Config> load_config(const ConfigSearch& search, const std::string& explic
 void add_config_flags(CLI::App& cmd, ConfigFlags& flags) {
   cmd.add_option("--kernel", flags.kernel, "Kernel: cached version, kernel directory or image path")
       ->option_text("KERNEL");
-  cmd.add_option("--cpus", flags.cpus, "vCPUs (1-256)")->option_text("N")->check(CLI::Range(1, 256));
+  cmd.add_option("--cpus", flags.cpus, fmt::format("vCPUs ({}-{})", kvm::kMinCpus, kvm::kMaxCpus))
+      ->option_text("N")
+      ->check(CLI::Range(kvm::kMinCpus, kvm::kMaxCpus));
   cmd.add_option("--memory", flags.memory, "Guest memory, e.g. 1G")->option_text("SIZE");
   cmd.add_option("--accel", flags.accel, "auto, kvm or tcg")->option_text("ACCEL");
   cmd.add_option("--cpu-model", flags.cpu_model, "QEMU CPU model, e.g. qemu64 or host,-xsaves")
@@ -363,8 +359,10 @@ Result<Config> apply_config_flags(Config config, const ConfigFlags& flags) {
   auto size = [](const std::string& t) { return dsl::parse_size(t); };
   auto duration = [](const std::string& t) { return dsl::parse_duration(t); };
   KTEST_TRY(flag_into(flags.memory, "--memory", size, config.memory_bytes));
-  if (!flags.memory.empty() && config.memory_bytes < (std::uint64_t{64} << 20))
-    return fail("memory must be at least 64M", "--memory", "write e.g. --memory 1G");
+  if (!flags.memory.empty()) {
+    if (Status s = kvm::check_guest_memory(config.memory_bytes); !s)
+      return fail("memory " + flags.memory + " is " + s.error().message, "--memory", s.error().hint);
+  }
   KTEST_TRY(flag_into(flags.accel, "--accel", parse_accel, config.accel));
   if (!flags.cpu_model.empty()) {
     if (!kvm::valid_cpu_model(flags.cpu_model))

@@ -38,9 +38,10 @@ struct Timeouts {
 struct Config {
   // [vm]
   std::string kernel;  // "" = the default fetched kernel; a path or a version
-  unsigned cpus = 2;
-  std::uint64_t memory_bytes = std::uint64_t{1} << 30;
-  std::string engine = "qemu";
+  // 0 = not set: a scenario's vm: decides, else its built-in default
+  // (dsl::VmConfig). Set, they apply to scenarios that do not decide.
+  unsigned cpus = 0;
+  std::uint64_t memory_bytes = 0;
   Accel accel = Accel::Auto;
   // QEMU -cpu value; "" = the engine default (host under KVM, qemu64 under
   // TCG). A scenario's vm.cpu_model wins over the file, --cpu-model over both.

@@ -43,11 +43,14 @@
 // of the same name wins).
 //
 // vm:
-//   cpus         integer 1..256   2         vCPUs (default: topology's product)
-//   memory       size             512M      guest RAM; >= 64M (default: the
-//                                           numa nodes' sum)
+//   cpus         integer 1..64    2         vCPUs (default: topology's product,
+//                                           else ktest.toml's [vm] cpus);
+//                                           kvm::kMaxCpus
+//   memory       size             512M      guest RAM, 64M..2G (default: the
+//                                           numa nodes' sum, else ktest.toml's
+//                                           [vm] memory); kvm::check_guest_memory
 //   topology     mapping          none      {sockets, cores, threads}, each
-//                                           1..256, default 1; their product
+//                                           1..64, default 1; their product
 //                                           must equal cpus. cpu numbers run
 //                                           socket-major, threads innermost
 //   numa         list             none      nodes {cpus: CPU LIST, memory:
@@ -286,6 +289,10 @@ inline const char* const kGuestOwnedDirs[] = {"/tmp/", "/proc/", "/sys/", "/dev/
 struct VmConfig {
   uint32_t cpus = 2;
   uint64_t memory_bytes = 512ull << 20;
+  // Whether the scenario decided cpus / memory (itself, or by vm.topology /
+  // vm.numa): ktest.toml's [vm] values apply only where it did not.
+  bool cpus_written = false;
+  bool memory_written = false;
   std::chrono::nanoseconds timeout = std::chrono::seconds(60);
   std::vector<VmTool> tools;
   std::vector<VmModule> modules;
@@ -310,6 +317,10 @@ struct BpfObjectRef {
 };
 
 inline constexpr std::chrono::nanoseconds kDefaultLoaderTimeout = std::chrono::seconds(30);
+// Captures one scenario may take (distinct CaptureSnapshot / WatchSnapshot
+// names): the run keeps every one in memory until its assertions are
+// evaluated, so their number is bounded here, where it is written.
+inline constexpr std::size_t kMaxCaptures = 64;
 
 // A scheduler to attach: a BPF object (the BpfObjectRef fields) or a loader
 // program (`command`; the object fields are then empty but `name`/`loc`).

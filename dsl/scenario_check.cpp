@@ -138,6 +138,12 @@ class Checker {
       state_.error(loc, static_cast<int>(name.size()),
                    fmt::format("snapshot '{}' is captured twice (first at line {})", name, it->second),
                    fmt::format("give each capture its own name, e.g. '{}_2'", name));
+    else if (snapshots_.size() == kMaxCaptures + 1)
+      state_.error(loc, static_cast<int>(name.size()),
+                   fmt::format("snapshot '{}' is capture {}: a scenario takes at most {} (CaptureSnapshot and "
+                               "WatchSnapshot steps)",
+                               name, snapshots_.size(), kMaxCaptures),
+                   "split the scenario in two");
   }
 
   void check_assertion(std::size_t i, const Assertion& a) {

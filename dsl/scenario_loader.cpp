@@ -8,6 +8,7 @@
 
 #include "dsl/scenario_vm.h"
 #include "dsl/yaml_reader.h"
+#include "kvm/machine.h"
 #include "snapshot/scx_state.h"
 #include "util/edit_distance.h"
 #include "util/atomic_file.h"
@@ -91,13 +92,17 @@ void read_vm(const YAML::Node& node, FieldReader& r, const std::string& dir, VmC
   keys.insert(keys.end(), std::begin(kVmContentKeys), std::end(kVmContentKeys));
   auto fs = r.fields(node, keys, "vm", "vm: {cpus: 2, memory: 512M, timeout: 30s}");
   if (const YAML::Node* n = FieldReader::find(fs, "cpus"))
-    if (auto cpus = r.integer(*n, "cpus", 1, 256)) vm.cpus = static_cast<uint32_t>(*cpus);
+    if (auto cpus = r.integer(*n, "cpus", kvm::kMinCpus, kvm::kMaxCpus)) {
+      vm.cpus = static_cast<uint32_t>(*cpus);
+      vm.cpus_written = true;
+    }
   if (const YAML::Node* n = FieldReader::find(fs, "memory")) {
-    auto bytes = r.size(*n, "memory");
-    if (bytes && *bytes < (64ull << 20))
-      r.error(*n, fmt::format("'memory' is {}, below the 64M a guest needs", n->Scalar()), "use at least 64M");
-    else if (bytes)
+    if (auto bytes = r.size(*n, "memory")) {
+      if (Status s = kvm::check_guest_memory(*bytes); !s)
+        r.error(*n, fmt::format("'memory' is {}: {}", n->Scalar(), s.error().message), s.error().hint);
       vm.memory_bytes = *bytes;
+      vm.memory_written = true;
+    }
   }
   if (const YAML::Node* n = FieldReader::find(fs, "timeout"))
     if (auto t = r.duration(*n, "timeout")) vm.timeout = *t;

@@ -30,7 +30,7 @@ std::optional<VmTopology> read_topology(const YAML::Node& node, FieldReader& r) 
   const std::pair<const char*, uint32_t*> keys[] = {{"sockets", &t.sockets}, {"cores", &t.cores}, {"threads", &t.threads}};
   for (auto [key, field] : keys) {
     if (const YAML::Node* n = FieldReader::find(fs, key)) {
-      auto v = r.integer(*n, key, 1, 256);
+      auto v = r.integer(*n, key, kvm::kMinCpus, kvm::kMaxCpus);
       ok = ok && v;
       if (v) *field = static_cast<uint32_t>(*v);
     }
@@ -137,7 +137,11 @@ void read_numa(const YAML::Node& seq, FieldReader& r, VmConfig& vm, bool memory_
   uint64_t sum = 0;
   for (const auto& node : vm.numa) sum += node.memory_bytes;
   if (!memory_written) {
+    if (Status s = kvm::check_guest_memory(sum); !s)
+      r.error(seq, fmt::format("the NUMA nodes hold {} in all: {}", size_text(sum), s.error().message),
+              s.error().hint);
     vm.memory_bytes = sum;
+    vm.memory_written = true;  // by the nodes
   } else if (sum != vm.memory_bytes) {
     std::vector<std::string> parts;
     for (const auto& node : vm.numa) parts.push_back(size_text(node.memory_bytes));
@@ -160,8 +164,9 @@ void read_vm_shape(const FieldReader::Fields& fs, FieldReader& r, VmConfig& vm) 
     if (vm.topology) {
       const VmTopology& t = *vm.topology;
       uint64_t product = uint64_t{t.sockets} * t.cores * t.threads;
-      if (!cpus_node && product <= 256) {
+      if (!cpus_node && product <= kvm::kMaxCpus) {
         vm.cpus = static_cast<uint32_t>(product);
+        vm.cpus_written = true;  // by the topology
       } else if (product != vm.cpus) {
         r.error(*n, fmt::format("topology {} sockets x {} cores x {} threads is {} cpus, but vm.cpus is {}",
                                 t.sockets, t.cores, t.threads, product, vm.cpus),

@@ -43,7 +43,24 @@ using Millis = std::chrono::milliseconds;
 
 enum class Accel { Auto, Kvm, Tcg };
 
-inline constexpr uint32_t kMaxMemoryMiB = 2048;  // below the 32-bit PCI hole
+// The guest sizes every engine accepts: the one set of limits that scenario
+// validation (dsl/), ktest.toml, the command line and the engine all use.
+inline constexpr uint32_t kMinCpus = 1;
+inline constexpr uint32_t kMaxCpus = 64;
+inline constexpr uint32_t kMinMemoryMiB = 64;     // below it the kernel cannot unpack the initramfs
+inline constexpr uint32_t kMaxMemoryMiB = 2048;   // below the 32-bit PCI hole
+
+// Whether a guest of `bytes` RAM is within [kMinMemoryMiB, kMaxMemoryMiB];
+// the error says which bound and how to fix it (callers add where).
+inline Status check_guest_memory(uint64_t bytes) {
+  const std::string range = "use " + std::to_string(kMinMemoryMiB) + "M to " + std::to_string(kMaxMemoryMiB) + "M";
+  if (bytes < uint64_t{kMinMemoryMiB} << 20)
+    return fail("below the " + std::to_string(kMinMemoryMiB) + " MiB a guest needs", "", range);
+  if (bytes > uint64_t{kMaxMemoryMiB} << 20)
+    return fail("above the " + std::to_string(kMaxMemoryMiB) + " MiB ktest gives a guest (RAM stays below the "
+                "32-bit PCI hole)", "", range);
+  return {};
+}
 
 // sockets * cores * threads == cpus; cpus are numbered socket-major
 // (cpu = (socket * cores + core) * threads + thread), as QEMU enumerates them.
@@ -186,6 +203,8 @@ class Machine {
   // process runs). Arming while running pauses briefly and resumes. A hit
   // is reported after the access; the watchpoint stays armed across resume.
   // KVM allows 4 at a time (debug registers); TCG has no fixed limit.
+  // Ids are never reused within one machine: a hit that arrives after its
+  // watch was cleared still names that watch alone.
   virtual Result<WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) = 0;
   virtual Status clear_watchpoint(WatchpointId id) = 0;
 

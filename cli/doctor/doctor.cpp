@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "dsl/scenario.h"
+
 namespace ktest::cli {
 
 namespace {
@@ -77,12 +79,17 @@ void kernel_checks(const HostFacts& facts, std::vector<DoctorCheck>& out) {
                  "rebuild the kernel with those options, or use `ktest kernel fetch`'s kernel"});
 }
 
+// The guest a scenario that does not size its own gets.
+uint64_t guest_memory(const Config& config) {
+  return config.memory_bytes ? config.memory_bytes : dsl::VmConfig{}.memory_bytes;
+}
+
 DoctorCheck memory_check(const HostFacts& facts, const Config& config) {
-  uint64_t needed = config.memory_bytes + kQemuOverheadBytes;
+  uint64_t needed = guest_memory(config) + kQemuOverheadBytes;
   if (!facts.available_memory)
     return {"memory", CheckLevel::Warn, "MemAvailable is unknown (/proc/meminfo)", ""};
   std::string detail = fmt::format("{} available; a {} guest needs about {} with QEMU",
-                                   mib(*facts.available_memory), mib(config.memory_bytes), mib(needed));
+                                   mib(*facts.available_memory), mib(guest_memory(config)), mib(needed));
   if (*facts.available_memory < needed)
     return {"memory", CheckLevel::Fail, detail,
             "free memory, or lower [vm] memory in ktest.toml / a scenario's vm.memory"};
@@ -117,7 +124,7 @@ DoctorReport diagnose(const HostFacts& facts, const Config& config) {
   else
     report.checks.push_back({"memfd", CheckLevel::Ok,
                              "guest RAM can be shared with QEMU through a memfd of " +
-                                 mib(config.memory_bytes),
+                                 mib(guest_memory(config)),
                              ""});
   report.checks.push_back(memory_check(facts, config));
   return report;
@@ -163,7 +170,7 @@ HostFacts gather_host_facts(const Config& config, const std::string& qemu_binary
   } else {
     facts.kernel_error = kernel.error();
   }
-  if (Status s = kvm::probe_shared_memory(config.memory_bytes); !s) facts.shared_memory_error = s.error();
+  if (Status s = kvm::probe_shared_memory(guest_memory(config)); !s) facts.shared_memory_error = s.error();
   if (auto avail = kvm::probe_available_memory()) facts.available_memory = *avail;
   return facts;
 }

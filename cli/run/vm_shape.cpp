@@ -14,8 +14,11 @@ std::string where(const dsl::Scenario& scenario, dsl::Location loc) {
 Result<VmShape> decide_vm_shape(const dsl::Scenario& scenario, const VmOverrides& overrides) {
   const dsl::VmConfig& vm = scenario.vm;
   VmShape shape;
-  shape.cpus = overrides.cpus ? overrides.cpus : vm.cpus;
-  uint64_t memory = overrides.memory_bytes ? overrides.memory_bytes : vm.memory_bytes;
+  auto pick = [](auto flag, bool decided, auto written, auto config) {
+    return flag ? flag : decided || !config ? written : config;
+  };
+  shape.cpus = pick(overrides.cpus, vm.cpus_written, vm.cpus, overrides.config_cpus);
+  uint64_t memory = pick(overrides.memory_bytes, vm.memory_written, vm.memory_bytes, overrides.config_memory_bytes);
   shape.memory_mib = static_cast<uint32_t>(memory >> 20);
   if (vm.topology) {
     if (shape.cpus != vm.cpus)

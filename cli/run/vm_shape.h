@@ -3,9 +3,10 @@
 // the scenario's vm: and ktest.toml. Everything that needs the vCPU count
 // (the MachineConfig, the assertions' nr_cpus) reads it from here.
 //
-// Precedence: command line > scenario > ktest.toml > engine default.
-// cpus and memory: --cpus/--memory, else the scenario's vm.cpus/vm.memory
-// (which have defaults of their own). cpu_model: --cpu-model, else
+// Precedence: command line > scenario > ktest.toml > default.
+// cpus and memory: --cpus/--memory, else what the scenario's vm: decided
+// (vm.cpus/vm.memory, or its topology/numa), else ktest.toml's [vm]
+// cpus/memory, else the dsl's defaults (dsl::VmConfig). cpu_model: --cpu-model, else
 // vm.cpu_model, else ktest.toml's [vm] cpu_model, else "" (the engine
 // picks: host under KVM, qemu64 under TCG; kvm/machine.h MachineInfo).
 // A --cpus or --memory that contradicts the scenario's vm.topology or
@@ -29,6 +30,8 @@ struct VmOverrides {
   std::uint64_t memory_bytes = 0;  // --memory; 0 = not given
   std::string cpu_model;           // --cpu-model; "" = not given
   std::string config_cpu_model;    // ktest.toml [vm] cpu_model; "" = none
+  unsigned config_cpus = 0;               // ktest.toml [vm] cpus; 0 = none
+  std::uint64_t config_memory_bytes = 0;  // ktest.toml [vm] memory; 0 = none
 };
 
 struct VmShape {

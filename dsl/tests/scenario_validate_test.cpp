@@ -65,6 +65,18 @@ TEST_CASE("ExpectedExit matches kinds, any_error and any") {
   CHECK(any.text() == "any or SCX_EXIT_ERROR");
 }
 
+TEST_CASE("a scenario takes at most kMaxCaptures captures") {
+  auto captures = [](std::size_t n) {
+    std::string yaml = "steps:\n";
+    for (std::size_t i = 1; i <= n; ++i) yaml += "  - CaptureSnapshot: c" + std::to_string(i) + "\n";
+    return yaml;
+  };
+  CHECK(errors_of(captures(kMaxCaptures)).empty());
+  CHECK(errors_of(captures(kMaxCaptures + 2)) ==
+        Lines{"66:22: snapshot 'c65' is capture 65: a scenario takes at most 64 (CaptureSnapshot and WatchSnapshot "
+              "steps) | split the scenario in two"});
+}
+
 TEST_CASE("duplicate keys are errors, not silently merged") {
   CHECK(errors_of("name: a\nname: b\n") ==
         Lines{"2:1: duplicate key 'name' in the scenario (first set at line 1) | YAML keeps only one value; "
@@ -76,8 +88,14 @@ TEST_CASE("duplicate keys are errors, not silently merged") {
 
 TEST_CASE("wrong types") {
   CHECK(errors_of("vm: {cpus: two}\n") ==
-        Lines{"1:12: 'cpus' must be an integer, found 'two' | use a number from 1 to 256"});
-  CHECK(errors_of("vm: {cpus: 0}\n") == Lines{"1:12: 'cpus' is 0, outside 1..256 | use a number from 1 to 256"});
+        Lines{"1:12: 'cpus' must be an integer, found 'two' | use a number from 1 to 64"});
+  CHECK(errors_of("vm: {cpus: 0}\n") == Lines{"1:12: 'cpus' is 0, outside 1..64 | use a number from 1 to 64"});
+  // The engine's limits (kvm/machine.h), refused here rather than at boot.
+  CHECK(errors_of("vm: {cpus: 65}\n") == Lines{"1:12: 'cpus' is 65, outside 1..64 | use a number from 1 to 64"});
+  CHECK(errors_of("vm: {memory: 4G}\n") ==
+        Lines{"1:14: 'memory' is 4G: above the 2048 MiB ktest gives a guest (RAM stays below the 32-bit PCI hole) | "
+              "use 64M to 2048M"});
+  CHECK(errors_of("vm: {memory: 2G}\n").empty());
   CHECK(errors_of("vm: 2\n") ==
         Lines{"1:5: vm must be a mapping, found a scalar | write vm: {cpus: 2, memory: 512M, timeout: 30s}"});
   CHECK(errors_of("steps: {Sleep: 1s}\n") == Lines{"1:8: 'steps' must be a list | write steps:\n  - Sleep: 1s"});
@@ -97,7 +115,7 @@ TEST_CASE("durations and sizes need units") {
   CHECK(errors_of("vm: {timeout: 30}\n") == Lines{"1:15: 'timeout': duration '30' has no unit | add a unit: 30s"});
   CHECK(errors_of("vm: {memory: 512}\n") == Lines{"1:14: 'memory': size '512' has no unit | add a unit: 512M"});
   CHECK(errors_of("vm: {memory: 1M}\n") ==
-        Lines{"1:14: 'memory' is 1M, below the 64M a guest needs | use at least 64M"});
+        Lines{"1:14: 'memory' is 1M: below the 64 MiB a guest needs | use 64M to 2048M"});
   CHECK(errors_of("steps:\n  - Sleep: 5 sec\n") ==
         Lines{"2:12: 'Sleep': unknown duration unit 'sec' in '5 sec' | use one of ns, us, ms, s, m, h"});
   CHECK(errors_of("steps:\n  - Run: {command: x, timeout: 0s}\n") ==

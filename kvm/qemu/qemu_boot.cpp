@@ -54,11 +54,13 @@ Status QemuMachine::validate(const MachineConfig& c) const {
                 "fetch a kernel first (ktest kernel fetch) or pass an uncompressed vmlinux with a PVH note");
   if (!c.initrd.empty() && !readable(c.initrd))
     return fail(fmt::format("initrd '{}' is not readable", c.initrd));
-  if (c.cpus < 1 || c.cpus > 64)
-    return fail(fmt::format("cpus = {} is out of range", c.cpus), "", "use 1 to 64 vCPUs");
-  if (c.memory_mib < 64 || c.memory_mib > kMaxMemoryMiB)
+  if (c.cpus < kMinCpus || c.cpus > kMaxCpus)
+    return fail(fmt::format("cpus = {} is out of range", c.cpus), "",
+                fmt::format("use {} to {} vCPUs", kMinCpus, kMaxCpus));
+  if (c.memory_mib < kMinMemoryMiB || c.memory_mib > kMaxMemoryMiB)
     return fail(fmt::format("memory = {} MiB is out of range", c.memory_mib), "",
-                fmt::format("use 64 to {} MiB (guest RAM must stay below the PCI hole)", kMaxMemoryMiB));
+                fmt::format("use {} to {} MiB (guest RAM must stay below the PCI hole)", kMinMemoryMiB,
+                            kMaxMemoryMiB));
   if (c.run_dir.empty()) return fail("run_dir is empty", "", "give the machine a directory for its logs");
   if (std::string why = check_shape(c); !why.empty())
     return fail("inconsistent CPU topology or NUMA nodes: " + why, "",

@@ -37,6 +37,36 @@ TEST_CASE("cpus and memory: the flag wins over the scenario") {
   CHECK(shape->memory_mib == 1024);
 }
 
+TEST_CASE("cpus and memory: ktest.toml's [vm] sizes a scenario that does not decide") {
+  VmOverrides config_file;
+  config_file.config_cpus = 4;
+  config_file.config_memory_bytes = 1ull << 30;
+  auto shape = decide_vm_shape(load("steps: [{Sleep: 1s}]\n"), config_file);
+  REQUIRE(shape.ok());
+  CHECK(shape->cpus == 4);
+  CHECK(shape->memory_mib == 1024);
+  // The scenario decides: its vm: wins over the file.
+  shape = decide_vm_shape(load("vm: {cpus: 3, memory: 256M}\n"), config_file);
+  REQUIRE(shape.ok());
+  CHECK(shape->cpus == 3);
+  CHECK(shape->memory_mib == 256);
+  shape = decide_vm_shape(load(kNuma), config_file);  // topology and nodes decide both
+  REQUIRE(shape.ok());
+  CHECK(shape->cpus == 8);
+  CHECK(shape->memory_mib == 512);
+  // A flag wins over both.
+  config_file.cpus = 2;
+  shape = decide_vm_shape(load("vm: {cpus: 3}\n"), config_file);
+  REQUIRE(shape.ok());
+  CHECK(shape->cpus == 2);
+  CHECK(shape->memory_mib == 1024);
+  // Neither: the dsl's defaults.
+  shape = decide_vm_shape(load("steps: [{Sleep: 1s}]\n"), {});
+  REQUIRE(shape.ok());
+  CHECK(shape->cpus == dsl::VmConfig{}.cpus);
+  CHECK(shape->memory_mib == dsl::VmConfig{}.memory_bytes >> 20);
+}
+
 TEST_CASE("topology and NUMA nodes reach the machine; a contradicting flag is an error at the key") {
   auto s = load(kNuma);
   auto shape = decide_vm_shape(s, {});
