@@ -11,10 +11,12 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/build_info.h"
 #include "cli/command.h"
 #include "cli/config.h"
 #include "cli/report/report.h"
 #include "cli/run/session.h"
+#include "cli/run/shipped_files.h"
 #include "dsl/scenario.h"
 #include "util/atomic_file.h"
 
@@ -53,7 +55,7 @@ Result<std::vector<std::string>> expand_scenarios(const std::vector<std::string>
     if (fs::is_directory(arg, ec)) {
       for (const auto& entry : fs::directory_iterator(arg, ec)) {
         auto ext = entry.path().extension();
-        if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
+        if (entry.is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) {
           files.push_back(entry.path().string());
         }
       }
@@ -79,8 +81,8 @@ std::string utc_stamp(const char* format) {
 // <output_dir>/<UTC time>-<pid>, plus the `latest` symlink next to it.
 Result<std::string> make_run_dir(const std::string& output_root) {
   std::string name = fmt::format("{}-{}", utc_stamp("%Y%m%dT%H%M%SZ"), ::getpid());
-  fs::path dir = fs::absolute(fs::path(output_root) / name);
   std::error_code ec;
+  fs::path dir = fs::absolute(fs::path(output_root) / name, ec);
   fs::create_directories(dir, ec);
   if (ec) {
     return fail(fmt::format("cannot create the run directory {}: {}", dir.string(), ec.message()), "",
@@ -129,8 +131,17 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
     for (std::size_t i = 0; i < files->size(); ++i) {
       if (i % shard->second == shard->first - 1) mine.push_back((*files)[i]);
     }
+    if (mine.empty() && !files->empty())
+      return ctx.print_error(
+          Error(fmt::format("shard {} holds no scenario: there are {} in all", flags.shard, files->size()), "",
+                fmt::format("use at most {} shards", files->size())),
+          ExitCode::Usage);
     *files = std::move(mine);
   }
+  if (files->empty())
+    return ctx.print_error(Error("no scenarios to run: the directories given hold no *.yaml or *.yml files", "",
+                                 "name scenario files, or a directory that holds some"),
+                           ExitCode::Usage);
 
   // Every scenario is validated before any guest boots.
   std::vector<dsl::Scenario> scenarios;
@@ -153,6 +164,7 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
   if (!run_dir) return ctx.print_error(run_dir.error(), ExitCode::Usage);
 
   RunResult run;
+  run.ktest_version = KTEST_VERSION;
   run.started_at = utc_stamp("%Y-%m-%dT%H:%M:%SZ");
   run.output_dir = *run_dir;
   auto start = std::chrono::steady_clock::now();
@@ -170,9 +182,11 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
     for (std::size_t i = next++; i < scenarios.size(); i = next++) {
       SessionOptions options;
       options.kernel = config.kernel;
-      // A scenario's vm: wins over the config file; command-line flags win over both.
+      // Flags, then the scenario, then ktest.toml (cli/run/vm_shape.h).
       options.vm.cpus = flags.config.cpus;
       options.vm.memory_bytes = flags.config.memory.empty() ? 0 : config.memory_bytes;
+      options.vm.config_cpus = config.cpus;
+      options.vm.config_memory_bytes = config.memory_bytes;
       options.vm.cpu_model = flags.config.cpu_model;
       options.vm.config_cpu_model = config.cpu_model;
       options.accel = config.accel;
@@ -181,10 +195,21 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
                                                                safe_component(scenarios[i].name)))
                                  .string();
       options.object_path = flags.object_path;
-      options.object_path.push_back(KTEST_BPF_OBJECT_DIR);
+      options.object_path.push_back(default_object_dir());
       options.agent_binary = default_agent_binary();
       if (show_progress) options.progress = progress;
-      sessions[i] = run_scenario(scenarios[i], options);
+      // run_scenario returns its errors as values; this only keeps a
+      // library's stray exception (std::filesystem, std::bad_alloc) from
+      // ending every other scenario's thread with std::terminate.
+      try {
+        sessions[i] = run_scenario(scenarios[i], options);
+      } catch (const std::exception& e) {
+        sessions[i].failure = SessionFailure::Internal;
+        sessions[i].result.name = scenarios[i].name;
+        sessions[i].result.file = scenarios[i].file;
+        sessions[i].result.outcome = Outcome::Error;
+        sessions[i].result.error = fmt::format("internal error: {}", e.what());
+      }
     }
   };
   unsigned jobs = std::clamp<unsigned>(flags.jobs, 1, std::max<std::size_t>(1, scenarios.size()));
@@ -196,6 +221,9 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
   for (auto& s : sessions) run.scenarios.push_back(s.result);
   run.duration = std::chrono::steady_clock::now() - start;
 
+  ctx.exit_code = exit_code_for(sessions);
+  // A results file that could not be written outranks the verdict: a CI
+  // job must not pass on results nobody can read.
   std::string results_path = (fs::path(*run_dir) / "results.json").string();
   if (Status s = write_file_atomic(results_path, render_report(run, OutputFormat::Json)); !s) {
     ctx.print_error(s.error(), ExitCode::Internal);
@@ -208,7 +236,6 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
   std::cout << render_report(run, config.format, ctx.color && config.format == OutputFormat::Text);
   std::cout.flush();
   if (config.format != OutputFormat::Text) std::cerr << "ktest: results in " << *run_dir << '\n';
-  ctx.exit_code = exit_code_for(sessions);
 }
 
 }  // namespace

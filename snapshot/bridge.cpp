@@ -1,15 +1,9 @@
 // SnapshotBridge: capped, named capture storage with eviction events.
 #include "snapshot/bridge.h"
 
-#include <cstdio>
-
 #include <fmt/format.h>
 
 namespace ktest {
-
-namespace {
-thread_local SnapshotBridge* t_current_bridge = nullptr;
-}  // namespace
 
 SnapshotBridge::SnapshotBridge(std::size_t cap, CaptureCallback capture)
     : cap_(cap == 0 ? 1 : cap), capture_(std::move(capture)) {}
@@ -108,26 +102,6 @@ std::size_t SnapshotBridge::size() const {
 std::size_t SnapshotBridge::evicted_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return evicted_;
-}
-
-SnapshotBridge* SnapshotBridge::current() { return t_current_bridge; }
-
-SnapshotBridge::Install::Install(SnapshotBridge& bridge) : previous_(t_current_bridge) {
-  t_current_bridge = &bridge;
-}
-
-SnapshotBridge::Install::~Install() { t_current_bridge = previous_; }
-
-Status capture_snapshot(const std::string& name) {
-  SnapshotBridge* bridge = SnapshotBridge::current();
-  if (bridge == nullptr) {
-    std::fprintf(stderr,
-                 "ktest: warning: CaptureSnapshot '%s' ignored: no snapshot bridge is installed "
-                 "on this thread\n",
-                 name.c_str());
-    return {};
-  }
-  return bridge->capture(name);
 }
 
 }  // namespace ktest

@@ -11,9 +11,9 @@
 // - drain() hands back every report in insertion order and empties the bridge.
 // - All members are thread-safe (capture and inspection may run on
 //   different threads). At most one capture runs at a time.
-// - Per the design, the executor reaches "its" bridge through a thread-local:
-//   SnapshotBridge::Install installs one for a scope. capture_snapshot(name)
-//   with no installed bridge writes a warning to stderr and returns OK.
+// - The design's thread-local bridge for the executor has no counterpart:
+//   ktest's executor is the guest agent, which reaches the bridge through
+//   the doorbell (freeze/coordinator.h); the session owns the bridge.
 #pragma once
 
 #include <cstddef>
@@ -55,22 +55,6 @@ class SnapshotBridge {
   std::size_t cap() const { return cap_; }
   std::size_t evicted_count() const;
 
-  // The bridge installed on this thread (nullptr when none).
-  static SnapshotBridge* current();
-
-  // Installs `bridge` as this thread's current bridge for the scope; the
-  // previous one (possibly none) is restored on destruction.
-  class Install {
-   public:
-    explicit Install(SnapshotBridge& bridge);
-    ~Install();
-    Install(const Install&) = delete;
-    Install& operator=(const Install&) = delete;
-
-   private:
-    SnapshotBridge* previous_;
-  };
-
  private:
   std::size_t cap_;
   mutable std::mutex mu_;
@@ -80,9 +64,5 @@ class SnapshotBridge {
   std::deque<NamedReport> stored_;
   std::size_t evicted_ = 0;
 };
-
-// Executor entry for a CaptureSnapshot step: captures through the current
-// thread's bridge; with none installed, warns on stderr and returns OK.
-Status capture_snapshot(const std::string& name);
 
 }  // namespace ktest

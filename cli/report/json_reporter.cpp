@@ -48,7 +48,8 @@ Json scenario_json(const ScenarioResult& sc) {
                         {"degraded", c.degraded},
                         {"duration_ms", millis(c.duration)},
                         {"error", text_or_null(c.error)},
-                        {"accel_counters", c.accel_counters.empty() ? Json(nullptr) : Json(c.accel_counters)}});
+                        {"accel_counters", c.accel_counters.empty() ? Json(nullptr) : Json(c.accel_counters)},
+                        {"section_errors", c.section_errors.empty() ? Json(nullptr) : Json(c.section_errors)}});
   }
   Json assertions = Json::array();
   for (const auto& a : sc.assertions) {
@@ -78,6 +79,7 @@ Json scenario_json(const ScenarioResult& sc) {
           {"outcome", outcome_name(sc.outcome)},
           {"duration_ms", millis(sc.duration)},
           {"error", text_or_null(sc.error)},
+          {"notes", sc.notes},
           {"output_dir", text_or_null(sc.output_dir)},
           {"console_log", text_or_null(sc.console_log)},
           {"steps", steps},

@@ -78,6 +78,11 @@ std::vector<Case> cases_of(const ScenarioResult& sc) {
     cases.push_back({sc.name + ".steps", name, sc.file, s.line, s.outcome, s.duration,
                      first_line(s.error), body});
   }
+  for (const auto& c : sc.captures) {
+    if (c.error.empty()) continue;  // a capture is a case only when it failed
+    cases.push_back({sc.name + ".captures", "capture " + c.name, sc.file, 0, Outcome::Error, c.duration,
+                     first_line(c.error), c.error});
+  }
   for (const auto& e : sc.scheduler_exits) {
     std::string body = e.summary();
     if (!e.report_path.empty()) body += "\nreport: " + e.report_path;
@@ -162,10 +167,11 @@ class JunitReporter : public Reporter {
       }
       out << "    </testcase>\n";
     }
-    if (!sc.console_log.empty() || !sc.output_dir.empty()) {
+    if (!sc.console_log.empty() || !sc.output_dir.empty() || !sc.notes.empty()) {
       out << "    <system-out>";
       if (!sc.output_dir.empty()) out << "output dir: " << xml_text(sc.output_dir) << "\n";
       if (!sc.console_log.empty()) out << "console log: " << xml_text(sc.console_log) << "\n";
+      for (const auto& note : sc.notes) out << "note: " << xml_text(note) << "\n";
       out << "</system-out>\n";
     }
     out << "  </testsuite>\n";

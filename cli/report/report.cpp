@@ -38,20 +38,39 @@ std::string SchedulerExitResult::summary() const {
   return out;
 }
 
+namespace {
+
+struct Tally {
+  bool ran = false, failed = false, error = false;
+  void add(Outcome o) {
+    ran |= o != Outcome::Skipped;
+    failed |= o == Outcome::Failed;
+    error |= o == Outcome::Error;
+  }
+  Outcome outcome() const {
+    if (error) return Outcome::Error;
+    if (failed) return Outcome::Failed;
+    return ran ? Outcome::Passed : Outcome::Skipped;
+  }
+};
+
+Tally run_tally(const ScenarioResult& scenario) {
+  Tally t;
+  t.error = !scenario.error.empty();
+  for (const auto& step : scenario.steps) t.add(step.outcome);
+  for (const auto& capture : scenario.captures) t.error |= !capture.error.empty();
+  for (const auto& exit : scenario.scheduler_exits) t.failed |= exit.fails();
+  return t;
+}
+
+}  // namespace
+
+Outcome run_outcome(const ScenarioResult& scenario) { return run_tally(scenario).outcome(); }
+
 Outcome derive_outcome(const ScenarioResult& scenario) {
-  bool any_ran = false, any_failed = false, any_error = !scenario.error.empty();
-  auto note = [&](Outcome o) {
-    any_ran |= o != Outcome::Skipped;
-    any_failed |= o == Outcome::Failed;
-    any_error |= o == Outcome::Error;
-  };
-  for (const auto& step : scenario.steps) note(step.outcome);
-  for (const auto& capture : scenario.captures) any_error |= !capture.error.empty();
-  for (const auto& assertion : scenario.assertions) note(assertion.outcome);
-  for (const auto& exit : scenario.scheduler_exits) any_failed |= exit.fails();
-  if (any_error) return Outcome::Error;
-  if (any_failed) return Outcome::Failed;
-  return any_ran ? Outcome::Passed : Outcome::Skipped;
+  Tally t = run_tally(scenario);
+  for (const auto& assertion : scenario.assertions) t.add(assertion.outcome);
+  return t.outcome();
 }
 
 std::string format_elapsed(std::chrono::nanoseconds duration) {

@@ -41,6 +41,9 @@ struct CaptureResult {
   std::chrono::nanoseconds duration{0};  // freeze to thaw
   std::string error;        // capture failed: why
   std::map<std::string, uint64_t> accel_counters;  // KVM's exit counters while frozen; empty under TCG
+  // Parts of the capture that failed ("bpf_maps" → why): the rest was
+  // captured; assertions on the missing part fail with this reason.
+  std::map<std::string, std::string> section_errors;
 };
 
 struct AssertionResult {
@@ -92,6 +95,9 @@ struct ScenarioResult {
   Outcome outcome = Outcome::Skipped;
   std::chrono::nanoseconds duration{0};
   std::string error;        // scenario-level failure (boot, timeout, ...)
+  // What the run met that did not decide its verdict (a watch that could
+  // not be armed, output dropped): shown by every format, never an error.
+  std::vector<std::string> notes;
   std::string output_dir;   // this scenario's run directory
   std::string console_log;  // guest console log; shown on failure
   std::vector<StepResult> steps;
@@ -115,9 +121,13 @@ struct RunSummary {
 };
 RunSummary summarize(const RunResult& run);  // counts scenarios by outcome
 
-// A scenario's outcome from its parts: Error if it has an error or any
-// step/capture/assertion errored, else Failed if any failed, else Passed
-// (Skipped when nothing ran). `ktest run` may use it to set `outcome`.
+// The one verdict rule, used by the session, every reporter and the exit
+// code. run_outcome: the scenario's own error and its steps, captures and
+// scheduler exits — Error if any errored (a capture that failed is an
+// error), else Failed if any failed, else Passed (Skipped when no step
+// ran). derive_outcome: the worse of that and the assertions'. Notes and
+// section errors never change it.
+Outcome run_outcome(const ScenarioResult& scenario);
 Outcome derive_outcome(const ScenarioResult& scenario);
 
 }  // namespace ktest::cli

@@ -1,6 +1,7 @@
 // TAP version 13: per scenario one test point for the run itself (boot,
 // steps, captures) and one per assertion. Failures carry a YAML block whose
 // strings are JSON-quoted, which is valid YAML for any content.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cli/report/reporters.h"
@@ -23,31 +24,30 @@ std::string description(const std::string& s) {
   return out;
 }
 
+// A diagnostic ("# ...") is one line.
+std::string one_line(const std::string& s) {
+  std::string out = sanitize_text(s);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
 struct Point {
   Outcome outcome;
   std::string description;
   std::vector<std::pair<std::string, std::string>> yaml;  // key, value (unquoted)
+  std::vector<std::string> diagnostics;  // "# " lines after the point, shown ok or not
 };
 
+// The scenario's run (all but its assertions, which are points of their
+// own): ok or not as run_outcome() says; the YAML tells the first story.
 Point run_point(const ScenarioResult& sc) {
-  Point p{Outcome::Passed, sc.name + ": run", {}};
+  Point p{run_outcome(sc), sc.name + ": run", {}, {}};
   p.yaml.emplace_back("file", sc.file);
   p.yaml.emplace_back("duration_ms",
       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(sc.duration).count()));
-  if (sc.outcome == Outcome::Skipped) {
-    p.outcome = Outcome::Skipped;
-    return p;
-  }
-  auto worsen = [&p](Outcome o) {
-    if (p.outcome != Outcome::Error) p.outcome = o;
-  };
-  if (!sc.error.empty()) {
-    worsen(Outcome::Error);
-    p.yaml.emplace_back("message", sc.error);
-  }
+  if (!sc.error.empty()) p.yaml.emplace_back("message", sc.error);
   for (const auto& s : sc.steps) {
     if (s.outcome != Outcome::Error && s.outcome != Outcome::Failed) continue;
-    worsen(s.outcome);
     p.yaml.emplace_back("step", s.op + (s.description.empty() ? "" : " " + s.description));
     if (s.line > 0) p.yaml.emplace_back("line", std::to_string(s.line));
     p.yaml.emplace_back("step_error", s.error);
@@ -55,7 +55,6 @@ Point run_point(const ScenarioResult& sc) {
   }
   for (const auto& e : sc.scheduler_exits) {
     if (!e.fails()) continue;
-    worsen(Outcome::Failed);
     p.yaml.emplace_back("scheduler_exit", e.summary());
     if (!e.report_path.empty()) p.yaml.emplace_back("exit_report", e.report_path);
     if (!e.dump_file.empty()) p.yaml.emplace_back("exit_dump", e.dump_file);
@@ -63,18 +62,18 @@ Point run_point(const ScenarioResult& sc) {
   }
   for (const auto& c : sc.captures) {
     if (c.error.empty()) continue;
-    worsen(Outcome::Error);
     p.yaml.emplace_back("capture", c.name);
     p.yaml.emplace_back("capture_error", c.error);
     break;
   }
-  if (p.outcome != Outcome::Passed && !sc.console_log.empty())
+  p.diagnostics = sc.notes;
+  if (p.outcome != Outcome::Passed && p.outcome != Outcome::Skipped && !sc.console_log.empty())
     p.yaml.emplace_back("console_log", sc.console_log);
   return p;
 }
 
 Point assertion_point(const ScenarioResult& sc, const AssertionResult& a) {
-  Point p{a.outcome, sc.name + ": " + a.name, {}};
+  Point p{a.outcome, sc.name + ": " + a.name, {}, {}};
   p.yaml.emplace_back("expression", a.expression);
   if (a.line > 0) p.yaml.emplace_back("line", std::to_string(a.line));
   if (!a.expected.empty()) p.yaml.emplace_back("expected", a.expected);
@@ -100,13 +99,15 @@ class TapReporter : public Reporter {
       out << (ok ? "ok " : "not ok ") << n << " - " << description(p.description);
       if (p.outcome == Outcome::Skipped) out << " # SKIP not reached";
       out << "\n";
-      if (ok) continue;
-      out << "  ---\n  outcome: " << outcome_name(p.outcome) << "\n";
-      for (const auto& [key, value] : p.yaml) {
-        bool number = key == "line" || key == "duration_ms";
-        out << "  " << key << ": " << (number ? value : quoted(value)) << "\n";
+      if (!ok) {
+        out << "  ---\n  outcome: " << outcome_name(p.outcome) << "\n";
+        for (const auto& [key, value] : p.yaml) {
+          bool number = key == "line" || key == "duration_ms";
+          out << "  " << key << ": " << (number ? value : quoted(value)) << "\n";
+        }
+        out << "  ...\n";
       }
-      out << "  ...\n";
+      for (const auto& line : p.diagnostics) out << "# note: " << one_line(line) << "\n";
     }
   }
 };

@@ -93,6 +93,7 @@ class TextReporter : public Reporter {
         }
         out << "\n";
         detail(out, "error", cap.error);
+        for (const auto& [section, why] : cap.section_errors) detail(out, "missing", section + ": " + why);
       }
     }
     for (const auto& exit : sc.scheduler_exits) {
@@ -126,6 +127,7 @@ class TextReporter : public Reporter {
     }
     if (!sc.error.empty())
       out << "  " << style_.red("error:") << " " << indent_rest(sc.error, 9) << "\n";
+    for (const auto& note : sc.notes) out << "  " << style_.dim("note:") << " " << indent_rest(note, 8) << "\n";
     bool bad = sc.outcome == Outcome::Failed || sc.outcome == Outcome::Error;
     if (bad && !sc.console_log.empty())
       out << "  console log: " << sanitize_text(sc.console_log) << "\n";

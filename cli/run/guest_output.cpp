@@ -17,9 +17,9 @@ void Notes::add(std::string note) {
   else ++dropped_;
 }
 
-std::string Notes::joined() const {
-  std::string out = fmt::format("{}", fmt::join(notes_, "\n"));
-  if (dropped_ != 0) out += fmt::format("\n({} more notes dropped)", dropped_);
+std::vector<std::string> Notes::lines() const {
+  std::vector<std::string> out = notes_;
+  if (dropped_ != 0) out.push_back(fmt::format("({} more notes dropped)", dropped_));
   return out;
 }
 

@@ -39,8 +39,8 @@ class Notes {
  public:
   void add(std::string note);
   bool empty() const { return notes_.empty(); }
-  // One per line, then "(N more notes dropped)" when some were.
-  std::string joined() const;
+  // One string per note, then "(N more notes dropped)" when some were.
+  std::vector<std::string> lines() const;
 
  private:
   std::vector<std::string> notes_;

@@ -38,7 +38,8 @@ RunResult sample_run() {
               {"Spawn", "worker", 5, Outcome::Passed, 12ms, "", "", ""},
               {"CaptureSnapshot", "before", 7, Outcome::Passed, 350ms, "", "", ""}};
   ok.captures = {{"before", "ktest-runs/20261126-070000/quickstart/snapshots/before.json", 3, false,
-                  350ms, "", {{"exits", 1200}, {"mmio_exits", 3}}}};
+                  350ms, "", {{"exits", 1200}, {"mmio_exits", 3}}, {}}};
+  ok.notes = {"cannot watch the scheduler's exit_kind: all 4 debug registers are in use"};
   ok.assertions = {{"var(\"nr_cpus_onln\") > 0", "var(\"nr_cpus_onln\") > 0", 10, Outcome::Passed,
                     "", "", "", ""}};
 
@@ -53,9 +54,9 @@ RunResult sample_run() {
                {"Run", "false", 6, Outcome::Failed, 5ms, "exit status 1, expected 0",
                 "ktest-runs/20261126-070000/weights/output/step-1.log", ""},
                {"Sleep", "500ms", 7, Outcome::Skipped, 0ms, "", "", ""}};
-  bad.captures = {{"after", "", 0, false, 0ms, "freeze timed out after 30s", {}},
+  bad.captures = {{"after", "", 0, false, 0ms, "freeze timed out after 30s", {}, {}},
                   {"mid", "ktest-runs/20261126-070000/weights/snapshots/mid.json", 2, true, 2'100ms,
-                   "", {}}};
+                   "", {}, {{"bpf_maps", "the guest kernel has no BTF"}}}};
   bad.assertions = {
       {"weight is 100", "map(\"scx_per_task\").find(tid == pid(\"hog\")).get(\"ctx.weight.value\") == 100",
        12, Outcome::Failed, "100", "42", "hog's weight must stay at 100", ""},
@@ -165,6 +166,10 @@ TEST_CASE("TAP report golden: plan matches test points") {
   CHECK(not_ok == 4);
 }
 
+TEST_CASE("the sample's verdicts are derive_outcome()'s, the one rule") {
+  for (const auto& sc : sample_run().scenarios) CHECK(sc.outcome == derive_outcome(sc));
+}
+
 TEST_CASE("outcome of a scenario from its parts") {
   ScenarioResult s;
   CHECK(derive_outcome(s) == Outcome::Skipped);
@@ -172,8 +177,15 @@ TEST_CASE("outcome of a scenario from its parts") {
   CHECK(derive_outcome(s) == Outcome::Passed);
   s.assertions.push_back({"a", "a", 2, Outcome::Failed, "", "", "", ""});
   CHECK(derive_outcome(s) == Outcome::Failed);
-  s.captures.push_back({"c", "", 0, false, 0ms, "timed out", {}});
+  CHECK(run_outcome(s) == Outcome::Passed);  // the assertions are not the run's
+  s.notes.push_back("a note");                 // never the verdict
+  s.captures.push_back({"c", "", 0, false, 0ms, "", {}, {{"bpf_maps", "no BTF"}}});
+  CHECK(derive_outcome(s) == Outcome::Failed);  // nor a section error
+  s.captures.push_back({"c", "", 0, false, 0ms, "timed out", {}, {}});
   CHECK(derive_outcome(s) == Outcome::Error);
+  CHECK(run_outcome(s) == Outcome::Error);
+  s.scheduler_exits.push_back({});
+  CHECK(derive_outcome(s) == Outcome::Error);  // the worst stands
 }
 
 TEST_CASE("elapsed times and text sanitizing") {

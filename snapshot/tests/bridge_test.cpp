@@ -79,45 +79,6 @@ TEST_CASE("capture runs the callback and stores its report; errors propagate") {
   CHECK(bridge.names() == std::vector<std::string>{"ok"});
 }
 
-TEST_CASE("the thread-local current bridge and the no-bridge fallback") {
-  CHECK(SnapshotBridge::current() == nullptr);
-  // No bridge: a warning on stderr, and success.
-  std::fflush(stderr);
-  int saved = ::dup(2);
-  std::FILE* tmp = std::tmpfile();
-  REQUIRE(tmp != nullptr);
-  ::dup2(::fileno(tmp), 2);
-  Status st = capture_snapshot("orphan");
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::rewind(tmp);
-  char buf[512] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, tmp);
-  std::fclose(tmp);
-  CHECK(st.ok());
-  CHECK(std::string(buf, n) ==
-        "ktest: warning: CaptureSnapshot 'orphan' ignored: no snapshot bridge is installed on "
-        "this thread\n");
-
-  SnapshotBridge outer;
-  outer.set_capture([](const std::string&) -> Result<Report> { return Report{}; });
-  {
-    SnapshotBridge::Install install(outer);
-    CHECK(SnapshotBridge::current() == &outer);
-    REQUIRE(capture_snapshot("one").ok());
-    SnapshotBridge inner;
-    {
-      SnapshotBridge::Install nested(inner);
-      CHECK(SnapshotBridge::current() == &inner);
-    }
-    CHECK(SnapshotBridge::current() == &outer);
-    std::thread([] { CHECK(SnapshotBridge::current() == nullptr); }).join();
-  }
-  CHECK(SnapshotBridge::current() == nullptr);
-  CHECK(outer.names() == std::vector<std::string>{"one"});
-}
-
 TEST_CASE("concurrent inserts respect the cap") {
   SnapshotBridge bridge(8);
   std::size_t evictions = 0;

@@ -71,9 +71,10 @@ TEST_CASE("a broken stream is saved with what arrived, marked, and noted") {
   CHECK(read_file(path).value_or("") ==
         "kept\n[ktest: output incomplete: output chunk 5 arrived out of order (expected 1); the output is cut "
         "there]\n");
-  CHECK(notes.joined() ==
-        "control channel: output chunk for step 8 arrived while step 2 runs; dropped\n"
-        "step 2 output: output chunk 5 arrived out of order (expected 1); the output is cut there");
+  CHECK(notes.lines() ==
+        std::vector<std::string>{"control channel: output chunk for step 8 arrived while step 2 runs; dropped",
+                                 "step 2 output: output chunk 5 arrived out of order (expected 1); the output is "
+                                 "cut there"});
 }
 
 TEST_CASE("a run stops saving output past its total bound, with a note") {
@@ -84,7 +85,8 @@ TEST_CASE("a run stops saving output past its total bound, with a note") {
   CHECK(run_step(out, 1, std::string(600, 'b')).empty());
   CHECK(run_step(out, 2, "small").empty());  // stopped for good: no file after a gap
   CHECK_FALSE(fs::exists(tmp.path / "output" / "step-2.log"));
-  CHECK(notes.joined() == "step output is no longer saved from step 2 on: this run saved 600 bytes already");
+  CHECK(notes.lines() ==
+        std::vector<std::string>{"step output is no longer saved from step 2 on: this run saved 600 bytes already"});
 }
 
 TEST_CASE("agent log messages: the first kMaxAgentLogs are kept and saved, the rest counted") {
@@ -101,7 +103,8 @@ TEST_CASE("agent log messages: the first kMaxAgentLogs are kept and saved, the r
   CHECK(log->find("message 999\n") != std::string::npos);
   CHECK(log->find("message 1000") == std::string::npos);
   CHECK(log->ends_with("[ktest: 25 more log messages dropped: a run keeps the first 1000]\n"));
-  CHECK(notes.joined() == "the agent sent 1025 log messages; 25 were dropped after the first 1000 (agent.log)");
+  CHECK(notes.lines() ==
+        std::vector<std::string>{"the agent sent 1025 log messages; 25 were dropped after the first 1000 (agent.log)"});
 }
 
 TEST_CASE("agent log messages are bounded in bytes too") {
@@ -119,9 +122,9 @@ TEST_CASE("agent log messages are bounded in bytes too") {
 TEST_CASE("notes are capped") {
   Notes notes;
   for (std::size_t i = 0; i < kMaxNotes + 7; ++i) notes.add("n" + std::to_string(i));
-  std::string text = notes.joined();
-  CHECK(text.starts_with("n0\nn1\n"));
-  CHECK(text.find("n99\n") != std::string::npos);
-  CHECK(text.find("n100") == std::string::npos);
-  CHECK(text.ends_with("\n(7 more notes dropped)"));
+  auto lines = notes.lines();
+  REQUIRE(lines.size() == kMaxNotes + 1);
+  CHECK(lines[0] == "n0");
+  CHECK(lines[kMaxNotes - 1] == "n" + std::to_string(kMaxNotes - 1));
+  CHECK(lines.back() == "(7 more notes dropped)");
 }
