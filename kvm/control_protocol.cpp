@@ -103,6 +103,8 @@ json to_json(const Message& m) {
           j["index"] = v.index;
           j["seq"] = v.seq;
           j["data"] = v.data;
+        } else {
+          static_assert(std::is_same_v<T, void>, "every control message is encoded");
         }
       },
       m);

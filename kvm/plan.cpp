@@ -285,6 +285,10 @@ json step_to_json(const Step& step) {
           j["symbol"] = s.symbol;
           j["access"] = s.access;
           j["len"] = s.len;
+        } else if constexpr (std::is_same_v<T, DetachScheduler>) {
+          // no fields: the op says it all
+        } else {
+          static_assert(std::is_same_v<T, void>, "every plan step is encoded");
         }
       },
       step);

@@ -97,14 +97,15 @@ class PlanBuilder {
 
   Result<std::string> find_object(const dsl::BpfObjectRef& ref) {
     std::vector<std::string> tried{ref.object_path};
-    if (fs::is_regular_file(ref.object_path)) return ref.object_path;
+    std::error_code ec;
+    if (fs::is_regular_file(ref.object_path, ec)) return ref.object_path;
     fs::path written(ref.object);
     for (const auto& dir : object_path_) {
       for (fs::path candidate : {fs::path(dir) / written.relative_path(),
                                  fs::path(dir) / written.filename()}) {
         candidate = candidate.lexically_normal();
         tried.push_back(candidate.string());
-        if (fs::is_regular_file(candidate)) return candidate.string();
+        if (fs::is_regular_file(candidate, ec)) return candidate.string();
       }
     }
     return fail(fmt::format("BPF object '{}' not found (looked at: {})", ref.object,
@@ -184,8 +185,9 @@ class PlanBuilder {
         rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
       }
       dirs.insert(dirs.end(), {"/usr/sbin", "/sbin"});
+      std::error_code ec;
       for (const auto& dir : dirs) {
-        std::string candidate = fs::absolute(fs::path(dir.empty() ? "." : dir) / tool.program).lexically_normal().string();
+        std::string candidate = fs::absolute(fs::path(dir.empty() ? "." : dir) / tool.program, ec).lexically_normal().string();
         if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
         tried.push_back(candidate);
         if (is_program(candidate)) {
@@ -236,7 +238,7 @@ class PlanBuilder {
       for (auto it = fs::recursive_directory_iterator(file.host, ec); !ec && it != fs::recursive_directory_iterator();
            it.increment(ec)) {
         if (it->is_regular_file(ec))
-          KTEST_TRY(add(it->path(), file.guest + "/" + fs::relative(it->path(), file.host).string()));
+          KTEST_TRY(add(it->path(), file.guest + "/" + it->path().lexically_relative(file.host).string()));
       }
       if (ec)
         return fail(fmt::format("cannot read vm.files directory {}: {}", file.host, ec.message()), where(file.loc));

@@ -1,17 +1,18 @@
 #include "cli/run/session.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include "cli/report/from_dsl.h"
+#include "cli/run/control_reader.h"
 #include "cli/run/guest_output.h"
 #include "cli/run/json_output.h"
 #include "cli/run/guest_plan.h"
@@ -41,8 +42,6 @@ namespace {
 constexpr uint64_t kNoKaslrText = 0xffffffff81000000ull;
 // How long the agent may take to power off after it said `done`.
 constexpr auto kPoweroffGrace = std::chrono::seconds(10);
-// Upper bound of control-channel bytes taken per loop turn (fairness).
-constexpr std::size_t kControlReadBudget = 1 << 20;
 // CONFIG_HZ of the guest kernel (jiffies → ms in the scx section); 0 when unknown.
 uint32_t read_kernel_hz(const kvm::KernelImage& kernel) {
   if (kernel.config.empty()) return 0;
@@ -73,8 +72,10 @@ std::string step_subject(const kvm::Step& step) {
           return fmt::format("{} on {}", s.name, s.symbol);
         } else if constexpr (std::is_same_v<T, kvm::LoadBpf>) {
           return s.name;
-        } else {
+        } else if constexpr (std::is_same_v<T, kvm::DetachScheduler>) {
           return "";
+        } else {
+          static_assert(std::is_same_v<T, void>, "every plan step has a subject");
         }
       },
       step);
@@ -114,14 +115,21 @@ class Session {
  public:
   Session(const dsl::Scenario& scenario, const SessionOptions& options)
       : scenario_(scenario), options_(options) {
+    // The scenario names at most kMaxCaptures (dsl-checked): more means a guest asked for them.
+    bridge_.add_eviction_observer([this](const std::string& name) {
+      notes_.add(fmt::format("snapshot '{}' was dropped: the guest asked for more than the {} captures a "
+                             "scenario takes",
+                             name, dsl::kMaxCaptures));
+    });
     result_.name = scenario.name;
     result_.file = scenario.file;
     result_.output_dir = options.scenario_dir;
   }
 
-  SessionResult run() {
+  // booted: a machine already running the agent (tests); nullptr: boot one.
+  SessionResult run(kvm::Machine* booted = nullptr) {
     auto start = Clock::now();
-    Status status = run_guest();
+    Status status = booted ? run_booted(*booted) : run_guest();
     if (!status) {
       result_.outcome = Outcome::Error;
       result_.error = status.error().to_string();
@@ -137,11 +145,18 @@ class Session {
   }
 
  private:
+  // Shown on a terminal, and always kept in the scenario's events.log
+  // (seconds since the session began): how a failed run is understood later.
   void progress(const std::string& line) {
     if (options_.progress) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
+    if (events_log_) {
+      std::chrono::duration<double> since = Clock::now() - session_started_;
+      std::fprintf(events_log_.get(), "%9.3f %s\n", since.count(), line.c_str());
+      std::fflush(events_log_.get());
+    }
   }
 
-  Status fail_with(SessionFailure failure, Error error) {
+  Unexpected fail_with(SessionFailure failure, Error error) {
     out_.failure = failure;
     return fail(std::move(error));
   }
@@ -152,7 +167,8 @@ class Session {
     if (wanted.empty() && scenario_.kernel.path) wanted = *scenario_.kernel.path;
     if (wanted.empty() && scenario_.kernel.version) wanted = *scenario_.kernel.version;
     if (wanted.find('/') != std::string::npos) {
-      (fs::is_directory(wanted) ? spec.dir : spec.image) = wanted;
+      std::error_code ec;
+      (fs::is_directory(wanted, ec) ? spec.dir : spec.image) = wanted;
     } else {
       spec.version = wanted;
     }
@@ -168,7 +184,8 @@ class Session {
   Result<std::string> build_initramfs(const GuestPlan& plan, const kvm::KernelImage& kernel) {
     kvm::Initramfs image;
     KTEST_TRY(image.add_base_layout());
-    if (options_.agent_binary.empty() || !fs::is_regular_file(options_.agent_binary)) {
+    std::error_code ec;
+    if (options_.agent_binary.empty() || !fs::is_regular_file(options_.agent_binary, ec)) {
       return fail("the guest agent binary was not found", "",
                   "build ktest with ./dev, or point KTEST_AGENT at ktest-agent");
     }
@@ -244,7 +261,8 @@ class Session {
     result_.vm = std::move(vm);
   }
 
-  Status run_guest() {
+  // The shape, the plan and the step results: what a run needs before a guest.
+  Result<GuestPlan> prepare() {
     auto decided = decide_vm_shape(scenario_, options_.vm);
     if (!decided) return fail_with(SessionFailure::InvalidInput, decided.error());
     shape_ = std::move(*decided);
@@ -256,6 +274,23 @@ class Session {
         std::min<int64_t>(step_timeout, millis(options_.timeouts.step).count()));
     init_steps(plan);
     kallsyms_ended_ = !plan.plan.settings.send_kallsyms;  // nothing to wait for
+    std::error_code ec;
+    fs::create_directories(options_.scenario_dir, ec);
+    events_log_.reset(std::fopen((fs::path(options_.scenario_dir) / "events.log").c_str(), "we"));
+    return plan;
+  }
+
+  Status run_booted(kvm::Machine& machine) {
+    KTEST_TRY(prepare());
+    machine_ = &machine;
+    boot_started_ = Clock::now();
+    record_vm(machine_->info());
+    deadline_ = Clock::now() + scenario_.vm.timeout;
+    return drive();
+  }
+
+  Status run_guest() {
+    KTEST_ASSIGN(GuestPlan plan, prepare());
 
     auto kernel = resolve_kernel();
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
@@ -276,8 +311,6 @@ class Session {
     auto initrd = build_initramfs(plan, *kernel);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
 
-    std::error_code ec;
-    fs::create_directories(options_.scenario_dir, ec);
     kvm::MachineConfig config;
     config.kernel_image = kernel->boot_image;
     config.initrd = *initrd;
@@ -291,7 +324,8 @@ class Session {
 
     auto machine = kvm::make_machine("qemu");
     if (!machine) return fail_with(SessionFailure::Internal, machine.error());
-    machine_ = std::move(*machine);
+    owned_machine_ = std::move(*machine);
+    machine_ = owned_machine_.get();
     progress(fmt::format("booting {} ({} vCPUs, {} MiB)", kernel->version, config.cpus,
                          config.memory_mib));
     boot_started_ = std::chrono::steady_clock::now();
@@ -313,8 +347,9 @@ class Session {
     freeze::ErrorTrigger trigger(*machine_, vmlinux_, vmlinux_unavailable_, symbols_,
                                  [this](const std::string& line) { progress(line); });
     coordinator_ = &coordinator;
-    int fd = machine_->control_channel();
-    if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    ControlReader control(machine_->control_channel(), notes_,
+                          [this](const control::Message& m) { handle_message(m); });
+    control_ = &control;
 
     std::optional<kvm::ExitEvent> exit;
     while (!exit) {
@@ -338,7 +373,10 @@ class Session {
       }
       if (*event) {
         if (auto* bell = std::get_if<kvm::DoorbellEvent>(&**event)) {
-          catch_up_before_doorbell(fd);
+          catch_up_before_doorbell();
+          // The last chance to capture a death the exit watch has not delivered yet.
+          if (bell->kind == static_cast<uint32_t>(doorbell::RequestKind::Goodbye))
+            trigger.settle(coordinator, Clock::now());
           handle_doorbell(*bell);
         } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
           if (!trigger.on_watchpoint(coordinator, *hit)) {
@@ -349,11 +387,12 @@ class Session {
           exit = std::get<kvm::ExitEvent>(**event);
         }
       }
-      read_control(fd);
+      control.read_available();
       if (!exit) trigger.poll(coordinator, Clock::now());
     }
-    read_control(fd);
+    control.read_available();
     coordinator_ = nullptr;
+    control_ = nullptr;
     record_scheduler_exits(trigger);
     record_captures(coordinator);
     return conclude(*exit);
@@ -363,23 +402,21 @@ class Session {
     if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Goodbye)) return say_goodbye(bell);
     if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture)) {
       progress("capture " + std::string(bell.payload.begin(), bell.payload.end()));
+    } else {
+      progress(fmt::format("doorbell request {} (kind {})", bell.serial, bell.kind));
     }
     if (Status s = coordinator_->on_doorbell(bell); !s) {
       notes_.add("doorbell reply failed: " + s.error().to_string());
     }
+    progress(fmt::format("doorbell request {} answered", bell.serial));
   }
 
   // The agent's last request before power-off: answer once `done` has been
   // read (bounded), so nothing it sent is still queued in the guest.
   void say_goodbye(const kvm::DoorbellEvent& bell) {
-    int fd = machine_->control_channel();
-    const auto deadline = Clock::now() + options_.timeouts.capture;
-    read_control(fd);
-    while (fd >= 0 && !agent_done_ && Clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 10) > 0) read_control(fd);
-    }
-    auto status = agent_done_ ? doorbell::ReplyStatus::Ok : doorbell::ReplyStatus::Error;
+    bool done = control_->read_until([this] { return agent_done_.has_value(); },
+                                     Clock::now() + options_.timeouts.capture);
+    auto status = done ? doorbell::ReplyStatus::Ok : doorbell::ReplyStatus::Error;
     if (Status s = machine_->reply_doorbell(bell.serial, status, {}); !s) {
       notes_.add("goodbye reply failed: " + s.error().to_string());
     }
@@ -389,34 +426,8 @@ class Session {
   // it (the control bytes may still be queued in the guest); a capture or
   // watch needs the symbols, so read the channel until kallsyms_end came,
   // within the capture timeout.
-  void catch_up_before_doorbell(int fd) {
-    read_control(fd);
-    const auto deadline = Clock::now() + options_.timeouts.capture;
-    while (fd >= 0 && !kallsyms_ended_ && Clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 10) > 0) read_control(fd);
-    }
-  }
-
-  void read_control(int fd) {
-    if (fd < 0) return;
-    char buf[65536];
-    std::size_t taken = 0;
-    while (taken < kControlReadBudget) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      taken += static_cast<std::size_t>(n);
-      auto out = splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      for (const auto& e : out.errors) notes_.add("control channel: " + e);
-      for (const auto& line : out.lines) {
-        auto message = control::decode_message(line);
-        if (!message) {
-          notes_.add("control channel: " + message.error().to_string());
-          continue;
-        }
-        handle_message(*message);
-      }
-    }
+  void catch_up_before_doorbell() {
+    control_->read_until([this] { return kallsyms_ended_; }, Clock::now() + options_.timeouts.capture);
   }
 
   void handle_message(const control::Message& message) {
@@ -462,6 +473,8 @@ class Session {
           } else if constexpr (std::is_same_v<T, control::Done>) {
             agent_done_ = m;
             done_at_ = Clock::now();
+          } else {
+            static_assert(std::is_same_v<T, void>, "every control message is handled");
           }
         },
         message);
@@ -520,6 +533,7 @@ class Session {
       capture.duration = stats.freeze_window;
       capture.error = stats.degraded_reason;
       capture.accel_counters = stats.accel_counters;
+      capture.section_errors = stats.section_errors;
       result_.captures.push_back(std::move(capture));
     }
   }
@@ -589,38 +603,36 @@ class Session {
     result_.assertions = from_dsl(dsl::check_assertions(scenario_, std::move(ctx)));
   }
 
+  // The verdict is derive_outcome()'s (cli/report/results.h), as for every
+  // reporter and the exit code; notes are kept beside it.
   void finish_outcome() {
-    if (!notes_.empty()) {
-      std::string notes = notes_.joined();
-      result_.error = result_.error.empty() ? notes : result_.error + "\n" + notes;
-    }
-    if (result_.outcome == Outcome::Error) return;
-    bool failed = agent_done_ && !agent_done_->ok;
-    for (const auto& step : result_.steps) failed = failed || step.outcome == Outcome::Failed;
-    for (const auto& a : result_.assertions) {
-      if (a.outcome == Outcome::Error) {
-        result_.outcome = Outcome::Error;
-        return;
-      }
-      failed = failed || a.outcome == Outcome::Failed;
-    }
-    for (const auto& exit : result_.scheduler_exits) failed = failed || exit.fails();
-    if (failed && agent_done_ && !agent_done_->error.empty() && result_.error.empty()) {
-      result_.error = agent_done_->error;
-    }
-    result_.outcome = failed ? Outcome::Failed : Outcome::Passed;
+    result_.notes = notes_.lines();
+    // An agent that failed with no step to show for it (a module the kernel
+    // refused, a plan it could not run) is the scenario's error.
+    bool step_says_why = std::any_of(result_.steps.begin(), result_.steps.end(), [](const StepResult& s) {
+      return s.outcome == Outcome::Failed || s.outcome == Outcome::Error;
+    });
+    if (agent_done_ && !agent_done_->ok && !step_says_why && result_.error.empty())
+      result_.error = agent_done_->error.empty() ? "the guest agent reported a failure" : agent_done_->error;
+    result_.outcome = derive_outcome(result_);
   }
 
   const dsl::Scenario& scenario_;
   const SessionOptions& options_;
   ScenarioResult result_;
   SessionResult out_;
-  std::unique_ptr<kvm::Machine> machine_;
+  std::unique_ptr<kvm::Machine> owned_machine_;  // the one run_guest() booted
+  kvm::Machine* machine_ = nullptr;
   VmShape shape_;  // decided first thing in run_guest()
-  SnapshotBridge bridge_;
+  SnapshotBridge bridge_{dsl::kMaxCaptures};
   freeze::FreezeCoordinator* coordinator_ = nullptr;
   std::string kernel_version_;
   std::chrono::steady_clock::time_point boot_started_{};  // QEMU launch, for VmResult::ready
+  const Clock::time_point session_started_ = Clock::now();
+  struct CloseFile {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, CloseFile> events_log_;  // <scenario dir>/events.log
   uint32_t kernel_hz_ = 0;  // CONFIG_HZ; 0 when the kernel's config is not at hand
   freeze::FailureDump failure_dump_;
   // The guest kernel's vmlinux BTF and layouts; nullptr when the kernel has
@@ -630,7 +642,7 @@ class Session {
   std::shared_ptr<freeze::SharedSymbols> symbols_ = std::make_shared<freeze::SharedSymbols>();
   Clock::time_point deadline_;
   std::optional<Clock::time_point> done_at_;
-  control::LineSplitter splitter_;
+  ControlReader* control_ = nullptr;  // while drive() runs
   control::KallsymsAssembler kallsyms_;
   std::optional<control::Done> agent_done_;
   bool kallsyms_ended_ = false;
@@ -648,12 +660,9 @@ SessionResult run_scenario(const dsl::Scenario& scenario, const SessionOptions& 
   return Session(scenario, options).run();
 }
 
-std::string default_agent_binary() {
-  if (const char* env = std::getenv("KTEST_AGENT"); env && *env) return env;
-  for (const char* candidate : {KTEST_AGENT_BUILD_PATH, KTEST_AGENT_INSTALL_PATH}) {
-    if (fs::is_regular_file(candidate)) return candidate;
-  }
-  return "";
+SessionResult run_scenario_on(const dsl::Scenario& scenario, const SessionOptions& options,
+                              kvm::Machine& booted) {
+  return Session(scenario, options).run(&booted);
 }
 
 }  // namespace ktest::cli

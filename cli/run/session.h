@@ -47,8 +47,10 @@ struct SessionResult {
 
 SessionResult run_scenario(const dsl::Scenario& scenario, const SessionOptions& options);
 
-// The guest agent binary: $KTEST_AGENT, else next to the build, else the
-// installed libexec copy; "" when none exists.
-std::string default_agent_binary();
+// The same from the event loop on, on a machine the caller booted and keeps
+// (no kernel, initramfs or BTF here: maps are not captured): how the loop
+// is unit-tested with a fake machine (cli/run/tests/session_loop_test.cpp).
+SessionResult run_scenario_on(const dsl::Scenario& scenario, const SessionOptions& options,
+                              kvm::Machine& booted);
 
 }  // namespace ktest::cli

@@ -112,7 +112,7 @@ Result<std::vector<std::string>> Initramfs::add_elf_with_libraries(std::string_v
     KTEST_TRY(add_file(guest, std::move(bytes), 0755));
     added.push_back(host);
     if (!info.interpreter.empty() && seen.insert(info.interpreter).second) {
-      if (!fs::exists(info.interpreter)) {
+      if (std::error_code ec; !fs::exists(info.interpreter, ec)) {
         return fail(host + " needs the ELF interpreter " + info.interpreter + ", which this host lacks");
       }
       queue.emplace_back(info.interpreter, info.interpreter);

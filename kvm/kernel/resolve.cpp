@@ -53,13 +53,13 @@ bool starts_with_elf_magic(const std::string& path) {
 Result<std::string> extracted_vmlinux_for(const std::string& bzimage) {
   struct stat st{};
   if (::stat(bzimage.c_str(), &st) != 0) return fail("cannot stat " + bzimage);
+  std::error_code ec;
   std::string key = fs::path(bzimage).filename().string() + "-" + std::to_string(st.st_size) + "-" +
                     std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
-                    "-" + std::to_string(std::hash<std::string>{}(fs::absolute(bzimage).string()));
+                    "-" + std::to_string(std::hash<std::string>{}(fs::absolute(bzimage, ec).string()));
   fs::path dir = fs::path(ktest_cache_dir()) / "extracted" / key;
   std::string vmlinux = (dir / "vmlinux").string();
   if (exists_file(vmlinux)) return vmlinux;
-  std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail("cannot create " + dir.string() + ": " + ec.message());
   KTEST_TRY(extract_vmlinux_file(bzimage, vmlinux));
@@ -186,7 +186,8 @@ Result<KernelImage> resolve_kernel(const KernelSpec& spec) {
   std::string dir = spec.dir;
   if (dir.empty() && !spec.version.empty()) {
     for (std::string v : {spec.version, spec.version + "-amd64"}) {
-      if (fs::is_directory(cache + "/" + v)) dir = cache + "/" + v;
+      std::error_code ec;
+      if (fs::is_directory(cache + "/" + v, ec)) dir = cache + "/" + v;
     }
     if (dir.empty()) {
       auto near = nearest(spec.version, cached_versions(cache));

@@ -1,0 +1,183 @@
+// The session's event loop over a fake machine: doorbells, the agent's
+// control messages (written into a pipe as the agent would), the goodbye
+// handshake and how a run ends, with the verdict every report gives.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "cli/run/session.h"
+#include "freeze/tests/fake_machine.h"
+#include "kvm/control_protocol.h"
+
+using namespace ktest;
+using namespace ktest::cli;
+using ktest::freeze::testing::FakeMachine;
+using ktest::freeze::testing::Ram;
+namespace control = ktest::kvm::control;
+
+namespace {
+
+const char* kScenario =
+    "name: loop\n"
+    "vm: {cpus: 2, timeout: 20s}\n"
+    "steps:\n"
+    "  - Sleep: 10ms\n"
+    "  - CaptureSnapshot: c1\n";
+
+kvm::DoorbellEvent bell(uint64_t serial, doorbell::RequestKind kind, const std::string& payload = "") {
+  return {serial, static_cast<uint32_t>(kind), std::vector<uint8_t>(payload.begin(), payload.end())};
+}
+
+// A session over a FakeMachine whose control channel is a pipe the test
+// writes the agent's messages into.
+struct Loop {
+  Ram ram;
+  FakeMachine machine{ram, 2};
+  int agent_end = -1;
+  std::string dir;
+
+  Loop() {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    machine.control_fd = fds[0];
+    agent_end = fds[1];
+    dir = std::string(KTEST_TEST_TMP) + "/session-loop-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+  }
+  ~Loop() {
+    ::close(machine.control_fd);
+    if (agent_end >= 0) ::close(agent_end);
+    std::filesystem::remove_all(dir);
+  }
+  void send(const control::Message& m) {
+    std::string line = control::encode(m);
+    REQUIRE(::write(agent_end, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  }
+  // The agent's start: hello, then the (here empty) kallsyms.
+  void agent_starts() {
+    send(control::Hello{"test", control::kProtocolVersion, "7.2.13", 0xffffffff81000000ull, 2, "", true});
+    control::KallsymsEnd end;
+    end.error = "not sent by this test";
+    send(end);
+  }
+  void step(uint32_t index, const std::string& op, bool ok = true) {
+    send(control::StepStarted{index, op});
+    control::StepFinished finished;
+    finished.index = index;
+    finished.op = op;
+    finished.ok = ok;
+    finished.error = ok ? "" : "it failed";
+    send(finished);
+  }
+  SessionResult run(std::chrono::milliseconds capture_timeout = std::chrono::seconds(2)) {
+    auto loaded = dsl::load_scenario_text(kScenario, "loop.yaml");
+    REQUIRE(loaded.ok());
+    SessionOptions options;
+    options.scenario_dir = dir;
+    options.timeouts.capture = capture_timeout;
+    return run_scenario_on(*loaded.scenario, options, machine);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("session loop: steps, a capture, and the goodbye answered once `done` is read") {
+  Loop l;
+  l.agent_starts();
+  l.step(0, "Sleep");
+  l.send(control::StepStarted{1, "CaptureSnapshot"});
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Capture, "c1"));
+  l.machine.events.push_back(bell(2, doorbell::RequestKind::Goodbye));
+  l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Poweroff, 0, "", {}});
+  // The agent's last messages reach the pipe just as it rings goodbye.
+  l.machine.before_event = [&](const kvm::MachineEvent& e) {
+    auto* b = std::get_if<kvm::DoorbellEvent>(&e);
+    if (!b || b->kind != static_cast<uint32_t>(doorbell::RequestKind::Goodbye)) return;
+    control::StepFinished finished;
+    finished.index = 1;
+    finished.op = "CaptureSnapshot";
+    finished.ok = true;
+    l.send(finished);
+    l.send(control::Done{true, 2, ""});
+  };
+  FakeMachine& machine = l.machine;
+  SessionResult out = l.run();
+  const ScenarioResult& r = out.result;
+  CHECK(out.failure == SessionFailure::None);
+  CHECK_MESSAGE(r.outcome == Outcome::Passed, r.error);
+  REQUIRE(r.steps.size() == 2);
+  CHECK(r.steps[0].outcome == Outcome::Passed);
+  CHECK(r.steps[1].outcome == Outcome::Passed);
+  REQUIRE(r.captures.size() == 1);
+  CHECK(r.captures[0].name == "c1");
+  CHECK(r.captures[0].error.empty());
+  CHECK(std::filesystem::exists(r.captures[0].report_path));
+  CHECK(machine.pauses == 1);
+  CHECK(machine.resumes == 1);
+  REQUIRE(machine.replies.size() == 2);
+  CHECK(machine.replies[0] == std::pair<uint64_t, doorbell::ReplyStatus>{1, doorbell::ReplyStatus::Ok});
+  CHECK(machine.replies[1] == std::pair<uint64_t, doorbell::ReplyStatus>{2, doorbell::ReplyStatus::Ok});
+  CHECK(r.outcome == derive_outcome(r));
+  CHECK(std::filesystem::file_size(std::filesystem::path(r.output_dir) / "events.log") > 0);
+}
+
+TEST_CASE("session loop: a goodbye without `done` is answered Error; the run is an error") {
+  Loop l;
+  l.agent_starts();
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Goodbye));
+  l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Poweroff, 0, "", {}});
+  FakeMachine& machine = l.machine;
+  SessionResult out = l.run(std::chrono::milliseconds(200));
+  REQUIRE(machine.replies.size() == 1);
+  CHECK(machine.replies[0].second == doorbell::ReplyStatus::Error);
+  CHECK(out.failure == SessionFailure::VmUnavailable);
+  CHECK(out.result.outcome == Outcome::Error);
+  CHECK(out.result.error.find("powered off before the agent finished its plan") != std::string::npos);
+}
+
+TEST_CASE("session loop: the guest dying mid-run keeps what was captured and says why") {
+  Loop l;
+  l.agent_starts();
+  l.step(0, "Sleep");
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Capture, "c1"));
+  l.machine.events.push_back(
+      kvm::ExitEvent{kvm::ExitReason::Panic, 0, "Kernel panic - not syncing: test", {"Kernel panic - not syncing"}});
+  SessionResult out = l.run();
+  const ScenarioResult& r = out.result;
+  CHECK(out.failure == SessionFailure::VmUnavailable);
+  CHECK(r.outcome == Outcome::Error);
+  CHECK(r.error.find("the guest ended early") != std::string::npos);
+  CHECK(r.error.find("Kernel panic") != std::string::npos);
+  REQUIRE(r.captures.size() == 1);  // partial results are kept
+  CHECK(std::filesystem::exists(r.captures[0].report_path));
+  CHECK(r.steps[0].outcome == Outcome::Passed);
+  CHECK(r.steps[1].outcome == Outcome::Skipped);
+}
+
+TEST_CASE("session loop: a capture whose pause failed makes the scenario an error in every report") {
+  Loop l;
+  l.agent_starts();
+  l.step(0, "Sleep");
+  l.machine.pause_error = "QMP stop timed out";
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Capture, "c1"));
+  l.machine.before_event = [&](const kvm::MachineEvent& e) {
+    if (std::holds_alternative<kvm::ExitEvent>(e)) {
+      l.send(control::StepFinished{1, "CaptureSnapshot", true, "", 5, {}});
+      l.send(control::Done{true, 2, ""});
+    }
+  };
+  l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Poweroff, 0, "", {}});
+  FakeMachine& machine = l.machine;
+  SessionResult out = l.run();
+  const ScenarioResult& r = out.result;
+  REQUIRE(machine.replies.size() == 1);
+  CHECK(machine.replies[0].second == doorbell::ReplyStatus::Degraded);
+  REQUIRE(r.captures.size() == 1);
+  CHECK(r.captures[0].degraded);
+  CHECK(r.captures[0].error.find("QMP stop timed out") != std::string::npos);
+  CHECK(r.outcome == Outcome::Error);
+  CHECK(run_outcome(r) == Outcome::Error);
+}
