@@ -84,20 +84,12 @@ int main(int argc, char** argv) {
     config = std::move(*loaded);
   });
 
-#ifdef KTEST_HAVE_CMD_RUN
   add_run_command(app, ctx);
-#endif
   add_validate_command(app, ctx);
   add_snapshot_command(app, ctx);
-#ifdef KTEST_HAVE_CMD_KERNEL
   add_kernel_command(app, ctx);
-#endif
-#ifdef KTEST_HAVE_CMD_DOCTOR
   add_doctor_command(app, ctx);
-#endif
-#ifdef KTEST_HAVE_CMD_BTF
   add_btf_command(app, ctx);
-#endif
   add_version_command(app, ctx);
 
   try {

@@ -138,14 +138,5 @@ TEST_CASE("running kernel's /sys/kernel/btf/vmlinux" *
   CHECK(loaded->type_count() == btf->type_count());
 }
 
-TEST_CASE("skipped sources are reported") {
-  if (!have_file(kernel_vmlinux())) {
-    MESSAGE("SKIP: no fetched kernel vmlinux (configure with -Dkernel_dir=...): " << kernel_vmlinux());
-  }
-  if (!have_file("/sys/kernel/btf/vmlinux")) {
-    MESSAGE("SKIP: /sys/kernel/btf/vmlinux absent: host kernel lacks CONFIG_DEBUG_INFO_BTF");
-  }
-}
-
 }  // namespace
 }  // namespace ktest::btf

@@ -16,14 +16,6 @@ namespace {
 
 const std::string kReports = std::string(KTEST_SOURCE_ROOT) + "/tests/fixtures/reports/";
 
-// Evaluated once, before the test cases register (doctest's MESSAGE would
-// crash there: no test runs yet), so the reason goes to stderr.
-bool have_fixtures() {
-  if (std::filesystem::exists(kReports + "scx_basic.json")) return true;
-  std::fprintf(stderr, "SKIP: fixture evaluator tests: report fixtures missing under %s\n", kReports.c_str());
-  return false;
-}
-const bool kHaveFixtures = have_fixtures();
 
 NamedReport load_one(const std::string& file) {
   auto loaded = load_report_file(kReports + file);
@@ -65,7 +57,7 @@ EvalOutcome run(const std::string& text, const EvalContext& ctx, bool as_query =
 
 }  // namespace
 
-TEST_CASE("design queries on the sched_ext fixture" * doctest::skip(!kHaveFixtures)) {
+TEST_CASE("design queries on the sched_ext fixture") {
   NamedReport basic = load_one("scx_basic.json");
   const Report raw = basic.report;
   const RenderedValue& nr_cpus = member(*map_of(raw, "scx_simpl.bss").value, "nr_cpus_onln");
@@ -92,7 +84,7 @@ TEST_CASE("design queries on the sched_ext fixture" * doctest::skip(!kHaveFixtur
         std::to_string(map_of(raw, "scx_per_task").entries.size()));
 }
 
-TEST_CASE("a failing path on the fixture prints the alternatives" * doctest::skip(!kHaveFixtures)) {
+TEST_CASE("a failing path on the fixture prints the alternatives") {
   NamedReport basic = load_one("scx_basic.json");
   std::vector<std::string> expected;
   const MapEntry& first = map_of(basic.report, "scx_per_task").entries.at(0);
@@ -109,7 +101,7 @@ TEST_CASE("a failing path on the fixture prints the alternatives" * doctest::ski
   CHECK(why.find("weigth") != std::string::npos);
 }
 
-TEST_CASE("several captures and several schedulers" * doctest::skip(!kHaveFixtures)) {
+TEST_CASE("several captures and several schedulers") {
   NamedReport basic = load_one("scx_basic.json");
   NamedReport later = load_one("scx_later.json");
   NamedReport two = load_one("two_schedulers.json");

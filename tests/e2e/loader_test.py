@@ -10,14 +10,11 @@ Exits 0 on success, 1 on failure, 77 (skipped) when something is missing.
 import json
 import os
 import re
-import sys
-import tempfile
 
 # run_test.py reads the same argv; its main() only runs as a script.
-from run_test import ROOT, OBJECT_DIR, check, run, skip, latest_results
+from run_test import CASE, KERNEL_DIR, ROOT, OBJECT_DIR, arg, check, run, serve, skip, latest_results
 
-CASE, KERNEL_DIR = sys.argv[1], sys.argv[4]
-LOADER = sys.argv[6] if len(sys.argv) > 6 else ""
+LOADER = arg(6)
 BUILD_SCENARIOS = os.path.dirname(LOADER)
 EXAMPLE = os.path.join(ROOT, "scenarios", "examples", "loader.yaml")
 
@@ -156,8 +153,4 @@ CASES = {"loader": case_loader, "loader-fails-early": case_loader_fails_early, "
 
 
 if __name__ == "__main__":
-    if not KERNEL_DIR or not os.path.exists(os.path.join(KERNEL_DIR, "vmlinux")):
-        skip("no fetched kernel (run `ktest kernel fetch`, then configure -Dkernel_dir=...)")
-    with tempfile.TemporaryDirectory(prefix="ktest-e2e-") as cwd:
-        CASES[CASE](cwd)
-    print("ok")
+    serve(CASES, KERNEL_DIR)

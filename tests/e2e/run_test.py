@@ -12,14 +12,11 @@ import os
 import re
 import struct
 import subprocess
-import sys
-import tempfile
 import time
 
-from verdict import check, skip  # noqa: F401 (also imported from here by the other e2e scripts)
+from verdict import arg, check, serve, skip  # noqa: F401 (also imported from here by the other e2e scripts)
 
-CASE, KTEST, ROOT, KERNEL_DIR = sys.argv[1:5]
-OBJECT_DIR = sys.argv[5] if len(sys.argv) > 5 else ""
+CASE, KTEST, ROOT, KERNEL_DIR, OBJECT_DIR = (arg(i) for i in range(1, 6))
 SCENARIOS = os.path.join(ROOT, "tests", "e2e", "scenarios")
 QUICKSTART = os.path.join(ROOT, "scenarios", "examples", "quickstart.yaml")
 
@@ -39,14 +36,6 @@ def run(*args, cwd):
 def latest_results(cwd):
     with open(os.path.join(cwd, "ktest-runs", "latest", "results.json")) as f:
         return json.load(f)
-
-
-def main():
-    if not KERNEL_DIR or not os.path.exists(os.path.join(KERNEL_DIR, "vmlinux")):
-        skip("no fetched kernel (run `ktest kernel fetch`, then configure -Dkernel_dir=...)")
-    with tempfile.TemporaryDirectory(prefix="ktest-e2e-") as cwd:
-        CASES[CASE](cwd)
-    print("ok")
 
 
 def case_quickstart(cwd):
@@ -96,6 +85,14 @@ def case_outputs(cwd):
     check(out.startswith("TAP version 13"), "TAP output", out)
     with open(junit) as f:
         check("<testsuite" in f.read(), "JUnit file written")
+    _, version, _ = ktest("version", cwd=cwd)
+    check(latest_results(cwd)["ktest_version"] == version.split()[1], "results.json names this ktest's version",
+          version)
+    # A report that cannot be written wins over the passing verdict.
+    rc, out, _ = run(os.path.join(SCENARIOS, "watch.yaml"), "--junit", os.path.join(cwd, "no", "such", "j.xml"),
+                     cwd=cwd)
+    check(rc == 2, f"an unwritable --junit file exits 2 though the scenario passed (got {rc})", out)
+    check(latest_results(cwd)["scenarios"][0]["outcome"] == "passed", "the scenario itself passed", out)
 
 
 def case_jobs_shard(cwd):
@@ -347,4 +344,4 @@ CASES = {
 }
 
 if __name__ == "__main__":
-    main()
+    serve(CASES, KERNEL_DIR)

@@ -10,12 +10,9 @@ Exits 0 on success, 1 on failure, 77 (skipped) without a fetched kernel.
 import json
 import os
 import re
-import sys
 
 # run_test.py reads the same argv; its main() only runs as a script.
-from run_test import SCENARIOS, check, ktest, latest_results, run, skip
-
-CASE, KERNEL_DIR = sys.argv[1], sys.argv[4]
+from run_test import CASE, KERNEL_DIR, SCENARIOS, check, ktest, latest_results, run, serve, skip
 
 
 def results(cwd):
@@ -137,9 +134,4 @@ CASES = {
 }
 
 if __name__ == "__main__":
-    import tempfile
-    if not KERNEL_DIR or not os.path.exists(os.path.join(KERNEL_DIR, "vmlinux")):
-        skip("no fetched kernel (run `ktest kernel fetch`, then configure -Dkernel_dir=...)")
-    with tempfile.TemporaryDirectory(prefix="ktest-e2e-") as cwd:
-        CASES[CASE](cwd)
-    print("ok")
+    serve(CASES, KERNEL_DIR)

@@ -10,11 +10,9 @@ kernel is missing.
 """
 import json
 import os
-import sys
-import tempfile
 
 # run_test.py reads the same argv; its main() only runs as a script.
-from run_test import CASE, KERNEL_DIR, ROOT, check, run, skip
+from run_test import CASE, KERNEL_DIR, ROOT, check, run, serve, skip
 
 SCENARIO = os.path.join(ROOT, "tests", "e2e", "scenarios", "topology_numa.yaml")
 
@@ -68,13 +66,6 @@ def case_contradiction(cwd):
 CASES = {"numa": case_numa, "contradiction": case_contradiction}
 
 
-def main():
-    if not KERNEL_DIR or not os.path.exists(os.path.join(KERNEL_DIR, "vmlinux")):
-        skip("no fetched kernel (run `ktest kernel fetch`, then configure -Dkernel_dir=...)")
-    with tempfile.TemporaryDirectory(prefix="ktest-e2e-") as cwd:
-        CASES[CASE](cwd)
-    print("ok")
-
 
 if __name__ == "__main__":
-    main()
+    serve(CASES, KERNEL_DIR)
