@@ -1,7 +1,5 @@
 #include "cli/run/session.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 
 #include "cli/report/from_dsl.h"
 #include "cli/run/control_reader.h"
+#include "cli/run/guest_image.h"
 #include "cli/run/guest_output.h"
 #include "cli/run/json_output.h"
 #include "cli/run/guest_plan.h"
@@ -24,7 +23,6 @@
 #include "freeze/scx_state.h"
 #include "freeze/vmlinux.h"
 #include "kvm/control_protocol.h"
-#include "kvm/initramfs/initramfs.h"
 #include "kvm/kernel/kernel.h"
 #include "kvm/machine.h"
 #include "snapshot/bridge.h"
@@ -42,17 +40,6 @@ namespace {
 constexpr uint64_t kNoKaslrText = 0xffffffff81000000ull;
 // How long the agent may take to power off after it said `done`.
 constexpr auto kPoweroffGrace = std::chrono::seconds(10);
-// CONFIG_HZ of the guest kernel (jiffies → ms in the scx section); 0 when unknown.
-uint32_t read_kernel_hz(const kvm::KernelImage& kernel) {
-  if (kernel.config.empty()) return 0;
-  auto text = read_file(kernel.config);
-  if (!text) return 0;
-  auto hz = kvm::config_value(*text, "CONFIG_HZ");
-  if (!hz) return 0;
-  unsigned long value = std::strtoul(hz->c_str(), nullptr, 10);
-  return value > 0 && value <= 10000 ? static_cast<uint32_t>(value) : 0;
-}
-
 std::string step_subject(const kvm::Step& step) {
   return std::visit(
       [](const auto& s) -> std::string {
@@ -161,73 +148,6 @@ class Session {
     return fail(std::move(error));
   }
 
-  Result<kvm::KernelImage> resolve_kernel() {
-    kvm::KernelSpec spec;
-    std::string wanted = options_.kernel;
-    if (wanted.empty() && scenario_.kernel.path) wanted = *scenario_.kernel.path;
-    if (wanted.empty() && scenario_.kernel.version) wanted = *scenario_.kernel.version;
-    if (wanted.find('/') != std::string::npos) {
-      std::error_code ec;
-      (fs::is_directory(wanted, ec) ? spec.dir : spec.image) = wanted;
-    } else {
-      spec.version = wanted;
-    }
-    auto image = kvm::resolve_kernel(spec);
-    if (!image) {
-      Error e = image.error();
-      if (e.hint.empty()) e.hint = "fetch one with `ktest kernel fetch` or pass --kernel PATH";
-      return fail(e.with_context("resolving the guest kernel"));
-    }
-    return image;
-  }
-
-  Result<std::string> build_initramfs(const GuestPlan& plan, const kvm::KernelImage& kernel) {
-    kvm::Initramfs image;
-    KTEST_TRY(image.add_base_layout());
-    std::error_code ec;
-    if (options_.agent_binary.empty() || !fs::is_regular_file(options_.agent_binary, ec)) {
-      return fail("the guest agent binary was not found", "",
-                  "build ktest with ./dev, or point KTEST_AGENT at ktest-agent");
-    }
-    KTEST_TRY(image.add_host_file("/init", options_.agent_binary, 0755));
-    // Before busybox: a listed tool wins over an applet of the same path.
-    for (const auto& tool : plan.tools) {
-      auto added = image.add_elf_with_libraries(tool.path, tool.path);
-      if (!added) return fail(added.error().with_context("copying vm.tools entry " + tool.path + " (" + tool.where + ")"));
-    }
-    KTEST_TRY(image.add_busybox());
-    kvm::Plan guest_plan = plan.plan;
-    KTEST_ASSIGN(guest_plan.modules, add_modules(image, plan, kernel));
-    KTEST_TRY(image.add_file(kvm::kPlanGuestPath, kvm::plan_to_json(guest_plan)));
-    // For libbpf's __kconfig externs (the agent links /boot/config-<release>).
-    if (!kernel.config.empty()) KTEST_TRY(image.add_host_file(std::string(kvm::kKernelConfigGuestPath), kernel.config));
-    for (const auto& file : plan.files) KTEST_TRY(image.add_host_file(file.guest_path, file.host_path));
-    KTEST_ASSIGN(auto cached, kvm::write_cached(image));
-    return cached.path;
-  }
-
-  // vm.modules from the kernel's own modules, at their usual guest paths;
-  // returns those paths in load order.
-  static Result<std::vector<std::string>> add_modules(kvm::Initramfs& image, const GuestPlan& plan,
-                                                      const kvm::KernelImage& kernel) {
-    std::vector<std::string> paths;
-    for (const auto& module : plan.modules) {
-      auto files = kvm::resolve_modules(kernel.modules_dir, {module.name});
-      if (!files) {
-        Error e = files.error();
-        e.location = module.where;
-        return fail(e.with_context("vm.modules of kernel " + kernel.version));
-      }
-      for (const auto& file : *files) {
-        std::string guest = "/lib/modules/" + kernel.version + "/" + file.relative;
-        if (std::find(paths.begin(), paths.end(), guest) != paths.end()) continue;
-        KTEST_TRY(image.add_host_file(guest, file.host_path, 0644));
-        paths.push_back(guest);
-      }
-    }
-    return paths;
-  }
-
   void init_steps(const GuestPlan& plan) {
     for (std::size_t i = 0; i < plan.plan.steps.size(); ++i) {
       StepResult step;
@@ -292,7 +212,7 @@ class Session {
   Status run_guest() {
     KTEST_ASSIGN(GuestPlan plan, prepare());
 
-    auto kernel = resolve_kernel();
+    auto kernel = resolve_guest_kernel(scenario_, options_.kernel);
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
     kernel_version_ = kernel->version;
     kernel_hz_ = read_kernel_hz(*kernel);
@@ -308,7 +228,7 @@ class Session {
     } else {
       notes_.add("BPF maps will not be captured: " + btf.error().to_string());
     }
-    auto initrd = build_initramfs(plan, *kernel);
+    auto initrd = build_guest_initramfs(plan, *kernel, options_.agent_binary);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
 
     kvm::MachineConfig config;
