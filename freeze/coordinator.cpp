@@ -131,9 +131,13 @@ Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
   return report;
 }
 
-// Every vCPU is where the capture began: else the pause did not hold and
-// what was read may be torn. Costs one register read per vCPU.
+// The machine still says paused (QMP query-status), and every vCPU is
+// where the capture began: else the pause did not hold and what was read
+// may be torn. Costs a status query and one register read per vCPU.
 Status FreezeCoordinator::check_freeze_held(const std::vector<std::optional<VcpuRegs>>& at_start) {
+  if (auto paused = machine_.is_paused(); paused && !*paused)
+    return fail("the machine reports running at the end of the capture: the pause did not hold, what was "
+                "read may be inconsistent");
   for (uint32_t cpu = 0; cpu < at_start.size(); ++cpu) {
     if (!at_start[cpu]) continue;
     auto now = machine_.read_registers(cpu);

@@ -23,8 +23,9 @@
 //   the report is stored with schema "degraded" and the reason.
 // - Sections (ReportSection) add content while the guest is frozen; their
 //   failures are recorded in the report and never abort the capture.
-// - The freeze is verified: with the vcpu registers section, every vCPU's
-//   registers are read again once the sections are done; the report's
+// - The freeze is verified: with the vcpu registers section, the machine's
+//   run state is queried and every vCPU's registers are read again once
+//   the sections are done; the report's
 //   extra "freeze_verified" says whether none moved, and a vCPU that moved
 //   is the section error "freeze" (its capture may be torn).
 // - Guest-supplied names and payloads are validated (length, charset, JSON).

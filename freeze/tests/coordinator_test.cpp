@@ -85,6 +85,15 @@ TEST_CASE("Capture: a vCPU that ran during the capture is the section error 'fre
   CHECK(r.coordinator.stats()[0].section_errors.at("freeze") == why);
 }
 
+TEST_CASE("Capture: a machine that reports running at the end is the section error 'freeze'") {
+  Rig r;
+  r.machine.pause_is_lost = true;
+  REQUIRE(r.coordinator.on_doorbell(bell(1, doorbell::RequestKind::Capture, "lost")));
+  Report report = r.stored("lost");
+  CHECK(report.extra["freeze_verified"] == false);
+  CHECK(report.extra["section_errors"]["freeze"].get<std::string>().find("reports running") != std::string::npos);
+}
+
 TEST_CASE("Capture: a failed pause is a degraded report and a Degraded reply, the guest left running") {
   Rig r;
   r.machine.pause_error = "QMP stop timed out";

@@ -34,7 +34,7 @@ class FakeMachine final : public kvm::Machine {
   Status pause_all() override {
     ++pauses;
     if (!pause_error.empty()) return fail(pause_error);
-    paused = true;
+    paused = !pause_is_lost;
     return {};
   }
   Status resume() override {
@@ -113,6 +113,7 @@ class FakeMachine final : public kvm::Machine {
   bool reads_need_pause = true;  // false: reads while running succeed (racy in a real guest)
   std::string pause_error;       // set: pause_all() fails with it (a failed rendezvous)
   bool vcpus_move = false;       // set: the vCPUs run on while "paused"
+  bool pause_is_lost = false;    // set: pause_all() succeeds, but the machine reports running
   uint64_t register_reads = 0;
   std::size_t slots = 4;
   int arms = 0;                  // set_watchpoint() calls, refused ones included
