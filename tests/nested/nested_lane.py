@@ -12,7 +12,8 @@ records as JSON (`json: inner`). This script then checks, from the outer
 run's files:
   - every inner scenario booted under accel "kvm" and ended as expected;
   - kvm-doorbell: KVM's exit counters, read while frozen at each of ten
-    captures, show the doorbell rings causing no exit to QEMU for MMIO;
+    captures, show the doorbell rings causing no exit to QEMU for MMIO, and
+    the guest's clock stands still while frozen;
   - scheduler-stall: the stall is an exit, captured as @early and @exit;
   - kvm-watch-limit: the fourth watchpoint is refused (the debug registers);
   - no capture saw a vCPU move while frozen (its "freeze" section error);
@@ -225,6 +226,17 @@ def doorbell(s):
     # fewer MMIO exits than rings means the rings did not cause them.
     if delta.get("mmio_exits", rings) >= rings:
         return [f"kvm-doorbell: {rings} doorbell rings, {delta.get('mmio_exits')} MMIO exits to QEMU"]
+    # The guest's clock stands still while frozen: each CaptureSnapshot step,
+    # timed by the agent and spanning the whole freeze, lasts less in the
+    # guest than the freeze the host measured. A clock that ran on would
+    # make the freeze look like a stall to the guest's watchdogs.
+    frozen = {c["name"]: c["duration_ms"] for c in s["captures"]}
+    guest = {st["description"]: st["duration_ms"] for st in s["steps"] if st["op"] == "CaptureSnapshot"}
+    host_ms, guest_ms = sum(frozen.values()), sum(guest.get(n, 0) for n in frozen)
+    print(f"  guest clock across the freezes: {guest_ms} ms of CaptureSnapshot steps in the guest, "
+          f"{host_ms} ms frozen as the host measured")
+    if guest_ms >= host_ms:
+        return [f"kvm-doorbell: the guest's clock ran while frozen ({guest_ms} ms in the guest, {host_ms} ms frozen)"]
     return []
 
 
