@@ -17,8 +17,9 @@ of the agent, although the build tree still holds both.
 The completions must be in each shell's standard directory. bash must
 parse its script, and the script must offer exactly the commands and
 options that `ktest ... --help` lists (and *.yaml / *.yml scenario files);
-zsh and fish parse theirs when installed, and their scripts must name
-every command and option.
+zsh and fish parse theirs when installed (./dev installs both), and their
+scripts must name every command and option; fish, which answers completion
+queries itself, must complete the commands, an option and its values.
 
 usage: install_test.py BUILD_ROOT KERNEL_DIR PREFIX BINDIR DATADIR AGENT_DIR OBJECTS_DIR EXAMPLES_DIR
 (the directories as configured: relative to PREFIX, or absolute)
@@ -196,6 +197,16 @@ def check_completions(tmp, ktest, scripts):
             continue
         rc, out = sh(shell, "-n", scripts[shell])
         check(rc == 0, f"{shell} -n parses the {shell} completion", out)
+    if shutil.which("fish"):
+        # fish answers completion queries itself (complete -C): the commands,
+        # an option, and an option's values, as a user would meet them.
+        def fish(line):
+            rc, out = sh("fish", "-c", f"source {scripts['fish']}; complete -C '{line}'")
+            check(rc == 0, f"fish completes '{line}'", out)
+            return {row.split("\t")[0] for row in out.splitlines() if row}
+        check(set(top_subs) <= fish("ktest "), f"fish completes the commands {top_subs}")
+        check("--accel" in fish("ktest run --acc"), "fish completes run's --accel")
+        check(fish("ktest run --accel ") >= {"auto", "kvm", "tcg"}, "fish completes --accel's values")
 
 
 if __name__ == "__main__":
