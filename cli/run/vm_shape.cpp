@@ -14,6 +14,8 @@ std::string where(const dsl::Scenario& scenario, dsl::Location loc) {
 Result<VmShape> decide_vm_shape(const dsl::Scenario& scenario, const VmOverrides& overrides) {
   const dsl::VmConfig& vm = scenario.vm;
   VmShape shape;
+  // The flag; else the scenario's value when it decided it (or ktest.toml
+  // says nothing), which is the dsl's default when neither did; else ktest.toml's.
   auto pick = [](auto flag, bool decided, auto written, auto config) {
     return flag ? flag : decided || !config ? written : config;
   };
