@@ -176,28 +176,31 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
     std::cerr << line << '\n';
   };
 
+  // What every scenario shares, looked up once (the agent and objects by path checks).
+  SessionOptions shared;
+  shared.kernel = config.kernel;
+  // Flags, then the scenario, then ktest.toml (cli/run/vm_shape.h).
+  shared.vm.cpus = flags.config.cpus;
+  shared.vm.memory_bytes = flags.config.memory.empty() ? 0 : config.memory_bytes;
+  shared.vm.config_cpus = config.cpus;
+  shared.vm.config_memory_bytes = config.memory_bytes;
+  shared.vm.cpu_model = flags.config.cpu_model;
+  shared.vm.config_cpu_model = config.cpu_model;
+  shared.accel = config.accel;
+  shared.timeouts = config.timeouts;
+  shared.object_path = flags.object_path;
+  shared.object_path.push_back(default_object_dir());
+  shared.agent_binary = default_agent_binary();
+  if (show_progress) shared.progress = progress;
+
   std::vector<SessionResult> sessions(scenarios.size());
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < scenarios.size(); i = next++) {
-      SessionOptions options;
-      options.kernel = config.kernel;
-      // Flags, then the scenario, then ktest.toml (cli/run/vm_shape.h).
-      options.vm.cpus = flags.config.cpus;
-      options.vm.memory_bytes = flags.config.memory.empty() ? 0 : config.memory_bytes;
-      options.vm.config_cpus = config.cpus;
-      options.vm.config_memory_bytes = config.memory_bytes;
-      options.vm.cpu_model = flags.config.cpu_model;
-      options.vm.config_cpu_model = config.cpu_model;
-      options.accel = config.accel;
-      options.timeouts = config.timeouts;
+      SessionOptions options = shared;
       options.scenario_dir = (fs::path(*run_dir) / fmt::format("{:02}-{}", i + 1,
                                                                safe_component(scenarios[i].name)))
                                  .string();
-      options.object_path = flags.object_path;
-      options.object_path.push_back(default_object_dir());
-      options.agent_binary = default_agent_binary();
-      if (show_progress) options.progress = progress;
       // run_scenario returns its errors as values; this only keeps a
       // library's stray exception (std::filesystem, std::bad_alloc) from
       // ending every other scenario's thread with std::terminate.

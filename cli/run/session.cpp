@@ -204,6 +204,10 @@ class Session {
     KTEST_TRY(prepare());
     machine_ = &machine;
     boot_started_ = Clock::now();
+    return drive_booted();
+  }
+
+  Status drive_booted() {
     record_vm(machine_->info());
     deadline_ = Clock::now() + scenario_.vm.timeout;
     return drive();
@@ -252,9 +256,7 @@ class Session {
     if (Status booted = machine_->boot(config); !booted) {
       return fail_with(SessionFailure::VmUnavailable, booted.error().with_context("booting the guest"));
     }
-    record_vm(machine_->info());
-    deadline_ = Clock::now() + scenario_.vm.timeout;
-    return drive();
+    return drive_booted();
   }
 
   // The event loop: doorbells, watchpoints, control messages, exit.
