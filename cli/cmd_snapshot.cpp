@@ -1,7 +1,8 @@
 // `ktest snapshot dump|query`: look at captured snapshots after a run,
 // without a guest. REPORT is a report JSON file, or a run output directory
-// (its snapshots/ folder is used when it has one); without REPORT, the
-// latest run: <output dir>/latest.
+// (its snapshots/ folder is used when it has one); without REPORT, or
+// with the word `latest`, the latest run: <output dir>/latest, which a
+// running `ktest run` or `ktest shell` points at from its start.
 #include <filesystem>
 #include <iostream>
 
@@ -26,7 +27,8 @@ bool has_json_files(const fs::path& dir) {
 Result<std::string> resolve_reports_path(const std::string& given, const Config& config) {
   std::error_code ec;
   fs::path path = given;
-  if (given.empty()) {
+  // "latest" names the newest run (also one still going) unless a file by that name is here.
+  if (given.empty() || (given == "latest" && !fs::exists(path, ec))) {
     path = fs::path(config.output_dir) / "latest";
     if (!fs::exists(path, ec))
       return fail("no run found: " + path.string() + " does not exist", {},

@@ -39,6 +39,7 @@ struct CommandContext {
 };
 
 void add_run_command(CLI::App& app, CommandContext& ctx);       // cli/cmd_run.cpp
+void add_shell_command(CLI::App& app, CommandContext& ctx);     // cli/cmd_shell.cpp
 void add_validate_command(CLI::App& app, CommandContext& ctx);  // cli/cmd_validate.cpp
 void add_snapshot_command(CLI::App& app, CommandContext& ctx);  // cli/cmd_snapshot.cpp
 void add_kernel_command(CLI::App& app, CommandContext& ctx);    // cli/cmd_kernel.cpp

@@ -42,11 +42,16 @@ _ktest() {
     # The options of the command; a trailing = marks one that takes a value.
     local opts="--color= --config= -h --help" subs="" args=""
     case $cmd in
-        '') subs='run validate snapshot kernel btf doctor version' ;;
+        '') subs='run shell validate snapshot kernel btf doctor version' ;;
         run)
             opts+=' --kernel= --cpus= --memory= --accel= --cpu-model= -f= --format= --output-dir=
                    --boot-timeout= --step-timeout= --capture-timeout= --run-timeout= --object-path=
-                   --json --tap --junit= -j= --jobs= --shard= -q --quiet'
+                   --json --tap --junit= -j= --jobs= --shard= -q --quiet --shell-on-fail'
+            args=scenarios ;;
+        shell)
+            opts+=' --kernel= --cpus= --memory= --accel= --cpu-model= -f= --format= --output-dir=
+                   --boot-timeout= --step-timeout= --capture-timeout= --run-timeout= --object-path=
+                   --until= -q --quiet'
             args=scenarios ;;
         validate) args=scenarios ;;
         snapshot)

@@ -1,7 +1,7 @@
 # fish completion for ktest(1): commands, their flags, and scenario files
 # (*.yaml, *.yml) for run and validate.
 
-set -l commands run validate snapshot kernel btf doctor version
+set -l commands run shell validate snapshot kernel btf doctor version
 complete -c ktest -f
 complete -c ktest -l color -x -a 'auto always never' -d 'Colour output'
 complete -c ktest -l config -r -F -d 'Configuration file'
@@ -9,6 +9,7 @@ complete -c ktest -s h -l help -d 'Print help'
 
 set -l top "not __fish_seen_subcommand_from $commands"
 complete -c ktest -n $top -a run -d 'Boot a guest per scenario, run its steps, check its assertions'
+complete -c ktest -n $top -a shell -d "Boot a guest, run a scenario's steps, open a shell in it"
 complete -c ktest -n $top -a validate -d 'Check scenario files without running them'
 complete -c ktest -n $top -a snapshot -d 'Inspect captured snapshots offline'
 complete -c ktest -n $top -a kernel -d 'Fetch, list and check guest kernels'
@@ -17,25 +18,28 @@ complete -c ktest -n $top -a doctor -d 'Check that this machine can run ktest'
 complete -c ktest -n $top -a version -d 'Print version and build info'
 
 set -l run '__fish_seen_subcommand_from run'
-complete -c ktest -n $run -l kernel -r -F -d 'Cached version, kernel directory or image'
-complete -c ktest -n $run -l cpus -x -d 'vCPUs (1-256)'
-complete -c ktest -n $run -l memory -x -d 'Guest memory, e.g. 1G'
-complete -c ktest -n $run -l accel -x -a 'auto kvm tcg' -d 'Accelerator'
-complete -c ktest -n $run -l cpu-model -x -d 'QEMU CPU model'
-complete -c ktest -n $run -s f -l format -x -a 'text json junit tap' -d 'Report format'
-complete -c ktest -n $run -l output-dir -x -a '(__fish_complete_directories)' -d 'Directory that receives the runs'
-complete -c ktest -n $run -l boot-timeout -x -d 'Boot timeout, e.g. 2m'
-complete -c ktest -n $run -l step-timeout -x -d 'Per-step timeout'
-complete -c ktest -n $run -l capture-timeout -x -d 'Per-capture timeout'
-complete -c ktest -n $run -l run-timeout -x -d 'Whole-scenario timeout'
-complete -c ktest -n $run -l object-path -x -a '(__fish_complete_directories)' -d 'Extra directory to find BPF objects in'
+set -l boots '__fish_seen_subcommand_from run shell'
+complete -c ktest -n $boots -l kernel -r -F -d 'Cached version, kernel directory or image'
+complete -c ktest -n $boots -l cpus -x -d 'vCPUs (1-256)'
+complete -c ktest -n $boots -l memory -x -d 'Guest memory, e.g. 1G'
+complete -c ktest -n $boots -l accel -x -a 'auto kvm tcg' -d 'Accelerator'
+complete -c ktest -n $boots -l cpu-model -x -d 'QEMU CPU model'
+complete -c ktest -n $boots -s f -l format -x -a 'text json junit tap' -d 'Report format'
+complete -c ktest -n $boots -l output-dir -x -a '(__fish_complete_directories)' -d 'Directory that receives the runs'
+complete -c ktest -n $boots -l boot-timeout -x -d 'Boot timeout, e.g. 2m'
+complete -c ktest -n $boots -l step-timeout -x -d 'Per-step timeout'
+complete -c ktest -n $boots -l capture-timeout -x -d 'Per-capture timeout'
+complete -c ktest -n $boots -l run-timeout -x -d 'Whole-scenario timeout'
+complete -c ktest -n $boots -l object-path -x -a '(__fish_complete_directories)' -d 'Extra directory to find BPF objects in'
 complete -c ktest -n $run -l json -d 'Print results as JSON'
 complete -c ktest -n $run -l tap -d 'Print results as TAP version 13'
 complete -c ktest -n $run -l junit -r -F -d 'Also write JUnit XML to FILE'
 complete -c ktest -n $run -s j -l jobs -x -d 'Scenarios run in parallel guests'
 complete -c ktest -n $run -l shard -x -d 'Run the I-th of N shares, e.g. 1/4'
-complete -c ktest -n $run -s q -l quiet -d 'No progress lines'
-complete -c ktest -n '__fish_seen_subcommand_from run validate' \
+complete -c ktest -n $boots -s q -l quiet -d 'No progress lines'
+complete -c ktest -n $run -l shell-on-fail -d 'Open a shell in the guest when a step or an assertion fails'
+complete -c ktest -n '__fish_seen_subcommand_from shell' -l until -x -d 'Run only the first N steps'
+complete -c ktest -n '__fish_seen_subcommand_from run shell validate' \
     -a '(__fish_complete_suffix .yaml; __fish_complete_suffix .yml)'
 
 set -l snapshot '__fish_seen_subcommand_from snapshot; and not __fish_seen_subcommand_from dump query'

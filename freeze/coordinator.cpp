@@ -199,7 +199,13 @@ FreezeCoordinator::Reply FreezeCoordinator::handle_capture(const std::vector<uin
   if (report->schema == kSchemaDegraded) {
     return {doorbell::ReplyStatus::Degraded, report->degraded->reason};
   }
-  return {doorbell::ReplyStatus::Ok, "captured " + *name};
+  // The agent's answer to a person's ktest-capture, and the step's reply text.
+  std::size_t entries = 0;
+  for (const auto& map : report->maps)
+    entries += map.entries.size() + map.percpu_entries.size() + map.percpu_hash_entries.size();
+  std::chrono::microseconds window{report->extra.value("freeze_window_us", int64_t{0})};
+  return {doorbell::ReplyStatus::Ok, fmt::format("captured {}: {} maps, {} entries, frozen {:.1f} ms", *name,
+                                                 report->maps.size(), entries, window.count() / 1000.0)};
 }
 
 FreezeCoordinator::Reply FreezeCoordinator::handle_register_watch(

@@ -5,6 +5,7 @@
 //   replies to the guest (the agent blocks until it does):
 //     Capture       pause every vCPU → build the report → store it in the
 //                   bridge under the requested name → resume → reply Ok
+//                   ("captured NAME: M maps, E entries, frozen F ms")
 //                   (Degraded when the rendezvous failed; Error when the
 //                   request itself was invalid, e.g. a bad name).
 //     RegisterWatch resolve the symbol (kallsyms from the agent, or a BPF

@@ -312,6 +312,23 @@ std::string encode(const Message& m) {
   return to_json(m).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+std::string resize_line(Resize size) {
+  return json{{"type", "resize"}, {"rows", size.rows}, {"cols", size.cols}}.dump() + "\n";
+}
+
+std::optional<Resize> parse_resize(std::string_view line) {
+  json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || j.value("type", "") != "resize") return std::nullopt;
+  auto dimension = [&](const char* key) -> std::optional<uint16_t> {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > UINT16_MAX) return std::nullopt;
+    return it->get<uint16_t>();
+  };
+  auto rows = dimension("rows"), cols = dimension("cols");
+  if (!rows || !cols) return std::nullopt;
+  return Resize{*rows, *cols};
+}
+
 Result<Message> decode_message(std::string_view line) {
   if (line.size() > kMaxLineBytes)
     return fail("control message of " + std::to_string(line.size()) + " bytes exceeds the " +

@@ -23,7 +23,9 @@
 // as one zstd frame, base64-encoded, split into chunks of at most
 // kKallsymsChunkChars characters; KallsymsAssembler checks order and sizes,
 // decompresses (bounded by kMaxKallsymsBytes) and parses the symbol table.
-// The channel is one-directional: the host never writes to it.
+// Host → agent: only while the agent runs a person's shell (kvm/plan.h
+// offer_shell), the terminal's new size as resize_line(); the agent
+// ignores any other line.
 #pragma once
 
 #include <cstdint>
@@ -149,6 +151,14 @@ using Message = std::variant<Hello, KallsymsChunk, KallsymsEnd, StepStarted, Ste
                              Workload, Log, Done, StepOutput>;
 
 std::string_view message_type(const Message& m);
+
+// Host → agent: {"type":"resize","rows":R,"cols":C}\n; parse_resize() is
+// the agent's total reader of it (nullopt for anything else).
+struct Resize {
+  uint16_t rows = 0, cols = 0;
+};
+std::string resize_line(Resize size);
+std::optional<Resize> parse_resize(std::string_view line);
 
 // One line: compact JSON + "\n". Over-long text fields are truncated (their
 // tail kept) so the line stays under kMaxLineBytes.

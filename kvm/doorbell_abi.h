@@ -34,6 +34,14 @@ enum class RequestKind : uint32_t {
   // in the guest when it powers off (a userspace virtio-serial write
   // returns before the host consumed it).
   Goodbye = 4,
+  // After the last step, before any cleanup, when the plan offers a shell
+  // (PlanSettings::offer_shell). Payload: JSON {"ok": the steps' verdict,
+  // "steps_run": N}. The host answers once it has read those steps' results:
+  // Ok with JSON {"shell": bool, "rows": R, "cols": C, "term": "$TERM",
+  // "why": "..."}; with "shell": true the agent opens an interactive shell
+  // on the terminal port and serves the guest's ktest-* commands until it
+  // exits, then cleans up as usual.
+  Shell = 5,
 };
 
 enum class ReplyStatus : int32_t { Ok = 0, Error = 1, Degraded = 2 };

@@ -119,6 +119,10 @@ struct MachineConfig {
   Millis command_timeout{10'000};   // one monitor/gdbstub command
   size_t console_tail_lines = 40;
   std::string qemu_binary = "qemu-system-x86_64";
+  // A second console for a person: a virtio console port (the guest's
+  // /dev/hvc0, a real tty) whose bytes are terminal_channel(). Only when
+  // asked for: an interactive session (ktest shell, --shell-on-fail).
+  bool terminal = false;
 };
 
 // Register state of one vCPU (x86-64), as QEMU's "info registers" shows it.
@@ -217,6 +221,10 @@ class Machine {
   // The guest agent's byte stream (virtio-serial port "ktest.ctl"): a
   // connected socket fd owned by the Machine; -1 before boot.
   virtual int control_channel() const = 0;
+  // The interactive terminal (MachineConfig::terminal): a connected socket
+  // fd owned by the Machine, carrying the guest tty's raw bytes both ways;
+  // -1 before boot or when no terminal was asked for.
+  virtual int terminal_channel() const { return -1; }
 
   // The accelerator's exit counters while paused, each summed over the
   // vCPUs: KVM's "exits", "mmio_exits" (exits to QEMU for MMIO; a doorbell

@@ -243,6 +243,7 @@ Result<PlanSettings> read_settings(const json* j) {
     return field_error("settings.on_failure", "expected \"stop\" or \"continue\"");
   KTEST_ASSIGN(s.send_kallsyms, r.boolean("send_kallsyms", true));
   KTEST_ASSIGN(s.scheduler_exit_expected, r.boolean("scheduler_exit_expected", false));
+  KTEST_ASSIGN(s.offer_shell, r.boolean("offer_shell", false));
   KTEST_TRY(r.finish());
   return s;
 }
@@ -305,7 +306,8 @@ std::string plan_to_json(const Plan& plan) {
   j["settings"] = {{"step_timeout_ms", plan.settings.step_timeout_ms},
                    {"on_failure", plan.settings.on_failure == OnFailure::Stop ? "stop" : "continue"},
                    {"send_kallsyms", plan.settings.send_kallsyms},
-                   {"scheduler_exit_expected", plan.settings.scheduler_exit_expected}};
+                   {"scheduler_exit_expected", plan.settings.scheduler_exit_expected},
+                   {"offer_shell", plan.settings.offer_shell}};
   if (!plan.modules.empty()) j["modules"] = plan.modules;
   j["steps"] = json::array();
   for (const auto& step : plan.steps) j["steps"].push_back(step_to_json(step));
@@ -337,6 +339,12 @@ Result<Plan> plan_from_json(std::string_view text) {
   }
   KTEST_TRY(r.finish());
   return plan;
+}
+
+Result<Step> step_from_json(std::string_view text) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail("the step is not valid JSON");
+  return read_step(j, "step");
 }
 
 }  // namespace ktest::kvm

@@ -70,7 +70,10 @@
 //                    {"name","symbol","access","len"}.
 // Settings: `step_timeout_ms` bounds every step (Run: the smaller of the
 // two); `on_failure` is Stop (default: report, clean up, power off) or
-// Continue; `send_kallsyms` (default true) ships /proc/kallsyms at start.
+// Continue; `send_kallsyms` (default true) ships /proc/kallsyms at start;
+// `offer_shell` (default false): after the last step (or the failed one
+// that stopped the plan), before cleanup, ask the host whether to open an
+// interactive shell (doorbell RequestKind::Shell).
 // `scheduler_exit_expected` (default false): an attached scheduler that
 // leaves sched_ext state "enabled" without a Detach/ReplaceScheduler step
 // (scx_bpf_error, the watchdog, sysrq-S) fails the step in progress at once
@@ -180,6 +183,7 @@ struct PlanSettings {
   OnFailure on_failure = OnFailure::Stop;
   bool send_kallsyms = true;
   bool scheduler_exit_expected = false;
+  bool offer_shell = false;
   bool operator==(const PlanSettings&) const = default;
 };
 
@@ -197,9 +201,18 @@ struct Plan {
 inline constexpr std::size_t kMaxPlanSteps = 4096;
 inline constexpr uint32_t kMaxSpawnCount = 256;
 inline constexpr std::size_t kMaxArgvLength = 256;
-inline constexpr uint32_t kLoaderGraceMs = 5000;  // SIGINT → SIGKILL for a loader
+inline constexpr uint32_t kLoaderGraceMs = 5000;
+// The guest's commands for a person at a shell (kvm/agent/guest_commands.cpp):
+// the agent binary under these names in /usr/bin (the host links them).
+inline constexpr std::string_view kGuestCommands[] = {"ktest-capture", "ktest-watch", "ktest-attach",
+                                                      "ktest-detach"};
+// The index an agent gives a step that is not the plan's (a ktest-* command in a shell).
+inline constexpr uint32_t kNoStepIndex = UINT32_MAX;  // SIGINT → SIGKILL for a loader
 
 std::string plan_to_json(const Plan& plan);  // pretty-printed, stable key order
 Result<Plan> plan_from_json(std::string_view text);
+// One step object, by the rules of a plan's steps[i] (the guest's ktest-*
+// commands send their request as one).
+Result<Step> step_from_json(std::string_view text);
 
 }  // namespace ktest::kvm

@@ -94,6 +94,18 @@ std::vector<NamedReport> SnapshotBridge::drain() {
   return out;
 }
 
+std::vector<NamedReport> SnapshotBridge::copy_all() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {stored_.begin(), stored_.end()};
+}
+
+std::optional<NamedReport> SnapshotBridge::copy(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& nr : stored_)
+    if (nr.name == name) return nr;
+  return std::nullopt;
+}
+
 std::size_t SnapshotBridge::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stored_.size();

@@ -8,7 +8,9 @@
 //   name (after the bridge's lock is released). A cap of 0 is taken as 1.
 // - capture(name) runs the installed CaptureCallback (the freeze path) and
 //   stores its report; a bridge without a callback fails with a clear error.
-// - drain() hands back every report in insertion order and empties the bridge.
+// - drain() hands back every report in insertion order and empties the
+//   bridge; copy_all() and copy(name) copy them and leave it as it is (a
+//   live session saves and evaluates captures while it goes on).
 // - All members are thread-safe (capture and inspection may run on
 //   different threads). At most one capture runs at a time.
 // - The design's thread-local bridge for the executor has no counterpart:
@@ -51,6 +53,9 @@ class SnapshotBridge {
   Result<Snapshot> get(const std::string& name) const;  // NoSuchSnapshot lists names
   std::vector<std::string> names() const;                // insertion order
   std::vector<NamedReport> drain();
+  // Copies, the bridge unchanged: every report (insertion order), or one.
+  std::vector<NamedReport> copy_all() const;
+  std::optional<NamedReport> copy(const std::string& name) const;
   std::size_t size() const;
   std::size_t cap() const { return cap_; }
   std::size_t evicted_count() const;

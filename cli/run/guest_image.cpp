@@ -70,6 +70,8 @@ Result<std::string> build_guest_initramfs(const GuestPlan& plan, const kvm::Kern
                 "build ktest with ./dev, or point KTEST_AGENT at ktest-agent");
   }
   KTEST_TRY(image.add_host_file("/init", agent_binary, 0755));
+  for (std::string_view command : kvm::kGuestCommands)
+    KTEST_TRY(image.add_symlink("/usr/bin/" + std::string(command), "/init"));
   // Before busybox: a listed tool wins over an applet of the same path.
   for (const auto& tool : plan.tools) {
     auto added = image.add_elf_with_libraries(tool.path, tool.path);

@@ -1,6 +1,9 @@
 #include "cli/run/session.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -8,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "cli/report/from_dsl.h"
 #include "cli/run/control_reader.h"
@@ -16,6 +20,7 @@
 #include "cli/run/json_output.h"
 #include "cli/run/guest_plan.h"
 #include "cli/run/scheduler_exits.h"
+#include "cli/run/terminal_bridge.h"
 #include "freeze/bpf_globals.h"
 #include "freeze/bpf_maps.h"
 #include "freeze/coordinator.h"
@@ -40,6 +45,9 @@ namespace {
 constexpr uint64_t kNoKaslrText = 0xffffffff81000000ull;
 // How long the agent may take to power off after it said `done`.
 constexpr auto kPoweroffGrace = std::chrono::seconds(10);
+// A person's shell has no timeout; the machine's watchdog only stops a
+// session forgotten for this long.
+constexpr auto kShellRunTimeout = std::chrono::hours(24 * 7);
 std::string step_subject(const kvm::Step& step) {
   return std::visit(
       [](const auto& s) -> std::string {
@@ -135,7 +143,7 @@ class Session {
   // Shown on a terminal, and always kept in the scenario's events.log
   // (seconds since the session began): how a failed run is understood later.
   void progress(const std::string& line) {
-    if (options_.progress) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
+    if (options_.progress && !shell_open_) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
     if (events_log_) {
       std::chrono::duration<double> since = Clock::now() - session_started_;
       std::fprintf(events_log_.get(), "%9.3f %s\n", since.count(), line.c_str());
@@ -192,6 +200,7 @@ class Session {
     auto& step_timeout = plan.plan.settings.step_timeout_ms;
     step_timeout = static_cast<uint32_t>(
         std::min<int64_t>(step_timeout, millis(options_.timeouts.step).count()));
+    plan.plan.settings.offer_shell = options_.shell != ShellMode::Never;
     init_steps(plan);
     kallsyms_ended_ = !plan.plan.settings.send_kallsyms;  // nothing to wait for
     std::error_code ec;
@@ -244,6 +253,8 @@ class Session {
     config.boot_timeout = millis(options_.timeouts.boot);
     config.command_timeout = millis(options_.timeouts.capture);  // bounds the freeze rendezvous
     config.run_timeout = millis(std::min(options_.timeouts.run, scenario_.vm.timeout));
+    config.terminal = options_.shell != ShellMode::Never;
+    if (config.terminal) config.run_timeout = millis(kShellRunTimeout);  // the session's deadline_ bounds the steps
     result_.console_log = (fs::path(options_.scenario_dir) / "console.log").string();
 
     auto machine = kvm::make_machine("qemu");
@@ -275,6 +286,15 @@ class Session {
 
     std::optional<kvm::ExitEvent> exit;
     while (!exit) {
+      if (shell_open_ && !terminal_.running()) {
+        terminal_.stop();  // the terminal is the person's again
+        shell_open_ = false;
+        if (terminal_.escaped()) {
+          exit = machine_->kill();
+          exit->detail = "stopped from the terminal (Ctrl-] q)";
+          break;
+        }
+      }
       auto now = Clock::now();
       if (now > deadline_ || (done_at_ && now > *done_at_ + kPoweroffGrace)) {
         exit = machine_->kill();
@@ -304,6 +324,7 @@ class Session {
           if (!trigger.on_watchpoint(coordinator, *hit)) {
             progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
             if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.add(s.error().to_string());
+            if (auto names = bridge_.names(); !names.empty()) save_live(names.back());
           }
         } else {
           exit = std::get<kvm::ExitEvent>(**event);
@@ -312,6 +333,8 @@ class Session {
       control.read_available();
       if (!exit) trigger.poll(coordinator, Clock::now());
     }
+    terminal_.stop();
+    shell_open_ = false;
     control.read_available();
     coordinator_ = nullptr;
     control_ = nullptr;
@@ -322,15 +345,105 @@ class Session {
 
   void handle_doorbell(const kvm::DoorbellEvent& bell) {
     if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Goodbye)) return say_goodbye(bell);
-    if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture)) {
-      progress("capture " + std::string(bell.payload.begin(), bell.payload.end()));
+    if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Shell)) return offer_shell(bell);
+    const bool capture = bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture);
+    const std::string name = capture ? std::string(bell.payload.begin(), bell.payload.end()) : "";
+    if (capture) {
+      progress("capture " + name);
+      if (shell_phase_ && !shell_captures_.contains(name) && bridge_.contains(name))
+        return reply(bell, doorbell::ReplyStatus::Error,
+                     fmt::format("the scenario took a snapshot named '{}' already: name this one differently", name));
     } else {
       progress(fmt::format("doorbell request {} (kind {})", bell.serial, bell.kind));
     }
     if (Status s = coordinator_->on_doorbell(bell); !s) {
       notes_.add("doorbell reply failed: " + s.error().to_string());
     }
+    if (capture && bridge_.contains(name)) {
+      if (shell_phase_) shell_captures_.insert(name);
+      save_live(name);
+    }
     progress(fmt::format("doorbell request {} answered", bell.serial));
+  }
+
+  void reply(const kvm::DoorbellEvent& bell, doorbell::ReplyStatus status, const std::string& text) {
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    if (Status s = machine_->reply_doorbell(bell.serial, status, bytes); !s)
+      notes_.add("doorbell reply failed: " + s.error().to_string());
+  }
+
+  // Written as soon as it is taken, so `ktest snapshot` reads a live run.
+  void save_live(const std::string& name) {
+    auto named = bridge_.copy(name);
+    if (!named) return;
+    std::string dir = (fs::path(options_.scenario_dir) / "snapshots").string();
+    if (Status s = save_run_reports(dir, {*named}); !s)
+      notes_.add("saving snapshot " + name + ": " + s.error().to_string());
+  }
+
+  // The agent's question once its steps ended (kvm/doorbell_abi.h Shell):
+  // read their results, decide (SessionOptions::shell), and join the
+  // person's terminal to the guest's before answering.
+  void offer_shell(const kvm::DoorbellEvent& bell) {
+    nlohmann::json ask = nlohmann::json::parse(bell.payload.begin(), bell.payload.end(), nullptr, false);
+    const bool steps_ok = ask.is_object() && ask.value("ok", false);
+    uint64_t steps_run = result_.steps.size();
+    if (ask.is_object() && ask.contains("steps_run") && ask["steps_run"].is_number_unsigned())
+      steps_run = std::min<uint64_t>(ask["steps_run"].get<uint64_t>(), steps_run);
+    control_->read_until([&] { return steps_finished_ >= steps_run; }, Clock::now() + options_.timeouts.capture);
+    shell_phase_ = true;
+    std::optional<std::string> why = shell_reason(steps_ok);
+    nlohmann::json answer = {{"shell", false}};
+    if (why && machine_->terminal_channel() >= 0) {
+      TerminalSize size = TerminalBridge::size();
+      answer = {{"shell", true}, {"rows", size.rows}, {"cols", size.cols}, {"term", TerminalBridge::term_name()}};
+      answer["banner"] = fmt::format(
+          "ktest shell in the guest of scenario '{}' (run directory {})\n"
+          "  ktest-capture NAME | ktest-watch NAME SYMBOL | ktest-attach [OBJECT | -- COMMAND] | ktest-detach\n"
+          "  exit (or Ctrl-D) powers the guest off; Ctrl-] then q stops it at once",
+          scenario_.name, options_.scenario_dir);
+      std::fprintf(stderr, "%s", why->c_str());
+      std::fflush(stderr);
+      shell_open_ = true;
+      progress("shell: opened");  // events.log only, from here on
+      deadline_ = Clock::time_point::max();
+      const int control_fd = machine_->control_channel();
+      terminal_.start(machine_->terminal_channel(), [control_fd](TerminalSize now) {
+        std::string line = control::resize_line({now.rows, now.cols});
+        [[maybe_unused]] ssize_t n = ::write(control_fd, line.data(), line.size());
+      });
+    }
+    reply(bell, doorbell::ReplyStatus::Ok, answer.dump());
+  }
+
+  // Whether a shell opens (SessionOptions::shell), and what the person
+  // reads first: the failed steps or assertions.
+  std::optional<std::string> shell_reason(bool steps_ok) const {
+    std::string failed;
+    for (std::size_t i = 0; i < result_.steps.size(); ++i) {
+      const StepResult& step = result_.steps[i];
+      if (step.outcome == Outcome::Failed || step.outcome == Outcome::Error)
+        failed += fmt::format("ktest: step {} {} {} failed: {}\n", i + 1, step.op, step.description, step.error);
+    }
+    if (!steps_ok && failed.empty()) failed = "ktest: the guest agent reported a failure\n";
+    switch (options_.shell) {
+      case ShellMode::Never: return std::nullopt;
+      case ShellMode::Always: return failed;
+      case ShellMode::OnFailure: break;
+    }
+    if (failed.empty()) {
+      for (const auto& a : check_assertions(bridge_.copy_all())) {
+        if (a.outcome != Outcome::Failed && a.outcome != Outcome::Error) continue;
+        failed += fmt::format("ktest: assertion '{}' {}", a.name, outcome_name(a.outcome));
+        if (a.name != a.expression) failed += ": " + a.expression;
+        if (!a.actual.empty() || !a.expected.empty()) failed += fmt::format(" (left {}, right {})", a.actual, a.expected);
+        if (!a.error.empty()) failed += ": " + a.error;
+        failed += "\n";
+      }
+    }
+    if (failed.empty()) return std::nullopt;
+    return failed + "ktest: opening a shell in the guest (--shell-on-fail): the scheduler and the workloads are "
+                    "as the steps left them\n";
   }
 
   // The agent's last request before power-off: answer once `done` has been
@@ -414,6 +527,7 @@ class Session {
       notes_.add(fmt::format("the agent reported step {} of {}", m.index, result_.steps.size()));
       return;
     }
+    ++steps_finished_;
     StepResult& step = result_.steps[m.index];
     step.output_file = std::move(output_file);
     step.summary = load_summary(m.details);
@@ -518,11 +632,18 @@ class Session {
       }
       return;
     }
-    dsl::EvalContext ctx = dsl::EvalContext::from_reports(reports_);
+    std::vector<NamedReport> scenario_reports;
+    for (const auto& named : reports_)
+      if (!shell_captures_.contains(named.name)) scenario_reports.push_back(named);
+    result_.assertions = check_assertions(std::move(scenario_reports));
+  }
+
+  std::vector<AssertionResult> check_assertions(std::vector<NamedReport> reports) const {
+    dsl::EvalContext ctx = dsl::EvalContext::from_reports(std::move(reports));
     ctx.workload_pids = workload_pids_;
     ctx.json_docs = json_docs_;
     ctx.nr_cpus = shape_.cpus;  // the count the guest booted with (vm_shape.h)
-    result_.assertions = from_dsl(dsl::check_assertions(scenario_, std::move(ctx)));
+    return from_dsl(dsl::check_assertions(scenario_, std::move(ctx)));
   }
 
   // The verdict is derive_outcome()'s (cli/report/results.h), as for every
@@ -574,6 +695,13 @@ class Session {
   std::vector<NamedReport> reports_;
   Notes notes_;
   GuestOutput guest_output_{options_.scenario_dir, notes_};
+  std::size_t steps_finished_ = 0;  // step_finished messages read
+  // The shell (SessionOptions::shell): asked about (phase), open on the
+  // person's terminal, and the snapshots taken from it.
+  bool shell_phase_ = false;
+  bool shell_open_ = false;
+  TerminalBridge terminal_;
+  std::set<std::string> shell_captures_;
 };
 
 }  // namespace

@@ -94,6 +94,7 @@ class FakeMachine final : public kvm::Machine {
     return {};
   }
   int control_channel() const override { return control_fd; }
+  int terminal_channel() const override { return terminal_fd; }
   std::vector<std::string> console_tail() const override { return {}; }
   std::string run_dir() const override { return {}; }
   kvm::ExitEvent kill() override {
@@ -120,6 +121,7 @@ class FakeMachine final : public kvm::Machine {
   std::vector<Watch> armed;      // armed now, in arming order
   std::vector<kvm::WatchpointId> cleared;
   doorbell::ReplyStatus last_status = doorbell::ReplyStatus::Ok;
+  int terminal_fd = -1;  // a person's terminal (MachineConfig::terminal); -1: none
   std::string last_reply;
   std::vector<std::pair<uint64_t, doorbell::ReplyStatus>> replies;  // serial, status
   std::deque<kvm::MachineEvent> events;

@@ -63,12 +63,17 @@ class Channel {
   // the console prefixed with "KTEST-CTL " so a host can still scrape them.
   static Channel open(std::chrono::milliseconds wait);
   void send(const kvm::control::Message& m);
+  // The host's lines since the last call (non-blocking; only a shell's
+  // terminal resizes come this way: kvm::control::resize_line()).
+  std::vector<std::string> read_lines();
   bool is_port() const { return fd_ >= 0; }
   const std::string& path() const { return path_; }
 
  private:
+  static constexpr std::size_t kMaxInboundBytes = 4096;
   int fd_ = -1;
   std::string path_;
+  std::string inbound_;
 };
 
 // --- process.cpp: workloads and commands ----------------------------------------
@@ -283,6 +288,51 @@ class Doorbell {
   std::size_t shared_size_ = 0;
   uint64_t serial_ = 0;
 };
+
+// --- shell.cpp: the interactive phase (PlanSettings::offer_shell) -------------------
+// What the host said about the person's terminal (doorbell Shell reply).
+struct ShellTerminal {
+  uint16_t rows = 0, cols = 0;  // 0: leave the tty's size alone
+  std::string term;             // $TERM; "" → vt100
+  std::string banner;           // printed on the terminal before the prompt
+};
+// Forks an interactive shell (bash when vm.tools has one, else busybox sh)
+// as a session leader on the terminal port's tty (/dev/hvc0): job control,
+// ^C to its foreground job, the host's window size and $TERM.
+Result<int> start_shell(const ShellTerminal& terminal);
+// The host's terminal changed size: so does the shell's tty.
+void resize_terminal(uint16_t rows, uint16_t cols);
+
+// The guest's ktest-* commands reach the agent here, one step per connection.
+inline constexpr const char* kGuestCommandSocket = "/run/ktest/agent.sock";
+inline constexpr std::size_t kMaxGuestCommandBytes = 64 * 1024;
+class CommandServer {
+ public:
+  struct Request {
+    int fd = -1;       // the client's connection, closed by answer()
+    std::string text;  // its request: one plan step as JSON (kvm::step_from_json)
+  };
+  CommandServer() = default;
+  CommandServer(const CommandServer&) = delete;
+  CommandServer& operator=(const CommandServer&) = delete;
+  ~CommandServer();
+  Status open();
+  // The next request within `wait`; a client that sends nothing within a
+  // second is dropped.
+  std::optional<Request> next(std::chrono::milliseconds wait);
+  // "ok TEXT" or "error TEXT" to the client, then closes its connection.
+  void answer(Request& request, bool ok, const std::string& text);
+
+ private:
+  int fd_ = -1;
+};
+
+// --- guest_commands.cpp: ktest-capture, ktest-watch, ktest-attach, ktest-detach ----
+// The agent binary is also these commands (the initramfs links them to
+// /init): main() dispatches on argv[0]'s name. Exit 0 done, 1 the step
+// failed (the agent's reason on stderr), 2 usage or no agent listening.
+bool is_guest_command(std::string_view name);
+int guest_command_main(int argc, char** argv);
 
 // --- executor.cpp: the plan ----------------------------------------------------------
 // Runs the plan and reports over `channel`; returns whether every step succeeded.

@@ -60,7 +60,7 @@ Channel Channel::open(std::chrono::milliseconds wait) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ch.fd_ = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  ch.fd_ = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (ch.fd_ < 0) console_log("open " + path + " failed; control messages go to the console");
   ch.path_ = path;
   return ch;
@@ -76,6 +76,23 @@ void Channel::send(const kvm::control::Message& m) {
   }
   line.insert(0, "KTEST-CTL ");
   write_all(STDOUT_FILENO, line);
+}
+
+std::vector<std::string> Channel::read_lines() {
+  std::vector<std::string> lines;
+  if (fd_ < 0) return lines;
+  char buf[1024];
+  ssize_t n;
+  while ((n = ::read(fd_, buf, sizeof buf)) > 0) {
+    inbound_.append(buf, static_cast<std::size_t>(n));
+    if (inbound_.size() > kMaxInboundBytes) inbound_.clear();  // no line is this long: drop it
+  }
+  std::size_t nl;
+  while ((nl = inbound_.find('\n')) != std::string::npos) {
+    lines.push_back(inbound_.substr(0, nl));
+    inbound_.erase(0, nl + 1);
+  }
+  return lines;
 }
 
 }  // namespace ktest::agent

@@ -1,5 +1,6 @@
 // Executes the plan's steps in order and reports each over the channel.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <cstring>
@@ -30,6 +31,8 @@ struct Context {
   LoadedObjects objects;  // LoadBpf's: kept until power-off (see agent.h)
   std::vector<int> workload_pids;
   std::map<std::string, std::vector<int>> workloads;  // Spawn name → pids
+  std::optional<kvm::SchedulerSpec> last_attached;    // what a bare ktest-attach attaches again
+  bool interactive = false;  // in the shell: a loader's output goes to the command's answer
 };
 
 // A loader the step stopped (or that failed to enable): its output goes to
@@ -38,6 +41,10 @@ struct Context {
 // (the failure's text quotes the second one's tail).
 void send_loader_output(Context& ctx, uint32_t index, const SchedulerReport& report, ctl::StepDetails& d) {
   if (!report.loader || d.output_bytes) return;
+  if (ctx.interactive) {
+    d.output_tail = report.loader->output_tail;
+    return;
+  }
   const RunOutcome& r = *report.loader;
   ctl::for_each_output_chunk(index, r.output, [&ctx](const ctl::StepOutput& chunk) { ctx.channel.send(chunk); });
   d.output_bytes = r.output.size();
@@ -55,6 +62,7 @@ Status attach(Context& ctx, uint32_t index, const kvm::SchedulerSpec& s, ctl::St
   d.scheduler_state = std::move(report.state);
   d.scheduler_ops = std::move(report.ops);
   send_loader_output(ctx, index, report, d);
+  if (st) ctx.last_attached = s;
   return st;
 }
 
@@ -198,10 +206,76 @@ Status run_step(Context& ctx, uint32_t index, const kvm::Step& step, ctl::StepDe
   return st;
 }
 
+// What one of the guest's ktest-* commands asked for, as a step. A bare
+// ktest-attach means the scheduler attached last.
+Result<kvm::Step> guest_request_step(const Context& ctx, const std::string& text) {
+  nlohmann::json request = nlohmann::json::parse(text, nullptr, false);
+  if (request.is_object() && request.value("op", "") == "AttachScheduler" && !request.contains("object") &&
+      !request.contains("command")) {
+    if (!ctx.last_attached) return fail("no scheduler was attached yet", "", "name one: ktest-attach OBJECT or ktest-attach -- COMMAND");
+    return kvm::Step{kvm::AttachScheduler{*ctx.last_attached}};
+  }
+  auto step = kvm::step_from_json(text);
+  if (!step) return step;
+  if (std::holds_alternative<kvm::Spawn>(*step) || std::holds_alternative<kvm::Run>(*step) ||
+      std::holds_alternative<kvm::Kill>(*step) || std::holds_alternative<kvm::Sleep>(*step))
+    return fail("the shell runs that itself", "", "type the command at the prompt");
+  return step;
+}
+
+// The answer a ktest-* command prints: what the step did.
+std::string guest_request_answer(const kvm::Step& step, const ctl::StepDetails& d) {
+  if (!d.reply_text.empty()) return d.reply_text;  // capture, watch: the host's words
+  std::string text = std::holds_alternative<kvm::DetachScheduler>(step) ? "detached" : "attached";
+  if (!d.scheduler_ops.empty()) text += " " + d.scheduler_ops;
+  if (!d.scheduler_state.empty()) text += " (sched_ext " + d.scheduler_state + ")";
+  if (!d.output_tail.empty()) text += "\nloader output (tail):\n" + d.output_tail;
+  return text;
+}
+
+// The interactive phase (PlanSettings::offer_shell): the host decides; a
+// shell on the terminal port, and the guest's ktest-* commands run as steps
+// (each logged to the host) until the shell exits. The scheduler and the
+// workloads are as the steps left them.
+void offer_shell(Context& ctx, const ctl::Done& done) {
+  nlohmann::json ask = {{"ok", done.ok}, {"steps_run", done.steps_run}};
+  auto reply = ctx.doorbell.request(static_cast<uint32_t>(doorbell::RequestKind::Shell), ask.dump(),
+                                    std::chrono::seconds(60));
+  if (!reply) return console_log("shell: " + reply.error().to_string());
+  nlohmann::json answer = nlohmann::json::parse(reply->payload, nullptr, false);
+  if (!answer.is_object() || !answer.value("shell", false)) return;
+  ShellTerminal terminal{answer.value<uint16_t>("rows", 0), answer.value<uint16_t>("cols", 0),
+                         answer.value("term", ""), answer.value("banner", "")};
+  CommandServer server;
+  if (Status s = server.open(); !s) ctx.channel.send(ctl::Log{"shell: no ktest-* commands: " + s.error().to_string()});
+  auto shell = start_shell(terminal);
+  if (!shell) return ctx.channel.send(ctl::Log{"shell: " + shell.error().to_string()});
+  ctx.interactive = true;
+  ctx.channel.send(ctl::Log{"shell: started (pid " + std::to_string(*shell) + ")"});
+  while (::waitpid(*shell, nullptr, WNOHANG) == 0) {
+    if (auto request = server.next(milliseconds(50))) {
+      auto step = guest_request_step(ctx, request->text);
+      ctl::StepDetails d;
+      Status st = step ? run_step(ctx, kvm::kNoStepIndex, *step, d) : Status(fail(step.error()));
+      std::string said = st ? guest_request_answer(*step, d) : st.error().to_string();
+      ctx.channel.send(ctl::Log{"shell: " + (step ? std::string(kvm::step_op(*step)) : "request") + ": " + said});
+      server.answer(*request, st.ok(), said);
+    }
+    for (const auto& line : ctx.channel.read_lines())
+      if (auto size = ctl::parse_resize(line)) resize_terminal(size->rows, size->cols);
+    if (auto exit = ctx.scheduler.check_exit(kExitSettle)) {
+      console_log(*exit);
+      ctx.channel.send(ctl::Log{*exit});
+    }
+  }
+  ctx.interactive = false;
+  ctx.channel.send(ctl::Log{"shell: exited"});
+}
+
 }  // namespace
 
 bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
-  Context ctx{plan.settings, channel, doorbell, {}, {}, {}, {}};
+  Context ctx{plan.settings, channel, doorbell, {}, {}, {}, {}, {}, false};
   ctl::Done done{true, 0, ""};
   for (uint32_t i = 0; i < plan.steps.size(); ++i) {
     const auto& step = plan.steps[i];
@@ -227,6 +301,7 @@ bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
       if (plan.settings.on_failure == kvm::OnFailure::Stop) break;
     }
   }
+  if (plan.settings.offer_shell) offer_shell(ctx, done);
   // An exit no step saw (after the last one, or once the plan stopped).
   if (auto exit = ctx.scheduler.check_exit(kExitSettle)) channel.send(ctl::Log{*exit});
   kill_processes(ctx.workload_pids, std::chrono::seconds(5));

@@ -120,6 +120,9 @@ int agent_main() {
 }  // namespace ktest::agent
 
 int main(int argc, char** argv) {
+  std::string_view self = argv[0];
+  if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
+  if (ktest::agent::is_guest_command(self)) return ktest::agent::guest_command_main(argc, argv);
   if ((argc == 3 || argc == 4) && std::strcmp(argv[1], "--workload") == 0)
     ktest::agent::run_builtin_workload(argv[2], argc == 4 ? argv[3] : "");
   return ktest::agent::agent_main();

@@ -229,19 +229,16 @@ Status QemuMachine::connect_qmp(Clock::time_point deadline) {
   return {};
 }
 
-Status QemuMachine::connect_control(Clock::time_point deadline) {
-  const std::string path = socket_dir_ + "/" + kControlSocket;
+Result<UniqueFd> QemuMachine::connect_chardev(const char* name, Clock::time_point deadline) {
+  const std::string path = socket_dir_ + "/" + name;
   while (true) {
     auto conn = connect_unix(path);
-    if (conn) {
-      ctl_fd_ = std::move(*conn);
-      return {};
-    }
+    if (conn) return conn;
     {
       std::lock_guard lk(mu_);
       if (exit_) return fail("QEMU exited during startup");
     }
-    if (Clock::now() > deadline) return std::move(conn).context("control channel");
+    if (Clock::now() > deadline) return std::move(conn).context(name);
     std::this_thread::sleep_for(Millis(10));
   }
 }
@@ -281,7 +278,14 @@ Status QemuMachine::boot(const MachineConfig& config) {
 
   auto deadline = Clock::now() + config_.boot_timeout;
   if (auto st = connect_qmp(deadline); !st) return fail(boot_failure("QEMU did not start: " + st.error().to_string()));
-  if (auto st = connect_control(deadline); !st) return fail(boot_failure(st.error().to_string()));
+  auto ctl = connect_chardev(kControlSocket, deadline);
+  if (!ctl) return fail(boot_failure("control channel: " + ctl.error().to_string()));
+  ctl_fd_ = std::move(*ctl);
+  if (config_.terminal) {
+    auto term = connect_chardev(kTerminalSocket, deadline);
+    if (!term) return fail(boot_failure("terminal: " + term.error().to_string()));
+    term_fd_ = std::move(*term);
+  }
   // QEMU realizes ivshmem-doorbell (and so runs our handshake) before QMP is up.
   bool doorbell_connected;
   {
@@ -298,7 +302,7 @@ Status QemuMachine::boot(const MachineConfig& config) {
   }
   // Everyone is connected: the socket files are no longer needed (the
   // gdbstub's stays, it is connected on the first watchpoint).
-  for (const char* name : {kQmpSocket, kControlSocket, kIvshmemSocket})
+  for (const char* name : {kQmpSocket, kControlSocket, kIvshmemSocket, kTerminalSocket})
     ::unlink((socket_dir_ + "/" + name).c_str());
   if (auto st = qmp("cont"); !st) return fail(boot_failure("cannot start the guest: " + st.error().to_string()));
   return {};

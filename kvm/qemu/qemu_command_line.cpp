@@ -129,6 +129,14 @@ std::vector<std::string> qemu_arguments(const MachineConfig& config, const QemuL
       "-chardev", fmt::format("socket,id=ctl,path={}/{},server=on,wait=off", dir, kControlSocket),
       "-device", fmt::format("virtserialport,bus=vser.0,chardev=ctl,name={}", kControlPortName),
   });
+  if (config.terminal) {
+    // virtconsole, not virtserialport: the guest gets a tty (hvc0) with
+    // job control and a window size, as a person's shell needs.
+    args.insert(args.end(), {
+        "-chardev", fmt::format("socket,id=term,path={}/{},server=on,wait=off", dir, kTerminalSocket),
+        "-device", fmt::format("virtconsole,bus=vser.0,chardev=term,name={}", kTerminalPortName),
+    });
+  }
   if (!config.initrd.empty()) {
     args.push_back("-initrd");
     args.push_back(config.initrd);

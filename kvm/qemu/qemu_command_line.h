@@ -47,5 +47,7 @@ inline constexpr const char* kGdbSocket = "gdb.sock";
 inline constexpr const char* kControlSocket = "ctl.sock";
 inline constexpr const char* kIvshmemSocket = "ivshmem.sock";
 inline constexpr const char* kControlPortName = "ktest.ctl";
+inline constexpr const char* kTerminalSocket = "term.sock";
+inline constexpr const char* kTerminalPortName = "ktest.term";
 
 }  // namespace ktest::kvm

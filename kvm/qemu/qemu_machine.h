@@ -61,6 +61,7 @@ class QemuMachine final : public Machine {
   Status reply_doorbell(uint64_t serial, doorbell::ReplyStatus status,
                         const std::vector<uint8_t>& payload) override;
   int control_channel() const override { return ctl_fd_.get(); }
+  int terminal_channel() const override { return term_fd_.get(); }
   Result<AccelCounters> accel_counters() override;
   std::vector<std::string> console_tail() const override;
   std::string run_dir() const override { return config_.run_dir; }
@@ -78,7 +79,8 @@ class QemuMachine final : public Machine {
   Status create_resources();
   Status spawn(const std::vector<std::string>& args);
   Status connect_qmp(Clock::time_point deadline);
-  Status connect_control(Clock::time_point deadline);
+  // Connects to one of QEMU's server sockets in socket_dir_ by the deadline.
+  Result<UniqueFd> connect_chardev(const char* name, Clock::time_point deadline);
   Status connect_gdb();
   Status ensure_alive() const;  // caller holds mu_
   Error exited_error() const;   // caller holds mu_
@@ -111,7 +113,7 @@ class QemuMachine final : public Machine {
   uint8_t* shm_ = nullptr;
   std::optional<IvshmemServer> ivshmem_;
   UniqueFd console_fd_, stderr_fd_, console_log_, qemu_log_, wake_fd_;
-  UniqueFd qmp_fd_, gdb_fd_, ctl_fd_;
+  UniqueFd qmp_fd_, gdb_fd_, ctl_fd_, term_fd_;
   std::thread monitor_;
   std::atomic<bool> stop_monitor_{false};
 

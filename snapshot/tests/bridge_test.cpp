@@ -29,6 +29,13 @@ TEST_CASE("insert/get/names/drain keep insertion order and set the snapshot name
   CHECK(b->var("nr_cpus_onln").as_u64().value() == 4);
   bridge.insert("a", Report{});  // replacing makes it the newest
   CHECK(bridge.names() == std::vector<std::string>{"b", "a"});
+  auto copied = bridge.copy_all();  // copies leave the bridge as it was
+  REQUIRE(copied.size() == 2);
+  CHECK(copied[0].name == "b");
+  REQUIRE(bridge.copy("b"));
+  CHECK(bridge.copy("b")->report.snapshot_name == "b");
+  CHECK_FALSE(bridge.copy("c"));
+  CHECK(bridge.size() == 2);
   auto drained = bridge.drain();
   REQUIRE(drained.size() == 2);
   CHECK(drained[0].name == "b");

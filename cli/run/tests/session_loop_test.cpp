@@ -2,6 +2,7 @@
 // control messages (written into a pipe as the agent would), the goodbye
 // handshake and how a run ends, with the verdict every report gives.
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -72,10 +73,12 @@ struct Loop {
     finished.error = ok ? "" : "it failed";
     send(finished);
   }
-  SessionResult run(std::chrono::milliseconds capture_timeout = std::chrono::seconds(2)) {
-    auto loaded = dsl::load_scenario_text(kScenario, "loop.yaml");
+  SessionResult run(std::chrono::milliseconds capture_timeout = std::chrono::seconds(2),
+                    ShellMode shell = ShellMode::Never, const char* scenario = kScenario) {
+    auto loaded = dsl::load_scenario_text(scenario, "loop.yaml");
     REQUIRE(loaded.ok());
     SessionOptions options;
+    options.shell = shell;
     options.scenario_dir = dir;
     options.timeouts.capture = capture_timeout;
     return run_scenario_on(*loaded.scenario, options, machine);
@@ -180,4 +183,57 @@ TEST_CASE("session loop: a capture whose pause failed makes the scenario an erro
   CHECK(r.captures[0].error.find("QMP stop timed out") != std::string::npos);
   CHECK(r.outcome == Outcome::Error);
   CHECK(run_outcome(r) == Outcome::Error);
+}
+
+namespace {
+
+// The agent's Shell question after its last step, and the end of the run.
+void ask_shell_then_end(Loop& l, bool steps_ok, uint32_t steps_run) {
+  std::string ask = std::string("{\"ok\":") + (steps_ok ? "true" : "false") + ",\"steps_run\":" +
+                    std::to_string(steps_run) + "}";
+  l.machine.events.push_back(bell(7, doorbell::RequestKind::Shell, ask));
+  l.machine.events.push_back(bell(8, doorbell::RequestKind::Goodbye));
+  l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Poweroff, 0, "", {}});
+}
+
+}  // namespace
+
+TEST_CASE("session loop: the Shell question is answered once the steps' results are read") {
+  const char* scenario =
+      "name: loop\nvm: {cpus: 2, timeout: 20s}\nsteps:\n  - CaptureSnapshot: c1\n"
+      "assertions:\n  - snapshot(\"c1\").var(\"missing\") == 1\n";
+  Loop l;
+  int sockets[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets) == 0);
+  l.machine.terminal_fd = sockets[0];
+  l.agent_starts();
+  l.send(control::StepStarted{0, "CaptureSnapshot"});
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Capture, "c1"));
+  ask_shell_then_end(l, true, 1);
+  bool saved_live = false;
+  std::string shell_reply;
+  l.machine.before_event = [&](const kvm::MachineEvent& e) {
+    auto* b = std::get_if<kvm::DoorbellEvent>(&e);
+    if (b && b->kind == static_cast<uint32_t>(doorbell::RequestKind::Goodbye)) shell_reply = l.machine.last_reply;
+    if (!b || b->kind != static_cast<uint32_t>(doorbell::RequestKind::Shell)) return;
+    // Written when taken: a second terminal can read it while the guest runs.
+    saved_live = std::filesystem::exists(l.dir + "/snapshots/c1.json");
+    // The step's result is still in flight as the agent asks.
+    l.send(control::StepFinished{0, "CaptureSnapshot", true, "", 5, {}});
+    l.send(control::Done{true, 1, ""});
+  };
+  SUBCASE("--shell-on-fail: an assertion that fails opens the shell") {
+    SessionResult out = l.run(std::chrono::seconds(2), ShellMode::OnFailure, scenario);
+    CHECK(saved_live);
+    CHECK(shell_reply.find("\"shell\":true") != std::string::npos);
+    REQUIRE(out.result.assertions.size() == 1);
+    CHECK(out.result.assertions[0].outcome == Outcome::Error);  // the verdict is the run's own
+    CHECK(out.result.steps[0].outcome == Outcome::Passed);
+  }
+  SUBCASE("without --shell-on-fail the agent is told no") {
+    l.run(std::chrono::seconds(2), ShellMode::Never, scenario);
+    CHECK(shell_reply == "{\"shell\":false}");
+  }
+  ::close(sockets[0]);
+  ::close(sockets[1]);
 }

@@ -280,3 +280,19 @@ TEST_CASE("SymbolTable::lookup/symbolize: address to symbol, bounded, as %pS pri
   REQUIRE(empty);
   CHECK_FALSE(empty->lookup(0xffffffff81000000ULL));
 }
+
+TEST_CASE("a resize line round-trips, and anything else is no resize") {
+  using namespace ktest::kvm::control;
+  std::string line = resize_line({40, 120});
+  REQUIRE(line.back() == '\n');
+  line.pop_back();
+  auto size = parse_resize(line);
+  REQUIRE(size);
+  CHECK(size->rows == 40);
+  CHECK(size->cols == 120);
+  CHECK_FALSE(parse_resize(R"({"type":"resize","rows":-1,"cols":3})"));
+  CHECK_FALSE(parse_resize(R"({"type":"resize","rows":70000,"cols":3})"));
+  CHECK_FALSE(parse_resize(R"({"type":"resize","rows":3})"));
+  CHECK_FALSE(parse_resize(R"({"type":"hello"})"));
+  CHECK_FALSE(parse_resize("not json"));
+}

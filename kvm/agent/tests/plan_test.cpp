@@ -12,6 +12,7 @@ Plan sample_plan() {
   p.settings.on_failure = OnFailure::Continue;
   p.settings.send_kallsyms = false;
   p.settings.scheduler_exit_expected = true;
+  p.settings.offer_shell = true;
   p.steps.push_back(AttachScheduler{{"/ktest/sched/a.bpf.o", std::string("ktest_ops"), "a"}});
   p.steps.push_back(Spawn{"worker", {"@spin"}, 3, {0, 1}, 5});
   p.steps.push_back(Run{{"cat", "/sys/kernel/sched_ext/root/ops"}, 0, 2000});
