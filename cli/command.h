@@ -24,6 +24,7 @@ enum class ExitCode : int {
   Usage = 2,             // usage error, invalid scenario / report / config
   VmUnavailable = 69,    // guest or VM unavailable or failed to boot (EX_UNAVAILABLE)
   Internal = 70,         // internal error (EX_SOFTWARE)
+  Interrupted = 130,     // SIGINT or SIGTERM: guests torn down, partial results written (128 + SIGINT)
 };
 
 struct Config;  // cli/config.h

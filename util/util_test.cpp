@@ -1,3 +1,6 @@
+#include <signal.h>
+
+#include "util/interrupt.h"
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -78,4 +81,20 @@ TEST_CASE("run_process kills a program that outlives its timeout") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("did not finish within 200 ms") != std::string::npos);
   CHECK(r.error().message.find("started") != std::string::npos);
+}
+
+TEST_CASE("an interrupt is recorded once, then the default action is back") {
+  {
+    ktest::InterruptScope scope;
+    CHECK_FALSE(ktest::interrupt_requested());
+    ::raise(SIGINT);
+    CHECK(ktest::interrupt_requested());
+    CHECK(std::string(ktest::interrupt_signal_name()) == "SIGINT");
+    struct sigaction now{};
+    ::sigaction(SIGINT, nullptr, &now);
+    const bool default_again = now.sa_handler == SIG_DFL;
+    CHECK(default_again);
+  }
+  ktest::InterruptScope again;  // a new scope starts clean
+  CHECK_FALSE(ktest::interrupt_requested());
 }

@@ -16,6 +16,7 @@
 #include "cli/report/report.h"
 #include "cli/run/shipped_files.h"
 #include "util/atomic_file.h"
+#include "util/interrupt.h"
 
 namespace ktest::cli {
 
@@ -102,10 +103,18 @@ void run_and_report(const RunPlan& plan, CommandContext& ctx) {
   auto start = std::chrono::steady_clock::now();
 
   const auto& scenarios = plan.scenarios;
+  InterruptScope interrupts;  // Ctrl-C: tear the guests down, write what was done
   std::vector<SessionResult> sessions(scenarios.size());
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < scenarios.size(); i = next++) {
+      if (interrupt_requested()) {  // not started: said so, not run
+        sessions[i].result.name = scenarios[i].name;
+        sessions[i].result.file = scenarios[i].file;
+        sessions[i].result.outcome = Outcome::Skipped;
+        sessions[i].result.error = fmt::format("not run: ktest was interrupted ({})", interrupt_signal_name());
+        continue;
+      }
       SessionOptions options = plan.shared;
       options.scenario_dir = scenario_dir(plan.run_dir, i, scenarios[i].name);
       // run_scenario returns its errors as values; this only keeps a
@@ -131,7 +140,7 @@ void run_and_report(const RunPlan& plan, CommandContext& ctx) {
   for (auto& s : sessions) run.scenarios.push_back(s.result);
   run.duration = std::chrono::steady_clock::now() - start;
 
-  ctx.exit_code = exit_code_for(sessions);
+  ctx.exit_code = interrupt_requested() ? ExitCode::Interrupted : exit_code_for(sessions);
   std::string results_path = (fs::path(plan.run_dir) / "results.json").string();
   if (Status s = write_file_atomic(results_path, render_report(run, OutputFormat::Json)); !s)
     ctx.print_error(s.error(), ExitCode::Internal);

@@ -54,7 +54,9 @@ struct RunPlan {
 
 // Runs every scenario, writes <run_dir>/results.json (and the JUnit file)
 // atomically, prints the report in `format` and sets ctx.exit_code: the
-// sessions' exit_code_for(), outranked by a results file that could not be
+// sessions' exit_code_for(), outranked by an interrupt (SIGINT, SIGTERM:
+// util/interrupt.h; the running guests are torn down, scenarios not
+// started are skipped, 130) and by a results file that could not be
 // written (a CI job must not pass on results nobody can read).
 void run_and_report(const RunPlan& plan, CommandContext& ctx);
 

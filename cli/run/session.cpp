@@ -32,6 +32,7 @@
 #include "kvm/machine.h"
 #include "snapshot/bridge.h"
 #include "util/atomic_file.h"
+#include "util/interrupt.h"
 
 namespace ktest::cli {
 
@@ -294,6 +295,11 @@ class Session {
           exit->detail = "stopped from the terminal (Ctrl-] q)";
           break;
         }
+      }
+      if (interrupt_requested()) {
+        exit = machine_->kill();
+        exit->detail = fmt::format("ktest was interrupted ({})", interrupt_signal_name());
+        break;
       }
       auto now = Clock::now();
       if (now > deadline_ || (done_at_ && now > *done_at_ + kPoweroffGrace)) {

@@ -217,7 +217,11 @@ void QemuMachine::finalize_exit(int wait_status) {
   } else {
     exit.reason = ExitReason::Crashed;
     std::string last = stderr_tail_.substr(stderr_tail_.rfind('\n') == std::string::npos ? 0 : stderr_tail_.rfind('\n') + 1);
-    exit.detail = fmt::format("QEMU exited with status {}{}{}{}", exit.exit_status,
+    std::string how = WIFSIGNALED(wait_status)
+                          ? fmt::format("QEMU was killed by signal {} (SIG{})", WTERMSIG(wait_status),
+                                        sigabbrev_np(WTERMSIG(wait_status)) ? sigabbrev_np(WTERMSIG(wait_status)) : "?")
+                          : fmt::format("QEMU exited with status {}", exit.exit_status);
+    exit.detail = fmt::format("{}{}{}{}", how,
                               shutdown_reason_.empty() ? "" : " after " + shutdown_reason_,
                               last.empty() ? "" : ": ", last);
   }

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 
+from fault_test import qemu_pids
 from run_test import KERNEL_DIR, KTEST, QUICKSTART, check, ktest, serve
 
 PROMPT = "ktest-guest:/# "
@@ -81,8 +82,7 @@ def ask(term, command, expect, what, count=1):
 
 
 def qemu_running(cwd):
-    p = subprocess.run(["pgrep", "-f", f"qemu-system.*{cwd}"], capture_output=True)
-    return p.returncode == 0
+    return bool(qemu_pids(cwd))
 
 
 def scenario_dir(cwd):
@@ -104,6 +104,7 @@ def case_shell(cwd):
     term = Terminal(cwd, shell_command("shell", QUICKSTART))
     try:
         term.wait_for(PROMPT, "the shell opens after the quickstart's steps")
+        check(qemu_running(cwd), "the guest runs while the shell is open")
         ask(term, "stty size", "30 100", "the guest's tty has the terminal's size")
         term.resize(40, 120)
         time.sleep(1)  # the size is polled every 250 ms
