@@ -132,7 +132,6 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
   plan.ktest_version = KTEST_VERSION;
   plan.junit = flags.junit;
   plan.format = config.format;
-  plan.color = ctx.color && config.format == OutputFormat::Text;
   run_and_report(plan, ctx);
 }
 

@@ -62,7 +62,6 @@ void run_shell(const ShellFlags& flags, CommandContext& ctx) {
   plan.run_dir = *run_dir;
   plan.ktest_version = KTEST_VERSION;
   plan.format = config.format;
-  plan.color = ctx.color && config.format == OutputFormat::Text;
   run_and_report(plan, ctx);
 }
 

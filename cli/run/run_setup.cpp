@@ -148,7 +148,7 @@ void run_and_report(const RunPlan& plan, CommandContext& ctx) {
     if (Status s = write_file_atomic(plan.junit, render_report(run, OutputFormat::Junit)); !s)
       ctx.print_error(s.error(), ExitCode::Usage);
   }
-  std::cout << render_report(run, plan.format, plan.color);
+  std::cout << render_report(run, plan.format, ctx.color && plan.format == OutputFormat::Text);
   std::cout.flush();
   if (plan.format != OutputFormat::Text) std::cerr << "ktest: results in " << plan.run_dir << '\n';
 }

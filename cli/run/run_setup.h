@@ -48,8 +48,7 @@ struct RunPlan {
   std::string run_dir;                   // make_run_dir()'s
   std::string ktest_version;             // for results.json
   std::string junit;                     // also write JUnit XML here; "" none
-  OutputFormat format = OutputFormat::Text;
-  bool color = false;
+  OutputFormat format = OutputFormat::Text;  // coloured when text and ctx.color
 };
 
 // Runs every scenario, writes <run_dir>/results.json (and the JUnit file)
