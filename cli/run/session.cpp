@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "cli/report/events_log.h"
 #include "cli/report/from_dsl.h"
 #include "cli/run/control_reader.h"
 #include "cli/run/guest_image.h"
@@ -138,7 +139,7 @@ class Session {
     if (options_.progress) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
     if (events_log_) {
       std::chrono::duration<double> since = Clock::now() - session_started_;
-      std::fprintf(events_log_.get(), "%9.3f %s\n", since.count(), line.c_str());
+      std::fputs(format_event_line(since.count(), line).c_str(), events_log_.get());
       std::fflush(events_log_.get());
     }
   }
@@ -302,7 +303,7 @@ class Session {
           handle_doorbell(*bell);
         } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
           if (!trigger.on_watchpoint(coordinator, *hit)) {
-            progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
+            progress(fmt::format("{} on vCPU {}", kEventWatchpointPrefix, hit->cpu));
             if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.add(s.error().to_string());
           }
         } else {
@@ -323,7 +324,7 @@ class Session {
   void handle_doorbell(const kvm::DoorbellEvent& bell) {
     if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Goodbye)) return say_goodbye(bell);
     if (bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture)) {
-      progress("capture " + std::string(bell.payload.begin(), bell.payload.end()));
+      progress(std::string(kEventCapturePrefix) + std::string(bell.payload.begin(), bell.payload.end()));
     } else {
       progress(fmt::format("doorbell request {} (kind {})", bell.serial, bell.kind));
     }
@@ -381,7 +382,7 @@ class Session {
             guest_output_.step_started(m.index);
             if (m.index < result_.steps.size()) {
               const auto& step = result_.steps[m.index];
-              progress(fmt::format("step {}/{} {} {}", m.index + 1, result_.steps.size(), step.op,
+              progress(fmt::format("{}{}/{} {} {}", kEventStepPrefix, m.index + 1, result_.steps.size(), step.op,
                                    step.description));
             }
           } else if constexpr (std::is_same_v<T, control::StepFinished>) {
