@@ -14,6 +14,7 @@
 #include "cli/build_info.h"
 #include "cli/command.h"
 #include "cli/config.h"
+#include "cli/html/html_report.h"
 #include "cli/report/report.h"
 #include "cli/run/session.h"
 #include "cli/run/shipped_files.h"
@@ -32,7 +33,7 @@ struct RunFlags {
   std::string junit, shard;
   std::vector<std::string> object_path;
   unsigned jobs = 1;
-  bool json = false, tap = false, quiet = false;
+  bool json = false, tap = false, quiet = false, html = false;
 };
 
 // "I/N" with 1 <= I <= N.
@@ -236,6 +237,17 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
       ctx.print_error(s.error(), ExitCode::Usage);
     }
   }
+  // After results.json, from it (one code path with `ktest report`); a
+  // failed run gets its page too.
+  if (flags.html) {
+    HtmlReportOptions html;
+    html.run_dir = *run_dir;
+    if (auto page = write_html_report(html); page) {
+      std::cerr << "ktest: HTML report: " << *page << '\n';
+    } else {
+      ctx.print_error(page.error(), ExitCode::Internal);
+    }
+  }
   std::cout << render_report(run, config.format, ctx.color && config.format == OutputFormat::Text);
   std::cout.flush();
   if (config.format != OutputFormat::Text) std::cerr << "ktest: results in " << *run_dir << '\n';
@@ -258,6 +270,7 @@ void add_run_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--json", flags->json, "Print results as JSON (same as --format json)");
   cmd->add_flag("--tap", flags->tap, "Print results as TAP version 13 (same as --format tap)");
   cmd->add_option("--junit", flags->junit, "Also write JUnit XML to FILE")->type_name("FILE");
+  cmd->add_flag("--html", flags->html, "Also write the run's HTML report (RUN_DIR/report.html)");
   cmd->add_option("--jobs,-j", flags->jobs, "Scenarios run in parallel guests")->check(CLI::Range(1, 64));
   cmd->add_option("--shard", flags->shard, "Run the I-th of N deterministic shares, e.g. 1/4")->type_name("I/N");
   cmd->add_flag("--quiet,-q", flags->quiet, "No progress lines");
