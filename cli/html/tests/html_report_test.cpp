@@ -55,7 +55,9 @@ MapDump bss_map(uint64_t counter) {
 }
 
 const Json* child(const Json& node, const std::string& label) {
-  for (const auto& c : node.value("c", Json::array()))
+  auto kids = node.find("c");
+  if (kids == node.end()) return nullptr;
+  for (const auto& c : *kids)
     if (c["k"] == label) return &c;
   return nullptr;
 }
