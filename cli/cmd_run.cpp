@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/config.h"
 #include "cli/run/run_setup.h"
+#include "cli/html/html_report.h"
 #include "dsl/scenario.h"
 
 namespace ktest::cli {
@@ -25,7 +26,7 @@ struct RunFlags {
   std::string junit, shard;
   std::vector<std::string> object_path;
   unsigned jobs = 1;
-  bool json = false, tap = false, quiet = false, shell_on_fail = false;
+  bool json = false, tap = false, quiet = false, shell_on_fail = false, html = false;
 };
 
 // "I/N" with 1 <= I <= N.
@@ -133,6 +134,17 @@ void run_command(const RunFlags& flags, CommandContext& ctx) {
   plan.junit = flags.junit;
   plan.format = config.format;
   run_and_report(plan, ctx);
+  // After results.json, from it (one code path with `ktest report`); a
+  // failed run gets its page too.
+  if (flags.html) {
+    HtmlReportOptions html;
+    html.run_dir = *run_dir;
+    if (auto page = write_html_report(html); page) {
+      std::cerr << "ktest: HTML report: " << *page << '\n';
+    } else {
+      ctx.print_error(page.error(), ExitCode::Internal);
+    }
+  }
 }
 
 }  // namespace
@@ -152,6 +164,7 @@ void add_run_command(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--json", flags->json, "Print results as JSON (same as --format json)");
   cmd->add_flag("--tap", flags->tap, "Print results as TAP version 13 (same as --format tap)");
   cmd->add_option("--junit", flags->junit, "Also write JUnit XML to FILE")->type_name("FILE");
+  cmd->add_flag("--html", flags->html, "Also write the run's HTML report (RUN_DIR/report.html)");
   cmd->add_option("--jobs,-j", flags->jobs, "Scenarios run in parallel guests")->check(CLI::Range(1, 64));
   cmd->add_option("--shard", flags->shard, "Run the I-th of N deterministic shares, e.g. 1/4")->type_name("I/N");
   cmd->add_flag("--quiet,-q", flags->quiet, "No progress lines");

@@ -47,5 +47,6 @@ void add_kernel_command(CLI::App& app, CommandContext& ctx);    // cli/cmd_kerne
 void add_btf_command(CLI::App& app, CommandContext& ctx);       // cli/cmd_btf.cpp
 void add_version_command(CLI::App& app, CommandContext& ctx);   // cli/cmd_version.cpp
 void add_doctor_command(CLI::App& app, CommandContext& ctx);    // cli/cmd_doctor.cpp
+void add_report_command(CLI::App& app, CommandContext& ctx);    // cli/cmd_report.cpp
 
 }  // namespace ktest::cli

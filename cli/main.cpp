@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
 
   add_run_command(app, ctx);
   add_shell_command(app, ctx);
+  add_report_command(app, ctx);
   add_validate_command(app, ctx);
   add_snapshot_command(app, ctx);
   add_kernel_command(app, ctx);

@@ -1,5 +1,5 @@
 # bash completion for ktest(1): commands, their flags, and scenario files
-# (*.yaml, *.yml) for run and validate. Plain bash: it needs no helpers
+# (*.yaml, *.yml) for run and validate, run directories for report. Plain bash: it needs no helpers
 # from the bash-completion package.
 
 _ktest_words() {
@@ -42,17 +42,18 @@ _ktest() {
     # The options of the command; a trailing = marks one that takes a value.
     local opts="--color= --config= -h --help" subs="" args=""
     case $cmd in
-        '') subs='run shell validate snapshot kernel btf doctor version' ;;
+        '') subs='run report shell validate snapshot kernel btf doctor version' ;;
         run)
             opts+=' --kernel= --cpus= --memory= --accel= --cpu-model= -f= --format= --output-dir=
                    --boot-timeout= --step-timeout= --capture-timeout= --run-timeout= --object-path=
-                   --json --tap --junit= -j= --jobs= --shard= -q --quiet --shell-on-fail'
+                   --json --tap --junit= --html -j= --jobs= --shard= -q --quiet --shell-on-fail'
             args=scenarios ;;
         shell)
             opts+=' --kernel= --cpus= --memory= --accel= --cpu-model= -f= --format= --output-dir=
                    --boot-timeout= --step-timeout= --capture-timeout= --run-timeout= --object-path=
                    --until= -q --quiet'
             args=scenarios ;;
+        report) opts+=' -o= --output='; args=dirs ;;
         validate) args=scenarios ;;
         snapshot)
             case $sub in
@@ -80,7 +81,7 @@ _ktest() {
             --color) _ktest_words 'auto always never' ;;
             --accel) _ktest_words 'auto kvm tcg' ;;
             -f | --format) _ktest_words 'text json junit tap' ;;
-            --config | --kernel | --junit | --base | --btf | --data) _ktest_paths ;;
+            --config | --kernel | --junit | --base | --btf | --data | -o | --output) _ktest_paths ;;
             --output-dir | --object-path)
                 compopt -o filenames 2>/dev/null
                 mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
@@ -95,6 +96,9 @@ _ktest() {
         _ktest_paths '*.yaml' '*.yml'
     elif [[ $args == files ]]; then
         _ktest_paths
+    elif [[ $args == dirs ]]; then
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
     fi
 }
 

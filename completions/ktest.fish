@@ -1,7 +1,7 @@
 # fish completion for ktest(1): commands, their flags, and scenario files
-# (*.yaml, *.yml) for run and validate.
+# (*.yaml, *.yml) for run and validate, run directories for report.
 
-set -l commands run shell validate snapshot kernel btf doctor version
+set -l commands run report shell validate snapshot kernel btf doctor version
 complete -c ktest -f
 complete -c ktest -l color -x -a 'auto always never' -d 'Colour output'
 complete -c ktest -l config -r -F -d 'Configuration file'
@@ -9,6 +9,7 @@ complete -c ktest -s h -l help -d 'Print help'
 
 set -l top "not __fish_seen_subcommand_from $commands"
 complete -c ktest -n $top -a run -d 'Boot a guest per scenario, run its steps, check its assertions'
+complete -c ktest -n $top -a report -d 'Write a run\'s self-contained HTML report'
 complete -c ktest -n $top -a shell -d "Boot a guest, run a scenario's steps, open a shell in it"
 complete -c ktest -n $top -a validate -d 'Check scenario files without running them'
 complete -c ktest -n $top -a snapshot -d 'Inspect captured snapshots offline'
@@ -34,6 +35,7 @@ complete -c ktest -n $boots -l object-path -x -a '(__fish_complete_directories)'
 complete -c ktest -n $run -l json -d 'Print results as JSON'
 complete -c ktest -n $run -l tap -d 'Print results as TAP version 13'
 complete -c ktest -n $run -l junit -r -F -d 'Also write JUnit XML to FILE'
+complete -c ktest -n $run -l html -d 'Also write the run\'s HTML report'
 complete -c ktest -n $run -s j -l jobs -x -d 'Scenarios run in parallel guests'
 complete -c ktest -n $run -l shard -x -d 'Run the I-th of N shares, e.g. 1/4'
 complete -c ktest -n $boots -s q -l quiet -d 'No progress lines'
@@ -41,6 +43,9 @@ complete -c ktest -n $run -l shell-on-fail -d 'Open a shell in the guest when a 
 complete -c ktest -n '__fish_seen_subcommand_from shell' -l until -x -d 'Run only the first N steps'
 complete -c ktest -n '__fish_seen_subcommand_from run shell validate' \
     -a '(__fish_complete_suffix .yaml; __fish_complete_suffix .yml)'
+set -l report '__fish_seen_subcommand_from report'
+complete -c ktest -n $report -s o -l output -r -F -d 'Write the page to FILE'
+complete -c ktest -n $report -a '(__fish_complete_directories)' -d 'Run directory'
 
 set -l snapshot '__fish_seen_subcommand_from snapshot; and not __fish_seen_subcommand_from dump query'
 complete -c ktest -n $snapshot -a dump -d 'Print captured snapshots as text or JSON'

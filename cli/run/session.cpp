@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 
+#include "cli/report/events_log.h"
 #include "cli/report/from_dsl.h"
 #include "cli/run/control_reader.h"
 #include "cli/run/guest_image.h"
@@ -147,7 +148,7 @@ class Session {
     if (options_.progress && !shell_open_) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
     if (events_log_) {
       std::chrono::duration<double> since = Clock::now() - session_started_;
-      std::fprintf(events_log_.get(), "%9.3f %s\n", since.count(), line.c_str());
+      std::fputs(format_event_line(since.count(), line).c_str(), events_log_.get());
       std::fflush(events_log_.get());
     }
   }
@@ -328,7 +329,7 @@ class Session {
           handle_doorbell(*bell);
         } else if (auto* hit = std::get_if<kvm::WatchpointHit>(&**event)) {
           if (!trigger.on_watchpoint(coordinator, *hit)) {
-            progress(fmt::format("watchpoint hit on vCPU {}", hit->cpu));
+            progress(fmt::format("{} on vCPU {}", kEventWatchpointPrefix, hit->cpu));
             if (Status s = coordinator.on_watchpoint(*hit); !s) notes_.add(s.error().to_string());
             if (auto names = bridge_.names(); !names.empty()) save_live(names.back());
           }
@@ -355,7 +356,7 @@ class Session {
     const bool capture = bell.kind == static_cast<uint32_t>(doorbell::RequestKind::Capture);
     const std::string name = capture ? std::string(bell.payload.begin(), bell.payload.end()) : "";
     if (capture) {
-      progress("capture " + name);
+      progress(std::string(kEventCapturePrefix) + name);
       if (shell_phase_ && !shell_captures_.contains(name) && bridge_.contains(name))
         return reply(bell, doorbell::ReplyStatus::Error,
                      fmt::format("the scenario took a snapshot named '{}' already: name this one differently", name));
@@ -500,7 +501,7 @@ class Session {
             guest_output_.step_started(m.index);
             if (m.index < result_.steps.size()) {
               const auto& step = result_.steps[m.index];
-              progress(fmt::format("step {}/{} {} {}", m.index + 1, result_.steps.size(), step.op,
+              progress(fmt::format("{}{}/{} {} {}", kEventStepPrefix, m.index + 1, result_.steps.size(), step.op,
                                    step.description));
             }
           } else if constexpr (std::is_same_v<T, control::StepFinished>) {

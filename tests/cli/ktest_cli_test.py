@@ -179,6 +179,44 @@ def case_snapshot_dump(d):
     run(["snapshot", "dump"], d, 0)
 
 
+def case_report(d):
+    """`ktest report`: errors that say what to do, then a page from a run
+    directory holding the fixture report (the browser test is e2e)."""
+    p = run(["report"], d, 2)
+    expect("no run found" in p.stderr and "ktest run" in p.stderr, "no runs yet", p)
+    p = run(["report", os.path.join(d, "nowhere")], d, 2)
+    expect("is not a directory" in p.stderr and "hint:" in p.stderr, "a missing run directory", p)
+    p = run(["report", d], d, 2)
+    expect("has no results.json" in p.stderr, "a directory that is no run", p)
+    run_dir = os.path.join(d, "ktest-runs", "20261126-070000")
+    os.makedirs(os.path.join(run_dir, "01-x", "snapshots"))
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        f.write("[1, 2]")
+    p = run(["report", run_dir], d, 2)
+    expect("not a ktest results file" in p.stderr, "results.json of another shape", p)
+    with open(FIXTURE_REPORT) as src, open(os.path.join(run_dir, "01-x", "snapshots", "before.json"), "w") as dst:
+        dst.write(src.read())
+    # Recorded elsewhere (a run directory copied from CI): paths are rebased.
+    recorded = "/ci/ktest-runs/20261126-070000"
+    results = {"output_dir": recorded, "summary": {"passed": 1}, "scenarios": [{
+        "name": "x</script>", "outcome": "passed", "output_dir": recorded + "/01-x", "steps": [],
+        "assertions": [], "scheduler_exits": [], "console_log": None,
+        "captures": [{"name": "before", "report": recorded + "/01-x/snapshots/before.json"}]}]}
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(results, f)
+    os.symlink("20261126-070000", os.path.join(d, "ktest-runs", "latest"))
+    p = run(["report"], d, 0)
+    page = os.path.join(d, "ktest-runs", "latest", "report.html")
+    expect(p.stdout.strip() == os.path.join("ktest-runs", "latest", "report.html"), "prints the page's path", p)
+    with open(page) as f:
+        html = f.read()
+    expect("x&lt;/script&gt;" in html and html.count("</script") == 3, "names are escaped", p)
+    expect("nr_cpus_onln" in html, "the capture was read from the moved run directory", p)
+    expect('"problems":[]' in html, "nothing was left unread", p)
+    p = run(["report", "-o", os.path.join(d, "nodir", "x.html"), run_dir], d, 2)
+    expect("writing the HTML report" in p.stderr, "an output that cannot be written", p)
+
+
 def host_has_usable_kvm_module():
     return os.path.exists("/dev/kvm") and any(
         os.path.exists(f"/sys/module/{m}") for m in ("kvm_intel", "kvm_amd"))
@@ -222,6 +260,7 @@ CASES = {
     "snapshot-query": case_snapshot_query,
     "snapshot-query-missing": case_snapshot_query_missing,
     "snapshot-dump": case_snapshot_dump,
+    "report": case_report,
 }
 
 if __name__ == "__main__":
