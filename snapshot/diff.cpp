@@ -220,6 +220,12 @@ class Differ {
   }
 
   void one_entry(const EntryView* a, const EntryView* b, MapDiff& d, const PathFilter& filter) {
+    bool full = opts_.max_entries != 0 && d.entries.size() >= opts_.max_entries;
+    if (full && (!a || !b)) {  // counted, and not copied
+      ++(a ? d.counts.removed : d.counts.added);
+      ++d.counts.not_listed;
+      return;
+    }
     EntryDiff e;
     std::size_t ignored = 0;
     FieldSink sink{filter, e.fields, ignored};
@@ -233,7 +239,7 @@ class Differ {
     }
     hidden_.ignored_fields += ignored;
     if (e.change == Change::Same && !opts_.show_unchanged) return;
-    if (opts_.max_entries != 0 && d.entries.size() >= opts_.max_entries) {
+    if (full) {
       ++d.counts.not_listed;
       return;
     }
@@ -247,6 +253,8 @@ class Differ {
   DiffHidden& hidden_;
 };
 
+// Both snapshots' names for SnapshotError factories, which quote the one
+// name they take: "a' or 'b" reads "snapshot 'a' or 'b'".
 std::string labels(const NamedReport& a, const NamedReport& b) {
   return a.name == b.name ? a.name : fmt::format("{}' or '{}", a.name, b.name);
 }

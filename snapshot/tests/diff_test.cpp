@@ -250,6 +250,17 @@ TEST_CASE("struct keys match by value, in any order, whatever the map's size") {
   CHECK(d.maps[0].entries[0].key.rfind("flow_key{src=", 0) == 0);
   CHECK(d.maps[0].entries[0].fields[0].path == "packets");
   CHECK(has_line(diff_text(d), "  (1 more entry not listed; --max-entries 0 lists all)"));
+  // Entries past the limit are counted, added ones too.
+  NamedReport grown = b;
+  for (int i = 0; i < 5; ++i) {
+    MapEntry e = grown.report.maps[0].entries[0];
+    e.key_hex = fmt::format("new{}", i);
+    grown.report.maps[0].entries.push_back(e);
+  }
+  SnapshotDiff more = diff(a, grown, o);
+  CHECK(more.maps[0].counts.added == 5);
+  CHECK(more.maps[0].counts.not_listed == 6);
+  CHECK(has_line(diff_text(more), "~ map flows (hash, entries 16000 → 16005: 5 added, 0 removed, 3 changed, 15997 same)"));
   // Without key_hex the rendered key is the identity.
   for (auto* nr : {&a, &b})
     for (auto& e : nr->report.maps[0].entries) e.key_hex.clear();
