@@ -382,6 +382,16 @@ TEST_CASE("dump --changed-since prints the diff to every other snapshot") {
   CHECK(parsed[0]["snapshot"] == "before_exit");
   CHECK(parsed[0]["data"]["maps"][0]["value"].size() == 1);
   CHECK(parsed[0]["data"]["maps"][0]["value"][0]["delta"] == 4444);
+  // With a map, the path keeps the fields at or below it.
+  std::vector<NamedReport> tasks = {basic(), tasks_changed()};
+  DumpOptions within;
+  within.map = "scx_per_task";
+  within.path = "ctx";
+  auto w = dump_changes(tasks, tasks[0], within);
+  REQUIRE(w.ok());
+  CHECK(has_line(*w, "      ctx.weight.value: 100 → 150 (+50)"));
+  CHECK(w->find("last_ran") == std::string::npos);
+  CHECK(w->find("scx_simpl.bss") == std::string::npos);
   DumpOptions self;
   self.snapshot = "after_spawn";
   auto err = dump_changes(reports, reports[0], self);
