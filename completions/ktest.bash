@@ -57,8 +57,12 @@ _ktest() {
         validate) args=scenarios ;;
         snapshot)
             case $sub in
-                '') subs='dump query' ;;
-                dump) opts+=' --snapshot= --map= --path= --json --show-zero --hex --max-entries='; args=files ;;
+                '') subs='dump diff query' ;;
+                dump)
+                    opts+=' --snapshot= --map= --path= --json --show-zero --hex --max-entries= --all
+                           --changed-since='
+                    args=files ;;
+                diff) opts+=' --run= --map= --var= --ignore= --json --all --max-entries=' ;;
                 query) opts+=' --json'; args=files ;;
             esac ;;
         kernel)
@@ -81,7 +85,7 @@ _ktest() {
             --color) _ktest_words 'auto always never' ;;
             --accel) _ktest_words 'auto kvm tcg' ;;
             -f | --format) _ktest_words 'text json junit tap' ;;
-            --config | --kernel | --junit | --base | --btf | --data | -o | --output) _ktest_paths ;;
+            --config | --kernel | --junit | --base | --btf | --data | -o | --output | --run) _ktest_paths ;;
             --output-dir | --object-path)
                 compopt -o filenames 2>/dev/null
                 mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;

@@ -156,7 +156,8 @@ class TextWriter {
   const DumpOptions& opts_;
 };
 
-void write_map(TextWriter& w, const MapDump& m, const DumpOptions& opts) {
+// Returns how many entries max_entries left out.
+std::size_t write_map(TextWriter& w, const MapDump& m, const DumpOptions& opts) {
   std::size_t n = m.entries.size() + m.percpu_entries.size() + m.percpu_hash_entries.size();
   std::string shape = m.value && n == 0 ? "value" : fmt::format("{} entr{}", n, n == 1 ? "y" : "ies");
   std::string type = m.type_name.empty() ? map_type_name(m.map_type) : m.type_name;
@@ -227,7 +228,8 @@ void write_map(TextWriter& w, const MapDump& m, const DumpOptions& opts) {
                                 : std::string(HEX_KEY_PREFIX) + e.key_hex));
     per_cpu(e.per_cpu);
   }
-  if (n > shown) w.line(1, fmt::format("({} more entries; raise --max-entries)", n - shown));
+  if (n > shown) w.line(1, fmt::format("({} more entries; --max-entries 0 lists all)", n - shown));
+  return n - shown;
 }
 
 void write_header(TextWriter& w, const NamedReport& nr) {
@@ -270,7 +272,25 @@ std::string render_report_text(const NamedReport& report, const DumpOptions& opt
   TextWriter w(options);
   write_header(w, report);
   if (report.report.scx) w.out += scx_to_text(*report.report.scx);
-  for (const auto& m : report.report.maps) write_map(w, m, options);
+  std::vector<std::string> constants;
+  std::size_t entries_left = 0;
+  for (const auto& m : report.report.maps) {
+    if (!options.show_constants && is_constant_section(m.name)) {
+      constants.push_back(m.name);
+    } else {
+      entries_left += write_map(w, m, options);
+    }
+  }
+  std::string hidden;
+  if (!constants.empty()) {
+    std::string names;
+    for (const auto& n : constants) names += (names.empty() ? "" : ", ") + n;
+    hidden = fmt::format("{} constant section{} ({})", constants.size(), constants.size() == 1 ? "" : "s", names);
+  }
+  if (entries_left != 0)
+    hidden += fmt::format("{}{} entr{} past --max-entries {}", hidden.empty() ? "" : ", ", entries_left,
+                          entries_left == 1 ? "y" : "ies", options.max_entries);
+  if (!hidden.empty()) w.line(0, fmt::format("(hidden: {}; --all shows them)", hidden));
   return w.out;
 }
 

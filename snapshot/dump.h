@@ -24,6 +24,16 @@
 // - Without a map, a path whose first component is "scx" ("scx",
 //   "scx.exit.dump") selects inside the sched_ext state (Snapshot::scx())
 //   unless the snapshot has a global variable named scx.
+// - Short by default: constant sections (.rodata, .kconfig: see
+//   is_constant_section) are left out of the whole-report text unless
+//   show_constants, and a closing line `(hidden: ...)` names them and says
+//   how many entries max_entries left out; a map named with --map is
+//   always shown. The JSON form always has every section.
+// - Changes (dump_changes): for each selected snapshot other than `base`,
+//   what changed since `base`, as `ktest snapshot diff` prints it
+//   (snapshot/diff.h): map selects the map, path a global variable
+//   without map or a field path within map; show_constants and
+//   max_entries as for the dump.
 // - JSON form: the selected sub-tree in the report JSON shapes (a Report, a
 //   MapDump, a RenderedValue, or for map + path over several entries an
 //   array of {index, key, value|per_cpu}), pretty-printed with 2-space
@@ -40,6 +50,9 @@
 
 namespace ktest {
 
+// The entries listed per map when the user does not say (text forms).
+inline constexpr std::size_t kDefaultListedEntries = 20;
+
 struct DumpOptions {
   std::string snapshot;  // "" = all
   std::string map;       // "" = all maps (or a global variable via path)
@@ -48,6 +61,7 @@ struct DumpOptions {
   bool show_zero = false;
   bool show_hex = false;  // also print key_hex/value_hex of entries
   std::size_t max_entries = 0;  // per map; 0 = all
+  bool show_constants = false;  // also constant sections in the whole-report text
 };
 
 // Compact single-line text of a value (used in keys and error messages):
@@ -64,6 +78,13 @@ std::string render_report_text(const NamedReport& report, const DumpOptions& opt
 // The whole `ktest snapshot dump` output for the given reports and options
 // (text or JSON per options.json).
 Result<std::string> dump_reports(const std::vector<NamedReport>& reports,
+                                 const DumpOptions& options);
+
+// `ktest snapshot dump --changed-since`: the diff from `base` to each
+// selected report (`base` itself, when it is one of `reports`, is skipped).
+// Text: the diffs one after another; JSON: as dump_reports nests its
+// sub-trees, each a diff_json() object.
+Result<std::string> dump_changes(const std::vector<NamedReport>& reports, const NamedReport& base,
                                  const DumpOptions& options);
 
 }  // namespace ktest

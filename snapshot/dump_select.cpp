@@ -74,7 +74,8 @@ std::string entries_text(const SnapshotMap& m, const DumpOptions& o) {
       out += indent_lines(render_value_text(*f.raw().value(), label, o), 2);
     }
   }
-  if (entries.size() > limit) out += fmt::format("  ({} more entries)\n", entries.size() - limit);
+  if (entries.size() > limit)
+    out += fmt::format("  ({} more entries; --max-entries 0 lists all)\n", entries.size() - limit);
   return out;
 }
 

@@ -378,4 +378,8 @@ class Snapshot {
 // nullopt when `map_name` is not a global section.
 std::optional<std::string> global_section_obj(std::string_view map_name);
 
+// A section of constants: .rodata (and .rodata.*) and .kconfig, which a
+// loaded program cannot change; dump and diff hide them unless asked.
+bool is_constant_section(std::string_view map_name);
+
 }  // namespace ktest

@@ -72,6 +72,17 @@ std::optional<std::string> global_section_obj(std::string_view map_name) {
   return std::nullopt;
 }
 
+bool is_constant_section(std::string_view map_name) {
+  for (std::string_view sec : {std::string_view(".rodata"), std::string_view(".kconfig")}) {
+    for (std::size_t pos = map_name.find(sec); pos != std::string_view::npos;
+         pos = map_name.find(sec, pos + 1)) {
+      std::size_t end = pos + sec.size();
+      if (end == map_name.size() || map_name[end] == '.') return true;
+    }
+  }
+  return false;
+}
+
 struct Snapshot::ScxTree {
   std::once_flag once;
   std::shared_ptr<const RenderedValue> tree;  // null when the report has no scx

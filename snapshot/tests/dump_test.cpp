@@ -78,6 +78,17 @@ TEST_CASE("text dump of a whole report: header, maps, zero noise hidden") {
   CHECK(out.find("__pad") == std::string::npos);
   CHECK(out.find("uei_msg") == std::string::npos);  // all-zero char array
 
+  // Constants are left out, and the dump says so.
+  CHECK(out.find("map scx_simpl.rodata") == std::string::npos);
+  CHECK(has_line(out, "(hidden: 1 constant section (scx_simpl.rodata); --all shows them)"));
+  DumpOptions constants = opts("after_spawn");
+  constants.show_constants = true;
+  constants.max_entries = 2;
+  std::string with_constants = dump(constants);
+  CHECK(has_line(with_constants, "map scx_simpl.rodata (array, value, value_size 8, max_entries 1)"));
+  CHECK(has_line(with_constants, "(hidden: 1 entry past --max-entries 2; --all shows them)"));
+  CHECK(has_line(dump(opts("after_spawn", "rodata")), "map scx_simpl.rodata (array, value, value_size 8, max_entries 1)"));
+
   DumpOptions all_zero = opts("after_spawn");
   all_zero.show_zero = true;
   std::string verbose = dump(all_zero);
@@ -121,7 +132,7 @@ TEST_CASE("selecting a map, a path, or a global variable") {
   DumpOptions limited = opts("after_spawn", "scx_per_task");
   limited.max_entries = 1;
   std::string lim = dump(limited);
-  CHECK(has_line(lim, "  (2 more entries; raise --max-entries)"));
+  CHECK(has_line(lim, "  (2 more entries; --max-entries 0 lists all)"));
   limited.show_hex = true;
   CHECK(has_line(dump(limited), "    key_hex = 65 00 00 00"));
 }

@@ -44,7 +44,10 @@ def case_help(d):
     for word in ("validate", "snapshot", "version", "--color", "--config", "Exit status"):
         expect(word in p.stdout, f"--help lacks {word!r}", p)
     p = run(["snapshot", "--help"], d, 0)
-    expect("dump" in p.stdout and "query" in p.stdout, "snapshot --help lacks dump/query", p)
+    expect(all(w in p.stdout for w in ("dump", "diff", "query")), "snapshot --help lacks dump/diff/query", p)
+    p = run(["snapshot", "diff", "--help"], d, 0)
+    expect("[RUN:]NAME" in p.stdout or "RUN:NAME" in p.stdout, "snapshot diff --help names RUN:NAME", p)
+    expect("Exit status" in p.stdout, "snapshot diff --help gives the exit status", p)
     p = run(["snapshot", "query", "--help"], d, 0)
     expect("EXPR" in p.stdout and "Exit status" in p.stdout, "snapshot query --help", p)
     run(["validate", "--help"], d, 0)
@@ -217,6 +220,108 @@ def case_report(d):
     expect("writing the HTML report" in p.stderr, "an output that cannot be written", p)
 
 
+SHARED_REPORTS = os.path.join(ROOT, "tests/fixtures/reports")
+
+
+def make_run(d, run, snapshots, latest=False):
+    """ktest-runs/<run>/<scenario>/snapshots/<name>.json as `ktest run` writes them;
+    `snapshots` maps a snapshot name to the shared fixture it is a copy of."""
+    snap_dir = os.path.join(d, "ktest-runs", run, "quickstart", "snapshots")
+    os.makedirs(snap_dir)
+    for name, fixture in snapshots.items():
+        with open(os.path.join(SHARED_REPORTS, fixture)) as f:
+            report = json.load(f)
+        report["snapshot_name"] = name
+        with open(os.path.join(snap_dir, name + ".json"), "w") as f:
+            json.dump(report, f)
+    if latest:
+        link = os.path.join(d, "ktest-runs", "latest")
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(run, link)
+    return os.path.join(d, "ktest-runs", run)
+
+
+def case_snapshot_diff(d):
+    p = run(["snapshot", "diff", "a", "b"], d, 2)
+    expect("no run found" in p.stderr, "no runs yet", p)
+    make_run(d, "run1", {"after_spawn": "scx_basic.json", "before_exit": "scx_later.json"}, latest=True)
+    # Same: exit 0. Different: exit 1, the change with its delta.
+    p = run(["snapshot", "diff", "after_spawn", "after_spawn"], d, 0)
+    expect(p.stdout.strip().endswith("no differences"), "the same snapshot has no differences", p)
+    expect("1 constant section (scx_simpl.rodata; same)" in p.stdout, "constant sections are hidden and named", p)
+    p = run(["snapshot", "diff", "after_spawn", "before_exit"], d, 1)
+    expect("--- after_spawn (captured 2026-11-26T07:00:01Z)" in p.stdout, "the header names A", p)
+    expect("    nr_enqueued: 1234 → 5678 (+4444)" in p.stdout, "a changed variable with its delta", p)
+    expect(p.stdout.strip().endswith("1 map differs"), "the summary line", p)
+    p = run(["snapshot", "diff", "before_exit", "after_spawn", "--json"], d, 1)
+    doc = json.loads(p.stdout)
+    field = doc["maps"][0]["value"][0]
+    expect(doc["differs"] is True and field["path"] == "nr_enqueued" and field["delta"] == -4444,
+           "--json gives the same change, delta negative backwards", p)
+    # Filters: what is left out does not make them differ.
+    p = run(["snapshot", "diff", "after_spawn", "before_exit", "--var", "nr_failed", "--var", "stats"], d, 0)
+    p = run(["snapshot", "diff", "after_spawn", "before_exit", "--ignore", "nr_enqueued",
+             "--ignore", "nr_dispatched"], d, 0)
+    expect("ignored: 2 differing fields (--ignore)" in p.stdout, "ignored fields are counted", p)
+    p = run(["snapshot", "diff", "after_spawn", "before_exit", "--map", "scx_per_task"], d, 0)
+    p = run(["snapshot", "diff", "after_spawn", "before_exit", "--all"], d, 1)
+    expect("= map scx_simpl.rodata (array, global variables)" in p.stdout and "  = key 101" in p.stdout,
+           "--all lists constants and unchanged maps and entries", p)
+    # Trouble: exit 2, with what exists.
+    p = run(["snapshot", "diff", "after_spwan", "before_exit"], d, 2)
+    expect("no snapshot 'after_spwan'; available: after_spawn, before_exit (did you mean 'after_spawn'?)"
+           in p.stderr, "an unknown snapshot lists the available ones", p)
+    p = run(["snapshot", "diff", "after_spawn", "before_exit", "--map", "scx_per_tsk"], d, 2)
+    expect("did you mean 'scx_per_task'?" in p.stderr, "an unknown map is named with the nearest", p)
+    p = run(["snapshot", "diff", "after_spawn", "before_exit", "--var", "nr_enqeued"], d, 2)
+    expect("did you mean 'nr_enqueued'?" in p.stderr, "an unknown variable is named with the nearest", p)
+    p = run(["snapshot", "diff", "run1:", "before_exit"], d, 2)
+    expect("holds 2 snapshots" in p.stderr and "after_spawn, before_exit" in p.stderr,
+           "RUN: with several snapshots asks which", p)
+
+
+def case_snapshot_diff_runs(d):
+    run1 = make_run(d, "run1", {"end": "scx_basic.json"})
+    make_run(d, "run2", {"end": "scx_later.json", "other": "scx_basic.json"}, latest=True)
+    # RUN:NAME with RUN a run's name in the output dir, `latest`, or a path.
+    p = run(["snapshot", "diff", "run1:end", "latest:end"], d, 1)
+    expect("--- run1:end" in p.stdout and "+++ latest:end" in p.stdout, "two runs are labelled as named", p)
+    expect("    nr_enqueued: 1234 → 5678 (+4444)" in p.stdout, "the change across runs", p)
+    run(["snapshot", "diff", run1 + ":end", "run2:other"], d, 0)
+    run(["snapshot", "diff", "--run", "run1", "end", "run1:end"], d, 0)
+    run(["snapshot", "diff", "run1:", "end"], d, 1)  # run1 holds one snapshot; plain `end` is latest's
+    # Report files: a plain *.json argument is that file's snapshot.
+    basic = os.path.join(SHARED_REPORTS, "scx_basic.json")
+    later = os.path.join(SHARED_REPORTS, "scx_later.json")
+    p = run(["snapshot", "diff", basic, later, "--map", "bss"], d, 1)
+    expect("~ map scx_simpl.bss" in p.stdout, "two report files", p)
+    p = run(["snapshot", "diff", "run3:end", "run1:end"], d, 2)
+    expect("'run3' does not exist" in p.stderr, "an unknown run is named", p)
+    p = run(["snapshot", "diff", "run1:nope", "run1:end"], d, 2)
+    expect("no snapshot 'nope'; available: end" in p.stderr, "an unknown name in a run", p)
+
+
+def case_snapshot_dump_changes(d):
+    make_run(d, "run1", {"after_spawn": "scx_basic.json", "before_exit": "scx_later.json"}, latest=True)
+    p = run(["snapshot", "dump"], d, 0)
+    expect("map scx_simpl.rodata" not in p.stdout and
+           "(hidden: 1 constant section (scx_simpl.rodata); --all shows them)" in p.stdout,
+           "dump hides constant sections and says so", p)
+    p = run(["snapshot", "dump", "--all", "--snapshot", "after_spawn"], d, 0)
+    expect("map scx_simpl.rodata" in p.stdout and "(hidden:" not in p.stdout, "--all hides no section or entry", p)
+    p = run(["snapshot", "dump", "--changed-since", "after_spawn"], d, 0)
+    expect("+++ before_exit" in p.stdout and "nr_enqueued: 1234 → 5678 (+4444)" in p.stdout,
+           "--changed-since prints the diff", p)
+    expect("+++ after_spawn" not in p.stdout, "--changed-since skips its own snapshot", p)
+    p = run(["snapshot", "dump", "--changed-since", "after_spawn", "--path", "nr_dispatched", "--json"], d, 0)
+    doc = json.loads(p.stdout)
+    expect(doc[0]["snapshot"] == "before_exit" and doc[0]["data"]["maps"][0]["value"][0]["delta"] == 4444,
+           "--changed-since --json", p)
+    p = run(["snapshot", "dump", "--changed-since", "after_spwan"], d, 2)
+    expect("did you mean 'after_spawn'?" in p.stderr, "--changed-since with an unknown name", p)
+
+
 def host_has_usable_kvm_module():
     return os.path.exists("/dev/kvm") and any(
         os.path.exists(f"/sys/module/{m}") for m in ("kvm_intel", "kvm_amd"))
@@ -261,6 +366,9 @@ CASES = {
     "snapshot-query-missing": case_snapshot_query_missing,
     "snapshot-dump": case_snapshot_dump,
     "report": case_report,
+    "snapshot-diff": case_snapshot_diff,
+    "snapshot-diff-runs": case_snapshot_diff_runs,
+    "snapshot-dump-changes": case_snapshot_dump_changes,
 }
 
 if __name__ == "__main__":
