@@ -94,8 +94,11 @@
   }
 
   function stepTable(tl) {
-    // A mark at the very end of a step belongs to the next one (a capture step starts as a sleep ends).
-    const during = (list, s) => list.filter((m) => s.start !== null && m.t >= s.start && (m.t < s.end || s.end === s.start))
+    // A capture a step asked for is that step's (host and agent clocks differ by
+    // the control channel's delay); other marks go by time.
+    const asked = new Map(tl.steps.filter((s) => s.step.op === "CaptureSnapshot").map((s) => [s.step.description, s]));
+    const during = (list, s) => list.filter((m) => (asked.has(m.name) ? asked.get(m.name) === s
+      : s.start !== null && m.t >= s.start && (m.t < s.end || s.end === s.start)))
       .map((m) => m.name);
     return table("steps", ["#", "step", "line", "verdict", "start", "took", "captures / watch hits", "details"],
       tl.steps.map((s) => [s.index + 1, `${s.step.op} ${s.step.description}`, s.step.line, badge(s.step.outcome),
