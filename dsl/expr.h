@@ -216,7 +216,8 @@ struct EvalError {
   std::vector<std::string> available;  // alternatives at the failing level
 };
 
-// One comparison that evaluated to false, with both sides' values.
+// One comparison with both sides' values: a false one (EvalOutcome::failed),
+// or the assertion's own (EvalOutcome::compared).
 struct FailedComparison {
   Span span;
   std::string lhs_text, op, rhs_text;   // as written
@@ -231,6 +232,9 @@ struct EvalOutcome {
   // Fail: the comparisons (or boolean terms) that made it false, innermost
   // decisive ones; for `a or b`, both sides'.
   std::vector<FailedComparison> failed;
+  // Pass or Fail of an assertion that is a comparison at its top ("a > b";
+  // not and/or/not or a plain boolean): both sides as evaluated.
+  std::optional<FailedComparison> compared;
   std::optional<EvalError> error;  // Error
   std::string value_text;          // the whole expression's value, rendered
   nlohmann::json value_json;       // the same as JSON (RenderedValue form for fields)

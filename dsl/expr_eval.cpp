@@ -31,6 +31,12 @@ void Evaluator::record(const Expr& e, std::string lhs_text, std::string op, std:
                        std::move(lhs_value), std::move(rhs_value)});
 }
 
+std::optional<FailedComparison> Evaluator::compared(Span span) const {
+  for (auto it = compared_.rbegin(); it != compared_.rend(); ++it)
+    if (it->span.offset == span.offset && it->span.length == span.length) return *it;
+  return std::nullopt;
+}
+
 Result<Value> Evaluator::field(const SnapshotField& f, Span span) {
   if (!f.ok()) return raise(span, *f.error());
   return Value{f};
@@ -248,8 +254,11 @@ Result<bool> Evaluator::eval_bool(const Expr& e) {
       if (!c) return raise(e.span, c.error());
       result = *c;
     }
+    FailedComparison sides{e.span, text_of(*e.args[0]), op_text(e.op), text_of(*e.args[1]), render_value(lv),
+                           render_value(rv)};
+    if (entries_.empty()) compared_.push_back(sides);
     if (!result)
-      record(e, text_of(*e.args[0]), op_text(e.op), text_of(*e.args[1]), render_value(lv), render_value(rv));
+      record(e, sides.lhs_text, sides.op, sides.rhs_text, sides.lhs_value, sides.rhs_value);
     return result;
   }
   KTEST_ASSIGN(Value v, eval(e));

@@ -24,6 +24,8 @@ class Evaluator {
   // The innermost error raised, with its span (set when eval fails).
   const std::optional<EvalError>& error() const { return error_; }
   const std::vector<FailedComparison>& failures() const { return failures_; }
+  // The comparison at `span` as last evaluated outside predicates, true or false.
+  std::optional<FailedComparison> compared(Span span) const;
 
  private:
   Unexpected raise(Span span, std::string message, std::string hint = {},
@@ -60,6 +62,7 @@ class Evaluator {
   const std::string& text_;
   std::optional<EvalError> error_;
   std::vector<FailedComparison> failures_;
+  std::vector<FailedComparison> compared_;  // every comparison outside predicates
   std::vector<Value> entries_;  // predicate entries, innermost last
 };
 

@@ -33,6 +33,7 @@ EvalOutcome run(const Expr& expr, const std::string& text, const EvalContext& ct
     if (b) {
       out.verdict = *b ? Verdict::Pass : Verdict::Fail;
       if (!*b) out.failed = ev.failures();
+      out.compared = ev.compared(expr.span);
       out.value_text = *b ? "true" : "false";
       out.value_json = *b;
       return out;

@@ -13,13 +13,18 @@ AssertionResult from_dsl(const dsl::AssertionResult& result) {
     case dsl::Verdict::Fail: out.outcome = Outcome::Failed; break;
     case dsl::Verdict::Error: out.outcome = Outcome::Error; break;
   }
-  if (out.outcome == Outcome::Passed) return out;
-  out.message = result.message;
-  for (const auto& cmp : o.failed) {
+  auto add_sides = [&](const dsl::FailedComparison& cmp) {
     const char* sep = out.actual.empty() ? "" : "; ";
     out.actual += sep + cmp.lhs_value;
     out.expected += sep + (cmp.op == "==" || cmp.op.empty() ? cmp.rhs_value : cmp.op + " " + cmp.rhs_value);
+  };
+  // A passing comparison shows its sides too (the HTML report lists them).
+  if (out.outcome == Outcome::Passed) {
+    if (o.compared) add_sides(*o.compared);
+    return out;
   }
+  out.message = result.message;
+  for (const auto& cmp : o.failed) add_sides(cmp);
   if (o.error) {
     out.error = o.error->message;
     if (!o.error->hint.empty()) out.error += " (hint: " + o.error->hint + ")";

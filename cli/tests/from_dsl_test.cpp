@@ -26,6 +26,8 @@ assertions:
   CHECK(results[0].outcome == Outcome::Passed);
   CHECK(results[0].expression == "var(\"nr_cpus_onln\") > 0");
   CHECK(results[0].line == 5);
+  CHECK(results[0].actual == "2");  // a passing comparison keeps both sides
+  CHECK(results[0].expected == "> 0");
   CHECK(results[1].outcome == Outcome::Failed);
   CHECK(results[1].actual == "100");
   CHECK(results[1].expected == "7");

@@ -135,6 +135,24 @@ TEST_CASE("a failing comparison shows both sides") {
         "  expected: == 100\n");
 }
 
+TEST_CASE("an assertion that is a comparison keeps both sides, true or false") {
+  auto out = eval("var(\"nr_dispatched\") >= 1000");
+  REQUIRE(out.verdict == Verdict::Pass);
+  CHECK(out.failed.empty());
+  REQUIRE(out.compared);
+  CHECK(out.compared->lhs_value == "1234");
+  CHECK(out.compared->op == ">=");
+  CHECK(out.compared->rhs_value == "1000");
+  out = eval("var(\"nr_dispatched\") < 10");
+  REQUIRE(out.compared);
+  CHECK(out.compared->lhs_value == "1234");
+  // Not at the top: and/or and predicates have no one pair of sides.
+  CHECK_FALSE(eval("var(\"nr_cpus_onln\") > 1 and var(\"nr_dispatched\") > 10").compared);
+  auto found = eval("map(\"scx_per_task\").find(tid == pid(\"worker\")).get(\"tid\") > 0");
+  REQUIRE(found.compared);  // the root, not the predicate's tid == ...
+  CHECK(found.compared->lhs_text.rfind("map(", 0) == 0);
+}
+
 TEST_CASE("and/or/not name the deciding terms") {
   auto out = eval("var(\"nr_cpus_onln\") > 1 and var(\"nr_dispatched\") < 10");
   REQUIRE(out.failed.size() == 1);

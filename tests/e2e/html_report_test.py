@@ -23,6 +23,7 @@ from verdict import arg, check, serve, skip
 CASE, KTEST, ROOT, KERNEL_DIR, ARTIFACTS = (arg(i) for i in range(1, 6))
 QUICKSTART = os.path.join(ROOT, "scenarios", "examples", "quickstart.yaml")
 SCHEDULER_ERROR = os.path.join(ROOT, "tests", "e2e", "scenarios", "scheduler_error.yaml")
+WATCH = os.path.join(ROOT, "tests", "e2e", "scenarios", "watch_bpf_global.yaml")
 
 # Runs in the page once it says it rendered; returns what the test checks.
 PAGE_FACTS = r"""(() => {
@@ -36,6 +37,9 @@ PAGE_FACTS = r"""(() => {
     timelines: timeline.length,
     timeline_bars: timeline.length ? timeline[0].data.datasets[0].data.filter((v) => v !== null).length : 0,
     timeline_captures: timeline.length ? timeline[0].data.datasets[1].data.length : 0,
+    timeline_watches: timeline.length ? timeline[0].data.datasets[2].data.length : 0,
+    step_marks: [...document.querySelectorAll("table.steps tbody tr")].map((tr) =>
+      [tr.children[1].textContent, tr.children[6].textContent]),
     globals_points: series.length ? points(series[0]) : 0,
     globals_labels: series.length ? series[0].data.datasets.map((d) => d.label) : [],
     drawn: charts.every((c) => c.canvas.width > 0 && c.canvas.height > 0),
@@ -95,6 +99,11 @@ def check_page(browser, page, shot, query, results):
     check(facts["timelines"] == 1 and facts["timeline_bars"] == len(reached),
           f"the step timeline has a bar for each of the {len(reached)} steps that ran", shown)
     check(facts["timeline_captures"] == len(asked), f"the timeline marks the {len(asked)} captures steps took", shown)
+    for s, (label, marks) in zip(sc["steps"], facts["step_marks"]):
+        if s["op"] == "CaptureSnapshot" and s["outcome"] == "passed":
+            check(s["description"] in marks.split(", "), f"step '{label}' lists its capture", shown)
+        if s["op"] == "Sleep":
+            check(not any(a["description"] in marks.split(", ") for a in asked), f"'{label}' took no capture", shown)
     check(facts["drawn"], "every chart has a canvas with a size", shown)
     check(facts["tree_maps"] > 0, "the capture tree lists the maps", shown)
     for a in sc["assertions"]:
@@ -114,7 +123,7 @@ def check_page(browser, page, shot, query, results):
 
 
 def case_quickstart(cwd):
-    facts = run_and_check(QUICKSTART, 0, "html-report-quickstart.png", "nr_enqueued", cwd)
+    facts = run_and_check(QUICKSTART, 0, "html-report-quickstart.png", "nr_dispatched", cwd)
     check(facts["globals_points"] > 0, "the numeric globals chart has points",
           json.dumps(facts, indent=1))
     check(any("nr_enqueued" in label for label in facts["globals_labels"]), "nr_enqueued is a charted global",
@@ -153,7 +162,13 @@ def run_and_check(scenario, expect_rc, shot, query, cwd):
         check(False, f"driving chromium: {e}")
 
 
-CASES = {"quickstart": case_quickstart, "scheduler-error": case_scheduler_error}
+def case_watch(cwd):
+    # A watchpoint's capture is the host's: a watch-hit mark, not a step's capture.
+    facts = run_and_check(WATCH, 0, "html-report-watch.png", "nr_init_task", cwd)
+    check(facts["timeline_watches"] >= 1, "the timeline marks the watchpoint hit", json.dumps(facts, indent=1))
+
+
+CASES = {"quickstart": case_quickstart, "scheduler-error": case_scheduler_error, "watch": case_watch}
 
 if __name__ == "__main__":
     serve(CASES, KERNEL_DIR)

@@ -54,6 +54,11 @@
     return { steps, captures, watches };
   }
 
+  function firstStart(tl) {
+    const starts = tl.steps.map((s) => s.start).filter((t) => t !== null);
+    return starts.length ? Math.floor(Math.min(...starts) * 10) / 10 : 0;
+  }
+
   function timelineChart(tl) {
     const labels = tl.steps.map((s) => `${s.index + 1} ${s.step.op} ${s.step.description}`.slice(0, 60));
     const marks = "captures / watch hits";
@@ -77,7 +82,8 @@
       },
       options: {
         indexAxis: "y", animation: false, maintainAspectRatio: false,
-        scales: { x: { type: "linear", title: { display: true, text: "seconds since the session began" } },
+        // From the first step: the boot before it would squeeze the steps.
+        scales: { x: { type: "linear", min: firstStart(tl), title: { display: true, text: "seconds since the session began" } },
                   y: { type: "category" } },
         plugins: { tooltip: { callbacks: { label: (c) => (c.raw && c.raw.name !== undefined
           ? `${c.dataset.label}: ${c.raw.name} at ${seconds(c.raw.x)}`
@@ -88,8 +94,11 @@
   }
 
   function stepTable(tl) {
-    // A mark at the very end of a step belongs to the next one (a capture step starts as a sleep ends).
-    const during = (list, s) => list.filter((m) => s.start !== null && m.t >= s.start && (m.t < s.end || s.end === s.start))
+    // A capture a step asked for is that step's (host and agent clocks differ by
+    // the control channel's delay); other marks go by time.
+    const asked = new Map(tl.steps.filter((s) => s.step.op === "CaptureSnapshot").map((s) => [s.step.description, s]));
+    const during = (list, s) => list.filter((m) => (asked.has(m.name) ? asked.get(m.name) === s
+      : s.start !== null && m.t >= s.start && (m.t < s.end || s.end === s.start)))
       .map((m) => m.name);
     return table("steps", ["#", "step", "line", "verdict", "start", "took", "captures / watch hits", "details"],
       tl.steps.map((s) => [s.index + 1, `${s.step.op} ${s.step.description}`, s.step.line, badge(s.step.outcome),
