@@ -166,20 +166,28 @@ Result<uint32_t> Btf::find_type(std::string_view name_or_id) const {
     }
     return id;
   }
-  // "struct foo" / "union foo" / "enum foo" are accepted as plain names.
+  auto search = [&](std::string_view wanted) -> uint32_t {
+    uint32_t fallback = 0;
+    for (uint32_t i = 1; i < count; ++i) {
+      const struct btf_type* t = btf__type_by_id(handle_.get(), i);
+      if (t == nullptr) continue;
+      const char* name = btf__name_by_offset(handle_.get(), t->name_off);
+      if (name == nullptr || wanted != name) continue;
+      if (preferred_kind(t)) return i;
+      if (fallback == 0) fallback = i;
+    }
+    return fallback;
+  };
+  if (uint32_t found = search(name_or_id); found != 0) return found;
+  // "struct foo" / "union foo" / "enum foo" are accepted as plain names (after
+  // the exact name: BTF does not forbid a type named "enum x").
   for (std::string_view prefix : {"struct ", "union ", "enum "}) {
-    if (name_or_id.substr(0, prefix.size()) == prefix) name_or_id.remove_prefix(prefix.size());
+    if (name_or_id.substr(0, prefix.size()) == prefix) {
+      name_or_id.remove_prefix(prefix.size());
+      if (uint32_t found = search(name_or_id); found != 0) return found;
+      break;
+    }
   }
-  uint32_t fallback = 0;
-  for (uint32_t i = 1; i < count; ++i) {
-    const struct btf_type* t = btf__type_by_id(handle_.get(), i);
-    if (t == nullptr) continue;
-    const char* name = btf__name_by_offset(handle_.get(), t->name_off);
-    if (name == nullptr || name_or_id != name) continue;
-    if (preferred_kind(t)) return i;
-    if (fallback == 0) fallback = i;
-  }
-  if (fallback != 0) return fallback;
   std::vector<std::string> names;
   for (uint32_t i = 1; i < count; ++i) {
     std::string n = type_name(i);

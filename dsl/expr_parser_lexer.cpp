@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 
@@ -94,7 +95,13 @@ void Lexer::lex_number() {
   tok_.kind = Tok::Number;
   tok_.text = digits;
   if (is_float) {
-    tok_.number = std::strtod(digits.c_str(), nullptr);
+    double value = std::strtod(digits.c_str(), nullptr);
+    // strtod gives inf past the double range; no expression prints it back.
+    if (!std::isfinite(value)) {
+      fail(span, fmt::format("number {} is out of range", digits), "a decimal number must lie within ±1.7e308");
+      return;
+    }
+    tok_.number = value;
     return;
   }
   uint64_t value = 0;

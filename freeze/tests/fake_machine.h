@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "freeze/tests/synthetic_guest.h"
+#include "freeze/tests/synthetic_memory.h"
 #include "kvm/machine.h"
 
 namespace ktest::freeze::testing {
