@@ -11,6 +11,7 @@
 
 #include "btf/btf.h"
 #include "btf/type_util.h"
+#include "snapshot/report.h"
 
 namespace ktest::btf {
 namespace {
@@ -29,9 +30,17 @@ bool is_cpumask_name(std::string_view name) {
          name == "scx_cpumask" || name == "sdt_cpumask";
 }
 
+// The report reader refuses values nested deeper than kMaxJsonDepth: what
+// the renderer makes by default must read back.
+static_assert(RenderOptions{}.max_depth + 2 < kMaxJsonDepth);
+
 class Renderer {
  public:
   Renderer(const struct ::btf* btf, const RenderOptions& options) : btf_(btf), opt_(options) {}
+
+  // A container cut short is wrapped in `truncated`: one more level of the
+  // value tree (and of its JSON) above its children, so it counts.
+  static uint32_t child_depth(uint32_t depth, bool truncated) { return depth + (truncated ? 2 : 1); }
 
   RenderedValue value(uint32_t id, Bytes bytes, uint32_t depth) {
     if (depth > opt_.max_depth) {
@@ -160,6 +169,7 @@ class Renderer {
     if (btf_is_struct(t) && is_cpumask_name(type_name)) {
       if (auto mask = cpumask(id, own, size)) return *mask;
     }
+    const uint32_t inner = child_depth(depth, bytes.size() < size);
     std::vector<RenderedMember> members;
     const struct btf_member* m = btf_members(t);
     const uint16_t vlen = btf_vlen(t);
@@ -186,7 +196,7 @@ class Renderer {
       const uint64_t msize = type_size(btf_, m->type).value_or(0);
       const uint64_t avail = own.size() - off;
       members.push_back(
-          {std::move(name), value(m->type, own.subspan(off, std::min(avail, msize)), depth + 1)});
+          {std::move(name), value(m->type, own.subspan(off, std::min(avail, msize)), inner)});
       if (msize > avail) break;  // this member was cut short; later ones too
     }
     RenderedValue out = make_struct(type_name[0] != '\0' ? std::optional<std::string>(type_name)
@@ -222,10 +232,11 @@ class Renderer {
     }
     const uint64_t fit = *elem_size == 0 ? nelems : bytes.size() / *elem_size;
     const uint64_t keep = std::min({nelems, opt_.max_array_elements, fit});
+    const uint32_t inner = child_depth(depth, bytes.size() < total);
     std::vector<RenderedValue> elements;
     elements.reserve(keep);
     for (uint64_t i = 0; i < keep; ++i) {
-      elements.push_back(value(info->type, bytes.subspan(i * *elem_size, *elem_size), depth + 1));
+      elements.push_back(value(info->type, bytes.subspan(i * *elem_size, *elem_size), inner));
     }
     RenderedValue out = make_array(nelems, std::move(elements));
     if (is_char_type(btf_, info->type)) {
@@ -238,13 +249,15 @@ class Renderer {
 
   RenderedValue datasec(const struct btf_type* t, Bytes bytes, uint32_t depth) {
     std::vector<RenderedMember> members;
-    uint64_t needed = t->size;
     const struct btf_var_secinfo* v = btf_var_secinfos(t);
     const uint16_t vlen = btf_vlen(t);
+    uint64_t needed = t->size;
+    for (uint16_t i = 0; i < vlen; ++i) {
+      needed = std::max(needed, static_cast<uint64_t>(v[i].offset) + v[i].size);
+    }
+    const uint32_t inner = child_depth(depth, bytes.size() < needed);
     bool cut = false;
     for (uint16_t i = 0; i < vlen; ++i, ++v) {
-      const uint64_t end = static_cast<uint64_t>(v->offset) + v->size;
-      needed = std::max(needed, end);
       if (cut) continue;
       std::string name;
       if (valid_type_id(btf_, v->type) && v->type != 0) {
@@ -255,7 +268,7 @@ class Renderer {
         continue;
       }
       const uint64_t avail = std::min<uint64_t>(v->size, bytes.size() - v->offset);
-      members.push_back({std::move(name), value(v->type, bytes.subspan(v->offset, avail), depth + 1)});
+      members.push_back({std::move(name), value(v->type, bytes.subspan(v->offset, avail), inner)});
       if (avail < v->size) cut = true;
     }
     RenderedValue out = make_struct(std::string(name_of(btf_, t->name_off)), std::move(members));

@@ -58,7 +58,7 @@ struct RenderOptions {
   MemoryReader* reader = nullptr;       // null: pointers are not followed
   uint32_t max_deref_depth = 2;         // pointer levels followed
   std::size_t max_deref_bytes = 64 * 1024;  // largest pointee read
-  uint32_t max_depth = 64;              // nesting of structs/arrays
+  uint32_t max_depth = 64;              // levels of the value tree (a `truncated` wrapper counts)
   uint64_t max_array_elements = 4096;   // elements kept per array
 };
 

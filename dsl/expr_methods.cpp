@@ -294,8 +294,13 @@ Result<Value> Evaluator::method(const Expr& e) {
         n != "min" && n != "at" && n != "count")
       return json_method(e, *j);
   }
-  if (const auto* snap = std::get_if<Snapshot>(&recv.v))
-    return snapshot_method(e, *snap, e.args.empty() ? "" : string_arg(e));
+  if (const auto* snap = std::get_if<Snapshot>(&recv.v)) {
+    // var/map/live_var/vars take a string (the parser checks that by name);
+    // another method called on a snapshot may not (find's predicate):
+    // snapshot_method() says it does not apply.
+    const auto* arg = e.args.empty() ? nullptr : std::get_if<std::string>(&e.args[0]->literal);
+    return snapshot_method(e, *snap, arg != nullptr ? *arg : "");
+  }
   if (n == "var" || n == "map" || n == "active" || n == "live_var" || n == "vars" || n == "scx")
     return raise(e.name_span, fmt::format(".{}() applies to a snapshot, not {}", n, value_kind(recv)),
                  fmt::format("write snapshot(\"name\").{0}(...) or @name.{0}(...)", n));

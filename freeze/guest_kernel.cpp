@@ -116,6 +116,7 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::open(PhysicalMemory& memory,
 Result<std::vector<uint64_t>> GuestKernel::per_cpu_offsets(uint32_t cpus) {
   KTEST_ASSIGN(uint64_t at, symbol("__per_cpu_offset"));
   cpus = std::min(cpus, kMaxGuestCpus);
+  if (cpus == 0) return std::vector<uint64_t>{};  // memcpy into an empty vector's null data() is UB
   KTEST_ASSIGN(auto raw, read(at, cpus * 8ULL));
   std::vector<uint64_t> out(cpus);
   std::memcpy(out.data(), raw.data(), cpus * 8ULL);

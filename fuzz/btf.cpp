@@ -5,6 +5,7 @@
 // Input: flags (u8), type id (u32), blob length (u16), blob, value bytes.
 //   flags bit 0  the blob is split BTF over the mini vmlinux
 //   flags 1-3    CPUs for render_percpu (0: not called)
+#include <cstdio>
 #include <cstring>
 
 #include <bpf/btf.h>
@@ -13,6 +14,7 @@
 #include "btf/render.h"
 #include "fuzz/btf_writer.h"
 #include "fuzz/mini_kernel.h"
+#include "snapshot/json_read.h"
 #include "snapshot/report.h"
 
 namespace ktest::fuzz {
@@ -42,6 +44,7 @@ class ValueMemory final : public btf::MemoryReader {
 void check_json_round_trip(const RenderedValue& v) {
   nlohmann::json j = value_to_json(v);
   auto back = value_from_json(j);
+  if (!back) std::fprintf(stderr, "%s\nin %s\n", back.error().to_string().c_str(), json_read::safe_dump(j).c_str());
   fuzz_check(back.ok(), "a rendered value's JSON reads back");
   fuzz_check(value_to_json(*back) == j, "reading a rendered value's JSON back changes nothing");
 }
