@@ -168,7 +168,7 @@ FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string&
   std::map<std::string, std::string> section_errors;
   if (auto it = out.report.extra.find("section_errors"); it != out.report.extra.end() && it->is_object())
     for (const auto& [section, why] : it->items()) section_errors[section] = why.get<std::string>();
-  stats_.push_back(CaptureStats{name, trigger, !paused, paused ? "" : paused.error().to_string(), window,
+  stats_.push_back(CaptureStats{name, trigger, !paused, paused ? "" : paused.error().to_string(), start, window,
                                 std::move(counters), std::move(section_errors)});
   if (!out.resumed) {
     out.resumed = std::move(out.resumed).context(

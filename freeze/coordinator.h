@@ -74,6 +74,7 @@ struct CaptureStats {
   Trigger trigger = Trigger::Doorbell;
   bool degraded = false;
   std::string degraded_reason;
+  std::chrono::steady_clock::time_point frozen_at{};  // when pause_all() began
   std::chrono::microseconds freeze_window{0};  // pause_all() start → resume() done
   kvm::AccelCounters accel_counters;  // while frozen (Machine::accel_counters()); empty under TCG
   // A section that failed ("bpf_maps" → why): the report lacks its part,

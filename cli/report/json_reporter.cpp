@@ -46,6 +46,7 @@ Json scenario_json(const ScenarioResult& sc) {
                         {"report", text_or_null(c.report_path)},
                         {"maps", c.maps},
                         {"degraded", c.degraded},
+                        {"at_ms", millis(c.at)},
                         {"duration_ms", millis(c.duration)},
                         {"error", text_or_null(c.error)},
                         {"accel_counters", c.accel_counters.empty() ? Json(nullptr) : Json(c.accel_counters)},

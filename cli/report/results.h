@@ -44,6 +44,7 @@ struct CaptureResult {
   // Parts of the capture that failed ("bpf_maps" → why): the rest was
   // captured; assertions on the missing part fail with this reason.
   std::map<std::string, std::string> section_errors;
+  std::chrono::nanoseconds at{0};  // the freeze began, since the scenario's session started
 };
 
 struct AssertionResult {

@@ -573,6 +573,7 @@ class Session {
       CaptureResult capture;
       capture.name = stats.name;
       capture.degraded = stats.degraded;
+      capture.at = stats.frozen_at - session_started_;
       capture.duration = stats.freeze_window;
       capture.error = stats.degraded_reason;
       capture.accel_counters = stats.accel_counters;
