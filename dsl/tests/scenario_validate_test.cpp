@@ -3,6 +3,7 @@
 
 #include "dsl/scenario.h"
 #include "dsl/tests/diagnostics_of.h"
+#include "kvm/plan.h"
 
 using namespace ktest::dsl;
 
@@ -75,6 +76,15 @@ TEST_CASE("a scenario takes at most kMaxCaptures captures") {
   CHECK(errors_of(captures(kMaxCaptures + 2)) ==
         Lines{"66:22: snapshot 'c65' is capture 65: a scenario takes at most 64 (CaptureSnapshot and WatchSnapshot "
               "steps) | split the scenario in two"});
+}
+
+TEST_CASE("a Spawn starts at most kvm::kMaxSpawnCount processes, the plan's own cap") {
+  auto spawn = [](uint32_t count) {
+    return "steps:\n  - Spawn: {name: w, command: yes, count: " + std::to_string(count) + "}\n";
+  };
+  CHECK(errors_of(spawn(ktest::kvm::kMaxSpawnCount)).empty());
+  CHECK(errors_of(spawn(ktest::kvm::kMaxSpawnCount + 1)) ==
+        Lines{"2:43: 'count' is 1025, outside 1..1024 | use a number from 1 to 1024"});
 }
 
 TEST_CASE("duplicate keys are errors, not silently merged") {

@@ -101,6 +101,18 @@ TEST_SUITE("kvm_agent.protocol") {
     CHECK_FALSE(decode_message(deep + std::string(100000, ']')).ok());
   }
 
+  TEST_CASE("a workload message carries at most kMaxPids pids") {
+    auto workload = [](std::size_t n) {
+      std::string pids;
+      for (std::size_t i = 0; i < n; ++i) pids += (i ? "," : "") + std::to_string(100 + i);
+      return decode_message(R"({"type":"workload","name":"w","pids":[)" + pids + "]}");
+    };
+    auto at = workload(kMaxPids);
+    REQUIRE(at.ok());
+    CHECK(std::get<Workload>(*at).pids.size() == kMaxPids);
+    CHECK_FALSE(workload(kMaxPids + 1).ok());
+  }
+
   TEST_CASE("the line splitter reassembles split input and caps line length") {
     LineSplitter s;
     auto a = s.feed("{\"a\":1}\n{\"b\"");
