@@ -127,6 +127,14 @@ TEST_SUITE("kvm_agent.protocol") {
     auto e = s.feed("yyy\nok\n");  // the rest of the long line is discarded, then resync
     CHECK(e.lines == std::vector<std::string>{"ok"});
     CHECK(s.pending().empty());
+    // At the cap a line passes whole; one byte past it, it is dropped.
+    auto at = s.feed(std::string(kMaxLineBytes, 'a') + "\n");
+    CHECK(at.errors.empty());
+    REQUIRE(at.lines.size() == 1);
+    CHECK(at.lines[0].size() == kMaxLineBytes);
+    auto past = s.feed(std::string(kMaxLineBytes + 1, 'a') + "\nok\n");
+    CHECK(past.errors.size() == 1);
+    CHECK(past.lines == std::vector<std::string>{"ok"});
   }
 
   TEST_CASE("base64 and zstd round-trip and reject garbage") {
