@@ -126,8 +126,9 @@ def qemu_pids(cwd):
 
 
 def brief(captures):
-    return "\n".join(f"{c['name']}: degraded={c.get('degraded')} error={c.get('error')} sections={c.get('section_errors')} report={c.get('report')}"
-                     for c in captures)
+    """The captures of results.json, one line each, for a failure's output."""
+    return "\n".join(f"{c['name']}: degraded={c.get('degraded')} error={c.get('error')} "
+                     f"sections={c.get('section_errors')} report={c.get('report')}" for c in captures)
 
 
 def whole(path, name):
@@ -174,11 +175,13 @@ def case_sigint(cwd):
 
 def capture_in_flight(run, names):
     """Stops ktest (SIGSTOP) while one of the captures `names` is in flight
-    and returns its name. In flight: events.log has the capture's line
-    ("capture NAME", written before the freeze begins) and no "answered"
-    line after it, read while ktest is stopped, so ktest cannot finish the
-    capture between the check and the fault. A capture under TCG takes
-    20-100 ms; the 2 ms poll misses one now and then, so several are tried."""
+    and returns its name. In flight: between the request and its answer,
+    i.e. events.log has "capture NAME" (written before the freeze begins)
+    and no "answered" line after it (written once the report is saved),
+    read while ktest is stopped, so it cannot move on between the check and
+    the fault. Where in the capture it stopped (before the pause, frozen,
+    saving) is chance. A capture under TCG takes 20-100 ms; the 2 ms poll
+    misses one now and then, so several are tried."""
     for name in names:
         run.wait_for(f"capture '{name}' began", lambda: f"capture {name}\n" in run.read("events.log"))
         stop(run)
@@ -208,7 +211,8 @@ def case_qemu_killed(cwd):
     # Killed before the freeze ended, the capture is degraded with the
     # reason; after it, the report is whole (guest RAM is a host file).
     check(any(c["name"] == name and (c.get("error") or whole(c.get("report"), name)) for c in res["captures"]),
-          f"the capture '{name}' in flight is listed: whole, or with what went wrong", brief(res["captures"]) + "\n" + run.read("events.log")[-1500:])
+          f"the capture '{name}' in flight is listed: whole, or with what went wrong",
+          brief(res["captures"]) + "\n" + run.read("events.log")[-1500:])
     check(os.path.exists(res.get("console_log", "")), "the console log is kept", out)
     check_kept(run, snapshot)
 
