@@ -59,9 +59,12 @@ if [ $$ != 1 ]; then
     # the host serves the request only after the guest panicked.
     find_doorbell
     payload pending
+    poke 24 32 1  # Capture
+    poke 28 32 7
     echo 'fault_guest.sh: armed' >/dev/console
     sleep 3
-    request 1000000 1 7
+    poke 16 64 1000000  # the serial last, then the ring: the request is made
+    ring
     echo c >/proc/sysrq-trigger
     ;;
   kill-agent)

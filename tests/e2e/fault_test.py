@@ -227,20 +227,37 @@ def stop(run):
         time.sleep(0.001)
 
 
+def exited(pid):
+    """Whether process `pid` ended (a zombie counts)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def case_panic_in_capture(cwd):
     """The guest asks for a capture and its kernel panics before the host
     served it: the capture is served against a dead guest, the run ends as
     an unavailable guest (69) with the panic line. A frozen guest cannot
     panic, so the panic must come between the request and the freeze: the
     Run step says "armed" on the console, ktest is stopped (SIGSTOP, a host
-    that is slow to react), the guest rings a Capture request and panics
-    3 s later, and ktest goes on (SIGCONT) with the request waiting."""
+    that is slow to react), the guest rings a Capture request 3 s later and
+    panics, its QEMU exits, and ktest goes on (SIGCONT) with the request
+    waiting."""
     run = Run(cwd, "panic-in-capture", "  - Run: {command: 'sh /fault_guest.sh panic-in-capture'}\n")
     snapshot = started(run)
+    pids = qemu_pids(cwd)
+    check(len(pids) == 1, f"one QEMU runs the guest (found {pids})")
     run.wait_for("the guest armed the fault", lambda: "fault_guest.sh: armed" in run.read("console.log"))
     stop(run)
-    time.sleep(8)  # the guest's 3 s, on a loaded host
+    # The panicked guest's QEMU exits (panic=-1, -no-reboot) while ktest,
+    # stopped, has not even read the request: a zombie ktest has not reaped.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not exited(pids[0]):
+        time.sleep(0.1)
     os.kill(run.proc.pid, signal.SIGCONT)
+    check(exited(pids[0]), "the guest panicked while ktest had the capture request waiting")
     fault = time.monotonic()
     rc, out, took = run.finish(since=fault)
     res = check_error(run, rc, took, 69, "Kernel panic - not syncing: sysrq triggered crash")
