@@ -106,6 +106,15 @@ TEST_CASE("wrong types") {
         Lines{"1:14: 'memory' is 4G: above the 2048 MiB ktest gives a guest (RAM stays below the 32-bit PCI hole) | "
               "use 64M to 2048M"});
   CHECK(errors_of("vm: {memory: 2G}\n").empty());
+  // Each bound at the limit and one past it.
+  CHECK(errors_of("vm: {cpus: 64}\n").empty());
+  CHECK(errors_of("vm: {cpus: 1}\n").empty());
+  CHECK(errors_of("vm: {memory: 64M}\n").empty());
+  CHECK(errors_of("vm: {memory: 63M}\n") ==
+        Lines{"1:14: 'memory' is 63M: below the 64 MiB a guest needs | use 64M to 2048M"});
+  CHECK(errors_of("vm: {memory: 2049M}\n") ==
+        Lines{"1:14: 'memory' is 2049M: above the 2048 MiB ktest gives a guest (RAM stays below the 32-bit PCI "
+              "hole) | use 64M to 2048M"});
   CHECK(errors_of("vm: 2\n") ==
         Lines{"1:5: vm must be a mapping, found a scalar | write vm: {cpus: 2, memory: 512M, timeout: 30s}"});
   CHECK(errors_of("steps: {Sleep: 1s}\n") == Lines{"1:8: 'steps' must be a list | write steps:\n  - Sleep: 1s"});
