@@ -143,7 +143,7 @@
 //                     Error if none is attached.
 //   Spawn             name: workload name (unique; pid("name") refers to it)
 //                     command: string (run by /bin/sh -c) or list (argv)
-//                     count: integer 1..1024, default 1 (processes)
+//                     count: integer 1..kvm::kMaxSpawnCount (1024), default 1 (processes)
 //                     cpus: cpu list, default all (affinity)
 //                     nice: integer -20..19, default 0
 //   Kill              name: a workload spawned by an earlier step

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "dsl/yaml_reader.h"
+#include "kvm/plan.h"
 #include "util/edit_distance.h"
 
 namespace ktest::dsl {
@@ -119,7 +120,7 @@ class StepReader {
     auto cmd = need("command", &FieldReader::command);
     bool ok = name && cmd;
     if (const YAML::Node* n = FieldReader::find(fs_, "count")) {
-      auto count = r_.integer(*n, "count", 1, 1024);
+      auto count = r_.integer(*n, "count", 1, kvm::kMaxSpawnCount);
       ok = ok && count;
       if (count) s.count = static_cast<uint32_t>(*count);
     }

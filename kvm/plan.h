@@ -199,7 +199,7 @@ struct Plan {
 
 // Limits that keep a hostile or broken plan from exhausting the guest.
 inline constexpr std::size_t kMaxPlanSteps = 4096;
-inline constexpr uint32_t kMaxSpawnCount = 256;
+inline constexpr uint32_t kMaxSpawnCount = 1024;  // Spawn count: scenario (dsl/) and plan alike
 inline constexpr std::size_t kMaxArgvLength = 256;
 inline constexpr uint32_t kLoaderGraceMs = 5000;
 // The guest's commands for a person at a shell (kvm/agent/guest_commands.cpp):

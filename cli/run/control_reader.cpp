@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string_view>
 
 namespace ktest::cli {
@@ -19,6 +20,8 @@ void ControlReader::read_available() {
   std::size_t taken = 0;
   while (taken < kControlReadBudget) {
     ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) closed_ = true;
     if (n <= 0) break;
     taken += static_cast<std::size_t>(n);
     auto out = splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
@@ -36,7 +39,8 @@ void ControlReader::read_available() {
 
 bool ControlReader::read_until(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline) {
   read_available();
-  while (fd_ >= 0 && !done() && std::chrono::steady_clock::now() < deadline) {
+  // A closed channel polls readable at once: stop rather than spin.
+  while (fd_ >= 0 && !closed_ && !done() && std::chrono::steady_clock::now() < deadline) {
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, 10) > 0) read_available();
   }

@@ -23,15 +23,18 @@ class ControlReader {
   ControlReader(int fd, Notes& notes, Handler on_message);
 
   void read_available();
-  // Reads until `done()` holds or `deadline` passes (waiting 10 ms at a
-  // time for more); returns done().
+  // Reads until `done()` holds, `deadline` passes (waiting 10 ms at a time
+  // for more) or the channel is closed; returns done().
   bool read_until(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline);
+  // The guest's end of the channel is gone (QEMU exited): nothing more comes.
+  bool closed() const { return closed_; }
 
  private:
   int fd_;
   Notes& notes_;
   Handler on_message_;
   kvm::control::LineSplitter splitter_;
+  bool closed_ = false;
 };
 
 }  // namespace ktest::cli

@@ -54,6 +54,11 @@ class PlanBuilder {
     for (const auto& step : scenario_.steps) KTEST_TRY(add_step(step));
     // A loader's output reaches the host with the step that stops it.
     if (scenario_.scheduler || loader_attached_) add(kvm::DetachScheduler{}, 0);
+    // The agent refuses a longer plan (kvm/plan.h); say so before a boot.
+    if (out_.plan.steps.size() > kvm::kMaxPlanSteps)
+      return fail(fmt::format("the scenario makes {} steps for the guest, more than the {} a plan takes",
+                              out_.plan.steps.size(), kvm::kMaxPlanSteps),
+                  scenario_.file, "split the scenario in two");
     return std::move(out_);
   }
 

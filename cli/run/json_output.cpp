@@ -9,8 +9,8 @@ namespace ktest::cli {
 namespace {
 
 // The deepest bracket nesting outside strings.
-int nesting(std::string_view text) {
-  int depth = 0, deepest = 0;
+std::size_t nesting(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
@@ -21,7 +21,7 @@ int nesting(std::string_view text) {
       in_string = true;
     } else if (c == '{' || c == '[') {
       deepest = std::max(deepest, ++depth);
-    } else if (c == '}' || c == ']') {
+    } else if ((c == '}' || c == ']') && depth > 0) {
       --depth;
     }
   }

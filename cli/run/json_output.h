@@ -6,7 +6,8 @@
 // interval, gives its latest record); when no single line is one, the
 // whole output must be one JSON document (pretty-printed output). Anything
 // else is an Error quoting the start of the output. Documents nested
-// deeper than kMaxJsonDepth are refused before parsing: printing and
+// deeper than kMaxJsonDepth (snapshot/report.h: one JSON depth cap for
+// every document ktest reads) are refused before parsing: printing and
 // walking a document recurse, and the guest's output is hostile input.
 #pragma once
 
@@ -15,11 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "snapshot/report.h"
 #include "util/result.h"
 
 namespace ktest::cli {
-
-inline constexpr int kMaxJsonDepth = 128;
 
 Result<std::shared_ptr<const nlohmann::json>> parse_json_output(std::string_view output);
 

@@ -15,6 +15,7 @@
 
 #include "cli/report/events_log.h"
 #include "cli/report/from_dsl.h"
+#include "cli/report/report.h"
 #include "cli/run/control_reader.h"
 #include "cli/run/guest_image.h"
 #include "cli/run/guest_output.h"
@@ -144,7 +145,12 @@ class Session {
  private:
   // Shown on a terminal, and always kept in the scenario's events.log
   // (seconds since the session began): how a failed run is understood later.
-  void progress(const std::string& line) {
+  // Guest-chosen text (a capture's name, an agent's log) is made one line
+  // of printable text: no escape sequence reaches the terminal, no line of
+  // its own reaches events.log.
+  void progress(const std::string& raw) {
+    std::string line = sanitize_text(raw);
+    std::replace(line.begin(), line.end(), '\n', ' ');
     if (options_.progress && !shell_open_) options_.progress(fmt::format("[{}] {}", scenario_.name, line));
     if (events_log_) {
       std::chrono::duration<double> since = Clock::now() - session_started_;
@@ -397,7 +403,7 @@ class Session {
     uint64_t steps_run = result_.steps.size();
     if (ask.is_object() && ask.contains("steps_run") && ask["steps_run"].is_number_unsigned())
       steps_run = std::min<uint64_t>(ask["steps_run"].get<uint64_t>(), steps_run);
-    control_->read_until([&] { return steps_finished_ >= steps_run; }, Clock::now() + options_.timeouts.capture);
+    control_->read_until([&] { return steps_finished_ >= steps_run; }, wait_limit());
     shell_phase_ = true;
     std::optional<std::string> why = shell_reason(steps_ok);
     nlohmann::json answer = {{"shell", false}};
@@ -456,8 +462,7 @@ class Session {
   // The agent's last request before power-off: answer once `done` has been
   // read (bounded), so nothing it sent is still queued in the guest.
   void say_goodbye(const kvm::DoorbellEvent& bell) {
-    bool done = control_->read_until([this] { return agent_done_.has_value(); },
-                                     Clock::now() + options_.timeouts.capture);
+    bool done = control_->read_until([this] { return agent_done_.has_value(); }, wait_limit());
     auto status = done ? doorbell::ReplyStatus::Ok : doorbell::ReplyStatus::Error;
     if (Status s = machine_->reply_doorbell(bell.serial, status, {}); !s) {
       notes_.add("goodbye reply failed: " + s.error().to_string());
@@ -467,10 +472,17 @@ class Session {
   // The agent sends kallsyms before any step, but a doorbell can overtake
   // it (the control bytes may still be queued in the guest); a capture or
   // watch needs the symbols, so read the channel until kallsyms_end came,
-  // within the capture timeout.
+  // within the capture timeout. Once only: a guest that never ends its
+  // kallsyms (no agent, or a hostile one) must not hold every doorbell.
   void catch_up_before_doorbell() {
-    control_->read_until([this] { return kallsyms_ended_; }, Clock::now() + options_.timeouts.capture);
+    if (kallsyms_waited_) return;
+    kallsyms_waited_ = true;
+    control_->read_until([this] { return kallsyms_ended_; }, wait_limit());
   }
+
+  // How long a doorbell may wait for what the guest sends: the capture
+  // timeout, and never past the scenario's deadline (the loop's only check).
+  Clock::time_point wait_limit() const { return std::min(Clock::now() + options_.timeouts.capture, deadline_); }
 
   void handle_message(const control::Message& message) {
     std::visit(
@@ -592,6 +604,14 @@ class Session {
       what = "the guest powered off before the agent finished its plan";
     }
     std::string hint = "see the console log: " + result_.console_log;
+    // The agent is the guest's init: when it ends, the kernel panics so.
+    bool agent_died = std::any_of(exit.console_tail.begin(), exit.console_tail.end(), [](const std::string& l) {
+      return l.find("Attempted to kill init!") != std::string::npos;
+    });
+    if (agent_died) {
+      what = "the guest agent died (it is the guest's init: the kernel panicked when it ended), " + what;
+      hint += " (the lines before the panic say how the agent ended: a segfault, a signal, an OOM kill)";
+    }
     // Nested KVM with -cpu host: the guest's FPU setup meets features the
     // outer hypervisor does not really provide.
     bool fpstate = std::any_of(exit.console_tail.begin(), exit.console_tail.end(),
@@ -607,13 +627,22 @@ class Session {
     std::string dir = (fs::path(options_.scenario_dir) / "snapshots").string();
     auto triggered = save_failure_dump(failure_dump_, options_.scenario_dir, dir, result_.scheduler_exits, notes_);
     auto stepped = bridge_.drain();
-    if (!stepped.empty()) {
-      if (Status s = save_run_reports(dir, stepped); !s) notes_.add("saving snapshots: " + s.error().to_string());
+    // One at a time: a write that fails (a full disk) loses no other, and a
+    // capture names a file only when one is on disk (this write, or the
+    // one made when it was taken).
+    std::set<std::string> on_disk;
+    for (const auto& named : stepped) {
+      std::string path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
+      Status saved = save_run_reports(dir, {named});
+      if (!saved) notes_.add("saving snapshots: " + saved.error().to_string());
+      std::error_code ec;
+      if (saved || fs::is_regular_file(path, ec)) on_disk.insert(named.name);
     }
     for (auto& capture : result_.captures) {
       for (const auto& named : stepped) {
         if (named.name != capture.name) continue;
-        capture.report_path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
+        if (on_disk.contains(named.name))
+          capture.report_path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
         capture.maps = named.report.maps.size();
       }
       for (const auto& named : triggered) {
@@ -697,6 +726,7 @@ class Session {
   control::KallsymsAssembler kallsyms_;
   std::optional<control::Done> agent_done_;
   bool kallsyms_ended_ = false;
+  bool kallsyms_waited_ = false;  // catch_up_before_doorbell() waited
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
   std::vector<std::string> step_json_;  // GuestPlan::step_json
   std::vector<std::pair<std::string, std::shared_ptr<const nlohmann::json>>> json_docs_;

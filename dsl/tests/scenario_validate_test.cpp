@@ -3,6 +3,7 @@
 
 #include "dsl/scenario.h"
 #include "dsl/tests/diagnostics_of.h"
+#include "kvm/plan.h"
 
 using namespace ktest::dsl;
 
@@ -77,6 +78,15 @@ TEST_CASE("a scenario takes at most kMaxCaptures captures") {
               "steps) | split the scenario in two"});
 }
 
+TEST_CASE("a Spawn starts at most kvm::kMaxSpawnCount processes, the plan's own cap") {
+  auto spawn = [](uint32_t count) {
+    return "steps:\n  - Spawn: {name: w, command: yes, count: " + std::to_string(count) + "}\n";
+  };
+  CHECK(errors_of(spawn(ktest::kvm::kMaxSpawnCount)).empty());
+  CHECK(errors_of(spawn(ktest::kvm::kMaxSpawnCount + 1)) ==
+        Lines{"2:43: 'count' is 1025, outside 1..1024 | use a number from 1 to 1024"});
+}
+
 TEST_CASE("duplicate keys are errors, not silently merged") {
   CHECK(errors_of("name: a\nname: b\n") ==
         Lines{"2:1: duplicate key 'name' in the scenario (first set at line 1) | YAML keeps only one value; "
@@ -96,6 +106,15 @@ TEST_CASE("wrong types") {
         Lines{"1:14: 'memory' is 4G: above the 2048 MiB ktest gives a guest (RAM stays below the 32-bit PCI hole) | "
               "use 64M to 2048M"});
   CHECK(errors_of("vm: {memory: 2G}\n").empty());
+  // Each bound at the limit and one past it.
+  CHECK(errors_of("vm: {cpus: 64}\n").empty());
+  CHECK(errors_of("vm: {cpus: 1}\n").empty());
+  CHECK(errors_of("vm: {memory: 64M}\n").empty());
+  CHECK(errors_of("vm: {memory: 63M}\n") ==
+        Lines{"1:14: 'memory' is 63M: below the 64 MiB a guest needs | use 64M to 2048M"});
+  CHECK(errors_of("vm: {memory: 2049M}\n") ==
+        Lines{"1:14: 'memory' is 2049M: above the 2048 MiB ktest gives a guest (RAM stays below the 32-bit PCI "
+              "hole) | use 64M to 2048M"});
   CHECK(errors_of("vm: 2\n") ==
         Lines{"1:5: vm must be a mapping, found a scalar | write vm: {cpus: 2, memory: 512M, timeout: 30s}"});
   CHECK(errors_of("steps: {Sleep: 1s}\n") == Lines{"1:8: 'steps' must be a list | write steps:\n  - Sleep: 1s"});

@@ -34,6 +34,7 @@
 
 #include "kvm/machine.h"
 #include "kvm/qemu/gdb_remote.h"
+#include "kvm/qemu/bounded_log.h"
 #include "kvm/qemu/ivshmem_server.h"
 #include "kvm/qemu/qmp_protocol.h"
 #include "kvm/qemu/unique_fd.h"
@@ -112,7 +113,8 @@ class QemuMachine final : public Machine {
   const uint8_t* ram_ = nullptr;
   uint8_t* shm_ = nullptr;
   std::optional<IvshmemServer> ivshmem_;
-  UniqueFd console_fd_, stderr_fd_, console_log_, qemu_log_, wake_fd_;
+  UniqueFd console_fd_, stderr_fd_, qemu_log_, wake_fd_;
+  BoundedLog console_log_;  // console.log, within kMaxConsoleLogBytes
   UniqueFd qmp_fd_, gdb_fd_, ctl_fd_, term_fd_;
   std::thread monitor_;
   std::atomic<bool> stop_monitor_{false};

@@ -49,7 +49,7 @@ void QemuMachine::handle_console(int fd) {
   std::string bytes;
   bool open = read_available(fd, bytes);
   if (!bytes.empty()) {
-    [[maybe_unused]] ssize_t w = ::write(console_log_.get(), bytes.data(), bytes.size());
+    console_log_.append(bytes);
     std::lock_guard lk(mu_);
     for (char c : bytes) {
       if (c == '\r') continue;

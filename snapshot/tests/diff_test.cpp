@@ -400,3 +400,33 @@ TEST_CASE("dump --changed-since prints the diff to every other snapshot") {
   std::vector<NamedReport> one = {basic()};
   CHECK_FALSE(dump_changes(one, one[0], {}).ok());
 }
+
+TEST_CASE("value trees are compared kMaxDiffDepth levels deep; a deeper struct is one change, whole") {
+  // The variable nr_enqueued made `levels` nested structs around its number.
+  auto nested = [](uint64_t number, std::size_t levels) {
+    NamedReport nr = basic();
+    RenderedValue value = make_uint(64, number);
+    for (std::size_t i = 0; i < levels; ++i) value = make_struct(std::nullopt, {RenderedMember{"m", std::move(value)}});
+    member(*map_of(nr.report, "scx_simpl.bss").value, "nr_enqueued") = std::move(value);
+    return nr;
+  };
+  auto change_of = [&](std::size_t levels) {
+    SnapshotDiff d = diff(nested(1, levels), nested(2, levels));
+    REQUIRE(d.maps.size() == 1);
+    const FieldDiff* found = nullptr;
+    for (const auto& c : d.maps[0].value)
+      if (c.path.starts_with("nr_enqueued")) found = &c;
+    REQUIRE(found != nullptr);
+    return *found;
+  };
+  auto levels_in = [](const std::string& path) { return std::count(path.begin(), path.end(), '.'); };
+  // The number sits at depth levels + 1 (nr_enqueued is depth 1).
+  FieldDiff at = change_of(kMaxDiffDepth - 1);
+  CHECK(levels_in(at.path) == static_cast<long>(kMaxDiffDepth - 1));
+  REQUIRE(at.after.has_value());
+  CHECK(at.after->kind == ValueKind::Uint);
+  FieldDiff past = change_of(kMaxDiffDepth);
+  CHECK(levels_in(past.path) == static_cast<long>(kMaxDiffDepth - 1));
+  REQUIRE(past.after.has_value());
+  CHECK(past.after->kind == ValueKind::Struct);
+}

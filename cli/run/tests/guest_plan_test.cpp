@@ -206,3 +206,15 @@ TEST_CASE("vm.files: directories expand to their files at the guest path; missin
   CHECK(error_of(big).find("more than half of vm.memory") != std::string::npos);
   CHECK(error_of(big).find("raise vm.memory") != std::string::npos);
 }
+
+TEST_CASE("a scenario makes at most kvm::kMaxPlanSteps steps for the guest, refused before a boot") {
+  auto steps = [](std::size_t n) {
+    std::string yaml = "name: many\nsteps:\n";
+    for (std::size_t i = 0; i < n; ++i) yaml += "  - Sleep: 1ms\n";
+    return yaml;
+  };
+  TempDir tmp;
+  CHECK(build_guest_plan(load(steps(kvm::kMaxPlanSteps), tmp.path.string()), {}).ok());
+  CHECK(error_of(build_guest_plan(load(steps(kvm::kMaxPlanSteps + 1), tmp.path.string()), {}))
+            .find("4097 steps for the guest, more than the 4096 a plan takes") != std::string::npos);
+}

@@ -36,4 +36,7 @@ TEST_CASE("output without JSON is an error that quotes it") {
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().message == "the output's JSON nests deeper than 128 levels");
   CHECK(parse_json_output(R"({"s": ")" + std::string(1000, '[') + R"("})").ok());
+  // At the cap and one past it.
+  CHECK(parse_json_output(std::string(ktest::kMaxJsonDepth, '[') + std::string(ktest::kMaxJsonDepth, ']')).ok());
+  CHECK_FALSE(parse_json_output(std::string(ktest::kMaxJsonDepth + 1, '[') + std::string(ktest::kMaxJsonDepth + 1, ']')).ok());
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -236,4 +237,68 @@ TEST_CASE("session loop: the Shell question is answered once the steps' results 
   }
   ::close(sockets[0]);
   ::close(sockets[1]);
+}
+
+// A hostile guest (issue 14): rings doorbells but never ends its kallsyms,
+// names a capture with a terminal's escape sequence, or its agent dies.
+TEST_CASE("session loop: a guest without kallsyms holds one doorbell, not each, for the capture timeout") {
+  Loop l;  // no hello, no kallsyms
+  for (uint64_t serial = 1; serial <= 5; ++serial)
+    l.machine.events.push_back(bell(serial, doorbell::RequestKind::Ping));
+  l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Poweroff, 0, "", {}});
+  auto start = std::chrono::steady_clock::now();
+  SessionResult out = l.run(std::chrono::milliseconds(400));
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(l.machine.replies.size() == 5);
+  CHECK(took >= std::chrono::milliseconds(400));  // the one wait
+  CHECK(took < std::chrono::milliseconds(5 * 400));
+  CHECK(out.result.error.find("powered off before the agent finished its plan") != std::string::npos);
+}
+
+TEST_CASE("session loop: a doorbell's wait ends at the scenario's deadline, not after the capture timeout") {
+  const char* scenario = "name: loop\nvm: {cpus: 2, timeout: 1s}\nsteps:\n  - Sleep: 10ms\n";
+  Loop l;
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Goodbye));  // no `done` will come
+  auto start = std::chrono::steady_clock::now();
+  SessionResult out = l.run(std::chrono::seconds(30), ShellMode::Never, scenario);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took < std::chrono::seconds(5));
+  CHECK(out.result.outcome == Outcome::Error);
+  CHECK(out.result.error.find("did not finish within 1s") != std::string::npos);
+}
+
+TEST_CASE("session loop: text the guest chose reaches events.log as one printable line") {
+  Loop l;
+  l.agent_starts();
+  l.send(control::Log{"line one\nline two \x1b[2J"});
+  l.machine.events.push_back(bell(1, doorbell::RequestKind::Capture, "evil\x1b]0;title\x07\nstep 9/9 fake"));
+  l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Poweroff, 0, "", {}});
+  std::vector<std::string> shown;
+  auto loaded = dsl::load_scenario_text(kScenario, "loop.yaml");
+  REQUIRE(loaded.ok());
+  SessionOptions options;
+  options.scenario_dir = l.dir;
+  options.timeouts.capture = std::chrono::milliseconds(200);
+  options.progress = [&](const std::string& line) { shown.push_back(line); };
+  run_scenario_on(*loaded.scenario, options, l.machine);
+  std::ifstream in(std::filesystem::path(l.dir) / "events.log");
+  std::string events((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(events.find('\x1b') == std::string::npos);
+  CHECK(events.find('\x07') == std::string::npos);
+  CHECK(events.find("\nstep 9/9 fake") == std::string::npos);  // no line of the guest's own
+  CHECK(events.find("line one line two") != std::string::npos);
+  for (const auto& line : shown) CHECK(line.find('\x1b') == std::string::npos);
+}
+
+TEST_CASE("session loop: an agent that died (the kernel's 'Attempted to kill init') is named") {
+  Loop l;
+  l.agent_starts();
+  l.machine.events.push_back(kvm::ExitEvent{
+      kvm::ExitReason::Panic, 0, "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b",
+      {"init[1]: segfault at 0 ip 0000000000000000", "Kernel panic - not syncing: Attempted to kill init! "
+                                                     "exitcode=0x0000000b"}});
+  SessionResult out = l.run();
+  CHECK(out.failure == SessionFailure::VmUnavailable);
+  CHECK(out.result.error.find("the guest agent died") != std::string::npos);
+  CHECK(out.result.error.find("segfault") != std::string::npos);  // the console tail says how
 }

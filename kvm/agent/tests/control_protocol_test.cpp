@@ -101,6 +101,18 @@ TEST_SUITE("kvm_agent.protocol") {
     CHECK_FALSE(decode_message(deep + std::string(100000, ']')).ok());
   }
 
+  TEST_CASE("a workload message carries at most kMaxPids pids") {
+    auto workload = [](std::size_t n) {
+      std::string pids;
+      for (std::size_t i = 0; i < n; ++i) pids += (i ? "," : "") + std::to_string(100 + i);
+      return decode_message(R"({"type":"workload","name":"w","pids":[)" + pids + "]}");
+    };
+    auto at = workload(kMaxPids);
+    REQUIRE(at.ok());
+    CHECK(std::get<Workload>(*at).pids.size() == kMaxPids);
+    CHECK_FALSE(workload(kMaxPids + 1).ok());
+  }
+
   TEST_CASE("the line splitter reassembles split input and caps line length") {
     LineSplitter s;
     auto a = s.feed("{\"a\":1}\n{\"b\"");
@@ -115,6 +127,14 @@ TEST_SUITE("kvm_agent.protocol") {
     auto e = s.feed("yyy\nok\n");  // the rest of the long line is discarded, then resync
     CHECK(e.lines == std::vector<std::string>{"ok"});
     CHECK(s.pending().empty());
+    // At the cap a line passes whole; one byte past it, it is dropped.
+    auto at = s.feed(std::string(kMaxLineBytes, 'a') + "\n");
+    CHECK(at.errors.empty());
+    REQUIRE(at.lines.size() == 1);
+    CHECK(at.lines[0].size() == kMaxLineBytes);
+    auto past = s.feed(std::string(kMaxLineBytes + 1, 'a') + "\nok\n");
+    CHECK(past.errors.size() == 1);
+    CHECK(past.lines == std::vector<std::string>{"ok"});
   }
 
   TEST_CASE("base64 and zstd round-trip and reject garbage") {
