@@ -156,7 +156,9 @@ ExprPtr Parser::parse_unary() {
       auto lit = std::make_shared<Expr>(*operand);
       lit->span = join(s, operand->span);
       if (auto* i = std::get_if<expr_int_t>(&lit->literal)) *i = -*i;
-      else if (auto* d = std::get_if<double>(&lit->literal)) *d = -*d;
+      // No negative zero: it equals 0 but prints as "-0", which reads back
+      // as the integer 0, so the canonical text would not parse to itself.
+      else if (auto* d = std::get_if<double>(&lit->literal)) *d = *d == 0.0 ? 0.0 : -*d;
       return lit;
     }
     return unary(Op::Neg, s, operand);
