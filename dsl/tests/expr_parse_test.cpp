@@ -38,6 +38,7 @@ TEST_CASE("precedence and literals") {
   CHECK(canon("a") == "ERROR unknown name 'a'");
   CHECK(canon("1 + 2 * 3 == 7 and not false || true") == "((((1 + (2 * 3)) == 7) and not false) or true)");
   CHECK(canon("-5 < 0x10") == "(-5 < 16)");
+  CHECK(canon("-0.0 == -1.5") == "(0 == -1.5)");  // no "-0": it would read back as an integer
   CHECK(canon("1.5e3 > 2") == "(1500 > 2)");
   CHECK(canon("'it\\'s' != \"a\\\"b\"") == "(\"it's\" != \"a\\\"b\")");
   CHECK(canon("pid(\"w\") in pids(\"w\")") == "(pid(\"w\") in pids(\"w\"))");
