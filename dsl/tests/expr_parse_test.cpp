@@ -166,3 +166,24 @@ TEST_CASE("nesting is bounded, so hostile input cannot exhaust the stack") {
   CHECK(error_of(std::string(100000, '-') + "1").message == "expression nests deeper than 64 levels");
   CHECK(canon(std::string(30, '(') + "1 == 1" + std::string(30, ')')) == "(1 == 1)");
 }
+
+TEST_CASE("an expression whose canonical text would nest too deep is refused where it is typed") {
+  // The canonical text brackets each operator: 1 - 1 - 1 prints as ((1 - 1) - 1).
+  auto chain = [](int operators) {
+    std::string text = "1";
+    for (int i = 0; i < operators; ++i) text += " - 1";
+    return text;
+  };
+  CHECK(canon(chain(63)).rfind(std::string(63, '('), 0) == 0);
+  CHECK(canon(canon(chain(63))) == canon(chain(63)));
+  ExprError deep = error_of(chain(64));
+  CHECK(deep.message == "expression nests deeper than 64 levels");
+  CHECK(deep.span.offset == 0);
+  CHECK(deep.span.length == chain(64).size());
+  // fuzz_expr's find: two 'not's over a subtraction, whose brackets the text
+  // as typed does not have (var's argument is a level too).
+  const std::string nots = "!!" + std::string(60, '-') + "var(\"x\") - 2";
+  CHECK(error_of(nots).message == "expression nests deeper than 64 levels");
+  CHECK(error_of(nots).span.offset == 0);
+  CHECK(canon(nots.substr(1)).rfind("not (--", 0) == 0);
+}
