@@ -13,9 +13,10 @@ namespace {
 // Whether e's canonical text (to_string) nests at most `levels` levels deep
 // as this parser counts them when it reads that text back. The canonical
 // text brackets every binary operation, so a flat chain typed as
-// "1 - 1 - ... - 1" nests one level per operator there. A receiver chain
-// prints flat, so it is walked in a loop; the recursion is at most `levels`
-// deep.
+// "1 - 1 - ... - 1" nests one level per operator there, and it brackets a
+// 'not' under a tighter operator (counted for every 'not', to keep this
+// simple) and a unary receiver. A receiver chain prints flat, so it is
+// walked in a loop; the recursion is at most `levels` deep.
 bool printed_within(const Expr* e, int levels) {
   auto args_within = [&e](int inner) {
     for (const auto& a : e->args)
@@ -32,13 +33,14 @@ bool printed_within(const Expr* e, int levels) {
         return levels >= ((i && *i < 0) || (d && *d < 0) ? 1 : 0);
       }
       case ExprKind::Name: return true;
-      case ExprKind::Member: continue;
+      case ExprKind::Member:
       case ExprKind::Method:
-        if (!args_within(levels - 1)) return false;
+        if (e->kind == ExprKind::Method && !args_within(levels - 1)) return false;
+        if (e->receiver->kind == ExprKind::Unary) --levels;
         continue;
+      case ExprKind::Unary: return args_within(levels - (e->op == Op::Not ? 2 : 1));
       case ExprKind::Call:
       case ExprKind::List:
-      case ExprKind::Unary:
       case ExprKind::Binary: return args_within(levels - 1);
     }
     return false;
