@@ -8,9 +8,52 @@
 
 namespace ktest::dsl {
 namespace expr_parse {
+namespace {
+
+// Whether e's canonical text (to_string) nests at most `levels` levels deep
+// as this parser counts them when it reads that text back. The canonical
+// text brackets every binary operation, so a flat chain typed as
+// "1 - 1 - ... - 1" nests one level per operator there, and it brackets a
+// 'not' under a tighter operator (counted for every 'not', to keep this
+// simple) and a unary receiver. A receiver chain prints flat, so it is
+// walked in a loop; the recursion is at most `levels` deep.
+bool printed_within(const Expr* e, int levels) {
+  auto args_within = [&e](int inner) {
+    for (const auto& a : e->args)
+      if (!printed_within(a.get(), inner)) return false;
+    return true;
+  };
+  for (;; e = e->receiver.get()) {
+    if (levels < 0) return false;
+    switch (e->kind) {
+      case ExprKind::Literal: {
+        // A negative number prints as "-5", which reads back through unary minus.
+        const auto* i = std::get_if<expr_int_t>(&e->literal);
+        const auto* d = std::get_if<double>(&e->literal);
+        return levels >= ((i && *i < 0) || (d && *d < 0) ? 1 : 0);
+      }
+      case ExprKind::Name: return true;
+      case ExprKind::Member:
+      case ExprKind::Method:
+        if (e->kind == ExprKind::Method && !args_within(levels - 1)) return false;
+        if (e->receiver->kind == ExprKind::Unary) --levels;
+        continue;
+      case ExprKind::Unary: return args_within(levels - (e->op == Op::Not ? 2 : 1));
+      case ExprKind::Call:
+      case ExprKind::List:
+      case ExprKind::Binary: return args_within(levels - 1);
+    }
+    return false;
+  }
+}
+
+}  // namespace
 
 ExprPtr Parser::parse_all() {
   ExprPtr e = parse_or();
+  // parse_or above counted the text as typed; the canonical text must read
+  // back too (one level for its outermost parse_or).
+  if (!failure() && !printed_within(e.get(), kMaxDepth - 1)) return too_deep(e->span);
   if (tok().kind != Tok::End && !failure()) {
     std::string hint;
     if (tok().text == "=") hint = "compare with '=='";
@@ -29,8 +72,9 @@ ExprPtr Parser::error(Span span, std::string message, std::string hint) {
   return placeholder();
 }
 
-ExprPtr Parser::too_deep() {
-  return error(tok().span, fmt::format("expression nests deeper than {} levels", kMaxDepth));
+ExprPtr Parser::too_deep(Span span) {
+  return error(span, fmt::format("expression nests deeper than {} levels", kMaxDepth),
+               "each operator, '(', call and list counts as a level; split it into several assertions");
 }
 
 ExprPtr Parser::placeholder() {
@@ -156,7 +200,9 @@ ExprPtr Parser::parse_unary() {
       auto lit = std::make_shared<Expr>(*operand);
       lit->span = join(s, operand->span);
       if (auto* i = std::get_if<expr_int_t>(&lit->literal)) *i = -*i;
-      else if (auto* d = std::get_if<double>(&lit->literal)) *d = -*d;
+      // No negative zero: it equals 0 but prints as "-0", which reads back
+      // as the integer 0, so the canonical text would not parse to itself.
+      else if (auto* d = std::get_if<double>(&lit->literal)) *d = *d == 0.0 ? 0.0 : -*d;
       return lit;
     }
     return unary(Op::Neg, s, operand);

@@ -64,7 +64,8 @@ class Parser {
  private:
   // expr_parser.cpp: errors, token tests, operator levels.
   ExprPtr error(Span span, std::string message, std::string hint = {});
-  ExprPtr too_deep();
+  ExprPtr too_deep() { return too_deep(tok().span); }
+  ExprPtr too_deep(Span span);
   static ExprPtr placeholder();
   const Token& tok() const { return lex_.token(); }
   void advance() { lex_.advance(); }

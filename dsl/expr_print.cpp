@@ -30,6 +30,8 @@ void walk(const Expr& e, std::vector<ExprRef>& out) {
   for (const auto& a : e.args) walk(*a, out);
 }
 
+std::string tight(const Expr& e, bool any_unary);
+
 }  // namespace
 
 const char* op_text(Op op) {
@@ -71,15 +73,30 @@ std::string to_string(const Expr& e) {
     case ExprKind::List: return "[" + args() + "]";
     case ExprKind::Name: return e.name;
     case ExprKind::Call: return e.name + "(" + args() + ")";
-    case ExprKind::Method: return to_string(*e.receiver) + "." + e.name + "(" + args() + ")";
-    case ExprKind::Member: return to_string(*e.receiver) + "." + e.name;
+    case ExprKind::Method: return tight(*e.receiver, true) + "." + e.name + "(" + args() + ")";
+    case ExprKind::Member: return tight(*e.receiver, true) + "." + e.name;
     case ExprKind::Unary:
-      return e.op == Op::Not ? "not " + to_string(*e.args[0]) : "-" + to_string(*e.args[0]);
-    case ExprKind::Binary:
-      return "(" + to_string(*e.args[0]) + " " + op_text(e.op) + " " + to_string(*e.args[1]) + ")";
+      return e.op == Op::Not ? "not " + to_string(*e.args[0]) : "-" + tight(*e.args[0], false);
+    case ExprKind::Binary: {
+      const bool logical = e.op == Op::And || e.op == Op::Or;
+      auto side = [&](const Expr& a) { return logical ? to_string(a) : tight(a, false); };
+      return "(" + side(*e.args[0]) + " " + op_text(e.op) + " " + side(*e.args[1]) + ")";
+    }
   }
   return "?";
 }
+
+namespace {
+
+// 'not' binds looser than a comparison, arithmetic or minus, and any unary
+// operator looser than '.': there the operand is bracketed, so the canonical
+// text reads back as the same tree.
+std::string tight(const Expr& e, bool any_unary) {
+  const bool bracket = e.kind == ExprKind::Unary && (any_unary || e.op == Op::Not);
+  return bracket ? "(" + to_string(e) + ")" : to_string(e);
+}
+
+}  // namespace
 
 std::vector<ExprRef> collect_refs(const Expr& expr) {
   std::vector<ExprRef> out;

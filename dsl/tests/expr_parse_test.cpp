@@ -38,6 +38,7 @@ TEST_CASE("precedence and literals") {
   CHECK(canon("a") == "ERROR unknown name 'a'");
   CHECK(canon("1 + 2 * 3 == 7 and not false || true") == "((((1 + (2 * 3)) == 7) and not false) or true)");
   CHECK(canon("-5 < 0x10") == "(-5 < 16)");
+  CHECK(canon("-0.0 == -1.5") == "(0 == -1.5)");  // no "-0": it would read back as an integer
   CHECK(canon("1.5e3 > 2") == "(1500 > 2)");
   CHECK(canon("'it\\'s' != \"a\\\"b\"") == "(\"it's\" != \"a\\\"b\")");
   CHECK(canon("pid(\"w\") in pids(\"w\")") == "(pid(\"w\") in pids(\"w\"))");
@@ -170,4 +171,36 @@ TEST_CASE("nesting is bounded, so hostile input cannot exhaust the stack") {
   CHECK(canon(std::string(63, '(') + "1 == 1" + std::string(63, ')')) == "(1 == 1)");
   CHECK(error_of(std::string(64, '(') + "1 == 1" + std::string(64, ')')).message ==
         "expression nests deeper than 64 levels");
+}
+
+TEST_CASE("an expression whose canonical text would nest too deep is refused where it is typed") {
+  // The canonical text brackets each operator: 1 - 1 - 1 prints as ((1 - 1) - 1).
+  auto chain = [](int operators) {
+    std::string text = "1";
+    for (int i = 0; i < operators; ++i) text += " - 1";
+    return text;
+  };
+  CHECK(canon(chain(63)).rfind(std::string(63, '('), 0) == 0);
+  CHECK(canon(canon(chain(63))) == canon(chain(63)));
+  ExprError deep = error_of(chain(64));
+  CHECK(deep.message == "expression nests deeper than 64 levels");
+  CHECK(deep.span.offset == 0);
+  CHECK(deep.span.length == chain(64).size());
+  // fuzz_expr's find: two 'not's over a subtraction, whose brackets the text
+  // as typed does not have (var's argument is a level too).
+  const std::string nots = "!!" + std::string(60, '-') + "var(\"x\") - 2";
+  CHECK(error_of(nots).message == "expression nests deeper than 64 levels");
+  CHECK(error_of(nots).span.offset == 0);
+  CHECK(canon(nots.substr(2)).rfind("(--", 0) == 0);
+}
+
+TEST_CASE("the canonical text brackets a unary operand where its operator binds looser") {
+  // fuzz_expr's find: (!("$")>"") > 1 printed as (not ("$" > "") > 1), which
+  // reads back as not (("$" > "") > 1).
+  CHECK(canon("(!(\"$\")>\"\") > 1") == "((not (\"$\" > \"\")) > 1)");
+  CHECK(canon("-(not true) == 1") == "(-(not true) == 1)");
+  CHECK(canon("(-var(\"x\")).y == 1") == "((-var(\"x\")).y == 1)");
+  CHECK(canon("not 1 == 2 and not false") == "(not (1 == 2) and not false)");
+  for (const char* text : {"(!(\"$\")>\"\") > 1", "-(not true) == 1", "(-var(\"x\")).y == 1"})
+    CHECK(canon(canon(text)) == canon(text));
 }
