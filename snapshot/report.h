@@ -222,6 +222,8 @@ Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
 // File stem for a snapshot name: [A-Za-z0-9_.-] kept, others as %XX; a
 // leading '.' is escaped so no stem is hidden or "." / "..".
 std::string report_file_stem(std::string_view snapshot_name);
+// <dir>/<report_file_stem(name)>.json: where save_run_reports() writes it.
+std::string report_file_in(const std::string& dir, std::string_view snapshot_name);
 
 Status save_report(const std::string& path, const Report& r);  // atomic, compact JSON
 // One report file (ktest or ktstr, any schema). Fallback name = file name

@@ -64,6 +64,10 @@ Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
   return out;
 }
 
+std::string report_file_in(const std::string& dir, std::string_view snapshot_name) {
+  return (fs::path(dir) / (report_file_stem(snapshot_name) + ".json")).string();
+}
+
 std::string report_file_stem(std::string_view snapshot_name) {
   std::string out;
   for (std::size_t i = 0; i < snapshot_name.size(); ++i) {
@@ -122,7 +126,7 @@ Status save_run_reports(const std::string& dir, const std::vector<NamedReport>& 
   for (const auto& nr : reports) {
     Report r = nr.report;
     if (r.snapshot_name.empty()) r.snapshot_name = nr.name;
-    KTEST_TRY(save_report((fs::path(dir) / (report_file_stem(nr.name) + ".json")).string(), r));
+    KTEST_TRY(save_report(report_file_in(dir, nr.name), r));
   }
   return {};
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <map>
 #include <set>
 
 #include "cli/report/events_log.h"
@@ -630,19 +631,18 @@ class Session {
     // One at a time: a write that fails (a full disk) loses no other, and a
     // capture names a file only when one is on disk (this write, or the
     // one made when it was taken).
-    std::set<std::string> on_disk;
+    std::map<std::string, std::string> on_disk;  // name → its file
     for (const auto& named : stepped) {
-      std::string path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
+      std::string path = report_file_in(dir, named.name);
       Status saved = save_run_reports(dir, {named});
       if (!saved) notes_.add("saving snapshots: " + saved.error().to_string());
       std::error_code ec;
-      if (saved || fs::is_regular_file(path, ec)) on_disk.insert(named.name);
+      if (saved || fs::is_regular_file(path, ec)) on_disk.emplace(named.name, std::move(path));
     }
     for (auto& capture : result_.captures) {
       for (const auto& named : stepped) {
         if (named.name != capture.name) continue;
-        if (on_disk.contains(named.name))
-          capture.report_path = (fs::path(dir) / (report_file_stem(named.name) + ".json")).string();
+        if (auto file = on_disk.find(named.name); file != on_disk.end()) capture.report_path = file->second;
         capture.maps = named.report.maps.size();
       }
       for (const auto& named : triggered) {
