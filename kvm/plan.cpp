@@ -181,6 +181,12 @@ Result<Step> read_step_body(const std::string& op, ObjectReader& r, const std::s
     CaptureSnapshot s;
     KTEST_ASSIGN(s.name, r.string("name"));
     if (s.name.empty()) return field_error(r.at("name"), "snapshot name must not be empty");
+    KTEST_ASSIGN(s.count, r.integer<uint32_t>("count", 1));
+    if (s.count == 0 || s.count > kMaxCaptures)
+      return field_error(r.at("count"), "count must be 1.." + std::to_string(kMaxCaptures));
+    KTEST_ASSIGN(s.every_ms, r.integer<uint32_t>("every_ms", 0));
+    if (s.series() && s.every_ms < kMinSeriesPeriodMs)
+      return field_error(r.at("every_ms"), "a series needs every_ms >= " + std::to_string(kMinSeriesPeriodMs));
     return Step{std::move(s)};
   }
   if (op == "WatchSnapshot") {
@@ -281,6 +287,10 @@ json step_to_json(const Step& step) {
           j["run"] = s.run;
         } else if constexpr (std::is_same_v<T, CaptureSnapshot>) {
           j["name"] = s.name;
+          if (s.series()) {
+            j["every_ms"] = s.every_ms;
+            j["count"] = s.count;
+          }
         } else if constexpr (std::is_same_v<T, WatchSnapshot>) {
           j["name"] = s.name;
           j["symbol"] = s.symbol;

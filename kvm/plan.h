@@ -66,6 +66,14 @@
 //                    (their process groups); fails for an unknown name.
 //   Sleep            wait `ms` (ends early when the scheduler exits, below).
 //   CaptureSnapshot  ring the doorbell with RequestKind::Capture and `name`.
+//                    With `count` > 1, a series: the step starts it and
+//                    returns; `count` captures named series_member(name, k)
+//                    (k = 1..count) follow every `every_ms` in the
+//                    background while later steps run, one capture in
+//                    flight (a late capture delays the next, none is
+//                    skipped). After the last step the agent waits for the
+//                    series to finish; a plan stopped by a failure cancels
+//                    what is left. A failed capture of a series fails the run.
 //   WatchSnapshot    ring the doorbell with RequestKind::RegisterWatch and
 //                    {"name","symbol","access","len"}.
 // Settings: `step_timeout_ms` bounds every step (Run: the smaller of the
@@ -147,6 +155,9 @@ struct Sleep {
 };
 struct CaptureSnapshot {
   std::string name;
+  uint32_t every_ms = 0;  // a series' period (count > 1)
+  uint32_t count = 1;     // 1: one capture, now
+  bool series() const { return count > 1; }
   bool operator==(const CaptureSnapshot&) const = default;
 };
 struct WatchSnapshot {
@@ -202,6 +213,18 @@ inline constexpr std::size_t kMaxPlanSteps = 4096;
 inline constexpr uint32_t kMaxSpawnCount = 1024;  // Spawn count: scenario (dsl/) and plan alike
 inline constexpr std::size_t kMaxArgvLength = 256;
 inline constexpr uint32_t kLoaderGraceMs = 5000;
+// A series' shortest period: a capture under TCG freezes the guest for
+// tens of milliseconds, and a period under that only queues captures.
+inline constexpr uint32_t kMinSeriesPeriodMs = 50;
+// Captures one scenario may take (its CaptureSnapshot / WatchSnapshot
+// names, each member of a series one): the host keeps every one in memory
+// until the assertions are evaluated. Checked by dsl/; a series' count.
+inline constexpr std::size_t kMaxCaptures = 64;
+// The k-th capture (from 1) of series `series`: "tick.3". Scenario
+// checks, the agent and the expression language's series() agree on it.
+inline std::string series_member(std::string_view series, uint32_t k) {
+  return std::string(series) + "." + std::to_string(k);
+}
 // The guest's commands for a person at a shell (kvm/agent/guest_commands.cpp):
 // the agent binary under these names in /usr/bin (the host links them).
 inline constexpr std::string_view kGuestCommands[] = {"ktest-capture", "ktest-watch", "ktest-attach",

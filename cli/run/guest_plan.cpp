@@ -158,7 +158,7 @@ class PlanBuilder {
           } else if constexpr (std::is_same_v<T, dsl::Sleep>) {
             add(kvm::Sleep{to_ms(op.duration)}, line);
           } else if constexpr (std::is_same_v<T, dsl::CaptureSnapshot>) {
-            add(kvm::CaptureSnapshot{op.name}, line);
+            add(kvm::CaptureSnapshot{op.name, op.series() ? to_ms(op.every) : 0, op.count}, line);
           } else if constexpr (std::is_same_v<T, dsl::WatchSnapshot>) {
             add(kvm::WatchSnapshot{op.name, op.symbol, access_letters(op.access), op.len}, line);
           } else if constexpr (std::is_same_v<T, dsl::LoadBpf>) {

@@ -66,6 +66,7 @@ std::string step_subject(const kvm::Step& step) {
         } else if constexpr (std::is_same_v<T, kvm::Sleep>) {
           return fmt::format("{}ms", s.ms);
         } else if constexpr (std::is_same_v<T, kvm::CaptureSnapshot>) {
+          if (s.series()) return fmt::format("{} every {}ms, {} captures", s.name, s.every_ms, s.count);
           return s.name;
         } else if constexpr (std::is_same_v<T, kvm::WatchSnapshot>) {
           return fmt::format("{} on {}", s.name, s.symbol);

@@ -21,10 +21,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "kvm/control_protocol.h"
@@ -277,6 +280,8 @@ class Doorbell {
   Status probe();
   const std::string& device() const { return device_; }
   bool ready() const;  // the host's magic + version are in the header
+  // One request in flight: a series' thread and the steps take turns, each
+  // waiting for the other within its own timeout. Thread-safe.
   Result<DoorbellReply> request(uint32_t kind, std::string_view payload,
                                 std::chrono::milliseconds timeout);
 
@@ -287,6 +292,36 @@ class Doorbell {
   void* shared_ = nullptr;
   std::size_t shared_size_ = 0;
   uint64_t serial_ = 0;
+  std::timed_mutex in_flight_;
+};
+
+// --- series.cpp: a CaptureSnapshot series (kvm/plan.h) ------------------------------
+// Rings the doorbell `count` times, every `every_ms`, on a thread of its
+// own; a capture that runs late delays the next one. Each capture waits
+// for the doorbell at most `capture_timeout`.
+class CaptureSeries {
+ public:
+  CaptureSeries(Doorbell& doorbell, kvm::CaptureSnapshot spec, std::chrono::milliseconds capture_timeout);
+  CaptureSeries(const CaptureSeries&) = delete;
+  CaptureSeries& operator=(const CaptureSeries&) = delete;
+  ~CaptureSeries();  // cancels and joins
+  const std::string& name() const { return spec_.name; }
+  // Waits for the series to end (`cancel`: ends it before its next
+  // capture) and says what went wrong: a failed capture each, and the
+  // captures a cancel left out. Empty when all `count` were taken.
+  std::vector<std::string> finish(bool cancel);
+
+ private:
+  void run(std::stop_token stop);
+
+  Doorbell& doorbell_;
+  const kvm::CaptureSnapshot spec_;
+  const std::chrono::milliseconds capture_timeout_;
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  uint32_t taken_ = 0;              // captures attempted (under mutex_)
+  std::vector<std::string> problems_;  // under mutex_
+  std::jthread thread_;  // last: started once the rest is built
 };
 
 // --- shell.cpp: the interactive phase (PlanSettings::offer_shell) -------------------

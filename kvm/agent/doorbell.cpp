@@ -93,6 +93,10 @@ Result<DoorbellReply> Doorbell::request(uint32_t kind, std::string_view payload,
     return fail("doorbell payload of " + std::to_string(payload.size()) + " bytes exceeds " +
                 std::to_string(db::kPayloadMax));
   auto deadline = Clock::now() + timeout;
+  std::unique_lock lock(in_flight_, std::defer_lock);
+  if (!lock.try_lock_until(deadline))
+    return fail("the doorbell stayed busy for " + std::to_string(timeout.count()) + " ms", "",
+                "another capture (a series) held it; give the step or the series more time");
   while (!ready()) {
     if (Clock::now() >= deadline)
       return fail("the doorbell header has no ktest magic", "", "the host did not initialise the shared memory");

@@ -32,6 +32,7 @@ struct Context {
   std::vector<int> workload_pids;
   std::map<std::string, std::vector<int>> workloads;  // Spawn name → pids
   std::optional<kvm::SchedulerSpec> last_attached;    // what a bare ktest-attach attaches again
+  std::vector<std::pair<uint32_t, std::unique_ptr<CaptureSeries>>> series;  // step index → series
   bool interactive = false;  // in the shell: a loader's output goes to the command's answer
 };
 
@@ -188,7 +189,10 @@ struct StepRunner {
   }
 
   Status operator()(const kvm::CaptureSnapshot& s) {
-    return doorbell_step(ctx, doorbell::RequestKind::Capture, s.name, d, timeout);
+    if (!s.series()) return doorbell_step(ctx, doorbell::RequestKind::Capture, s.name, d, timeout);
+    if (index == kvm::kNoStepIndex) return fail("a series runs only from the scenario's steps");
+    ctx.series.emplace_back(index, std::make_unique<CaptureSeries>(ctx.doorbell, s, timeout));
+    return {};
   }
 
   Status operator()(const kvm::WatchSnapshot& s) {
@@ -233,6 +237,22 @@ std::string guest_request_answer(const kvm::Step& step, const ctl::StepDetails& 
   return text;
 }
 
+// Waits for the plan's series (a stopped plan cancels theirs); a series
+// that missed a capture fails the run like a failed step.
+void finish_series(Context& ctx, ctl::Done& done, bool cancel) {
+  for (auto& [index, series] : ctx.series) {
+    for (const auto& problem : series->finish(cancel)) {
+      std::string text = "step " + std::to_string(index + 1) + " (CaptureSnapshot series " + series->name() +
+                         "): " + problem;
+      console_log(text);
+      ctx.channel.send(ctl::Log{text});
+      if (done.ok) done.error = text;
+      done.ok = false;
+    }
+  }
+  ctx.series.clear();
+}
+
 // The interactive phase (PlanSettings::offer_shell): the host decides; a
 // shell on the terminal port, and the guest's ktest-* commands run as steps
 // (each logged to the host) until the shell exits. The scheduler and the
@@ -275,7 +295,7 @@ void offer_shell(Context& ctx, const ctl::Done& done) {
 }  // namespace
 
 bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
-  Context ctx{plan.settings, channel, doorbell, {}, {}, {}, {}, {}, false};
+  Context ctx{plan.settings, channel, doorbell, {}, {}, {}, {}, {}, {}, false};
   ctl::Done done{true, 0, ""};
   for (uint32_t i = 0; i < plan.steps.size(); ++i) {
     const auto& step = plan.steps[i];
@@ -301,6 +321,7 @@ bool execute_plan(const kvm::Plan& plan, Channel& channel, Doorbell& doorbell) {
       if (plan.settings.on_failure == kvm::OnFailure::Stop) break;
     }
   }
+  finish_series(ctx, done, !done.ok && plan.settings.on_failure == kvm::OnFailure::Stop);
   if (plan.settings.offer_shell) offer_shell(ctx, done);
   // An exit no step saw (after the last one, or once the plan stopped).
   if (auto exit = ctx.scheduler.check_exit(kExitSettle)) channel.send(ctl::Log{*exit});

@@ -28,6 +28,7 @@ Plan sample_plan() {
                                      {"/usr/local/bin/ktest_loader", "--slice-us", "500"}, 12000}});
   p.steps.push_back(ReplaceScheduler{{"", std::nullopt, "second", {"/usr/bin/scx_simple"}, 30000}});
   p.steps.push_back(ReplaceScheduler{{"/ktest/sched/b.bpf.o", std::nullopt, "back", {}, 500}});
+  p.steps.push_back(CaptureSnapshot{"tick", 250, 8});
   return p;
 }
 
@@ -160,6 +161,21 @@ TEST_SUITE("kvm_agent.plan") {
     CHECK(error_of(R"({"version":9,"steps":[]})").find("unsupported plan version") != std::string::npos);
     CHECK(error_of(R"({"settings":{"on_failure":"ignore"},"steps":[]})").find("settings.on_failure") != std::string::npos);
     CHECK(error_of(R"({"steps":[], "stepz":1})").find("did you mean \"steps\"") != std::string::npos);
+  }
+
+  TEST_CASE("a CaptureSnapshot series: count 1..kMaxCaptures, a period of at least kMinSeriesPeriodMs") {
+    auto series = [](uint64_t every, uint64_t count) {
+      return plan_from_json(R"({"steps":[{"op":"CaptureSnapshot","name":"t","every_ms":)" + std::to_string(every) +
+                            R"(,"count":)" + std::to_string(count) + "}]}");
+    };
+    REQUIRE(series(kMinSeriesPeriodMs, kMaxCaptures).ok());
+    CHECK(std::get<CaptureSnapshot>(series(kMinSeriesPeriodMs, kMaxCaptures)->steps[0]).series());
+    CHECK(error_of(R"({"steps":[{"op":"CaptureSnapshot","name":"t","every_ms":50,"count":65}]})")
+              .find("count must be 1..64") != std::string::npos);
+    CHECK(error_of(R"({"steps":[{"op":"CaptureSnapshot","name":"t","every_ms":49,"count":2}]})")
+              .find("every_ms >= 50") != std::string::npos);
+    CHECK(!std::get<CaptureSnapshot>(series(0, 1)->steps[0]).series());
+    CHECK(series_member("tick", 3) == "tick.3");
   }
 
   TEST_CASE("step count is bounded") {
