@@ -45,6 +45,10 @@
 //                   decimal path component); numbers, strings and booleans
 //                   compare as such; a missing key is an Error naming the
 //                   keys that exist.
+//   series("t")     the captures of series t (a CaptureSnapshot with every and
+//                   count), a list of snapshots in capture order: t.1, t.2 ...
+//                   A missed capture is absent (len() counts those taken);
+//                   none taken is an Error.
 //
 // Methods (receiver.name(args)):
 //   snapshot:  .var(s) .map(s) .active() .live_var(s) .vars(s) .scx()
@@ -63,6 +67,17 @@
 //              .as_u64_array() .as_u32_array() .as_i64_array() .as_f64_array()
 //              .as_bool_array() .len() .sum() .max() .min()
 //   x.a.b       plain member access: sugar for x.get("a.b")
+//   series:    a snapshot method on a list of snapshots applies to each
+//              (series("t").var("n") is the list of n, one per capture), and
+//              .get(path) / .a.b on any list applies to each element.
+//              .each(expr)  expr per element (a predicate's names: `value`
+//                           is the element), the list of results:
+//                           series("t").map("q").each(value.len())
+//              .take(n)     the first n elements (all when fewer)
+//              .never_decreases() .never_increases()  every element is >=
+//                           (<=) the one before; false names the first pair
+//                           out of order as the comparison it broke
+//                           (list[i-1] <= list[i], with both values)
 //
 // Sched_ext state: scx() (or snapshot("s").scx(), @s.scx()) is the report's
 // "scx" section (snapshot/scx_state.h) as a struct value, walked like any
@@ -181,7 +196,7 @@ std::variant<ExprPtr, ExprError> parse_expr_located(const std::string& text);
 
 // Names an expression refers to, for load-time checks.
 struct ExprRef {
-  enum class Kind { Workload, Snapshot, Stats } kind;
+  enum class Kind { Workload, Snapshot, Stats, Series } kind;
   std::string name;
   Span span;  // the string argument
 };

@@ -132,6 +132,7 @@ Result<Value> Evaluator::root(const Expr& e) {
                  "a Run step with `json: " + arg + "` records it",
                  names);
   }
+  if (e.name == "series") return series(e);
   if (e.name == "snapshot") {
     std::vector<std::string> names;
     for (const auto& [name, snap] : ctx_.snapshots) {
@@ -263,7 +264,7 @@ Result<bool> Evaluator::eval_bool(const Expr& e) {
   }
   KTEST_ASSIGN(Value v, eval(e));
   KTEST_ASSIGN(bool b, truth(e, v));
-  if (!b) record(e, text_of(e), "", "", render_value(v), "true");
+  if (!b && failures_.size() == mark) record(e, text_of(e), "", "", render_value(v), "true");  // else: its own reason
   return b;
 }
 

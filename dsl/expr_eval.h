@@ -52,6 +52,12 @@ class Evaluator {
   Result<Value> scx_dsq(const Expr& e, const Value& recv);
   Result<Value> scx_cpu(const Expr& e, const SnapshotField& scx, std::size_t cpu);
   Result<Value> binary(const Expr& e);
+  // expr_series.cpp: series(), element-wise methods, each/take/never_*.
+  Result<Value> series(const Expr& e);
+  static bool all_snapshots(const Value& v);  // a non-empty list of snapshots
+  Result<Value> snapshot_method_each(const Expr& e, const ValueList& snaps, const std::string& arg);
+  Result<Value> get_path_each(const Expr& e, Span at, const ValueList& items, const std::string& path);
+  Result<Value> list_method(const Expr& e, const Value& recv);
   Result<Value> get_path(const Expr& e, Span at, const Value& recv, const std::string& path);
   Result<std::size_t> index_arg(const Expr& e);
   Result<Snapshot> default_snapshot(Span span);

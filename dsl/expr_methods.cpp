@@ -48,6 +48,7 @@ Result<Value> Evaluator::get_path(const Expr& e, Span at, const Value& recv, con
   if (const auto* en = std::get_if<SnapshotEntry>(&recv.v)) return field(en->get(path), at);
   if (const auto* m = std::get_if<SnapshotMap>(&recv.v)) return field(m->get(path), at);
   if (const auto* j = std::get_if<JsonField>(&recv.v)) return json(j->get(path), at);
+  if (const auto* list = std::get_if<ValueList>(&recv.v)) return get_path_each(e, at, *list, path);
   if (std::holds_alternative<Snapshot>(recv.v))
     return raise(at, fmt::format("a snapshot has no member '{}'", path),
                  fmt::format("write .var(\"{0}\") or .map(\"{0}\")", path));
@@ -301,9 +302,15 @@ Result<Value> Evaluator::method(const Expr& e) {
     const auto* arg = e.args.empty() ? nullptr : std::get_if<std::string>(&e.args[0]->literal);
     return snapshot_method(e, *snap, arg != nullptr ? *arg : "");
   }
-  if (n == "var" || n == "map" || n == "active" || n == "live_var" || n == "vars" || n == "scx")
+  if (n == "var" || n == "map" || n == "active" || n == "live_var" || n == "vars" || n == "scx") {
+    if (all_snapshots(recv)) {  // a series: the method on each capture
+      const auto* arg = e.args.empty() ? nullptr : std::get_if<std::string>(&e.args[0]->literal);
+      return snapshot_method_each(e, std::get<ValueList>(recv.v), arg != nullptr ? *arg : "");
+    }
     return raise(e.name_span, fmt::format(".{}() applies to a snapshot, not {}", n, value_kind(recv)),
-                 fmt::format("write snapshot(\"name\").{0}(...) or @name.{0}(...)", n));
+                 fmt::format("write snapshot(\"name\").{0}(...), @name.{0}(...) or series(\"name\").{0}(...)", n));
+  }
+  if (n == "each" || n == "take" || n == "never_decreases" || n == "never_increases") return list_method(e, recv);
   if (n == "find" || n == "filter") return search(e, recv);
   if (n == "max_by" || n == "min_by") return extreme_by(e, recv, string_arg(e));
   if (n == "sum" || n == "max" || n == "min") return aggregate(e, recv);

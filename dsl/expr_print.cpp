@@ -25,6 +25,7 @@ void walk(const Expr& e, std::vector<ExprRef>& out) {
       out.push_back({ExprRef::Kind::Workload, *name, e.args[0]->span});
     if (name && e.name == "snapshot") out.push_back({ExprRef::Kind::Snapshot, *name, e.args[0]->span});
     if (name && e.name == "stats") out.push_back({ExprRef::Kind::Stats, *name, e.args[0]->span});
+    if (name && e.name == "series") out.push_back({ExprRef::Kind::Series, *name, e.args[0]->span});
   }
   if (e.receiver) walk(*e.receiver, out);
   for (const auto& a : e.args) walk(*a, out);

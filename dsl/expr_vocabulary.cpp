@@ -17,6 +17,7 @@ constexpr Signature kRoots[] = {
     {"nr_cpus", 0, ArgKind::None, "nr_cpus()"},
     {"scx", 0, ArgKind::None, "scx().state == \"enabled\""},
     {"stats", 1, ArgKind::String, "stats(\"sched\").get(\"nr_dispatched\")"},
+    {"series", 1, ArgKind::String, "series(\"tick\").var(\"nr_enqueued\").never_decreases()"},
 };
 
 constexpr Signature kMethods[] = {
@@ -53,6 +54,10 @@ constexpr Signature kMethods[] = {
     {"as_i64_array", 0, ArgKind::None, "x.as_i64_array()"},
     {"as_f64_array", 0, ArgKind::None, "x.as_f64_array()"},
     {"as_bool_array", 0, ArgKind::None, "x.as_bool_array()"},
+    {"each", 1, ArgKind::Predicate, "series(\"tick\").map(\"queue\").each(value.len())"},
+    {"take", 1, ArgKind::Int, "series(\"tick\").var(\"nr_queued\").take(4)"},
+    {"never_decreases", 0, ArgKind::None, "series(\"tick\").var(\"nr_enqueued\").never_decreases()"},
+    {"never_increases", 0, ArgKind::None, "series(\"tick\").var(\"nr_queued\").never_increases()"},
 };
 
 template <std::size_t N>

@@ -185,6 +185,11 @@
 //                     (bpftool) see it.
 //   Sleep             duration: duration. Shorthand: `- Sleep: 500ms`
 //   CaptureSnapshot   name: snapshot name (unique). Shorthand: `- CaptureSnapshot: before`
+//                     every: duration (>= kMinSeriesPeriodMs), count: 2..kMaxCaptures
+//                     (both or neither): a series, `count` captures named
+//                     NAME.1 .. NAME.count taken every `every` in the
+//                     background while later steps run (kvm/plan.h);
+//                     series("NAME") lists them in assertions.
 //   WatchSnapshot     name: snapshot name (unique), captured when the watch fires
 //                     symbol: kernel or BPF symbol to watch: a /proc/kallsyms
 //                     name, or a global variable of a loaded BPF object (its
@@ -239,6 +244,7 @@
 
 #include "dsl/diagnostics.h"
 #include "dsl/expr.h"
+#include "kvm/plan.h"
 #include "util/result.h"
 
 namespace ktest::dsl {
@@ -317,10 +323,7 @@ struct BpfObjectRef {
 };
 
 inline constexpr std::chrono::nanoseconds kDefaultLoaderTimeout = std::chrono::seconds(30);
-// Captures one scenario may take (distinct CaptureSnapshot / WatchSnapshot
-// names): the run keeps every one in memory until its assertions are
-// evaluated, so their number is bounded here, where it is written.
-inline constexpr std::size_t kMaxCaptures = 64;
+using kvm::kMaxCaptures;  // captures per scenario, a series' members each one
 
 // A scheduler to attach: a BPF object (the BpfObjectRef fields) or a loader
 // program (`command`; the object fields are then empty but `name`/`loc`).
@@ -365,7 +368,12 @@ struct LoadBpf {
   std::vector<std::string> run;  // SEC("syscall") programs run after the load, in order
 };
 struct Sleep { std::chrono::nanoseconds duration{0}; };
-struct CaptureSnapshot { std::string name; };
+struct CaptureSnapshot {
+  std::string name;
+  std::chrono::nanoseconds every{0};  // a series' period; count > 1
+  uint32_t count = 1;
+  bool series() const { return count > 1; }
+};
 enum class WatchAccess { Write, Read, ReadWrite };
 struct WatchSnapshot {
   std::string name;
@@ -411,8 +419,11 @@ struct Scenario {
   std::vector<Assertion> assertions;
   std::optional<ExpectedExit> expect_scheduler_exit;
 
-  // Snapshot names in step order (CaptureSnapshot and WatchSnapshot).
+  // Snapshot names in step order (CaptureSnapshot and WatchSnapshot; a
+  // series' members, NAME.1 ...).
   std::vector<std::string> snapshot_names() const;
+  // Series names (CaptureSnapshot with a count) in step order.
+  std::vector<std::string> series_names() const;
   // Workload names in step order.
   std::vector<std::string> workload_names() const;
 };

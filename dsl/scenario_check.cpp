@@ -128,7 +128,23 @@ class Checker {
   }
   void check(std::size_t, const Step&, const Sleep&) {}
 
-  void check(std::size_t i, const Step& step, const CaptureSnapshot& c) { snapshot_name(i, step, c.name); }
+  void check(std::size_t i, const Step& step, const CaptureSnapshot& c) {
+    if (!c.series()) return snapshot_name(i, step, c.name);
+    const Location loc = field_loc(state_, i, step, "name");
+    if (!series_.emplace(c.name, loc.line).second)
+      state_.error(loc, static_cast<int>(c.name.size()), fmt::format("series '{}' is taken twice", c.name),
+                   fmt::format("give each series its own name, e.g. '{}_2'", c.name));
+    for (uint32_t k = 1; k <= c.count; ++k) snapshot_name(i, step, kvm::series_member(c.name, k));
+    const auto span = c.every * (c.count - 1);
+    if (span >= s_.vm.timeout)
+      state_.error(field_loc(state_, i, step, "every"), 0,
+                   fmt::format("series '{}' spans {} ms ({} captures every {} ms), not less than vm.timeout ({} ms)",
+                               c.name, ms(span), c.count, ms(c.every), ms(s_.vm.timeout)),
+                   "take fewer captures, closer together, or raise vm.timeout");
+  }
+  static int64_t ms(std::chrono::nanoseconds d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  }
   void check(std::size_t i, const Step& step, const WatchSnapshot& w) { snapshot_name(i, step, w.name); }
 
   void snapshot_name(std::size_t i, const Step& step, const std::string& name) {
@@ -165,6 +181,12 @@ class Checker {
                      did_you_mean(ref.name, names,
                                   fmt::format("add `json: {}` to a Run step whose output is JSON", ref.name)));
       }
+      if (ref.kind == ExprRef::Kind::Series && !series_.count(ref.name)) {
+        state_.error(loc, len, fmt::format("assertion reads series '{}', which no step takes", ref.name),
+                     did_you_mean(ref.name, s_.series_names(),
+                                  fmt::format("add a step '- CaptureSnapshot: {{name: {}, every: 250ms, count: 8}}'",
+                                              ref.name)));
+      }
       if (ref.kind == ExprRef::Kind::Workload && !workloads_.count(ref.name)) {
         state_.error(loc, len, fmt::format("assertion refers to workload '{}', which no step spawns", ref.name),
                      did_you_mean(ref.name, s_.workload_names(),
@@ -192,6 +214,7 @@ class Checker {
   int attached_line_ = -1;
   std::map<std::string, int> workloads_;  // name -> line of its Spawn
   std::map<std::string, int> snapshots_;  // name -> line of its capture
+  std::map<std::string, int> series_;     // series name -> line of its step
   std::map<std::string, int> bpf_labels_;  // LoadBpf name -> line of its step
   std::map<std::string, int> json_docs_;  // stats() document name -> line of its step
 

@@ -258,9 +258,19 @@ ScenarioLoad load_scenario_file(const std::string& path) {
 std::vector<std::string> Scenario::snapshot_names() const {
   std::vector<std::string> out;
   for (const auto& step : steps) {
-    if (const auto* c = std::get_if<CaptureSnapshot>(&step.op)) out.push_back(c->name);
+    if (const auto* c = std::get_if<CaptureSnapshot>(&step.op)) {
+      if (!c->series()) out.push_back(c->name);
+      for (uint32_t k = 1; c->series() && k <= c->count; ++k) out.push_back(kvm::series_member(c->name, k));
+    }
     if (const auto* w = std::get_if<WatchSnapshot>(&step.op)) out.push_back(w->name);
   }
+  return out;
+}
+
+std::vector<std::string> Scenario::series_names() const {
+  std::vector<std::string> out;
+  for (const auto& step : steps)
+    if (const auto* c = std::get_if<CaptureSnapshot>(&step.op); c && c->series()) out.push_back(c->name);
   return out;
 }
 

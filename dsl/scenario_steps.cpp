@@ -54,7 +54,7 @@ class StepReader {
         {"Kill", {"name", "signal"}},
         {"Run", {"command", "expect_exit", "timeout", "json"}},
         {"Sleep", {"duration"}},
-        {"CaptureSnapshot", {"name"}},
+        {"CaptureSnapshot", {"name", "every", "count"}},
         {"WatchSnapshot", {"name", "symbol", "access", "len"}},
         {"LoadBpf", {"object", "name", "run"}}};
     const std::map<std::string, std::string> examples = {
@@ -80,11 +80,7 @@ class StepReader {
       if (!d) return std::nullopt;
       return Sleep{*d};
     }
-    if (op == "CaptureSnapshot") {
-      auto name = need("name", &FieldReader::string);
-      if (!name) return std::nullopt;
-      return CaptureSnapshot{*name};
-    }
+    if (op == "CaptureSnapshot") return capture();
     return watch();
   }
 
@@ -112,6 +108,35 @@ class StepReader {
     auto name = r_.string(args, "CaptureSnapshot");
     if (!name) return std::nullopt;
     return CaptureSnapshot{*name};
+  }
+
+  // One capture, or a series: `every` and `count` come together.
+  std::optional<StepOp> capture() {
+    CaptureSnapshot c;
+    auto name = need("name", &FieldReader::string);
+    bool ok = name.has_value();
+    if (name) c.name = *name;
+    const YAML::Node* every = FieldReader::find(fs_, "every");
+    const YAML::Node* count = FieldReader::find(fs_, "count");
+    if ((every == nullptr) != (count == nullptr)) {
+      r_.error(every != nullptr ? *every : *count, "a series needs both 'every' and 'count'",
+               "write - CaptureSnapshot: {name: tick, every: 250ms, count: 8}");
+      return std::nullopt;
+    }
+    if (every == nullptr) return ok ? std::optional<StepOp>(c) : std::nullopt;
+    if (auto n = r_.integer(*count, "count", 2, kvm::kMaxCaptures)) c.count = static_cast<uint32_t>(*n);
+    else ok = false;
+    if (auto d = r_.duration(*every, "every")) {
+      c.every = *d;
+      if (*d < std::chrono::milliseconds(kvm::kMinSeriesPeriodMs)) {
+        r_.error(*every, fmt::format("'every' must be at least {}ms", kvm::kMinSeriesPeriodMs),
+                 "a capture freezes the guest for tens of milliseconds under TCG; take fewer, further apart");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    return ok ? std::optional<StepOp>(c) : std::nullopt;
   }
 
   std::optional<StepOp> spawn() {

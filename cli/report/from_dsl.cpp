@@ -13,10 +13,14 @@ AssertionResult from_dsl(const dsl::AssertionResult& result) {
     case dsl::Verdict::Fail: out.outcome = Outcome::Failed; break;
     case dsl::Verdict::Error: out.outcome = Outcome::Error; break;
   }
+  // A side the expression does not spell out (never_decreases()'s pair of
+  // elements) is named beside its value.
+  auto spelled = [&](const std::string& side) { return result.text.find(side) != std::string::npos; };
   auto add_sides = [&](const dsl::FailedComparison& cmp) {
     const char* sep = out.actual.empty() ? "" : "; ";
-    out.actual += sep + cmp.lhs_value;
+    out.actual += sep + (spelled(cmp.lhs_text) ? cmp.lhs_value : cmp.lhs_text + " = " + cmp.lhs_value);
     out.expected += sep + (cmp.op == "==" || cmp.op.empty() ? cmp.rhs_value : cmp.op + " " + cmp.rhs_value);
+    if (!cmp.op.empty() && !spelled(cmp.rhs_text)) out.expected += " (" + cmp.rhs_text + ")";
   };
   // A passing comparison shows its sides too (the HTML report lists them).
   if (out.outcome == Outcome::Passed) {
