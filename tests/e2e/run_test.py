@@ -326,6 +326,31 @@ def case_arena_ringbuf(cwd):
     check(rc == 1 and re.search(r"actual:\s*11\b", out), f"a wrong arena value fails showing 11 (exit {rc})", out)
 
 
+def case_series(cwd):
+    """A CaptureSnapshot series runs beside the later steps and past the last
+    one; assertions reach it through series(). One assertion fails on purpose."""
+    rc, out, _ = run(os.path.join(SCENARIOS, "series.yaml"), cwd=cwd)
+    check(rc == 1, f"the one false assertion makes the run exit 1 (got {rc})", out)
+    res = latest_results(cwd)["scenarios"][0]
+    outcomes = {a["name"]: a["outcome"] for a in res["assertions"]}
+    check(outcomes.pop("counts only grow") == "failed", "never_increases() fails", out)
+    check(all(o == "passed" for o in outcomes.values()), f"every other assertion passes: {outcomes}", out)
+    check(re.search(r'expected: >= \d+ \(series\("tick"\)\.var\("nr_enqueued"\)\[\d\]\)\n'
+                    r' *actual: +series\("tick"\)\.var\("nr_enqueued"\)\[\d\] = \d+', out) is not None,
+          "the failure names the pair of captures out of order", out)
+    captures = {c["name"]: c for c in res["captures"]}
+    ticks = [f"tick.{k}" for k in range(1, 6)]
+    check(sorted(captures) == sorted(ticks + ["middle"]), f"five ticks and middle: {sorted(captures)}", out)
+    at = [captures[t]["at_ms"] for t in ticks]
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    # The guest's 300 ms grid, seen from the host: never shorter (its clock
+    # stops while frozen), and not the 5 s a stuck tick would take.
+    check(all(250 <= g <= 5000 for g in gaps), f"ticks about 300 ms apart on the host: {gaps}", out)
+    check(at[0] < captures["middle"]["at_ms"] < at[-1], "the plain capture lands between the ticks", out)
+    rc, dump, _ = ktest("snapshot", "dump", "--snapshot", "tick.3", cwd=cwd)
+    check(rc == 0 and "scx_per_task" in dump, "a member is a snapshot like any other", dump)
+
+
 CASES = {
     "quickstart": case_quickstart,
     "wrong-value": case_wrong_value,
@@ -341,6 +366,7 @@ CASES = {
     "task-storage": case_task_storage,
     "example-bpf-maps": case_example_bpf_maps,
     "arena-ringbuf": case_arena_ringbuf,
+    "series": case_series,
 }
 
 if __name__ == "__main__":
