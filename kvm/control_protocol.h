@@ -233,7 +233,8 @@ class SymbolTable {
 class KallsymsAssembler {
  public:
   Status add(const KallsymsChunk& chunk);
-  Result<SymbolTable> finish(const KallsymsEnd& end);
+  // The table; with `frame`, also the zstd frame it came in (to keep).
+  Result<SymbolTable> finish(const KallsymsEnd& end, std::string* frame = nullptr);
 
  private:
   std::string base64_;

@@ -78,7 +78,8 @@
 //                    {"name","symbol","access","len"}.
 // Settings: `step_timeout_ms` bounds every step (Run: the smaller of the
 // two); `on_failure` is Stop (default: report, clean up, power off) or
-// Continue; `send_kallsyms` (default true) ships /proc/kallsyms at start;
+// Continue; `send_kallsyms` (default true) ships /proc/kallsyms at start
+// (the host says false when it keeps them: cli/run/kallsyms_cache.h);
 // `offer_shell` (default false): after the last step (or the failed one
 // that stopped the plan), before cleanup, ask the host whether to open an
 // interactive shell (doorbell RequestKind::Shell).

@@ -55,7 +55,8 @@ void attach_console();            // stdin/stdout/stderr on /dev/console
 // the kernel's log lines.
 Status load_modules(const std::vector<std::string>& paths);
 [[noreturn]] void power_off();    // sync, then RB_POWER_OFF (RB_AUTOBOOT as fallback)
-Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes);
+// The whole file, an error past max_bytes; with `head`, its first max_bytes.
+Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes, bool head = false);
 std::string trim(std::string s);
 void console_log(std::string_view text);  // "ktest-agent [<boot s>]: <text>" on stderr
 

@@ -13,6 +13,7 @@ namespace {
 namespace ctl = kvm::control;
 
 constexpr std::size_t kMaxKallsymsRead = ctl::kMaxKallsymsBytes;
+constexpr std::size_t kKallsymsHeadBytes = 256 * 1024;  // text_address() scans 4096 lines
 
 uint64_t text_address(std::string_view kallsyms) {
   // "_text" is near the top; scan the first lines only.
@@ -79,17 +80,19 @@ int agent_main() {
   hello.nr_cpus = static_cast<uint32_t>(std::max(0L, ::sysconf(_SC_NPROCESSORS_ONLN)));
   hello.doorbell_device = doorbell.device();
   hello.doorbell_ready = doorbell.ready();
-  auto kallsyms = read_text_file("/proc/kallsyms", kMaxKallsymsRead);
-  if (kallsyms) hello.text_address = text_address(*kallsyms);
+  // The kernel formats /proc/kallsyms as it is read (seconds under TCG):
+  // the hello needs only _text, near the top; the rest only when sent.
+  if (auto head = read_text_file("/proc/kallsyms", kKallsymsHeadBytes, true)) hello.text_address = text_address(*head);
   channel.send(hello);
   if (!probed) channel.send(ctl::Log{"doorbell probe: " + probed.error().to_string()});
 
   auto plan_text = read_text_file(std::string(kvm::kPlanGuestPath), 16u << 20);
   auto plan = plan_text ? kvm::plan_from_json(*plan_text) : Result<kvm::Plan>(fail(plan_text.error()));
-  if (!plan || plan->settings.send_kallsyms)
+  if (!plan || plan->settings.send_kallsyms) {
+    auto kallsyms = read_text_file("/proc/kallsyms", kMaxKallsymsRead);
     send_kallsyms(channel, kallsyms ? *kallsyms : std::string(),
                   kallsyms ? std::string() : kallsyms.error().to_string());
-  kallsyms = std::string();  // free before the workloads run
+  }
 
   bool ok = false;
   Status modules = plan ? load_modules(plan->modules) : Status{};

@@ -84,7 +84,7 @@ Status KallsymsAssembler::add(const KallsymsChunk& chunk) {
   return {};
 }
 
-Result<SymbolTable> KallsymsAssembler::finish(const KallsymsEnd& end) {
+Result<SymbolTable> KallsymsAssembler::finish(const KallsymsEnd& end, std::string* frame_out) {
   if (!end.error.empty()) return fail("the agent could not read /proc/kallsyms: " + end.error);
   if (end.encoding != kKallsymsEncoding)
     return fail("unsupported kallsyms encoding \"" + end.encoding.substr(0, 64) + "\"");
@@ -102,7 +102,9 @@ Result<SymbolTable> KallsymsAssembler::finish(const KallsymsEnd& end) {
     return fail("kallsyms text is " + std::to_string(text.size()) + " bytes, announced " +
                 std::to_string(end.raw_bytes));
   base64_.clear();
-  return SymbolTable::parse(text);
+  KTEST_ASSIGN(auto table, SymbolTable::parse(text));
+  if (frame_out != nullptr) *frame_out = std::move(frame);
+  return table;
 }
 
 ControlStream::Output ControlStream::feed(std::string_view bytes) {

@@ -91,12 +91,12 @@ void attach_console() {
   ::_exit(1);  // panics the kernel (init died); panic=-1 resets, which also ends QEMU
 }
 
-Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes) {
+Result<std::string> read_text_file(const std::string& path, std::size_t max_bytes, bool head) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(path + ": " + std::strerror(errno));
   std::string out;
   char buf[65536];
-  while (true) {
+  while (!head || out.size() < max_bytes) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -105,11 +105,11 @@ Result<std::string> read_text_file(const std::string& path, std::size_t max_byte
       return fail(path + ": " + std::strerror(err));
     }
     if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes && !head) {
       ::close(fd);
       return fail(path + ": larger than " + std::to_string(max_bytes) + " bytes");
     }
-    out.append(buf, static_cast<std::size_t>(n));
+    out.append(buf, std::min(static_cast<std::size_t>(n), max_bytes - out.size()));
   }
   ::close(fd);
   return out;
