@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <map>
@@ -21,6 +22,7 @@
 #include "cli/run/guest_image.h"
 #include "cli/run/guest_output.h"
 #include "cli/run/json_output.h"
+#include "cli/run/kallsyms_cache.h"
 #include "cli/run/guest_plan.h"
 #include "cli/run/scheduler_exits.h"
 #include "cli/run/terminal_bridge.h"
@@ -239,18 +241,13 @@ class Session {
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
     kernel_version_ = kernel->version;
     kernel_hz_ = read_kernel_hz(*kernel);
-    // Parsed once, before boot: the capture sections, the BPF-global
-    // resolver and the error trigger share it.
-    if (auto btf = kvm::vmlinux_btf_path(*kernel)) {
-      if (auto loaded = freeze::load_vmlinux(*btf)) {
-        vmlinux_ = std::move(*loaded);
-      } else {
-        vmlinux_unavailable_ = loaded.error().to_string();
-        notes_.add("BPF maps will not be captured: " + vmlinux_unavailable_);
-      }
-    } else {
-      notes_.add("BPF maps will not be captured: " + btf.error().to_string());
-    }
+    use_cached_kallsyms(plan, *kernel);
+    // Parsed once, while QEMU starts: the capture sections, the BPF-global
+    // resolver and the error trigger share it (drive() waits for it).
+    if (auto btf = kvm::vmlinux_btf_path(*kernel))
+      vmlinux_loading_ = std::async(std::launch::async, freeze::load_vmlinux, *btf);
+    else
+      no_vmlinux(btf.error());
     auto initrd = build_guest_initramfs(plan, *kernel, options_.agent_binary);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
 
@@ -280,8 +277,28 @@ class Session {
     return drive_booted();
   }
 
+  // A kernel booted before: its kallsyms come from the cache (parsed while
+  // the guest boots), and the agent does not send them.
+  void use_cached_kallsyms(GuestPlan& plan, const kvm::KernelImage& kernel) {
+    kallsyms_cache_ = kallsyms_cache_path(kernel);
+    if (kallsyms_cache_.empty() || !plan.plan.settings.send_kallsyms || !fs::exists(kallsyms_cache_)) return;
+    plan.plan.settings.send_kallsyms = false;
+    kallsyms_ended_ = true;
+    cached_kallsyms_ = std::async(std::launch::async, load_cached_kallsyms, kallsyms_cache_, kNoKaslrText);
+  }
+
+  void no_vmlinux(const Error& why) {
+    vmlinux_unavailable_ = why.to_string();
+    notes_.add("BPF maps will not be captured: " + vmlinux_unavailable_);
+  }
+
   // The event loop: doorbells, watchpoints, control messages, exit.
   Status drive() {
+    if (vmlinux_loading_.valid()) {
+      auto loaded = vmlinux_loading_.get();
+      if (loaded) vmlinux_ = std::move(*loaded);
+      else no_vmlinux(loaded.error());
+    }
     freeze::FreezeCoordinator coordinator(*machine_, bridge_, {kernel_version_});
     coordinator.add_section(freeze::make_vcpu_registers_section());
     coordinator.add_section(freeze::make_bpf_maps_section(vmlinux_, vmlinux_unavailable_, symbols_));
@@ -290,6 +307,12 @@ class Session {
     freeze::ErrorTrigger trigger(*machine_, vmlinux_, vmlinux_unavailable_, symbols_,
                                  [this](const std::string& line) { progress(line); });
     coordinator_ = &coordinator;
+    if (cached_kallsyms_.valid()) {
+      if (auto table = cached_kallsyms_.get())
+        coordinator_symbols(std::make_shared<control::SymbolTable>(std::move(*table)));
+      else  // this run has no symbols; the next one has the agent send them
+        notes_.add("kallsyms: " + table.error().to_string() + "; watches and symbolized addresses fail");
+    }
     ControlReader control(machine_->control_channel(), notes_,
                           [this](const control::Message& m) { handle_message(m); });
     control_ = &control;
@@ -505,8 +528,13 @@ class Session {
             if (Status s = kallsyms_.add(m); !s) notes_.add("kallsyms: " + s.error().to_string());
           } else if constexpr (std::is_same_v<T, control::KallsymsEnd>) {
             kallsyms_ended_ = true;
-            auto table = kallsyms_.finish(m);
+            std::string frame;
+            auto table = kallsyms_.finish(m, &frame);
             if (table) {
+              const auto* text = table->find("_text");
+              if (!kallsyms_cache_.empty() && text != nullptr && text->address == kNoKaslrText)
+                if (Status kept = store_kallsyms(kallsyms_cache_, frame); !kept)
+                  notes_.add("kallsyms not cached: " + kept.error().to_string());
               coordinator_symbols(std::make_shared<control::SymbolTable>(std::move(*table)));
             } else {
               notes_.add("kallsyms: " + table.error().to_string());
@@ -719,6 +747,7 @@ class Session {
   // The guest kernel's vmlinux BTF and layouts; nullptr when the kernel has
   // none or it could not be loaded (maps are not captured), and then why.
   std::shared_ptr<const freeze::Vmlinux> vmlinux_;
+  std::future<Result<std::shared_ptr<const freeze::Vmlinux>>> vmlinux_loading_;  // run_guest() → drive()
   std::string vmlinux_unavailable_ = freeze::kNoVmlinuxBtf;
   std::shared_ptr<freeze::SharedSymbols> symbols_ = std::make_shared<freeze::SharedSymbols>();
   Clock::time_point deadline_;
@@ -727,6 +756,8 @@ class Session {
   control::KallsymsAssembler kallsyms_;
   std::optional<control::Done> agent_done_;
   bool kallsyms_ended_ = false;
+  std::string kallsyms_cache_;  // "" when the kernel's cannot be kept
+  std::future<Result<control::SymbolTable>> cached_kallsyms_;
   bool kallsyms_waited_ = false;  // catch_up_before_doorbell() waited
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
   std::vector<std::string> step_json_;  // GuestPlan::step_json
