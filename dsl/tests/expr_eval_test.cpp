@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "dsl/expr.h"
+#include "dsl/tests/eval_of.h"
 #include "dsl/scenario.h"
 #include "snapshot/report.h"
 
@@ -57,19 +58,9 @@ EvalContext context() {
   return ctx;
 }
 
-EvalOutcome eval(const std::string& text, const EvalContext& ctx = context()) {
-  auto parsed = parse_expr(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().to_string());
-  return evaluate(**parsed, text, ctx);
-}
+EvalOutcome eval(const std::string& text, const EvalContext& ctx = context()) { return test::eval_in(ctx, text); }
 
-std::string value_of(const std::string& text) {
-  auto parsed = parse_expr(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().to_string());
-  auto out = query(**parsed, text, context());
-  if (out.verdict == Verdict::Error) return "ERROR " + out.error->message;
-  return out.value_text;
-}
+std::string value_of(const std::string& text) { return test::value_in(context(), text); }
 
 }  // namespace
 

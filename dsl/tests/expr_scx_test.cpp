@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "dsl/expr.h"
+#include "dsl/tests/eval_of.h"
 #include "snapshot/report.h"
 
 using namespace ktest;
@@ -49,11 +50,7 @@ EvalContext context() {
   return EvalContext::from_reports(std::move(reports));
 }
 
-EvalOutcome eval(const std::string& text) {
-  auto parsed = parse_expr(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().to_string());
-  return evaluate(**parsed, text, context());
-}
+EvalOutcome eval(const std::string& text) { return test::eval_in(context(), text); }
 
 bool passes(const std::string& text) {
   EvalOutcome out = eval(text);
@@ -61,13 +58,7 @@ bool passes(const std::string& text) {
   return out.verdict == Verdict::Pass;
 }
 
-std::string value_of(const std::string& text) {
-  auto parsed = parse_expr(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().to_string());
-  auto out = query(**parsed, text, context());
-  if (out.verdict == Verdict::Error) return "ERROR " + out.error->message;
-  return out.value_text;
-}
+std::string value_of(const std::string& text) { return test::value_in(context(), text); }
 
 std::string error_of(const std::string& text) {
   EvalOutcome out = eval(text);

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "dsl/expr.h"
+#include "dsl/tests/eval_of.h"
 #include "dsl/scenario.h"
 #include "dsl/tests/diagnostics_of.h"
 #include "snapshot/report.h"
@@ -46,19 +47,9 @@ EvalContext context() {
   return EvalContext::from_reports(std::move(reports));
 }
 
-EvalOutcome eval(const std::string& text) {
-  auto parsed = parse_expr(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().to_string());
-  return evaluate(**parsed, text, context());
-}
+EvalOutcome eval(const std::string& text) { return test::eval_in(context(), text); }
 
-std::string value_of(const std::string& text) {
-  auto parsed = parse_expr(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().to_string());
-  auto out = query(**parsed, text, context());
-  if (out.verdict == Verdict::Error) return "ERROR " + out.error->message;
-  return out.value_text;
-}
+std::string value_of(const std::string& text) { return test::value_in(context(), text); }
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string out;
