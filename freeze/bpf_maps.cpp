@@ -203,15 +203,17 @@ struct XarrayWalk {
   std::size_t max_entries;
   std::vector<uint64_t> out;
   std::unordered_set<uint64_t> nodes;
+  bool more = false;  // an entry past max_entries was met; the walk stopped
 
   bool is_node(uint64_t entry) const { return (entry & 3) == 2 && entry > 4096; }
 
   Status visit(uint64_t entry, uint32_t depth) {
-    if (entry == 0) return {};
+    if (more || entry == 0) return {};
     if (is_node(entry)) return walk_node(entry - 2, depth);
     if ((entry & 3) != 0) return {};  // value or internal (retry, sibling, zero) entry
     if (out.size() >= max_entries) {
-      return fail(fmt::format("the xarray holds more than {} entries", max_entries));
+      more = true;
+      return {};
     }
     out.push_back(entry);
     return {};
@@ -229,6 +231,7 @@ struct XarrayWalk {
       // Sibling/retry entries are internal; in a leaf a node pointer is garbage.
       if (leaf && is_node(entry)) return fail(fmt::format("leaf xa_node {:#x} points to a node", node));
       KTEST_TRY(visit(entry, depth + 1));
+      if (more) break;
     }
     return {};
   }
@@ -236,14 +239,21 @@ struct XarrayWalk {
 
 }  // namespace
 
+Result<XarrayPrefix> collect_xarray_prefix(btf::MemoryReader& memory, uint64_t xarray_kva,
+                                           const XarrayLayout& layout, std::size_t max_entries) {
+  XarrayWalk walk{memory, layout, max_entries, {}, {}};
+  KTEST_ASSIGN(auto head, memory.read(xarray_kva + layout.head, 8));
+  KTEST_TRY(walk.visit(load_u64(head.data()), 0));
+  return XarrayPrefix{std::move(walk.out), walk.more};
+}
+
 Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
                                                      uint64_t xarray_kva,
                                                      const XarrayLayout& layout,
                                                      std::size_t max_entries) {
-  XarrayWalk walk{memory, layout, max_entries, {}, {}};
-  KTEST_ASSIGN(auto head, memory.read(xarray_kva + layout.head, 8));
-  KTEST_TRY(walk.visit(load_u64(head.data()), 0));
-  return std::move(walk.out);
+  KTEST_ASSIGN(auto prefix, collect_xarray_prefix(memory, xarray_kva, layout, max_entries));
+  if (prefix.more) return fail(fmt::format("the xarray holds more than {} entries", max_entries));
+  return std::move(prefix.entries);
 }
 
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,

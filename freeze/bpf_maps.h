@@ -159,6 +159,16 @@ Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
                                                      const XarrayLayout& layout,
                                                      std::size_t max_entries);
 
+// The first `max_entries` of those entries; `more` says the xarray holds
+// others past them (left out, the walk stops there). A node cycle is still
+// an error.
+struct XarrayPrefix {
+  std::vector<uint64_t> entries;
+  bool more = false;
+};
+Result<XarrayPrefix> collect_xarray_prefix(btf::MemoryReader& memory, uint64_t xarray_kva,
+                                           const XarrayLayout& layout, std::size_t max_entries);
+
 // A kernel array of hlist heads: `count` buckets `stride` bytes apart from
 // `kva`, each holding its chain's first node pointer at offset `head`.
 struct HlistBuckets {
@@ -201,14 +211,16 @@ Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32
                              const KernelLayout::LocalStorage& layout, std::size_t max_elements,
                              std::vector<LocalStorageElement>& out);
 
-// Every map in the guest; the per-map problems are in MapDump::error.
+// Every map in the guest, the first kMaxMaps of map_idr; the per-map
+// problems are in MapDump::error. `more_maps`, when given, is set when
+// map_idr holds maps past those (left out).
 struct MapReadContext {
   GuestKernel& kernel;
   const KernelLayout& layout;
   const btf::Btf& vmlinux;
   std::vector<uint64_t> per_cpu_offsets;  // one per possible CPU read
 };
-Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context);
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context, bool* more_maps = nullptr);
 
 inline constexpr std::size_t kMaxLinks = 4096;
 inline constexpr uint32_t kLinkTypeStructOps = 9;  // BPF_LINK_TYPE_STRUCT_OPS
