@@ -255,12 +255,18 @@ class BpfMapsSection final : public ReportSection {
     KTEST_ASSIGN(auto maps, read_bpf_maps(ctx, &more_maps));
     auto active = find_active_object(ctx, maps);
     for (auto& m : maps) report.maps.push_back(std::move(m));
-    if (!active) return fail(active.error().with_context("finding the attached scheduler's maps"));
+    // Maps left out are said whatever else went wrong.
+    std::string left_out = more_maps ? fmt::format("more than {} BPF maps; the rest are left out", kMaxMaps) : "";
+    if (!active) {
+      active.error().with_context("finding the attached scheduler's maps");
+      if (left_out.empty()) return fail(active.error());
+      return fail(left_out + "; " + active.error().to_string());
+    }
     if (*active) {
       if (!(*active)->obj_name.empty()) report.active_obj_name = (*active)->obj_name;
       report.active_map_kvas = std::move((*active)->map_kvas);
     }
-    if (more_maps) return fail(fmt::format("more than {} BPF maps; the rest are left out", kMaxMaps));
+    if (!left_out.empty()) return fail(left_out);
     return {};
   }
 

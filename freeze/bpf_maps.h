@@ -33,6 +33,8 @@
 // - The ReportSection (make_bpf_maps_section) needs the guest's kallsyms,
 //   which arrive after boot: the session publishes them in SharedSymbols.
 //   Without a Vmlinux (nullptr) every fill fails with `unavailable`.
+//   Past kMaxMaps maps in map_idr it keeps the first kMaxMaps in the report
+//   and fails saying the rest are left out (a section error).
 #pragma once
 
 #include <cstdint>

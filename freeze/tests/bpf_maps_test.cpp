@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include "freeze/bpf_globals.h"
+#include "freeze/vmlinux.h"
+#include "freeze/tests/fake_machine.h"
 #include "freeze/tests/synthetic_guest.h"
 
 namespace ktest::freeze {
@@ -122,11 +124,13 @@ void put_xarray(Ram& ram, uint64_t head_gpa, uint64_t nodes_gpa, const std::vect
 struct ManyMaps {
   static constexpr uint64_t kMaps = 0x100000, kMapSize = 0x80, kNodes = 0x200000;
   Ram ram{4 << 20};
-  kvm::control::SymbolTable symbols = guest_symbols(ram, "ffffffff80002000 d map_idr\n");
+  kvm::control::SymbolTable symbols = guest_symbols(
+      ram, "ffffffff80002000 d map_idr\nffffffff80003000 D __per_cpu_offset\nffffffff80004000 d link_idr\n");
   KernelLayout layout = small_layout();
   std::unique_ptr<GuestKernel> kernel;
 
   explicit ManyMaps(std::size_t count) {
+    layout.links = KernelLayout::Links{12, 64, 77};  // link_idr is empty: no scheduler
     layout.xarray.slot_count = 64;
     std::vector<uint64_t> kvas;
     for (std::size_t i = 0; i < count; ++i) {
@@ -178,6 +182,43 @@ TEST_CASE("read_bpf_maps: kMaxMaps maps are all read; past them the rest are lef
     REQUIRE_FALSE(all);
     CHECK(all.error().message == "the xarray holds more than 4096 entries");
   }
+}
+
+TEST_CASE("the bpf maps section: past kMaxMaps the maps read are kept, and the rest said left out") {
+  auto empty = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(empty);
+  auto fill = [&](ManyMaps& guest, Report& report) {
+    auto vmlinux = std::make_shared<const Vmlinux>(Vmlinux{*empty, guest.layout, std::nullopt, "no sched_ext"});
+    auto symbols = std::make_shared<SharedSymbols>();
+    symbols->set(std::make_shared<const kvm::control::SymbolTable>(guest.symbols));
+    FakeMachine machine(guest.ram);
+    REQUIRE(machine.pause_all());  // a capture reads a frozen guest
+    return make_bpf_maps_section(vmlinux, "", symbols)->fill(machine, report);
+  };
+  {
+    ManyMaps guest(kMaxMaps);
+    Report report;
+    Status filled = fill(guest, report);
+    CHECK_MESSAGE(filled, filled.error().to_string());
+    CHECK(report.maps.size() == kMaxMaps);
+  }
+  ManyMaps guest(kMaxMaps + 1);
+  Report report;
+  Status filled = fill(guest, report);
+  REQUIRE_FALSE(filled);
+  CHECK(filled.error().to_string() == "more than 4096 BPF maps; the rest are left out");
+  CHECK(report.maps.size() == kMaxMaps);
+
+  // Said also when the scheduler's maps cannot be told apart.
+  guest.layout.links.reset();
+  guest.layout.links_unavailable = "no struct 'bpf_struct_ops_link'";
+  Report again;
+  filled = fill(guest, again);
+  REQUIRE_FALSE(filled);
+  CHECK(filled.error().to_string() ==
+        "more than 4096 BPF maps; the rest are left out; finding the attached scheduler's maps: "
+        "the kernel's BTF lacks what struct_ops links need: no struct 'bpf_struct_ops_link'");
+  CHECK(again.maps.size() == kMaxMaps);
 }
 
 TEST_CASE("read_bpf_maps: an array of kMaxArrayEntries is read whole; a larger one is cut, and said") {
