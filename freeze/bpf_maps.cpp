@@ -259,7 +259,8 @@ Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
-                                                     std::size_t max_elements) {
+                                                     std::size_t max_elements, bool* more) {
+  if (more) *more = false;
   if (buckets.count == 0 || buckets.count > kMaxHashBuckets) {
     return fail(fmt::format("{} buckets is outside 1..{}", buckets.count, kMaxHashBuckets));
   }
@@ -279,7 +280,9 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
         return fail(fmt::format("bucket {}: element {:#x} is reached twice (a cycle)", b, elem));
       }
       if (out.size() >= max_elements) {
-        return fail(fmt::format("the map holds more than {} elements", max_elements));
+        if (more == nullptr) return fail(fmt::format("the map holds more than {} elements", max_elements));
+        *more = true;
+        return out;
       }
       out.push_back(elem);
       KTEST_ASSIGN(auto next, memory.read(node, 8));
@@ -292,9 +295,9 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
-                                                    std::size_t max_elements) {
+                                                    std::size_t max_elements, bool* more) {
   return collect_hlist_elements(memory, {buckets_kva, n_buckets, layout.bucket_size, layout.bucket_head},
-                                layout.elem_next, ChainEnd::NullsMarker, max_elements);
+                                layout.elem_next, ChainEnd::NullsMarker, max_elements, more);
 }
 
 void SharedSymbols::set(std::shared_ptr<const kvm::control::SymbolTable> table) {

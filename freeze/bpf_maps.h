@@ -184,17 +184,19 @@ enum class ChainEnd { Null, NullsMarker };
 // Element addresses on every chain, in bucket order; an element is its
 // node minus `node_offset` and a node's `next` is its first word. Stops
 // with an error on a cycle, past `max_elements`, past kMaxHashBuckets
-// buckets, or (ChainEnd::Null) at a misaligned node pointer.
+// buckets, or (ChainEnd::Null) at a misaligned node pointer. With `more`
+// given, meeting an element past `max_elements` is no error: the walk
+// stops there, keeps the first `max_elements` and sets *more.
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
-                                                     std::size_t max_elements);
+                                                     std::size_t max_elements, bool* more = nullptr);
 
 // Element addresses of a bpf_htab's bucket array (hlist_nulls chains).
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
-                                                    std::size_t max_elements);
+                                                    std::size_t max_elements, bool* more = nullptr);
 
 // One element of a local-storage map: the object owning its storage
 // (bpf_local_storage.owner: a task_struct, cgroup, inode or sock) and the value.

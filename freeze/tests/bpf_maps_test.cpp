@@ -246,6 +246,46 @@ TEST_CASE("read_bpf_maps: an array of kMaxArrayEntries is read whole; a larger o
   CHECK(*past.error == "showing the first 1024 of 1025 elements");
 }
 
+TEST_CASE("read_bpf_maps: a hash of kMaxHashEntries elements is read whole; past them the first are kept, and said") {
+  auto vmlinux = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(vmlinux);
+  ManyMaps guest(1);
+  constexpr uint64_t kHash = ManyMaps::kMaps, kBuckets = 0x4000, kElems = 0x300000, kElemSize = 32;
+  Ram& ram = guest.ram;
+  ram.bytes.resize(8 << 20);  // GuestKernel reads through `ram`, so it sees the growth
+  put_map(ram, kHash, "h", kMapTypeHash, 4, 4, kMaxHashEntries, 0);
+  ram.put64(kHash + 64, kPob + kBuckets);
+  ram.put32(kHash + 72, 1);  // one bucket, one chain
+  // `count` elements (key i, value 7i) chained in bucket 0; a nulls marker ends the chain.
+  auto chain = [&](uint64_t count) {
+    ram.put64(kBuckets, kPob + kElems);
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t elem = kElems + i * kElemSize;
+      ram.put64(elem, i + 1 < count ? kPob + elem + kElemSize : 1);
+      ram.put32(elem + 16, static_cast<uint32_t>(i));
+      ram.put32(elem + 24, static_cast<uint32_t>(7 * i));
+    }
+  };
+  MapReadContext ctx{*guest.kernel, guest.layout, *vmlinux, {}};
+
+  chain(kMaxHashEntries);
+  auto whole = read_bpf_maps(ctx);
+  REQUIRE(whole);
+  const MapDump& at_limit = whole->at(0);
+  CHECK_FALSE(at_limit.error);
+  REQUIRE(at_limit.entries.size() == kMaxHashEntries);
+  CHECK(at_limit.entries.back().key_hex == "ff ff 00 00");
+
+  chain(kMaxHashEntries + 1);
+  auto cut = read_bpf_maps(ctx);
+  REQUIRE(cut);
+  const MapDump& past = cut->at(0);
+  REQUIRE(past.error);
+  CHECK(*past.error == "showing the first 65536 elements; the map holds more");
+  REQUIRE(past.entries.size() == kMaxHashEntries);  // the first ones are kept
+  CHECK(past.entries.back().key_hex == "ff ff 00 00");
+}
+
 TEST_CASE("per_cpu_offsets: kMaxGuestCpus CPUs are read; the CPUs past them are left out") {
   Ram ram;
   auto symbols = guest_symbols(ram, "ffffffff80010000 D __per_cpu_offset\n");
