@@ -436,6 +436,51 @@ TEST_CASE("collect_ringbuf: the record count is bounded") {
   CHECK(out.samples.size() == kMaxRingbufRecords);
 }
 
+TEST_CASE("collect_ringbuf: kMaxRingbufRecords records are read whole; one more is left out, and said") {
+  RingGuest g(64 * 1024);  // room for 8192 empty records (8 bytes each)
+  auto fill = [&](std::size_t records) {
+    uint64_t p = 0;
+    for (std::size_t i = 0; i < records; ++i) p = g.record(p, 0);
+    g.positions(0, p);
+  };
+  fill(kMaxRingbufRecords);
+  RingbufContents whole;
+  Status read = g.collect(whole);
+  CHECK_MESSAGE(read, read.error().to_string());
+  CHECK(whole.dump.records.size() == kMaxRingbufRecords);
+
+  fill(kMaxRingbufRecords + 1);
+  RingbufContents cut;
+  read = g.collect(cut);
+  REQUIRE_FALSE(read);
+  CHECK(read.error().message == "showing the first 4096 records (32768 of 32776 pending bytes)");
+  CHECK(cut.dump.records.size() == kMaxRingbufRecords);
+}
+
+TEST_CASE("collect_ringbuf: kMaxRingbufBytes pending are read whole; past them the rest is left out, and said") {
+  constexpr uint64_t kRecordBytes = 4096;  // a header and 4088 payload bytes
+  RingGuest g(2 * kMaxRingbufBytes);
+  g.ram.bytes.resize(kRb + g.l.data + 2 * g.cap);  // the data pages, mapped twice
+  auto fill = [&](uint64_t records) {
+    uint64_t p = 0;
+    for (uint64_t i = 0; i < records; ++i) p = g.record(p, kRecordBytes - kRingbufHeaderSize);
+    g.positions(0, p);
+  };
+  fill(kMaxRingbufBytes / kRecordBytes);
+  RingbufContents whole;
+  Status read = g.collect(whole);
+  CHECK_MESSAGE(read, read.error().to_string());
+  CHECK(whole.dump.pending_bytes == kMaxRingbufBytes);
+  CHECK(whole.dump.records.size() == kMaxRingbufBytes / kRecordBytes);
+
+  fill(kMaxRingbufBytes / kRecordBytes + 1);
+  RingbufContents cut;
+  read = g.collect(cut);
+  REQUIRE_FALSE(read);
+  CHECK(read.error().message == "showing the records in the first 4194304 of 4198400 pending bytes");
+  CHECK(cut.dump.records.size() == kMaxRingbufBytes / kRecordBytes);
+}
+
 TEST_CASE("ArenaLayout and RingbufLayout from the fetched kernel's vmlinux BTF") {
   std::string path = std::string(KTEST_KERNEL_DIR) + "/vmlinux";
   if (std::string(KTEST_KERNEL_DIR).empty() || !std::filesystem::exists(path)) {
