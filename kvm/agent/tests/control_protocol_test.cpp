@@ -80,6 +80,21 @@ TEST_SUITE("kvm_agent.protocol") {
     CHECK(back.details.verifier_log.find("bytes cut") != std::string::npos);
   }
 
+  TEST_CASE("a verifier log and an output tail of kMaxDetailTextBytes are kept whole; a byte more is cut") {
+    StepFinished f;
+    f.details.verifier_log = std::string(kMaxDetailTextBytes - 3, 'v') + "END";
+    f.details.output_tail = std::string(kMaxDetailTextBytes, 'o');
+    auto whole = std::get<StepFinished>(round_trip(f));
+    CHECK(whole.details.verifier_log == f.details.verifier_log);
+    CHECK(whole.details.output_tail == f.details.output_tail);
+
+    f.details.verifier_log = "X" + f.details.verifier_log;
+    f.details.output_tail += "!";
+    auto cut = std::get<StepFinished>(round_trip(f));
+    CHECK(cut.details.verifier_log == "[1 bytes cut]" + std::string(kMaxDetailTextBytes - 3, 'v') + "END");
+    CHECK(cut.details.output_tail == "[1 bytes cut]" + std::string(kMaxDetailTextBytes - 1, 'o') + "!");
+  }
+
   TEST_CASE("hostile or malformed lines are rejected with a reason") {
     CHECK_FALSE(decode_message("").ok());
     CHECK_FALSE(decode_message("not json").ok());
