@@ -31,7 +31,7 @@ std::optional<DoorbellEvent> take_doorbell_request(doorbell::DoorbellPage& page,
   uint64_t serial = std::atomic_ref<uint64_t>(page.request_serial).load(std::memory_order_acquire);
   if (serial == last_serial) return std::nullopt;  // a ring without a new request
   // One request is in flight by the ABI; a guest that floods is not served.
-  if (pending > kMaxPendingDoorbells) return std::nullopt;
+  if (pending >= kMaxPendingDoorbells) return std::nullopt;
   last_serial = serial;
   DoorbellEvent ev;
   ev.serial = serial;
