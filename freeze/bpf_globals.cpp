@@ -192,8 +192,12 @@ std::string BpfGlobal::qualified() const { return object.empty() ? name : object
 Result<BpfGlobals> collect_bpf_globals(GuestKernel& kernel, const KernelLayout& layout,
                                        const btf::Btf& vmlinux) {
   KTEST_ASSIGN(uint64_t idr, kernel.symbol("map_idr"));
-  KTEST_ASSIGN(auto kvas, collect_xarray_entries(kernel, idr + layout.idr_xarray, layout.xarray, kMaxMaps));
+  KTEST_ASSIGN(auto prefix, collect_xarray_prefix(kernel, idr + layout.idr_xarray, layout.xarray, kMaxMaps));
+  const std::vector<uint64_t>& kvas = prefix.entries;
   BpfGlobals out;
+  if (prefix.more) {
+    out.problems.push_back(fmt::format("more than {} BPF maps; the globals of the rest are not listed", kMaxMaps));
+  }
   std::vector<MapHeader> sections;
   std::map<uint64_t, std::string> object_of_btf;  // the maps of one object share its struct btf
   for (uint64_t kva : kvas) {

@@ -14,7 +14,8 @@
 //   BTF cannot be read, or whose variables lie outside the map's value
 //   (offset + size > value_size) is left out whole and described in
 //   `problems`; a map that is not a global section is never read. At most
-//   kMaxMaps maps and kMaxBpfGlobals variables are listed.
+//   kMaxMaps maps and kMaxBpfGlobals variables are listed: the maps past
+//   them are left out, said in `problems`.
 // - resolve_watch_symbol() decides, in this order:
 //     1. a name without a '.' that kallsyms has is that kernel symbol (the
 //        BPF globals are not read at all);
@@ -71,7 +72,7 @@ struct BpfGlobals {
   std::vector<std::string> problems;  // one line per map left out
 };
 
-// Fails only when map_idr itself cannot be walked.
+// Fails only when map_idr itself cannot be walked (a node cycle, unreadable).
 Result<BpfGlobals> collect_bpf_globals(GuestKernel& kernel, const KernelLayout& layout,
                                        const btf::Btf& vmlinux);
 

@@ -198,10 +198,12 @@ class MapReader {
 
 }  // namespace
 
-Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx) {
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx, bool* more_maps) {
   KTEST_ASSIGN(uint64_t idr, ctx.kernel.symbol("map_idr"));
-  KTEST_ASSIGN(auto maps, collect_xarray_entries(ctx.kernel, idr + ctx.layout.idr_xarray,
-                                                 ctx.layout.xarray, kMaxMaps));
+  KTEST_ASSIGN(auto prefix, collect_xarray_prefix(ctx.kernel, idr + ctx.layout.idr_xarray,
+                                                  ctx.layout.xarray, kMaxMaps));
+  if (more_maps) *more_maps = prefix.more;
+  const std::vector<uint64_t>& maps = prefix.entries;
   MapReader reader(ctx);
   std::vector<MapDump> out;
   // Maps of one BPF object share its struct btf; the global-section maps
@@ -249,14 +251,22 @@ class BpfMapsSection final : public ReportSection {
     KTEST_ASSIGN(auto frozen, open_frozen_kernel(machine, *symbols));
     MapReadContext ctx{*frozen.kernel, vmlinux_->maps, vmlinux_->btf, {}};
     KTEST_ASSIGN(ctx.per_cpu_offsets, frozen.kernel->per_cpu_offsets(machine.vcpu_count()));
-    KTEST_ASSIGN(auto maps, read_bpf_maps(ctx));
+    bool more_maps = false;
+    KTEST_ASSIGN(auto maps, read_bpf_maps(ctx, &more_maps));
     auto active = find_active_object(ctx, maps);
     for (auto& m : maps) report.maps.push_back(std::move(m));
-    if (!active) return fail(active.error().with_context("finding the attached scheduler's maps"));
+    // Maps left out are said whatever else went wrong.
+    std::string left_out = more_maps ? fmt::format("more than {} BPF maps; the rest are left out", kMaxMaps) : "";
+    if (!active) {
+      active.error().with_context("finding the attached scheduler's maps");
+      if (left_out.empty()) return fail(active.error());
+      return fail(left_out + "; " + active.error().to_string());
+    }
     if (*active) {
       if (!(*active)->obj_name.empty()) report.active_obj_name = (*active)->obj_name;
       report.active_map_kvas = std::move((*active)->map_kvas);
     }
+    if (!left_out.empty()) return fail(left_out);
     return {};
   }
 

@@ -203,15 +203,17 @@ struct XarrayWalk {
   std::size_t max_entries;
   std::vector<uint64_t> out;
   std::unordered_set<uint64_t> nodes;
+  bool more = false;  // an entry past max_entries was met; the walk stopped
 
   bool is_node(uint64_t entry) const { return (entry & 3) == 2 && entry > 4096; }
 
   Status visit(uint64_t entry, uint32_t depth) {
-    if (entry == 0) return {};
+    if (more || entry == 0) return {};
     if (is_node(entry)) return walk_node(entry - 2, depth);
     if ((entry & 3) != 0) return {};  // value or internal (retry, sibling, zero) entry
     if (out.size() >= max_entries) {
-      return fail(fmt::format("the xarray holds more than {} entries", max_entries));
+      more = true;
+      return {};
     }
     out.push_back(entry);
     return {};
@@ -229,6 +231,7 @@ struct XarrayWalk {
       // Sibling/retry entries are internal; in a leaf a node pointer is garbage.
       if (leaf && is_node(entry)) return fail(fmt::format("leaf xa_node {:#x} points to a node", node));
       KTEST_TRY(visit(entry, depth + 1));
+      if (more) break;
     }
     return {};
   }
@@ -236,20 +239,28 @@ struct XarrayWalk {
 
 }  // namespace
 
+Result<XarrayPrefix> collect_xarray_prefix(btf::MemoryReader& memory, uint64_t xarray_kva,
+                                           const XarrayLayout& layout, std::size_t max_entries) {
+  XarrayWalk walk{memory, layout, max_entries, {}, {}};
+  KTEST_ASSIGN(auto head, memory.read(xarray_kva + layout.head, 8));
+  KTEST_TRY(walk.visit(load_u64(head.data()), 0));
+  return XarrayPrefix{std::move(walk.out), walk.more};
+}
+
 Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
                                                      uint64_t xarray_kva,
                                                      const XarrayLayout& layout,
                                                      std::size_t max_entries) {
-  XarrayWalk walk{memory, layout, max_entries, {}, {}};
-  KTEST_ASSIGN(auto head, memory.read(xarray_kva + layout.head, 8));
-  KTEST_TRY(walk.visit(load_u64(head.data()), 0));
-  return std::move(walk.out);
+  KTEST_ASSIGN(auto prefix, collect_xarray_prefix(memory, xarray_kva, layout, max_entries));
+  if (prefix.more) return fail(fmt::format("the xarray holds more than {} entries", max_entries));
+  return std::move(prefix.entries);
 }
 
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
-                                                     std::size_t max_elements) {
+                                                     std::size_t max_elements, bool* more) {
+  if (more) *more = false;
   if (buckets.count == 0 || buckets.count > kMaxHashBuckets) {
     return fail(fmt::format("{} buckets is outside 1..{}", buckets.count, kMaxHashBuckets));
   }
@@ -269,7 +280,9 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
         return fail(fmt::format("bucket {}: element {:#x} is reached twice (a cycle)", b, elem));
       }
       if (out.size() >= max_elements) {
-        return fail(fmt::format("the map holds more than {} elements", max_elements));
+        if (more == nullptr) return fail(fmt::format("the map holds more than {} elements", max_elements));
+        *more = true;
+        return out;
       }
       out.push_back(elem);
       KTEST_ASSIGN(auto next, memory.read(node, 8));
@@ -282,9 +295,9 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
-                                                    std::size_t max_elements) {
+                                                    std::size_t max_elements, bool* more) {
   return collect_hlist_elements(memory, {buckets_kva, n_buckets, layout.bucket_size, layout.bucket_head},
-                                layout.elem_next, ChainEnd::NullsMarker, max_elements);
+                                layout.elem_next, ChainEnd::NullsMarker, max_elements, more);
 }
 
 void SharedSymbols::set(std::shared_ptr<const kvm::control::SymbolTable> table) {

@@ -33,6 +33,8 @@
 // - The ReportSection (make_bpf_maps_section) needs the guest's kallsyms,
 //   which arrive after boot: the session publishes them in SharedSymbols.
 //   Without a Vmlinux (nullptr) every fill fails with `unavailable`.
+//   Past kMaxMaps maps in map_idr it keeps the first kMaxMaps in the report
+//   and fails saying the rest are left out (a section error).
 #pragma once
 
 #include <cstdint>
@@ -159,6 +161,16 @@ Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
                                                      const XarrayLayout& layout,
                                                      std::size_t max_entries);
 
+// The first `max_entries` of those entries; `more` says the xarray holds
+// others past them (left out, the walk stops there). A node cycle is still
+// an error.
+struct XarrayPrefix {
+  std::vector<uint64_t> entries;
+  bool more = false;
+};
+Result<XarrayPrefix> collect_xarray_prefix(btf::MemoryReader& memory, uint64_t xarray_kva,
+                                           const XarrayLayout& layout, std::size_t max_entries);
+
 // A kernel array of hlist heads: `count` buckets `stride` bytes apart from
 // `kva`, each holding its chain's first node pointer at offset `head`.
 struct HlistBuckets {
@@ -172,17 +184,19 @@ enum class ChainEnd { Null, NullsMarker };
 // Element addresses on every chain, in bucket order; an element is its
 // node minus `node_offset` and a node's `next` is its first word. Stops
 // with an error on a cycle, past `max_elements`, past kMaxHashBuckets
-// buckets, or (ChainEnd::Null) at a misaligned node pointer.
+// buckets, or (ChainEnd::Null) at a misaligned node pointer. With `more`
+// given, meeting an element past `max_elements` is no error: the walk
+// stops there, keeps the first `max_elements` and sets *more.
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
-                                                     std::size_t max_elements);
+                                                     std::size_t max_elements, bool* more = nullptr);
 
 // Element addresses of a bpf_htab's bucket array (hlist_nulls chains).
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
-                                                    std::size_t max_elements);
+                                                    std::size_t max_elements, bool* more = nullptr);
 
 // One element of a local-storage map: the object owning its storage
 // (bpf_local_storage.owner: a task_struct, cgroup, inode or sock) and the value.
@@ -201,14 +215,16 @@ Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32
                              const KernelLayout::LocalStorage& layout, std::size_t max_elements,
                              std::vector<LocalStorageElement>& out);
 
-// Every map in the guest; the per-map problems are in MapDump::error.
+// Every map in the guest, the first kMaxMaps of map_idr; the per-map
+// problems are in MapDump::error. `more_maps`, when given, is set when
+// map_idr holds maps past those (left out).
 struct MapReadContext {
   GuestKernel& kernel;
   const KernelLayout& layout;
   const btf::Btf& vmlinux;
   std::vector<uint64_t> per_cpu_offsets;  // one per possible CPU read
 };
-Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context);
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context, bool* more_maps = nullptr);
 
 inline constexpr std::size_t kMaxLinks = 4096;
 inline constexpr uint32_t kLinkTypeStructOps = 9;  // BPF_LINK_TYPE_STRUCT_OPS

@@ -55,7 +55,8 @@ Status read_hash(MapFill& f, MapDump& d, bool percpu) {
   KTEST_ASSIGN(uint64_t buckets, f.kernel.read_u64(h.kva + l.htab_buckets));
   KTEST_ASSIGN(uint32_t n_buckets, f.kernel.read_u32(h.kva + l.htab_n_buckets));
   std::size_t limit = std::min<std::size_t>(uint64_t{h.max_entries} + 64, kMaxHashEntries);
-  KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit));
+  bool more = false;
+  KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit, &more));
   uint64_t value_at = l.elem_key + round8(h.key_size);
   uint64_t elem_len = value_at + (percpu ? 8 : h.value_size);
   for (uint64_t elem : elems) {
@@ -71,6 +72,7 @@ Status read_hash(MapFill& f, MapDump& d, bool percpu) {
     d.entries.push_back({f.render(h.key_type, key), std::move(key_hex), f.render(h.value_type, value),
                          hex_bytes(value.data(), value.size()), std::nullopt});
   }
+  if (more) return fail(fmt::format("showing the first {} elements; the map holds more", limit));
   return {};
 }
 

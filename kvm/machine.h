@@ -16,7 +16,8 @@
 //   kPayloadMax (the guest is hostile input). Exited is the last event; after
 //   it every other call fails with the exit as the error.
 // - The console goes to <run_dir>/console.log; console_tail() keeps the last
-//   lines for error messages. Exited carries that tail.
+//   lines for error messages (QEMU: kvm/qemu/guest_input.h bounds them).
+//   Exited carries that tail.
 // - Every call is bounded by a timeout: a hung QEMU or guest never hangs the
 //   caller. All methods are thread-safe (one internal lock per channel), so a
 //   freeze coordinator may wait_event() on one thread and reply on another.
@@ -117,7 +118,6 @@ struct MachineConfig {
   Millis boot_timeout{60'000};      // QEMU start until monitor + doorbell ready
   Millis run_timeout{600'000};      // whole-run watchdog: guest killed after it
   Millis command_timeout{10'000};   // one monitor/gdbstub command
-  size_t console_tail_lines = 40;
   std::string qemu_binary = "qemu-system-x86_64";
   // A second console for a person: a virtio console port (the guest's
   // /dev/hvc0, a real tty) whose bytes are terminal_channel(). Only when

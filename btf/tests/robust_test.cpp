@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -230,6 +231,84 @@ TEST_CASE("pointer deref through a reader: chains, cycles, nulls, holes, depth")
   CHECK(shallow.members.at(0).value.deref->members.at(0).value.deref_skipped_reason->find("depth") !=
         std::string::npos);
   CHECK(mem.reads < 20);
+}
+
+// Structs nested `levels` deep: s1 { int v; }, s<k> { s<k-1> in; }; returns s<levels>'s id.
+int nested_structs(struct ::btf* b, uint32_t levels) {
+  const int i32 = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+  int inner = btf__add_struct(b, "s1", 4);
+  btf__add_field(b, "v", i32, 0, 0);
+  for (uint32_t k = 2; k <= levels; ++k) {
+    const int outer = btf__add_struct(b, ("s" + std::to_string(k)).c_str(), 4);
+    btf__add_field(b, "in", inner, 0, 0);
+    inner = outer;
+  }
+  return inner;
+}
+
+// The value `levels` members down from `v`.
+const RenderedValue& member_depth(const RenderedValue& v, uint32_t levels) {
+  const RenderedValue* at = &v;
+  for (uint32_t i = 0; i < levels; ++i) at = &at->members.at(0).value;
+  return *at;
+}
+
+TEST_CASE("value depth: a value max_depth levels deep renders whole; one level more is cut there") {
+  constexpr uint32_t kMaxDepth = RenderOptions{}.max_depth;
+  const std::vector<uint8_t> bytes = {42, 0, 0, 0};
+  // max_depth structs around the int: the int sits max_depth levels below the top.
+  struct ::btf* at_limit = btf__new_empty();
+  const int deepest = nested_structs(at_limit, kMaxDepth);
+  auto whole = render(at_limit, static_cast<uint32_t>(deepest), bytes);
+  const RenderedValue& leaf = member_depth(whole, kMaxDepth);
+  CHECK(leaf.kind == ValueKind::Int);
+  CHECK(leaf.int_value == 42);
+  btf__free(at_limit);
+
+  struct ::btf* past = btf__new_empty();
+  const int too_deep = nested_structs(past, kMaxDepth + 1);
+  auto cut = render(past, static_cast<uint32_t>(too_deep), bytes);
+  CHECK(member_depth(cut, kMaxDepth).kind == ValueKind::Struct);  // kept down to the limit
+  const RenderedValue& below = member_depth(cut, kMaxDepth + 1);
+  CHECK(below.kind == ValueKind::Unsupported);
+  CHECK(below.reason == "nesting deeper than 64 levels");
+  btf__free(past);
+}
+
+TEST_CASE("pointer depth: max_deref_depth pointers are followed; the next one is not, and says why") {
+  // struct node { int v; struct node *next; }
+  struct ::btf* b = btf__new_empty();
+  const int i32 = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+  const int node = btf__add_struct(b, "node", 16);
+  btf__add_field(b, "v", i32, 0, 0);
+  btf__add_field(b, "next", node + 1, 64, 0);
+  REQUIRE(btf__add_ptr(b, node) == node + 1);
+  // 0 -> 0x1000 -> 0x2000 -> 0x3000 -> 0x4000, node k holding v = k.
+  FakeMemory mem;
+  auto node_at = [](int32_t v, uint64_t next) {
+    std::vector<uint8_t> out(16);
+    std::memcpy(out.data(), &v, 4);
+    std::memcpy(out.data() + 8, &next, 8);
+    return out;
+  };
+  for (uint64_t k = 1; k <= 4; ++k) mem.objects[k * 0x1000] = node_at(static_cast<int32_t>(k), (k + 1) * 0x1000);
+  RenderOptions options;  // the default depth, as captures use it
+  options.reader = &mem;
+  REQUIRE(options.max_deref_depth == 2);
+  auto v = render(b, static_cast<uint32_t>(node), node_at(0, 0x1000), options);
+  const RenderedValue* at = &v;
+  for (uint32_t followed = 1; followed <= options.max_deref_depth; ++followed) {
+    const RenderedValue& next = at->members.at(1).value;
+    REQUIRE(next.deref);
+    CHECK(next.deref->members.at(0).value.int_value == followed);
+    at = next.deref.get();
+  }
+  const RenderedValue& not_followed = at->members.at(1).value;
+  CHECK(not_followed.kind == ValueKind::Ptr);
+  CHECK(not_followed.deref == nullptr);
+  CHECK(not_followed.deref_skipped_reason == "pointer depth limit 2 reached");
+  CHECK(mem.reads == 2);
+  btf__free(b);
 }
 
 }  // namespace

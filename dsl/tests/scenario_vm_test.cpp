@@ -87,6 +87,35 @@ TEST_CASE("numa node memory sums to vm.memory") {
               "{cpus: \"4-7\", memory: 256M}]"});
 }
 
+namespace {
+
+// `nodes` NUMA nodes of `memory` each, node i holding cpu i (vm.cpus and
+// vm.memory follow from the nodes).
+std::string numa_nodes(int nodes, const std::string& memory) {
+  std::string yaml = "vm:\n  cpus: " + std::to_string(nodes) + "\n  numa:\n";
+  for (int i = 0; i < nodes; ++i) yaml += "    - {cpus: \"" + std::to_string(i) + "\", memory: " + memory + "}\n";
+  return yaml;
+}
+
+}  // namespace
+
+TEST_CASE("numa: 64 nodes of 32M each are accepted; a 65th node or a node under 32M is refused") {
+  auto load = load_scenario_text(numa_nodes(64, "32M"), "t.yaml");
+  REQUIRE(load.ok());
+  CHECK(load.scenario->vm.numa.size() == 64);
+  CHECK(load.scenario->vm.numa[63].cpus == std::vector<uint32_t>{63});
+  CHECK(load.scenario->vm.memory_bytes == 64ull * (32ull << 20));
+
+  // A 65th node needs a 65th cpu, refused as well; the node count is said on its own.
+  CHECK(errors_of(numa_nodes(65, "32M")) ==
+        Lines{"2:9: 'cpus' is 65, outside 1..64 | use a number from 1 to 64",
+              "4:5: 'numa' has 65 nodes, more than 64 | use fewer nodes"});
+  CHECK(errors_of("vm:\n  cpus: 2\n  numa:\n    - {cpus: \"0\", memory: 31M}\n"
+                  "    - {cpus: \"1\", memory: 32M}\n") ==
+        Lines{"4:27: a NUMA node's memory must be a whole number of MiB, at least 32M, not 31M | use e.g. "
+              "memory: 256M"});
+}
+
 TEST_CASE("cpu_model is a QEMU model token") {
   CHECK(errors_of("vm: {cpu_model: \"host,-xsaves\"}\n").empty());
   CHECK(errors_of("vm: {cpu_model: \"qemu64 -smp 64\"}\n") ==

@@ -109,6 +109,102 @@ TEST_CASE("count_arena_pages: present PTEs count, the scratch page and holes do 
   CHECK(count_arena_pages(k.physical(), k.page_table_root(), false, huge, std::nullopt).present == 4);
 }
 
+TEST_CASE("count_arena_pages: kMaxArenaPages pages are counted whole; past them the count stops, and says so") {
+  ArenaGuest guest;
+  auto& k = *guest.kernel;
+  ArenaGeometry at_limit = guest.g;
+  at_limit.user_vm_start = 0x7f0000000000ULL;  // the window's pages from offset 0
+  at_limit.user_vm_end = at_limit.user_vm_start + kMaxArenaPages * kPageSize;
+  REQUIRE(at_limit.pages() == kMaxArenaPages);
+  // The last page inside the cap and the first past it are present too.
+  guest.tables.map(at_limit.kern_vm_start + (kMaxArenaPages - 1) * kPageSize, 0x304000);
+  guest.tables.map(at_limit.kern_vm_start + kMaxArenaPages * kPageSize, 0x305000);
+  PageCount whole = count_arena_pages(k.physical(), k.page_table_root(), false, at_limit, std::nullopt);
+  CHECK_FALSE(whole.truncated);
+  CHECK(whole.present == 5);  // arena16's four, and the last one
+
+  ArenaGeometry past = at_limit;
+  past.user_vm_end += kPageSize;
+  PageCount cut = count_arena_pages(k.physical(), k.page_table_root(), false, past, std::nullopt);
+  CHECK(cut.truncated);
+  CHECK(cut.present == 5);  // the page past the cap is not counted
+}
+
+// read_bpf_maps over an ARENA map whose object declares `globals_size`
+// bytes of __arena globals; a vmlinux BTF with just the structs the arena
+// reader asks for.
+MapDump arena_with_globals(uint64_t globals_size) {
+  auto vmlinux_blob = btf_blob([](struct ::btf* b) {
+    int u8 = btf__add_int(b, "u8", 1, 0);
+    int s16 = btf__add_int(b, "s16", 2, BTF_INT_SIGNED);
+    int u64 = btf__add_int(b, "u64", 8, 0);
+    int map = btf__add_struct(b, "bpf_map", 64);
+    REQUIRE(btf__add_struct(b, "bpf_arena", 88) > 0);
+    REQUIRE(btf__add_field(b, "map", map, 0, 0) == 0);
+    REQUIRE(btf__add_field(b, "user_vm_start", u64, 64 * 8, 0) == 0);
+    REQUIRE(btf__add_field(b, "user_vm_end", u64, 72 * 8, 0) == 0);
+    REQUIRE(btf__add_field(b, "kern_vm", u64, 80 * 8, 0) == 0);
+    REQUIRE(btf__add_struct(b, "vm_struct", 16) > 0);
+    REQUIRE(btf__add_field(b, "next", u64, 0, 0) == 0);
+    REQUIRE(btf__add_field(b, "addr", u64, 64, 0) == 0);
+    REQUIRE(btf__add_struct(b, "bpf_insn", 8) > 0);
+    REQUIRE(btf__add_field(b, "code", u8, 0, 0) == 0);
+    REQUIRE(btf__add_field(b, "off", s16, 16, 0) == 0);  // 16 bits: a 64 KiB guard, 32 KiB before the window
+    REQUIRE(btf__add_struct(b, "page", 64) > 0);
+  });
+  auto vmlinux = btf::Btf::from_bytes(vmlinux_blob, "synthetic vmlinux");
+  REQUIRE(vmlinux);
+  auto object_blob = btf_blob([&](struct ::btf* b) {
+    int chr = btf__add_int(b, "char", 1, BTF_INT_CHAR);
+    int index = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+    int bytes = btf__add_array(b, index, chr, static_cast<uint32_t>(globals_size));
+    int var = btf__add_var(b, "big", BTF_VAR_GLOBAL_ALLOCATED, bytes);
+    REQUIRE(btf__add_datasec(b, std::string(kArenaSection).c_str(), static_cast<uint32_t>(globals_size)) > 0);
+    REQUIRE(btf__add_datasec_var_info(b, var, 0, static_cast<uint32_t>(globals_size)) == 0);
+  });
+
+  ArenaGuest guest;
+  Ram& ram = guest.ram;
+  // An arena of 2048 pages (room for either place libbpf puts the globals),
+  // every page mapping the same guest page.
+  constexpr uint64_t kMap = 0x10000, kVm = 0x9000, kBtf = 0x6000, kBlob = 0x7000;
+  constexpr uint64_t kPages = 2048;
+  guest.symbols = guest_symbols(ram, "ffffffff80002000 d map_idr\n");
+  ram.put64(0x2008, kPob + kMap);
+  put_btf(ram, kBtf, kBlob, object_blob);
+  put_map(ram, kMap, "arena", kMapTypeArena, 0, 0, kPages, kPob + kBtf);
+  ram.put64(kMap + 64, kUserStart);
+  ram.put64(kMap + 72, kUserStart + kPages * kPageSize);
+  ram.put64(kMap + 80, kPob + kVm);
+  ram.put64(kVm + 8, kKernStart - 0x8000);
+  for (uint64_t page = 0; page < kPages; ++page) guest.tables.map(kKernStart + 0x12340000 + page * kPageSize, 0x306000);
+  auto kernel = GuestKernel::open(ram, guest.symbols, kRoot, 0);
+  REQUIRE(kernel);
+  KernelLayout layout = small_layout();
+  MapReadContext ctx{**kernel, layout, *vmlinux, {}};
+  auto maps = read_bpf_maps(ctx);
+  REQUIRE(maps);
+  REQUIRE(maps->size() == 1);
+  return std::move(maps->at(0));
+}
+
+TEST_CASE("read_arena: kMaxArenaGlobalsBytes of __arena globals are read whole; larger ones are cut, and said") {
+  MapDump whole = arena_with_globals(kMaxArenaGlobalsBytes);
+  CHECK_FALSE(whole.error);
+  REQUIRE(whole.arena);
+  CHECK(whole.arena->pages_present == 2048);
+  CHECK(whole.arena->globals_size == kMaxArenaGlobalsBytes);
+  CHECK(whole.arena->globals_addr != 0);
+  CHECK(whole.value);
+
+  MapDump cut = arena_with_globals(kMaxArenaGlobalsBytes + 1);
+  REQUIRE(cut.error);
+  CHECK(*cut.error == "globals cut at 4194304 of 4194305 bytes");
+  REQUIRE(cut.arena);
+  CHECK(cut.arena->globals_size == kMaxArenaGlobalsBytes + 1);
+  CHECK(cut.value);  // what was read is kept
+}
+
 TEST_CASE("read_arena_geometry: the kernel window from kern_vm->addr; garbage is refused") {
   Ram ram;
   auto symbols = guest_symbols(ram, "");
@@ -338,6 +434,51 @@ TEST_CASE("collect_ringbuf: the record count is bounded") {
   CHECK(s.error().message.find("showing the first") != std::string::npos);
   CHECK(out.dump.records.size() == kMaxRingbufRecords);
   CHECK(out.samples.size() == kMaxRingbufRecords);
+}
+
+TEST_CASE("collect_ringbuf: kMaxRingbufRecords records are read whole; one more is left out, and said") {
+  RingGuest g(64 * 1024);  // room for 8192 empty records (8 bytes each)
+  auto fill = [&](std::size_t records) {
+    uint64_t p = 0;
+    for (std::size_t i = 0; i < records; ++i) p = g.record(p, 0);
+    g.positions(0, p);
+  };
+  fill(kMaxRingbufRecords);
+  RingbufContents whole;
+  Status read = g.collect(whole);
+  CHECK_MESSAGE(read, read.error().to_string());
+  CHECK(whole.dump.records.size() == kMaxRingbufRecords);
+
+  fill(kMaxRingbufRecords + 1);
+  RingbufContents cut;
+  read = g.collect(cut);
+  REQUIRE_FALSE(read);
+  CHECK(read.error().message == "showing the first 4096 records (32768 of 32776 pending bytes)");
+  CHECK(cut.dump.records.size() == kMaxRingbufRecords);
+}
+
+TEST_CASE("collect_ringbuf: kMaxRingbufBytes pending are read whole; past them the rest is left out, and said") {
+  constexpr uint64_t kRecordBytes = 4096;  // a header and 4088 payload bytes
+  RingGuest g(2 * kMaxRingbufBytes);
+  g.ram.bytes.resize(kRb + g.l.data + 2 * g.cap);  // the data pages, mapped twice
+  auto fill = [&](uint64_t records) {
+    uint64_t p = 0;
+    for (uint64_t i = 0; i < records; ++i) p = g.record(p, kRecordBytes - kRingbufHeaderSize);
+    g.positions(0, p);
+  };
+  fill(kMaxRingbufBytes / kRecordBytes);
+  RingbufContents whole;
+  Status read = g.collect(whole);
+  CHECK_MESSAGE(read, read.error().to_string());
+  CHECK(whole.dump.pending_bytes == kMaxRingbufBytes);
+  CHECK(whole.dump.records.size() == kMaxRingbufBytes / kRecordBytes);
+
+  fill(kMaxRingbufBytes / kRecordBytes + 1);
+  RingbufContents cut;
+  read = g.collect(cut);
+  REQUIRE_FALSE(read);
+  CHECK(read.error().message == "showing the records in the first 4194304 of 4198400 pending bytes");
+  CHECK(cut.dump.records.size() == kMaxRingbufBytes / kRecordBytes);
 }
 
 TEST_CASE("ArenaLayout and RingbufLayout from the fetched kernel's vmlinux BTF") {

@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <map>
+#include <tuple>
 
 #include "freeze/bpf_globals.h"
 #include "freeze/coordinator.h"
@@ -266,6 +267,70 @@ TEST_CASE("collect_bpf_globals: variables of every global-section map, with thei
         "ffffffff81000000 T _text\nffffffff80001000 D phys_base\nffffffff80001008 D page_offset_base\n");
     CHECK_FALSE(guest.collect());
   }
+}
+
+TEST_CASE("collect_bpf_globals: kMaxBpfGlobals variables are listed; a map past them is left out, and said") {
+  // Object "big": .bss holds kMaxBpfGlobals - 1 one-byte variables (a
+  // DATASEC's vlen is 16 bits), .data one more, .rodata one past the cap.
+  constexpr uint32_t kBssVars = kMaxBpfGlobals - 1;
+  int bss = 0, data = 0, rodata = 0;
+  auto blob = btf_blob([&](struct ::btf* b) {
+    int chr = btf__add_int(b, "char", 1, BTF_INT_CHAR);
+    REQUIRE(chr > 0);
+    std::vector<int> vars;
+    for (uint32_t i = 0; i < kBssVars; ++i) {
+      vars.push_back(btf__add_var(b, ("v" + std::to_string(i)).c_str(), BTF_VAR_GLOBAL_ALLOCATED, chr));
+    }
+    bss = btf__add_datasec(b, ".bss", kBssVars);
+    REQUIRE(bss > 0);
+    for (uint32_t i = 0; i < kBssVars; ++i) REQUIRE(btf__add_datasec_var_info(b, vars[i], i, 1) == 0);
+    const std::tuple<const char*, const char*, int*> one_var_sections[] = {{".data", "last", &data},
+                                                                           {".rodata", "one_more", &rodata}};
+    for (auto [section, name, id] : one_var_sections) {
+      int var = btf__add_var(b, name, BTF_VAR_GLOBAL_ALLOCATED, chr);
+      *id = btf__add_datasec(b, section, 1);
+      REQUIRE(*id > 0);
+      REQUIRE(btf__add_datasec_var_info(b, var, 0, 1) == 0);
+    }
+  });
+  constexpr uint64_t kBss = 0x10000, kData = 0x11000, kRodata = 0x12000, kBtf = 0x13000, kBlob = 0x100000;
+  Ram ram(4 << 20);
+  auto symbols = guest_symbols(ram, "ffffffff80002000 d map_idr\n");
+  REQUIRE(blob.size() < ram.bytes.size() - kBlob);
+  put_btf(ram, kBtf, kBlob, blob);
+  put_map(ram, kBss, "big.bss", kMapTypeArray, 4, kBssVars, 1, kPob + kBtf);
+  ram.put32(kBss + 44, static_cast<uint32_t>(bss));
+  put_map(ram, kData, "big.data", kMapTypeArray, 4, 1, 1, kPob + kBtf);
+  ram.put32(kData + 44, static_cast<uint32_t>(data));
+  put_map(ram, kRodata, "big.rodata", kMapTypeArray, 4, 1, 1, kPob + kBtf);
+  ram.put32(kRodata + 44, static_cast<uint32_t>(rodata));
+  KernelLayout layout = small_layout();
+  auto vmlinux = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty vmlinux");
+  REQUIRE(vmlinux);
+  auto kernel = GuestKernel::open(ram, symbols, 0, 0);
+  REQUIRE(kernel);
+  // map_idr: a node holding big.bss and big.data.
+  ram.put64(0x2008, (kPob + 0x3000) | 2);
+  ram.put64(0x3008, kPob + kBss);
+  ram.put64(0x3010, kPob + kData);
+
+  auto at_limit = collect_bpf_globals(**kernel, layout, *vmlinux);
+  REQUIRE(at_limit);
+  CHECK(at_limit->problems.empty());
+  REQUIRE(at_limit->vars.size() == kMaxBpfGlobals);
+  CHECK(at_limit->vars[kBssVars - 1].qualified() == "big.v" + std::to_string(kBssVars - 1));
+  CHECK(at_limit->vars[kBssVars - 1].address == kPob + kBss + layout.array_value + kBssVars - 1);
+  CHECK(at_limit->vars.back().qualified() == "big.last");
+
+  ram.put64(0x3018, kPob + kRodata);  // and big.rodata
+  auto past = collect_bpf_globals(**kernel, layout, *vmlinux);
+  REQUIRE(past);
+  CHECK(past->vars.size() == kMaxBpfGlobals);  // the first maps' are kept
+  CHECK(past->vars.back().qualified() == "big.last");
+  REQUIRE(past->problems.size() == 1);
+  CHECK(past->problems[0] == fmt::format("map big.rodata at {:#x}: more than 65536 BPF globals in all; "
+                                         "this map's are not listed",
+                                         kPob + kRodata));
 }
 
 TEST_CASE("resolve_watch_symbol: var, obj.var, and kernel symbols' precedence") {

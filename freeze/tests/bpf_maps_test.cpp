@@ -2,6 +2,9 @@
 // with BTF read from guest memory; a corrupt map is reported, not fatal.
 #include <doctest/doctest.h>
 
+#include "freeze/bpf_globals.h"
+#include "freeze/vmlinux.h"
+#include "freeze/tests/fake_machine.h"
 #include "freeze/tests/synthetic_guest.h"
 
 namespace ktest::freeze {
@@ -95,6 +98,226 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
     REQUIRE(again->size() == 4);
     CHECK((*again)[1].error);
   }
+}
+
+// An xarray of 64-slot nodes at `nodes_gpa` onwards holding `entries` (kernel
+// addresses) in index order, rooted at the xa_head at `head_gpa`.
+void put_xarray(Ram& ram, uint64_t head_gpa, uint64_t nodes_gpa, const std::vector<uint64_t>& entries) {
+  constexpr uint64_t kSlots = 64, kNodeSize = 8 + kSlots * 8;
+  std::vector<uint64_t> level = entries;
+  uint8_t shift = 0;
+  do {
+    std::vector<uint64_t> parents;
+    for (std::size_t i = 0; i < level.size(); i += kSlots) {
+      ram.bytes[nodes_gpa] = shift;
+      for (std::size_t j = 0; j < kSlots && i + j < level.size(); ++j) ram.put64(nodes_gpa + 8 + j * 8, level[i + j]);
+      parents.push_back((kPob + nodes_gpa) | 2);
+      nodes_gpa += kNodeSize;
+    }
+    level = std::move(parents);
+    shift += 6;
+  } while (level.size() > 1);
+  ram.put64(head_gpa, level[0]);
+}
+
+// A guest whose map_idr holds `count` one-int array maps without BTF.
+struct ManyMaps {
+  static constexpr uint64_t kMaps = 0x100000, kMapSize = 0x80, kNodes = 0x200000;
+  Ram ram{4 << 20};
+  kvm::control::SymbolTable symbols = guest_symbols(
+      ram, "ffffffff80002000 d map_idr\nffffffff80003000 D __per_cpu_offset\nffffffff80004000 d link_idr\n");
+  KernelLayout layout = small_layout();
+  std::unique_ptr<GuestKernel> kernel;
+
+  explicit ManyMaps(std::size_t count) {
+    layout.links = KernelLayout::Links{12, 64, 77};  // link_idr is empty: no scheduler
+    layout.xarray.slot_count = 64;
+    std::vector<uint64_t> kvas;
+    for (std::size_t i = 0; i < count; ++i) {
+      uint64_t gpa = kMaps + i * kMapSize;
+      put_map(ram, gpa, ("m" + std::to_string(i)).c_str(), kMapTypeArray, 4, 4, 1, 0);
+      ram.put32(gpa + 64, static_cast<uint32_t>(i));
+      kvas.push_back(kPob + gpa);
+    }
+    put_xarray(ram, 0x2008, kNodes, kvas);
+    auto k = GuestKernel::open(ram, symbols, 0, 0);
+    REQUIRE(k);
+    kernel = std::move(*k);
+  }
+};
+
+TEST_CASE("read_bpf_maps: kMaxMaps maps are all read; past them the rest are left out, and said") {
+  auto vmlinux = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(vmlinux);
+  {
+    ManyMaps guest(kMaxMaps);
+    MapReadContext ctx{*guest.kernel, guest.layout, *vmlinux, {}};
+    bool more = true;
+    auto maps = read_bpf_maps(ctx, &more);
+    REQUIRE(maps);
+    CHECK_FALSE(more);
+    REQUIRE(maps->size() == kMaxMaps);
+    CHECK(maps->back().name == "m" + std::to_string(kMaxMaps - 1));
+    CHECK_FALSE(maps->back().error);
+    auto globals = collect_bpf_globals(*guest.kernel, guest.layout, *vmlinux);
+    REQUIRE(globals);
+    CHECK(globals->problems.empty());
+  }
+  {
+    ManyMaps guest(kMaxMaps + 1);
+    MapReadContext ctx{*guest.kernel, guest.layout, *vmlinux, {}};
+    bool more = false;
+    auto maps = read_bpf_maps(ctx, &more);
+    REQUIRE(maps);
+    CHECK(more);
+    REQUIRE(maps->size() == kMaxMaps);  // the first ones are kept
+    CHECK(maps->front().name == "m0");
+    CHECK(maps->back().name == "m" + std::to_string(kMaxMaps - 1));
+    auto globals = collect_bpf_globals(*guest.kernel, guest.layout, *vmlinux);
+    REQUIRE(globals);
+    CHECK(globals->problems == std::vector<std::string>{
+                                   "more than 4096 BPF maps; the globals of the rest are not listed"});
+    // Other walks of an xarray keep refusing what is past their bound.
+    auto all = collect_xarray_entries(*guest.kernel, kPob + 0x2000, guest.layout.xarray, kMaxMaps);
+    REQUIRE_FALSE(all);
+    CHECK(all.error().message == "the xarray holds more than 4096 entries");
+  }
+}
+
+TEST_CASE("the bpf maps section: past kMaxMaps the maps read are kept, and the rest said left out") {
+  auto empty = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(empty);
+  auto fill = [&](ManyMaps& guest, Report& report) {
+    auto vmlinux = std::make_shared<const Vmlinux>(Vmlinux{*empty, guest.layout, std::nullopt, "no sched_ext"});
+    auto symbols = std::make_shared<SharedSymbols>();
+    symbols->set(std::make_shared<const kvm::control::SymbolTable>(guest.symbols));
+    FakeMachine machine(guest.ram);
+    REQUIRE(machine.pause_all());  // a capture reads a frozen guest
+    return make_bpf_maps_section(vmlinux, "", symbols)->fill(machine, report);
+  };
+  {
+    ManyMaps guest(kMaxMaps);
+    Report report;
+    Status filled = fill(guest, report);
+    CHECK_MESSAGE(filled, filled.error().to_string());
+    CHECK(report.maps.size() == kMaxMaps);
+  }
+  ManyMaps guest(kMaxMaps + 1);
+  Report report;
+  Status filled = fill(guest, report);
+  REQUIRE_FALSE(filled);
+  CHECK(filled.error().to_string() == "more than 4096 BPF maps; the rest are left out");
+  CHECK(report.maps.size() == kMaxMaps);
+
+  // Said also when the scheduler's maps cannot be told apart.
+  guest.layout.links.reset();
+  guest.layout.links_unavailable = "no struct 'bpf_struct_ops_link'";
+  Report again;
+  filled = fill(guest, again);
+  REQUIRE_FALSE(filled);
+  CHECK(filled.error().to_string() ==
+        "more than 4096 BPF maps; the rest are left out; finding the attached scheduler's maps: "
+        "the kernel's BTF lacks what struct_ops links need: no struct 'bpf_struct_ops_link'");
+  CHECK(again.maps.size() == kMaxMaps);
+}
+
+TEST_CASE("read_bpf_maps: an array of kMaxArrayEntries is read whole; a larger one is cut, and said") {
+  auto vmlinux = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(vmlinux);
+  ManyMaps guest(1);
+  constexpr uint64_t kArray = ManyMaps::kMaps;
+  for (uint32_t i = 0; i <= kMaxArrayEntries; ++i) guest.ram.put32(kArray + 64 + i * 8ULL, 1000 + i);
+  MapReadContext ctx{*guest.kernel, guest.layout, *vmlinux, {}};
+
+  guest.ram.put32(kArray + 28, kMaxArrayEntries);  // max_entries
+  auto whole = read_bpf_maps(ctx);
+  REQUIRE(whole);
+  const MapDump& at_limit = whole->at(0);
+  CHECK_FALSE(at_limit.error);
+  REQUIRE(at_limit.entries.size() == kMaxArrayEntries);
+  CHECK(at_limit.entries.back().value_hex == "e7 07 00 00");  // 1000 + 1023
+
+  guest.ram.put32(kArray + 28, kMaxArrayEntries + 1);
+  auto cut = read_bpf_maps(ctx);
+  REQUIRE(cut);
+  const MapDump& past = cut->at(0);
+  CHECK(past.entries.size() == kMaxArrayEntries);  // the first ones are kept
+  REQUIRE(past.error);
+  CHECK(*past.error == "showing the first 1024 of 1025 elements");
+}
+
+TEST_CASE("read_bpf_maps: a hash of kMaxHashEntries elements is read whole; past them the first are kept, and said") {
+  auto vmlinux = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(vmlinux);
+  ManyMaps guest(1);
+  constexpr uint64_t kHash = ManyMaps::kMaps, kBuckets = 0x4000, kElems = 0x300000, kElemSize = 32;
+  Ram& ram = guest.ram;
+  ram.bytes.resize(8 << 20);  // GuestKernel reads through `ram`, so it sees the growth
+  put_map(ram, kHash, "h", kMapTypeHash, 4, 4, kMaxHashEntries, 0);
+  ram.put64(kHash + 64, kPob + kBuckets);
+  ram.put32(kHash + 72, 1);  // one bucket, one chain
+  // `count` elements (key i, value 7i) chained in bucket 0; a nulls marker ends the chain.
+  auto chain = [&](uint64_t count) {
+    ram.put64(kBuckets, kPob + kElems);
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t elem = kElems + i * kElemSize;
+      ram.put64(elem, i + 1 < count ? kPob + elem + kElemSize : 1);
+      ram.put32(elem + 16, static_cast<uint32_t>(i));
+      ram.put32(elem + 24, static_cast<uint32_t>(7 * i));
+    }
+  };
+  MapReadContext ctx{*guest.kernel, guest.layout, *vmlinux, {}};
+
+  chain(kMaxHashEntries);
+  auto whole = read_bpf_maps(ctx);
+  REQUIRE(whole);
+  const MapDump& at_limit = whole->at(0);
+  CHECK_FALSE(at_limit.error);
+  REQUIRE(at_limit.entries.size() == kMaxHashEntries);
+  CHECK(at_limit.entries.back().key_hex == "ff ff 00 00");
+
+  chain(kMaxHashEntries + 1);
+  auto cut = read_bpf_maps(ctx);
+  REQUIRE(cut);
+  const MapDump& past = cut->at(0);
+  REQUIRE(past.error);
+  CHECK(*past.error == "showing the first 65536 elements; the map holds more");
+  REQUIRE(past.entries.size() == kMaxHashEntries);  // the first ones are kept
+  CHECK(past.entries.back().key_hex == "ff ff 00 00");
+}
+
+TEST_CASE("per_cpu_offsets: kMaxGuestCpus CPUs are read; the CPUs past them are left out") {
+  Ram ram;
+  auto symbols = guest_symbols(ram, "ffffffff80010000 D __per_cpu_offset\n");
+  for (uint64_t cpu = 0; cpu <= kMaxGuestCpus; ++cpu) ram.put64(0x10000 + cpu * 8, 0x40 * cpu);
+  auto kernel = GuestKernel::open(ram, symbols, 0, 0);
+  REQUIRE(kernel);
+  auto at_limit = (*kernel)->per_cpu_offsets(kMaxGuestCpus);
+  REQUIRE(at_limit);
+  REQUIRE(at_limit->size() == kMaxGuestCpus);
+  CHECK(at_limit->back() == 0x40 * (kMaxGuestCpus - 1));
+  auto past = (*kernel)->per_cpu_offsets(kMaxGuestCpus + 1);
+  REQUIRE(past);
+  CHECK(*past == *at_limit);
+  CHECK(kMaxPercpuCpus == kMaxGuestCpus);  // the map readers' per-CPU values follow these offsets
+
+  // A per-CPU array's element holds one value per offset read.
+  put_map(ram, 0x20000, "pa", kMapTypePercpuArray, 4, 4, 1, 0);
+  ram.put64(0x20000 + 64, kPob + 0x30000);  // element 0's __percpu pointer
+  for (uint64_t cpu = 0; cpu < kMaxGuestCpus; ++cpu) ram.put32(0x30000 + 0x40 * cpu, static_cast<uint32_t>(cpu));
+  symbols = guest_symbols(ram, "ffffffff80010000 D __per_cpu_offset\nffffffff80002000 d map_idr\n");
+  ram.put64(0x2008, kPob + 0x20000);  // map_idr: a single entry
+  auto with_idr = GuestKernel::open(ram, symbols, 0, 0);
+  REQUIRE(with_idr);
+  auto vmlinux = btf::Btf::from_bytes(btf_blob([](struct ::btf*) {}), "empty");
+  REQUIRE(vmlinux);
+  KernelLayout layout = small_layout();
+  MapReadContext ctx{**with_idr, layout, *vmlinux, *past};
+  auto maps = read_bpf_maps(ctx);
+  REQUIRE(maps);
+  REQUIRE(maps->size() == 1);
+  REQUIRE(maps->at(0).percpu_entries.size() == 1);
+  CHECK(maps->at(0).percpu_entries[0].per_cpu.size() == kMaxGuestCpus);
 }
 
 TEST_CASE("find_active_object: the object of the map a live sched_ext struct_ops link points at") {

@@ -112,6 +112,12 @@ TEST_CASE("GuestKernel: verified _text, image and direct-map translation, page-c
   CHECK(*(*kernel)->translate(pob + 0x1234) == 0x1234);
   CHECK(*(*kernel)->translate(kNoKaslrText + 0x10) == 0x1000010);
   CHECK_FALSE((*kernel)->read(vm + 0x1ff8, 16));  // the third page is unmapped
+  auto at_limit = (*kernel)->read(pob, kMaxGuestRead);  // one read of the cap, whole
+  REQUIRE(at_limit);
+  CHECK(at_limit->size() == kMaxGuestRead);
+  auto past = (*kernel)->read(pob, kMaxGuestRead + 1);
+  REQUIRE_FALSE(past);
+  CHECK(past.error().message.find(std::to_string(kMaxGuestRead)) != std::string::npos);
   CHECK_FALSE((*kernel)->read(vm, kMaxGuestRead + 1));
 
   SUBCASE("a KASLR-shifted _text is refused") {
@@ -210,6 +216,12 @@ TEST_CASE("collect_hash_elements: chains end at nulls markers; cycles and huge c
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 1));
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, 0, l, 10));
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, kMaxHashBuckets + 1, l, 10));
+  // Past max_elements with `more`: the first ones, and the word that there are others.
+  bool more = false;
+  CHECK(*collect_hash_elements(vm, kBuckets, 2, l, 1, &more) == std::vector<uint64_t>{kE1});
+  CHECK(more);
+  CHECK(*collect_hash_elements(vm, kBuckets, 2, l, 2, &more) == std::vector<uint64_t>{kE1, kE2});
+  CHECK_FALSE(more);
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, 3, l, 10));  // bucket array past the block
   vm.put(kE2, kE1);  // E2 → E1: a cycle
   auto r = collect_hash_elements(vm, kBuckets, 2, l, 1000);
@@ -217,6 +229,23 @@ TEST_CASE("collect_hash_elements: chains end at nulls markers; cycles and huge c
   CHECK(r.error().message.find("cycle") != std::string::npos);
   vm.put(kE2, 0x9990000);  // next pointer to unmapped memory
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 10));
+}
+
+TEST_CASE("collect_hash_elements: kMaxHashBuckets buckets are walked; one more is refused") {
+  KernelLayout l;
+  l.bucket_size = 16;
+  FakeVm vm;
+  constexpr uint64_t kBuckets = 0x1000;
+  vm.blocks[kBuckets] = std::vector<uint8_t>(uint64_t{kMaxHashBuckets} * l.bucket_size + l.bucket_size);
+  vm.put(kBuckets + uint64_t{kMaxHashBuckets - 1} * l.bucket_size, 0x3000000);  // the last bucket's chain
+  vm.blocks[0x3000000] = std::vector<uint8_t>(32);
+  vm.put(0x3000000, 1);  // ends at a nulls marker
+  auto at_limit = collect_hash_elements(vm, kBuckets, kMaxHashBuckets, l, 10);
+  REQUIRE(at_limit);
+  CHECK(*at_limit == std::vector<uint64_t>{0x3000000});
+  auto past = collect_hash_elements(vm, kBuckets, kMaxHashBuckets + 1, l, 10);
+  REQUIRE_FALSE(past);
+  CHECK(past.error().message == "1048577 buckets is outside 1..1048576");
 }
 
 TEST_CASE("collect_hlist_elements: plain hlist chains end at NULL; elements are node - offset") {

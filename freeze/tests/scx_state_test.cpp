@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "freeze/tests/scx_guest.h"
 
@@ -220,6 +221,34 @@ TEST_CASE("read_scx_state: the exit info, its dump and a symbolised backtrace") 
     CHECK(odd.exit->kind == "4242");
     CHECK(has_error(odd, "not in enum scx_exit_kind"));
   }
+}
+
+TEST_CASE("read_scx_state: a dump of kMaxExitDumpBytes and kMaxBacktrace frames are kept whole; more is cut, and said") {
+  constexpr uint64_t kBigDump = 0x700000, kBigBt = 0x740000;  // free RAM past the tasks
+  ScxGuest g;
+  const ScxLayout& l = g.l;
+  g.put_exit(1024, 1024);
+  g.ram.put64(kEi + l.ei_dump, dm(kBigDump));
+  g.ram.put64(kEi + l.ei_bt, dm(kBigBt));
+  std::memset(g.ram.bytes.data() + kBigDump, 'd', kMaxExitDumpBytes + 1);  // no NUL: the length bounds it
+  for (uint64_t i = 0; i <= kMaxBacktrace; ++i) g.ram.put64(kBigBt + i * 8, 0xffffffff8110006bULL);
+
+  g.ram.put32(kSch + l.sched_ops_exit_dump_len, static_cast<uint32_t>(kMaxExitDumpBytes));
+  g.ram.put32(kEi + l.ei_bt_len, kMaxBacktrace);
+  ScxState whole = g.read();
+  REQUIRE(whole.exit);
+  CHECK(whole.exit->dump == std::string(kMaxExitDumpBytes, 'd'));
+  CHECK(whole.exit->backtrace.size() == kMaxBacktrace);
+  CHECK_FALSE(has_error(whole, "exceeds"));
+
+  g.ram.put32(kSch + l.sched_ops_exit_dump_len, static_cast<uint32_t>(kMaxExitDumpBytes + 1));
+  g.ram.put32(kEi + l.ei_bt_len, kMaxBacktrace + 1);
+  ScxState cut = g.read();
+  REQUIRE(cut.exit);
+  CHECK(cut.exit->dump == std::string(kMaxExitDumpBytes, 'd'));
+  CHECK(cut.exit->backtrace.size() == kMaxBacktrace);
+  CHECK(has_error(cut, "exit_info.dump: ops.exit_dump_len 262145 exceeds 262144; reading the first 262144 bytes"));
+  CHECK(has_error(cut, "exit_info.bt_len 65 exceeds 64; reading 64 entries"));
 }
 
 TEST_CASE("read_scx_state: hostile guest memory gives a bounded, partial state") {

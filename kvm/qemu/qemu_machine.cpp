@@ -261,7 +261,7 @@ Status QemuMachine::reply_doorbell(uint64_t serial, doorbell::ReplyStatus status
 
 std::vector<std::string> QemuMachine::console_tail() const {
   std::lock_guard lk(mu_);
-  return {console_tail_.begin(), console_tail_.end()};
+  return {console_tail_.lines().begin(), console_tail_.lines().end()};
 }
 
 void QemuMachine::send_signal(int sig) {

@@ -34,6 +34,7 @@
 
 #include "kvm/machine.h"
 #include "kvm/qemu/gdb_remote.h"
+#include "kvm/qemu/guest_input.h"
 #include "kvm/qemu/bounded_log.h"
 #include "kvm/qemu/ivshmem_server.h"
 #include "kvm/qemu/qmp_protocol.h"
@@ -132,8 +133,8 @@ class QemuMachine final : public Machine {
   uint64_t next_qmp_id_ = 1;
   bool qmp_ready_ = false, gdb_ready_ = false;
   std::deque<std::string> gdb_replies_;
-  std::deque<std::string> console_tail_;
-  std::string console_partial_, qmp_partial_, stderr_tail_;
+  ConsoleTail console_tail_;
+  std::string qmp_partial_, stderr_tail_;
   gdb::GdbPacketDecoder gdb_decoder_;
   std::map<WatchpointId, Watch> watches_;
   WatchpointId next_watch_id_ = 1;

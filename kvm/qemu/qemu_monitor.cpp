@@ -23,9 +23,7 @@ namespace {
 constexpr auto kPanicGrace = std::chrono::seconds(5);  // panic=-1 + -no-reboot should exit at once
 constexpr auto kTermGrace = std::chrono::seconds(3);
 constexpr size_t kStderrTailBytes = 2048;
-constexpr size_t kMaxConsoleLine = 4096;
 constexpr size_t kMaxQmpLine = 16u << 20;
-constexpr size_t kMaxPendingEvents = 1024;
 
 // Reads whatever is available on a non-blocking fd; false on EOF/error.
 bool read_available(int fd, std::string& out) {
@@ -51,21 +49,12 @@ void QemuMachine::handle_console(int fd) {
   if (!bytes.empty()) {
     console_log_.append(bytes);
     std::lock_guard lk(mu_);
-    for (char c : bytes) {
-      if (c == '\r') continue;
-      if (c != '\n' && console_partial_.size() < kMaxConsoleLine) {
-        console_partial_.push_back(c);
-        continue;
-      }
-      if (c != '\n') continue;  // over-long line: the rest is dropped from the tail
-      if (panic_line_.empty() && console_partial_.find("Kernel panic - not syncing") != std::string::npos) {
-        panic_line_ = console_partial_;
+    console_tail_.feed(bytes, [&](const std::string& line) {
+      if (panic_line_.empty() && line.find("Kernel panic - not syncing") != std::string::npos) {
+        panic_line_ = line;
         panic_deadline_ = Clock::now() + kPanicGrace;
       }
-      console_tail_.push_back(std::move(console_partial_));
-      console_partial_.clear();
-      while (console_tail_.size() > config_.console_tail_lines) console_tail_.pop_front();
-    }
+    });
   }
   if (!open) console_fd_.reset();
 }
@@ -151,19 +140,10 @@ void QemuMachine::handle_gdb(int fd) {
 void QemuMachine::handle_doorbell() {
   if (ivshmem_->drain_host_eventfd() == 0) return;
   auto* page = reinterpret_cast<DoorbellPage*>(shm_);
-  uint64_t serial = std::atomic_ref<uint64_t>(page->request_serial).load(std::memory_order_acquire);
   std::lock_guard lk(mu_);
-  if (serial == last_doorbell_serial_) return;  // a ring without a new request
-  // One request is in flight by the ABI; a guest that floods is not served.
-  if (events_.size() >= kMaxPendingEvents) return;
-  last_doorbell_serial_ = serial;
-  DoorbellEvent ev;
-  ev.serial = serial;
-  ev.kind = std::atomic_ref<uint32_t>(page->request_kind).load(std::memory_order_relaxed);
-  uint32_t len = std::atomic_ref<uint32_t>(page->request_length).load(std::memory_order_relaxed);
-  len = std::min(len, doorbell::kPayloadMax);  // hostile input
-  ev.payload.assign(page->request_payload, page->request_payload + len);
-  events_.push_back(std::move(ev));
+  auto ev = take_doorbell_request(*page, last_doorbell_serial_, events_.size());
+  if (!ev) return;
+  events_.push_back(std::move(*ev));
   cv_.notify_all();
 }
 
@@ -201,8 +181,8 @@ void QemuMachine::finalize_exit(int wait_status) {
   exit.exit_status = WIFEXITED(wait_status)   ? WEXITSTATUS(wait_status)
                      : WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status)
                                                 : -1;
-  if (!console_partial_.empty()) console_tail_.push_back(console_partial_);
-  exit.console_tail.assign(console_tail_.begin(), console_tail_.end());
+  console_tail_.finish();
+  exit.console_tail.assign(console_tail_.lines().begin(), console_tail_.lines().end());
   if (!panic_line_.empty()) {
     exit.reason = ExitReason::Panic;
     exit.detail = panic_line_;

@@ -89,6 +89,18 @@ TEST_CASE("a run stops saving output past its total bound, with a note") {
         std::vector<std::string>{"step output is no longer saved from step 2 on: this run saved 600 bytes already"});
 }
 
+TEST_CASE("a run saves output up to its total bound exactly; a byte more is not saved") {
+  TempDir tmp;
+  Notes notes;
+  GuestOutput out(tmp.path.string(), notes, 1000);
+  CHECK(read_file(run_step(out, 0, std::string(600, 'a'))).value_or("") == std::string(600, 'a'));
+  CHECK(read_file(run_step(out, 1, std::string(400, 'b'))).value_or("") == std::string(400, 'b'));  // 1000 in all
+  CHECK(notes.lines().empty());
+  CHECK(run_step(out, 2, "c").empty());
+  CHECK(notes.lines() ==
+        std::vector<std::string>{"step output is no longer saved from step 3 on: this run saved 1000 bytes already"});
+}
+
 TEST_CASE("agent log messages: the first kMaxAgentLogs are kept and saved, the rest counted") {
   TempDir tmp;
   Notes notes;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -159,6 +160,30 @@ TEST_CASE("session loop: the guest dying mid-run keeps what was captured and say
   CHECK(std::filesystem::exists(r.captures[0].report_path));
   CHECK(r.steps[0].outcome == Outcome::Passed);
   CHECK(r.steps[1].outcome == Outcome::Skipped);
+}
+
+TEST_CASE("session loop: a guest's kMaxCaptures captures are all kept; one more drops the oldest, with a note") {
+  for (std::size_t count : {dsl::kMaxCaptures, dsl::kMaxCaptures + 1}) {
+    CAPTURE(count);
+    Loop l;
+    l.agent_starts();
+    for (std::size_t i = 0; i < count; ++i) {
+      l.machine.events.push_back(bell(i + 1, doorbell::RequestKind::Capture, "g" + std::to_string(i)));
+    }
+    l.machine.events.push_back(kvm::ExitEvent{kvm::ExitReason::Crashed, 1, "gone", {}});
+    SessionResult out = l.run();
+    const ScenarioResult& r = out.result;
+    REQUIRE(r.captures.size() == count);  // each capture taken is listed
+    std::size_t saved = 0;
+    for (const auto& c : r.captures) saved += !c.report_path.empty();
+    CHECK(saved == dsl::kMaxCaptures);
+    const std::string dropped = "snapshot 'g0' was dropped: the guest asked for more than the 64 captures a "
+                                "scenario takes";
+    bool noted = std::find(r.notes.begin(), r.notes.end(), dropped) != r.notes.end();
+    CHECK(noted == (count > dsl::kMaxCaptures));
+    CHECK(r.captures[0].report_path.empty() == (count > dsl::kMaxCaptures));
+    CHECK_FALSE(r.captures.back().report_path.empty());
+  }
 }
 
 TEST_CASE("session loop: a capture whose pause failed makes the scenario an error in every report") {

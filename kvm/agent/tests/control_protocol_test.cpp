@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+
 #include <random>
 
 using namespace ktest;
@@ -76,6 +78,21 @@ TEST_SUITE("kvm_agent.protocol") {
     auto back = std::get<StepFinished>(round_trip(f));
     CHECK(back.details.verifier_log.ends_with("END"));
     CHECK(back.details.verifier_log.find("bytes cut") != std::string::npos);
+  }
+
+  TEST_CASE("a verifier log and an output tail of kMaxDetailTextBytes are kept whole; a byte more is cut") {
+    StepFinished f;
+    f.details.verifier_log = std::string(kMaxDetailTextBytes - 3, 'v') + "END";
+    f.details.output_tail = std::string(kMaxDetailTextBytes, 'o');
+    auto whole = std::get<StepFinished>(round_trip(f));
+    CHECK(whole.details.verifier_log == f.details.verifier_log);
+    CHECK(whole.details.output_tail == f.details.output_tail);
+
+    f.details.verifier_log = "X" + f.details.verifier_log;
+    f.details.output_tail += "!";
+    auto cut = std::get<StepFinished>(round_trip(f));
+    CHECK(cut.details.verifier_log == "[1 bytes cut]" + std::string(kMaxDetailTextBytes - 3, 'v') + "END");
+    CHECK(cut.details.output_tail == "[1 bytes cut]" + std::string(kMaxDetailTextBytes - 1, 'o') + "!");
   }
 
   TEST_CASE("hostile or malformed lines are rejected with a reason") {
@@ -233,6 +250,44 @@ TEST_SUITE("kvm_agent.protocol") {
     while ((st = a.add(KallsymsChunk{seq, chunk})).ok() && seq < kMaxKallsymsChunks + 1) ++seq;
     CHECK_FALSE(st.ok());
     CHECK(seq * kKallsymsChunkChars <= (kMaxKallsymsBytes / 3 + 1) * 4);
+  }
+
+  TEST_CASE("kallsyms: kMaxKallsymsChunks chunks are taken, one more is refused") {
+    KallsymsAssembler a;
+    for (uint32_t seq = 0; seq < kMaxKallsymsChunks; ++seq) REQUIRE(a.add(KallsymsChunk{seq, "QUJD"}).ok());
+    auto past = a.add(KallsymsChunk{static_cast<uint32_t>(kMaxKallsymsChunks), "QUJD"});
+    REQUIRE_FALSE(past.ok());
+    CHECK(past.error().message == "more than 4096 kallsyms chunks");
+  }
+
+  TEST_CASE("kallsyms: the base64 of kMaxKallsymsBytes is taken, one character more is refused") {
+    const std::size_t max_chars = (kMaxKallsymsBytes / 3 + 1) * 4;
+    const std::string full(kKallsymsChunkChars, 'A');
+    KallsymsAssembler a;
+    uint32_t seq = 0;
+    std::size_t sent = 0;
+    for (; sent + full.size() <= max_chars; sent += full.size()) REQUIRE(a.add(KallsymsChunk{seq++, full}).ok());
+    REQUIRE(a.add(KallsymsChunk{seq++, std::string(max_chars - sent, 'A')}).ok());  // exactly at the bound
+    auto past = a.add(KallsymsChunk{seq, "A"});
+    REQUIRE_FALSE(past.ok());
+    CHECK(past.error().message == "kallsyms chunks exceed 67108864 bytes");
+  }
+
+  TEST_CASE("kallsyms: kMaxSymbols symbols parse, the next line is refused") {
+    std::string text;
+    text.reserve((kMaxSymbols + 1) * 24);
+    char line[64];
+    for (std::size_t i = 0; i < kMaxSymbols; ++i) {
+      int n = std::snprintf(line, sizeof line, "%016llx t s%zu\n", 0xffffffff81000000ULL + i * 16, i);
+      text.append(line, static_cast<std::size_t>(n));
+    }
+    text += "ffffffffa0000000 t one_more\n";
+    // One parse tells both (2M symbols take seconds): every line up to the
+    // cap is taken, the refusal names the line past it.
+    auto past = SymbolTable::parse(text);
+    REQUIRE_FALSE(past.ok());
+    CHECK(past.error().message == "more than 2000000 symbols");
+    CHECK(past.error().location == "kallsyms line 2000001");
   }
 
   TEST_CASE("hostile kallsyms streams are rejected") {

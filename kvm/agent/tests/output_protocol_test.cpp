@@ -64,6 +64,18 @@ TEST_SUITE("kvm_agent.output") {
     }
   }
 
+  TEST_CASE("an output of exactly kMaxRunOutputBytes is sent and kept whole") {
+    const std::string bytes(kMaxRunOutputBytes, 'z');
+    OutputAssembler a;
+    a.start(0);
+    for_each_output_chunk(0, bytes, [&](const StepOutput& c) { REQUIRE(a.add(c).ok()); });
+    auto out = a.finish(finished(0, bytes.size()));
+    CHECK(out.dropped == 0);
+    CHECK(out.problems.empty());
+    CHECK(out.bytes.size() == kMaxRunOutputBytes);
+    CHECK(out.file_content() == bytes);  // no line about dropped bytes
+  }
+
   TEST_CASE("the agent sends at most kMaxRunOutputBytes") {
     std::size_t sent = 0, chunks = 0;
     for_each_output_chunk(0, std::string(kMaxRunOutputBytes + 1000, 'x'), [&](const StepOutput& c) {

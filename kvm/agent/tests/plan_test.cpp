@@ -100,9 +100,28 @@ TEST_SUITE("kvm_agent.plan") {
     CHECK(e.find("did you mean \"run\"") != std::string::npos);
     CHECK(error_of(R"({"steps":[{"op":"LoadBPF","object":"/o"}]})").find("did you mean \"LoadBpf\"") !=
           std::string::npos);
-    std::string many = R"({"steps":[{"op":"LoadBpf","object":"/o","run":[)";
-    for (std::size_t i = 0; i <= kMaxArgvLength; ++i) many += std::string(i ? "," : "") + R"("p")";
-    CHECK(error_of(many + "]}]}").find("more than") != std::string::npos);
+  }
+
+  TEST_CASE("a LoadBpf run list and a command's arguments: kMaxArgvLength kept whole, one more refused") {
+    auto list = [](std::size_t n) {
+      std::string out;
+      for (std::size_t i = 0; i < n; ++i) out += std::string(i ? "," : "") + "\"p" + std::to_string(i) + "\"";
+      return "[" + out + "]";
+    };
+    auto load_bpf = [&](std::size_t n) { return R"({"steps":[{"op":"LoadBpf","object":"/o","run":)" + list(n) + "}]}"; };
+    auto run = [&](std::size_t n) { return R"({"steps":[{"op":"Run","argv":)" + list(n) + "}]}"; };
+
+    auto at_limit = plan_from_json(load_bpf(kMaxArgvLength));
+    REQUIRE_MESSAGE(at_limit.ok(), at_limit.error().to_string());
+    const auto& load = std::get<LoadBpf>(at_limit->steps[0]);
+    REQUIRE(load.run.size() == kMaxArgvLength);
+    CHECK(load.run.back() == "p" + std::to_string(kMaxArgvLength - 1));
+    auto command = plan_from_json(run(kMaxArgvLength));
+    REQUIRE_MESSAGE(command.ok(), command.error().to_string());
+    CHECK(std::get<Run>(command->steps[0]).argv.size() == kMaxArgvLength);
+
+    CHECK(error_of(load_bpf(kMaxArgvLength + 1)) == "plan: steps[0].run: more than 256 elements");
+    CHECK(error_of(run(kMaxArgvLength + 1)) == "plan: steps[0].argv: more than 256 elements");
   }
 
   TEST_CASE("scheduler_exit_expected: default, JSON and malformed values") {
@@ -178,10 +197,15 @@ TEST_SUITE("kvm_agent.plan") {
     CHECK(series_member("tick", 3) == "tick.3");
   }
 
-  TEST_CASE("step count is bounded") {
-    std::string text = R"({"steps":[)";
-    for (std::size_t i = 0; i <= kMaxPlanSteps; ++i) text += std::string(i ? "," : "") + R"({"op":"DetachScheduler"})";
-    text += "]}";
-    CHECK(error_of(text).find("more than") != std::string::npos);
+  TEST_CASE("step count: kMaxPlanSteps accepted, one more refused") {
+    auto steps = [](std::size_t n) {
+      std::string text = R"({"steps":[)";
+      for (std::size_t i = 0; i < n; ++i) text += std::string(i ? "," : "") + R"({"op":"DetachScheduler"})";
+      return text + "]}";
+    };
+    auto at_limit = plan_from_json(steps(kMaxPlanSteps));
+    REQUIRE_MESSAGE(at_limit.ok(), at_limit.error().to_string());
+    CHECK(at_limit->steps.size() == kMaxPlanSteps);
+    CHECK(error_of(steps(kMaxPlanSteps + 1)).find("more than 4096 steps") != std::string::npos);
   }
 }
