@@ -37,9 +37,8 @@ using EvictionObserver = std::function<void(const std::string& evicted_name)>;
 
 class SnapshotBridge {
  public:
-  static constexpr std::size_t kDefaultCap = 64;
-
-  explicit SnapshotBridge(std::size_t cap = kDefaultCap, CaptureCallback capture = {});
+  // `cap`: the snapshots kept (the run's: kvm::kMaxCaptures, through dsl/).
+  explicit SnapshotBridge(std::size_t cap, CaptureCallback capture = {});
   SnapshotBridge(const SnapshotBridge&) = delete;
   SnapshotBridge& operator=(const SnapshotBridge&) = delete;
 

@@ -61,7 +61,9 @@ def measure(size_name, entries, workdir):
     path = os.path.join(workdir, f"{size_name}.yaml")
     with open(path, "w") as f:
         f.write(scenario(size_name))
+    # 8 x 20000 entries take many seconds per capture under TCG (a 200 MB report).
     p = subprocess.run([KTEST, "--color=never", "run", "--quiet", "--kernel", KERNEL_DIR,
+                        "--step-timeout", "600s", "--capture-timeout", "600s",
                         "--object-path", OBJECT_DIR, path], cwd=workdir, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"ktest run failed ({p.returncode}):\n{p.stdout[-4000:]}{p.stderr[-4000:]}")
