@@ -22,7 +22,7 @@ std::shared_ptr<const freeze::SharedSymbols> image_shared_symbols() {
 Report capture_image(ImageGuest& guest, uint32_t vcpus,
                      std::vector<std::unique_ptr<freeze::ReportSection>> sections) {
   freeze::testing::FakeMachine machine(guest.ram, std::clamp<uint32_t>(vcpus, 1, kImageCpus));
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   freeze::FreezeCoordinator coordinator(machine, bridge, {});
   for (auto& s : sections) coordinator.add_section(std::move(s));
   auto report = coordinator.take("fuzz", freeze::Trigger::Doorbell);

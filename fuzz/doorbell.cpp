@@ -66,7 +66,7 @@ KTEST_FUZZ_TARGET(doorbell, doorbell_seeds) {
   event.payload.assign(payload.begin(), payload.end());
 
   freeze::testing::FakeMachine machine(guest_ram(), 2);
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   freeze::FreezeCoordinator coordinator(machine, bridge, {});
   coordinator.add_section(freeze::make_vcpu_registers_section());
   coordinator.set_symbols(std::make_shared<const kvm::control::SymbolTable>(image_symbols()));

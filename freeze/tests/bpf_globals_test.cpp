@@ -499,7 +499,7 @@ TEST_CASE("BpfGlobalResolver: without a Vmlinux the globals fail with the reason
 TEST_CASE("FreezeCoordinator: RegisterWatch on BPF globals pauses to resolve, replies with the error") {
   GlobalsGuest guest;
   FakeMachine machine(guest.ram);
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   FreezeCoordinator coordinator(machine, bridge, {});
   coordinator.set_symbols(std::make_shared<kvm::control::SymbolTable>(guest.symbols));
   auto watch = [&](const std::string& symbol, int len) {

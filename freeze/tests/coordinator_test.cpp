@@ -26,7 +26,7 @@ kvm::DoorbellEvent bell(uint64_t serial, doorbell::RequestKind kind, const std::
 struct Rig {
   Ram ram;
   FakeMachine machine{ram, 2};
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   FreezeCoordinator coordinator{machine, bridge, {"7.2.13"}};
   Rig() {
     coordinator.add_section(make_vcpu_registers_section());

@@ -82,7 +82,7 @@ struct Rig {
   ScxGuest g;
   const ScxLayout& l = g.l;
   FakeMachine machine{g.ram, 2};
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   FreezeCoordinator coordinator{machine, bridge, {}};
   std::shared_ptr<SharedSymbols> symbols = std::make_shared<SharedSymbols>();
   std::vector<std::string> progress;
@@ -635,7 +635,7 @@ TEST_CASE("ErrorTrigger: without vmlinux BTF nothing is watched") {
   ScxGuest g;
   FakeMachine machine(g.ram, 2);
   machine.reads_need_pause = false;
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   FreezeCoordinator coordinator(machine, bridge, {});
   auto symbols = std::make_shared<SharedSymbols>();
   symbols->set(trigger_symbols(g.ram));
@@ -657,7 +657,7 @@ TEST_CASE("ErrorTrigger: without vmlinux BTF nothing is watched") {
 TEST_CASE("ErrorTrigger: the scx section without a Vmlinux or sched_ext says why") {
   ScxGuest g;
   FakeMachine machine(g.ram, 2);
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   FreezeCoordinator coordinator(machine, bridge, {});
   auto symbols = std::make_shared<SharedSymbols>();
   symbols->set(trigger_symbols(g.ram));
@@ -688,7 +688,7 @@ TEST_CASE("ErrorTrigger: with the fetched kernel's vmlinux BTF and the real scx 
   ScxGuest g;  // laid out with the kernel's BTF offsets
   FakeMachine machine(g.ram, 2);
   machine.reads_need_pause = false;
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   FreezeCoordinator coordinator(machine, bridge, {});
   auto symbols = std::make_shared<SharedSymbols>();
   symbols->set(trigger_symbols(g.ram));

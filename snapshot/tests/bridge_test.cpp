@@ -15,7 +15,7 @@ using namespace ktest;
 using namespace ktest::testing;
 
 TEST_CASE("insert/get/names/drain keep insertion order and set the snapshot name") {
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   CHECK(bridge.cap() == 64);
   bridge.insert("a", fixture_report("scx_basic.json"));
   Report unnamed = fixture_report("scx_basic.json");
@@ -68,7 +68,7 @@ TEST_CASE("an observer may call back into the bridge") {
 }
 
 TEST_CASE("capture runs the callback and stores its report; errors propagate") {
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   CHECK(bridge.capture("nocb").error().message ==
         "cannot capture snapshot 'nocb': the bridge has no capture callback");
   int calls = 0;

@@ -172,7 +172,7 @@ TEST_CASE("EntryOutOfRange / NotPerCpu / CpuOutOfRange / PerCpuNeedsCpu / MapUna
 }
 
 TEST_CASE("NoSuchSnapshot and the error kind names") {
-  SnapshotBridge bridge(64);
+  SnapshotBridge bridge{64};
   bridge.insert("after_spawn", Report{});
   CHECK(bridge.get("after_spwan").error().to_string() ==
         "no snapshot 'after_spwan'; available: after_spawn (did you mean 'after_spawn'?) (hint: "
