@@ -30,14 +30,6 @@ bool is_peelable(const struct btf_type* t) {
 
 std::string bad_id(uint32_t id) { return "type id " + std::to_string(id) + " out of range"; }
 
-int128_t sign_extend(uint128_t raw, uint32_t nbits) {
-  if (nbits >= 128) return static_cast<int128_t>(raw);
-  const uint128_t sign = uint128_t{1} << (nbits - 1);
-  const uint128_t mask = (uint128_t{1} << nbits) - 1;
-  raw &= mask;
-  return static_cast<int128_t>((raw ^ sign) - sign);
-}
-
 Result<uint64_t> size_of(const struct ::btf* btf, uint32_t id, uint32_t depth) {
   if (depth > kMaxPeel) return fail("array nesting deeper than " + std::to_string(kMaxPeel));
   KTEST_ASSIGN(uint32_t real, peel(btf, id));
@@ -110,34 +102,16 @@ uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
   return v;
 }
 
-RenderedValue render_int(const struct ::btf* btf, const struct btf_type* t, const uint8_t* data) {
-  const uint32_t size = t->size;
-  const uint32_t nbits = btf_int_bits(t);
-  const uint32_t off = btf_int_offset(t);
-  if (size != 1 && size != 2 && size != 4 && size != 8 && size != 16) {
-    return make_unsupported("int of " + std::to_string(size) + " bytes");
-  }
-  if (nbits == 0 || nbits > 128 || off + nbits > size * 8) {
-    return make_unsupported("int with bad bit layout (" + std::to_string(nbits) + " bits at " +
-                            std::to_string(off) + ")");
-  }
-  return int_from_bits(btf, t, load_bits(data, off, nbits), nbits);
+int128_t sign_extend(uint128_t raw, uint32_t nbits) {
+  if (nbits >= 128) return static_cast<int128_t>(raw);
+  const uint128_t sign = uint128_t{1} << (nbits - 1);
+  const uint128_t mask = (uint128_t{1} << nbits) - 1;
+  raw &= mask;
+  return static_cast<int128_t>((raw ^ sign) - sign);
 }
 
-RenderedValue int_from_bits(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
-                            uint32_t nbits) {
-  const uint8_t encoding = btf_int_encoding(t);
-  if ((encoding & BTF_INT_BOOL) != 0) return make_bool(raw != 0);
-  const char* name = btf__name_by_offset(btf, t->name_off);
-  const bool is_char =
-      t->size == 1 && ((encoding & BTF_INT_CHAR) != 0 || (name != nullptr && std::strcmp(name, "char") == 0));
-  if (is_char && nbits <= 8) return make_char(static_cast<uint8_t>(raw));
-  if ((encoding & BTF_INT_SIGNED) != 0) return make_int(nbits, sign_extend(raw, nbits));
-  return make_uint(nbits, raw);
-}
-
-RenderedValue render_enum(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
-                          uint32_t nbits) {
+void render_enum(RenderedValue& out, const struct ::btf* btf, const struct btf_type* t,
+                 uint128_t raw, uint32_t nbits) {
   const bool is_signed = btf_kflag(t);
   const int128_t value = is_signed ? sign_extend(raw, nbits) : static_cast<int128_t>(raw);
   std::optional<std::string> variant;
@@ -159,7 +133,7 @@ RenderedValue render_enum(const struct ::btf* btf, const struct btf_type* t, uin
     const char* name = btf__name_by_offset(btf, name_off);
     if (name != nullptr && name[0] != '\0') variant = name;
   }
-  return make_enum(nbits, value, std::move(variant), is_signed);
+  set_enum(out, nbits, value, std::move(variant), is_signed);
 }
 
 double half_to_double(uint16_t half) {

@@ -28,14 +28,12 @@ uint128_t load_le(const uint8_t* data, std::size_t n);
 // Reads bytes [bit_off/8, (bit_off+nbits+7)/8) only.
 uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits);
 
-// A whole BTF_KIND_INT value at `data` (t->size bytes available).
-RenderedValue render_int(const struct ::btf* btf, const struct btf_type* t, const uint8_t* data);
-// An int of type t holding `raw` in its low nbits (bitfields, ints).
-RenderedValue int_from_bits(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
-                            uint32_t nbits);
-// An enum/enum64 of type t holding `raw` in its low nbits.
-RenderedValue render_enum(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
-                          uint32_t nbits);
+// The low nbits (1..128) of raw as a two's-complement value.
+int128_t sign_extend(uint128_t raw, uint32_t nbits);
+// An enum/enum64 of type t holding `raw` in its low nbits, into `out` (a
+// default-constructed value).
+void render_enum(RenderedValue& out, const struct ::btf* btf, const struct btf_type* t,
+                 uint128_t raw, uint32_t nbits);
 
 double half_to_double(uint16_t half);
 
