@@ -3,6 +3,8 @@
 
 #include <bpf/btf.h>
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -85,10 +87,30 @@ Result<uint64_t> type_size(const struct ::btf* btf, uint32_t type_id) {
   return size_of(btf, type_id, 0);
 }
 
-uint128_t load_le(const uint8_t* data, std::size_t n) {
-  uint128_t v = 0;
-  for (std::size_t k = 0; k < n && k < 16; ++k) v |= static_cast<uint128_t>(data[k]) << (8 * k);
+namespace {
+
+// Little-endian load of n <= 8 bytes: one move for the usual widths.
+uint64_t load_le64(const uint8_t* data, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    switch (n) {
+      case 8: { uint64_t v; std::memcpy(&v, data, 8); return v; }
+      case 4: { uint32_t v; std::memcpy(&v, data, 4); return v; }
+      case 2: { uint16_t v; std::memcpy(&v, data, 2); return v; }
+      case 1: return data[0];
+      default: break;
+    }
+  }
+  uint64_t v = 0;
+  for (std::size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(data[k]) << (8 * k);
   return v;
+}
+
+}  // namespace
+
+uint128_t load_le(const uint8_t* data, std::size_t n) {
+  if (n <= 8) return load_le64(data, n);
+  const uint64_t high = load_le64(data + 8, n < 16 ? n - 8 : 8);
+  return (static_cast<uint128_t>(high) << 64) | load_le64(data, 8);
 }
 
 uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
@@ -169,9 +191,15 @@ bool is_char_type(const struct ::btf* btf, uint32_t id) {
 }
 
 std::string text_until_nul(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return {};
+  const auto* nul = static_cast<const uint8_t*>(std::memchr(bytes.data(), 0, bytes.size()));
+  const std::size_t n = nul != nullptr ? static_cast<std::size_t>(nul - bytes.data()) : bytes.size();
+  // Plain ASCII (the usual comm, name, ...) is valid as it is.
+  if (std::all_of(bytes.data(), bytes.data() + n, [](uint8_t c) { return c < 0x80; })) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), n);
+  }
   std::string out;
   std::size_t i = 0;
-  const std::size_t n = bytes.size();
   while (i < n && bytes[i] != 0) {
     const uint8_t c = bytes[i];
     std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
@@ -191,33 +219,42 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
   return out;
 }
 
+namespace {
+
+// The first bit at or after `from` that is `value` (the bit count if none),
+// skipping whole bytes that cannot hold it.
+uint64_t find_bit(std::span<const uint8_t> bitmap, uint64_t from, bool value) {
+  const uint64_t nbits = uint64_t{bitmap.size()} * 8;
+  while (from < nbits) {
+    uint8_t byte = bitmap[from / 8];
+    if (!value) byte = static_cast<uint8_t>(~byte);
+    byte = static_cast<uint8_t>(byte >> (from % 8));
+    if (byte != 0) return from + static_cast<uint64_t>(std::countr_zero(byte));
+    from = (from / 8 + 1) * 8;
+  }
+  return nbits;
+}
+
+}  // namespace
+
 std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
   std::string out;
   const uint64_t nbits = uint64_t{bitmap.size()} * 8;
-  auto bit = [&](uint64_t i) { return (bitmap[i / 8] >> (i % 8)) & 1; };
   auto append = [&out](uint64_t n) {
     char buf[24];
     auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
     out.append(buf, end);
   };
-  for (uint64_t i = 0; i < nbits;) {
-    if (i % 8 == 0 && bitmap[i / 8] == 0) {  // skip empty bytes whole
-      i += 8;
-      continue;
-    }
-    if (!bit(i)) {
-      ++i;
-      continue;
-    }
-    uint64_t j = i;
-    while (j + 1 < nbits && bit(j + 1)) ++j;
+  uint64_t first = find_bit(bitmap, 0, true);
+  while (first < nbits) {
+    const uint64_t last = find_bit(bitmap, first, false) - 1;  // the run's last set bit
     if (!out.empty()) out += ',';
-    append(i);
-    if (j > i) {
+    append(first);
+    if (last > first) {
       out += '-';
-      append(j);
+      append(last);
     }
-    i = j + 1;
+    first = find_bit(bitmap, last + 1, true);
   }
   return out;
 }

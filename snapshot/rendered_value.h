@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ktest {
@@ -27,6 +28,11 @@ enum class ValueKind {
 struct RenderedMember;
 
 struct RenderedValue {
+  // User-provided: value-initialization (vector::resize, emplace_back())
+  // then runs only the initializers below instead of first zeroing all of
+  // the node's bytes.
+  RenderedValue() noexcept {}
+
   ValueKind kind = ValueKind::Unsupported;
 
   // Int/Uint/Float/Enum: declared width in bits.
@@ -73,6 +79,10 @@ struct RenderedValue {
 };
 
 struct RenderedMember {
+  RenderedMember() noexcept {}  // see RenderedValue()
+  RenderedMember(std::string member_name, RenderedValue member_value)
+      : name(std::move(member_name)), value(std::move(member_value)) {}
+
   std::string name;  // empty for anonymous members
   RenderedValue value;
 };
