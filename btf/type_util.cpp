@@ -219,43 +219,40 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
   return out;
 }
 
-namespace {
-
-// The first bit at or after `from` that is `value` (the bit count if none),
-// skipping whole bytes that cannot hold it.
-uint64_t find_bit(std::span<const uint8_t> bitmap, uint64_t from, bool value) {
-  const uint64_t nbits = uint64_t{bitmap.size()} * 8;
-  while (from < nbits) {
-    uint8_t byte = bitmap[from / 8];
-    if (!value) byte = static_cast<uint8_t>(~byte);
-    byte = static_cast<uint8_t>(byte >> (from % 8));
-    if (byte != 0) return from + static_cast<uint64_t>(std::countr_zero(byte));
-    from = (from / 8 + 1) * 8;
-  }
-  return nbits;
-}
-
-}  // namespace
-
 std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
   std::string out;
   const uint64_t nbits = uint64_t{bitmap.size()} * 8;
-  auto append = [&out](uint64_t n) {
-    char buf[24];
-    auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
-    out.append(buf, end);
-  };
-  uint64_t first = find_bit(bitmap, 0, true);
-  while (first < nbits) {
-    const uint64_t last = find_bit(bitmap, first, false) - 1;  // the run's last set bit
-    if (!out.empty()) out += ',';
-    append(first);
-    if (last > first) {
-      out += '-';
-      append(last);
+  uint64_t start = 0;  // first bit of the run being read
+  auto emit = [&](uint64_t last) {
+    char buf[48];  // ",N-M" with two 20-digit numbers
+    char* p = buf;
+    if (!out.empty()) *p++ = ',';
+    p = std::to_chars(p, buf + sizeof buf, start).ptr;
+    if (last > start) {
+      *p++ = '-';
+      p = std::to_chars(p, buf + sizeof buf, last).ptr;
     }
-    first = find_bit(bitmap, last + 1, true);
+    out.append(buf, p);
+  };
+  // 64 bits at a time: a run starts or ends wherever a bit differs from the
+  // one before it (the bit before bit 0, and those past the end, are 0).
+  uint64_t previous = 0;  // the last bit of the previous word
+  for (uint64_t base = 0; base < nbits; base += 64) {
+    const std::size_t k = base / 8;
+    const uint64_t word = load_le64(bitmap.data() + k, std::min<std::size_t>(8, bitmap.size() - k));
+    uint64_t changes = word ^ ((word << 1) | previous);
+    previous = word >> 63;
+    while (changes != 0) {
+      const int bit = std::countr_zero(changes);
+      changes &= changes - 1;
+      if (((word >> bit) & 1) != 0) {
+        start = base + static_cast<uint64_t>(bit);
+      } else {
+        emit(base + static_cast<uint64_t>(bit) - 1);
+      }
+    }
   }
+  if (previous != 0) emit(nbits - 1);
   return out;
 }
 
