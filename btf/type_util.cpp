@@ -223,16 +223,22 @@ std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
   std::string out;
   const uint64_t nbits = uint64_t{bitmap.size()} * 8;
   uint64_t start = 0;  // first bit of the run being read
+  // Runs are written into `buf` and appended to `out` a few thousand
+  // characters at a time.
+  char buf[4096];
+  char* p = buf;
+  constexpr std::size_t kLongestRun = 42;  // ",N-M" with two 20-digit numbers
   auto emit = [&](uint64_t last) {
-    char buf[48];  // ",N-M" with two 20-digit numbers
-    char* p = buf;
-    if (!out.empty()) *p++ = ',';
+    if (static_cast<std::size_t>(buf + sizeof buf - p) < kLongestRun) {
+      out.append(buf, static_cast<std::size_t>(p - buf));
+      p = buf;
+    }
+    if (p != buf || !out.empty()) *p++ = ',';
     p = std::to_chars(p, buf + sizeof buf, start).ptr;
     if (last > start) {
       *p++ = '-';
       p = std::to_chars(p, buf + sizeof buf, last).ptr;
     }
-    out.append(buf, p);
   };
   // 64 bits at a time: a run starts or ends wherever a bit differs from the
   // one before it (the bit before bit 0, and those past the end, are 0).
@@ -253,6 +259,7 @@ std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
     }
   }
   if (previous != 0) emit(nbits - 1);
+  out.append(buf, static_cast<std::size_t>(p - buf));
   return out;
 }
 

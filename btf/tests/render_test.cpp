@@ -173,6 +173,11 @@ TEST_CASE("cpu lists match a bit-by-bit reading across word edges and lengths") 
       REQUIRE_MESSAGE(cpu_list_from_bitmap(bitmap) == cpu_list_bit_by_bit(bitmap), "length " << len);
     }
   }
+  // Long lists: written out in several pieces.
+  std::vector<uint8_t> alternate(3000, 0x55), scattered(5000);
+  for (auto& b : scattered) b = next();
+  CHECK(cpu_list_from_bitmap(alternate) == cpu_list_bit_by_bit(alternate));
+  CHECK(cpu_list_from_bitmap(scattered) == cpu_list_bit_by_bit(scattered));
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>(16, 0xff)) == "0-127");
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0, 0x80, 0x01}) == "63-64");
 }
