@@ -59,20 +59,25 @@ class Renderer {
       set_unsupported(out, peel(btf_, id).error().message);
       return;
     }
-    switch (plan->kind) {
-      case PlanKind::Int: return integer(out, *plan, bytes);
-      case PlanKind::Enum: return enumeration(out, *plan, bytes);
-      case PlanKind::Float: return floating(out, *plan, bytes);
-      case PlanKind::Ptr: return pointer(out, *plan, bytes, depth);
-      case PlanKind::Struct: return aggregate(out, *plan, bytes, depth);
-      case PlanKind::Array: return array(out, *plan, bytes, depth);
-      case PlanKind::Datasec: return datasec(out, *plan, bytes, depth);
-      case PlanKind::Fwd: return set_bytes(out, hex_bytes(bytes.data(), bytes.size()));
-      case PlanKind::Unsupported: return set_unsupported(out, plan->reason);
-    }
+    planned(out, *plan, bytes, depth);
   }
 
  private:
+  // A value of a found plan at a depth already checked.
+  void planned(RenderedValue& out, const TypePlan& plan, Bytes bytes, uint32_t depth) {
+    switch (plan.kind) {
+      case PlanKind::Int: return integer(out, plan, bytes);
+      case PlanKind::Enum: return enumeration(out, plan, bytes);
+      case PlanKind::Float: return floating(out, plan, bytes);
+      case PlanKind::Ptr: return pointer(out, plan, bytes, depth);
+      case PlanKind::Struct: return aggregate(out, plan, bytes, depth);
+      case PlanKind::Array: return array(out, plan, bytes, depth);
+      case PlanKind::Datasec: return datasec(out, plan, bytes, depth);
+      case PlanKind::Fwd: return set_bytes(out, hex_bytes(bytes.data(), bytes.size()));
+      case PlanKind::Unsupported: return set_unsupported(out, plan.reason);
+    }
+  }
+
   // Scalars of `size` bytes: truncated with the raw bytes when short.
   static bool short_scalar(RenderedValue& out, uint64_t size, Bytes bytes) {
     if (bytes.size() >= size) return false;
@@ -91,7 +96,11 @@ class Renderer {
   void integer(RenderedValue& out, const TypePlan& p, Bytes bytes) {
     if (short_scalar(out, p.size, bytes)) return;
     if (!p.reason.empty()) return set_unsupported(out, p.reason);
-    int_bits(out, p, load_bits(bytes.data(), p.int_off, p.int_bits), p.int_bits);
+    // Most ints fill their bytes: a plain load.
+    const uint128_t raw = p.int_off == 0 && p.int_bits == p.size * 8
+                              ? load_le(bytes.data(), p.size)
+                              : load_bits(bytes.data(), p.int_off, p.int_bits);
+    int_bits(out, p, raw, p.int_bits);
   }
 
   void enum_bits(RenderedValue& out, const TypePlan& p, uint128_t raw, uint32_t nbits) {
@@ -240,8 +249,15 @@ class Renderer {
     arr.kind = ValueKind::Array;
     arr.len = p.nelems;
     arr.elements.resize(keep);
+    // Every element has the same depth and plan: checked and found once.
+    const TypePlan* elem = inner <= opt_.max_depth ? plans_.find(p.elem_type) : nullptr;
     for (uint64_t i = 0; i < keep; ++i) {
-      value(arr.elements[i], p.elem_type, bytes.subspan(i * p.elem_size, p.elem_size), inner);
+      const Bytes elem_bytes = bytes.subspan(i * p.elem_size, p.elem_size);
+      if (elem != nullptr) {
+        planned(arr.elements[i], *elem, elem_bytes, inner);
+      } else {
+        value(arr.elements[i], p.elem_type, elem_bytes, inner);
+      }
     }
     if (p.char_elems) arr.text = text_until_nul(bytes.first(std::min<uint64_t>(bytes.size(), total)));
   }

@@ -87,32 +87,6 @@ Result<uint64_t> type_size(const struct ::btf* btf, uint32_t type_id) {
   return size_of(btf, type_id, 0);
 }
 
-namespace {
-
-// Little-endian load of n <= 8 bytes: one move for the usual widths.
-uint64_t load_le64(const uint8_t* data, std::size_t n) {
-  if constexpr (std::endian::native == std::endian::little) {
-    switch (n) {
-      case 8: { uint64_t v; std::memcpy(&v, data, 8); return v; }
-      case 4: { uint32_t v; std::memcpy(&v, data, 4); return v; }
-      case 2: { uint16_t v; std::memcpy(&v, data, 2); return v; }
-      case 1: return data[0];
-      default: break;
-    }
-  }
-  uint64_t v = 0;
-  for (std::size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(data[k]) << (8 * k);
-  return v;
-}
-
-}  // namespace
-
-uint128_t load_le(const uint8_t* data, std::size_t n) {
-  if (n <= 8) return load_le64(data, n);
-  const uint64_t high = load_le64(data + 8, n < 16 ? n - 8 : 8);
-  return (static_cast<uint128_t>(high) << 64) | load_le64(data, 8);
-}
-
 uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
   const uint64_t start = bit_off / 8;
   const uint32_t shift = static_cast<uint32_t>(bit_off % 8);
