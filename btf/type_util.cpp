@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -173,6 +174,7 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
     return std::string(reinterpret_cast<const char*>(bytes.data()), n);
   }
   std::string out;
+  out.reserve(3 * n);  // at most one U+FFFD (3 bytes) per byte
   std::size_t i = 0;
   while (i < n && bytes[i] != 0) {
     const uint8_t c = bytes[i];
@@ -183,7 +185,7 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
     if (ok && len == 3) ok = !(c == 0xe0 && bytes[i + 1] < 0xa0) && !(c == 0xed && bytes[i + 1] >= 0xa0);
     if (ok && len == 4) ok = !(c == 0xf0 && bytes[i + 1] < 0x90) && c <= 0xf4 && !(c == 0xf4 && bytes[i + 1] >= 0x90);
     if (!ok) {
-      out += "\xef\xbf\xbd";
+      out.append("\xef\xbf\xbd", 3);
       ++i;
       continue;
     }
@@ -192,6 +194,40 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
   }
   return out;
 }
+
+namespace {
+
+// The decimal digits of n at p; returns the end. CPU numbers are below
+// 10000, so those lengths are written from a table of digit pairs.
+char* put_decimal(char* p, uint64_t n) {
+  static constexpr auto kPairs = [] {
+    std::array<char, 200> pairs{};
+    for (int i = 0; i < 100; ++i) {
+      pairs[2 * i] = static_cast<char>('0' + i / 10);
+      pairs[2 * i + 1] = static_cast<char>('0' + i % 10);
+    }
+    return pairs;
+  }();
+  if (n >= 10000) return std::to_chars(p, p + 20, n).ptr;
+  if (n >= 1000) {
+    std::memcpy(p, &kPairs[2 * (n / 100)], 2);
+    std::memcpy(p + 2, &kPairs[2 * (n % 100)], 2);
+    return p + 4;
+  }
+  if (n >= 100) {
+    *p = static_cast<char>('0' + n / 100);
+    std::memcpy(p + 1, &kPairs[2 * (n % 100)], 2);
+    return p + 3;
+  }
+  if (n >= 10) {
+    std::memcpy(p, &kPairs[2 * n], 2);
+    return p + 2;
+  }
+  *p = static_cast<char>('0' + n);
+  return p + 1;
+}
+
+}  // namespace
 
 std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
   std::string out;
@@ -208,11 +244,13 @@ std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
       p = buf;
     }
     if (p != buf || !out.empty()) *p++ = ',';
-    p = std::to_chars(p, buf + sizeof buf, start).ptr;
-    if (last > start) {
-      *p++ = '-';
-      p = std::to_chars(p, buf + sizeof buf, last).ptr;
-    }
+    p = put_decimal(p, start);
+    // "-last" is written always and taken back for runs of one: cheaper
+    // than a branch that random masks mispredict half the time.
+    char* const single = p;
+    *p++ = '-';
+    p = put_decimal(p, last);
+    if (last == start) p = single;
   };
   // 64 bits at a time: a run starts or ends wherever a bit differs from the
   // one before it (the bit before bit 0, and those past the end, are 0).
