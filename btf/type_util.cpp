@@ -92,6 +92,10 @@ uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
   const uint64_t start = bit_off / 8;
   const uint32_t shift = static_cast<uint32_t>(bit_off % 8);
   const uint64_t nbytes = (shift + uint64_t{nbits} + 7) / 8;  // <= 17
+  if (nbytes <= 8) {  // bitfields mostly: 64-bit arithmetic is enough
+    const uint64_t v = load_le64(data + start, nbytes) >> shift;
+    return nbits < 64 ? v & ((uint64_t{1} << nbits) - 1) : v;
+  }
   uint128_t v = load_le(data + start, nbytes < 16 ? nbytes : 16);
   v >>= shift;
   if (nbytes == 17) v |= static_cast<uint128_t>(data[start + 16]) << (128 - shift);
