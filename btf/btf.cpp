@@ -10,6 +10,7 @@
 #include <fstream>
 #include <vector>
 
+#include "btf/render_plan.h"
 #include "util/edit_distance.h"
 
 namespace ktest::btf {
@@ -55,7 +56,16 @@ bool valid_type_id(const struct ::btf* btf, uint32_t id) {
 }
 
 Btf::Btf(struct ::btf* handle, std::string origin, std::shared_ptr<struct ::btf> base)
-    : handle_(handle, free_btf), base_(std::move(base)), origin_(std::move(origin)) {}
+    : handle_(handle, free_btf),
+      base_(std::move(base)),
+      origin_(std::move(origin)),
+      plans_(std::make_shared<RenderPlans>(handle)) {}
+
+struct ::btf* Btf::get_mut() {
+  // Plans describe the BTF as it was; a changed one gets new ones.
+  plans_ = std::make_shared<RenderPlans>(handle_.get());
+  return handle_.get();
+}
 
 Result<Btf> Btf::load(const std::string& path) {
   KTEST_ASSIGN(auto head, read_head(path, 20));

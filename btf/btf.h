@@ -8,6 +8,9 @@
 // object, so DATASEC types render like the loaded program sees them.
 // find_type() accepts a type name or a decimal id and checks ids against
 // the type count; it never hands out an id btf__type_by_id would reject.
+// A Btf also keeps the render plans of the types rendered through it
+// (render_plan.h), shared by its copies; a Btf changed through get_mut()
+// starts afresh, so change a Btf before rendering through its copies.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +24,8 @@
 struct btf;
 
 namespace ktest::btf {
+
+class RenderPlans;  // render_plan.h (internal to btf/)
 
 class Btf {
  public:
@@ -43,7 +48,7 @@ class Btf {
                                  std::string_view origin);
 
   const struct ::btf* get() const { return handle_.get(); }
-  struct ::btf* get_mut() { return handle_.get(); }
+  struct ::btf* get_mut();
   // Where it was loaded from (for messages).
   const std::string& origin() const { return origin_; }
   // One past the last valid type id (ids start at 1; 0 is void).
@@ -55,6 +60,8 @@ class Btf {
   Result<uint32_t> find_type(std::string_view name_or_id) const;
   // The raw BTF blob (for handing on or dumping).
   std::span<const uint8_t> raw_data() const;
+  // Per-type render plans for render(), built as types are rendered.
+  RenderPlans& render_plans() const { return *plans_; }
 
  private:
   Btf(struct ::btf* handle, std::string origin, std::shared_ptr<struct ::btf> base = nullptr);
@@ -63,6 +70,7 @@ class Btf {
   std::shared_ptr<struct ::btf> handle_;
   std::shared_ptr<struct ::btf> base_;
   std::string origin_;
+  std::shared_ptr<RenderPlans> plans_;
 };
 
 // True when `id` names an existing type (1 .. type_count()-1) or void (0).

@@ -1,4 +1,9 @@
 // BTF renderer (see render.h for the contract).
+//
+// Values are filled in place: each node is constructed once where it ends
+// up (a member, an array element, a `partial`, a `deref`) and never moved.
+// What a type id means for rendering comes from its plan (render_plan.h),
+// worked out once per BTF rather than on every node.
 #include "btf/render.h"
 
 #include <bpf/btf.h>
@@ -6,10 +11,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "btf/btf.h"
+#include "btf/render_plan.h"
 #include "btf/type_util.h"
 #include "snapshot/report.h"
 
@@ -20,106 +27,121 @@ using Bytes = std::span<const uint8_t>;
 
 std::string id_text(uint32_t id) { return "type id " + std::to_string(id); }
 
-const char* name_of(const struct ::btf* btf, uint32_t name_off) {
-  const char* name = btf__name_by_offset(btf, name_off);
-  return name != nullptr ? name : "";
-}
-
-bool is_cpumask_name(std::string_view name) {
-  return name == "cpumask" || name == "bpf_cpumask" || name == "scx_bitmap" ||
-         name == "scx_cpumask" || name == "sdt_cpumask";
-}
-
 // The report reader refuses values nested deeper than kMaxJsonDepth: what
 // the renderer makes by default must read back.
 static_assert(RenderOptions{}.max_depth + 2 < kMaxJsonDepth);
 
+// Turns `out` into a `truncated` node and returns its (empty) partial.
+RenderedValue& truncated(RenderedValue& out, uint64_t needed, uint64_t had) {
+  out.kind = ValueKind::Truncated;
+  out.needed = needed;
+  out.had = had;
+  out.partial = std::make_shared<RenderedValue>();
+  return *out.partial;
+}
+
 class Renderer {
  public:
-  Renderer(const struct ::btf* btf, const RenderOptions& options) : btf_(btf), opt_(options) {}
+  Renderer(const struct ::btf* btf, RenderPlans& plans, const RenderOptions& options)
+      : btf_(btf), plans_(plans), opt_(options) {}
 
   // A container cut short is wrapped in `truncated`: one more level of the
   // value tree (and of its JSON) above its children, so it counts.
   static uint32_t child_depth(uint32_t depth, bool truncated) { return depth + (truncated ? 2 : 1); }
 
-  RenderedValue value(uint32_t id, Bytes bytes, uint32_t depth) {
+  // Renders type `id` over `bytes` into `out`, a default-constructed node.
+  void value(RenderedValue& out, uint32_t id, Bytes bytes, uint32_t depth) {
     if (depth > opt_.max_depth) {
-      return make_unsupported("nesting deeper than " + std::to_string(opt_.max_depth) + " levels");
+      set_unsupported(out, "nesting deeper than " + std::to_string(opt_.max_depth) + " levels");
+      return;
     }
-    auto peeled = peel(btf_, id);
-    if (!peeled) return make_unsupported(peeled.error().message);
-    id = *peeled;
-    if (id == 0) return make_unsupported("void has no value");
-    const struct btf_type* t = btf__type_by_id(btf_, id);
-    switch (btf_kind(t)) {
-      case BTF_KIND_INT: return integer(t, bytes);
-      case BTF_KIND_ENUM:
-      case BTF_KIND_ENUM64: return enumeration(t, bytes);
-      case BTF_KIND_FLOAT: return floating(t, bytes);
-      case BTF_KIND_PTR: return pointer(t, bytes, depth);
-      case BTF_KIND_STRUCT:
-      case BTF_KIND_UNION: return aggregate(id, t, bytes, depth);
-      case BTF_KIND_ARRAY: return array(t, bytes, depth);
-      case BTF_KIND_DATASEC: return datasec(t, bytes, depth);
-      case BTF_KIND_FWD: return make_bytes(hex_bytes(bytes.data(), bytes.size()));
-      case BTF_KIND_FUNC:
-      case BTF_KIND_FUNC_PROTO: return make_unsupported("a function type has no value");
-      default:
-        return make_unsupported("BTF kind " + std::to_string(btf_kind(t)) + " of " + id_text(id) +
-                                " is not rendered");
+    const TypePlan* plan = plans_.find(id);
+    if (plan == nullptr) {  // out of range: peel() words the error
+      set_unsupported(out, peel(btf_, id).error().message);
+      return;
     }
+    planned(out, *plan, bytes, depth);
   }
 
  private:
-  // Scalars of `size` bytes: truncated with the raw bytes when short.
-  static std::optional<RenderedValue> short_scalar(uint64_t size, Bytes bytes) {
-    if (bytes.size() >= size) return std::nullopt;
-    return make_truncated(size, bytes.size(), make_bytes(hex_bytes(bytes.data(), bytes.size())));
-  }
-
-  RenderedValue integer(const struct btf_type* t, Bytes bytes) {
-    if (auto s = short_scalar(t->size, bytes)) return *s;
-    return render_int(btf_, t, bytes.data());
-  }
-
-  RenderedValue enumeration(const struct btf_type* t, Bytes bytes) {
-    if (t->size == 0 || t->size > 8) {
-      return make_unsupported("enum of " + std::to_string(t->size) + " bytes");
+  // A value of a found plan at a depth already checked.
+  void planned(RenderedValue& out, const TypePlan& plan, Bytes bytes, uint32_t depth) {
+    switch (plan.kind) {
+      case PlanKind::Int: return integer(out, plan, bytes);
+      case PlanKind::Enum: return enumeration(out, plan, bytes);
+      case PlanKind::Float: return floating(out, plan, bytes);
+      case PlanKind::Ptr: return pointer(out, plan, bytes, depth);
+      case PlanKind::Struct: return aggregate(out, plan, bytes, depth);
+      case PlanKind::Array: return array(out, plan, bytes, depth);
+      case PlanKind::Datasec: return datasec(out, plan, bytes, depth);
+      case PlanKind::Fwd: return set_bytes(out, hex_bytes(bytes.data(), bytes.size()));
+      case PlanKind::Unsupported: return set_unsupported(out, plan.reason);
     }
-    if (auto s = short_scalar(t->size, bytes)) return *s;
-    const uint128_t raw = load_le(bytes.data(), t->size);
-    return render_enum(btf_, t, raw, t->size * 8);
   }
 
-  RenderedValue floating(const struct btf_type* t, Bytes bytes) {
-    if (auto s = short_scalar(t->size, bytes)) return *s;
-    switch (t->size) {
-      case 2: return make_float(16, half_to_double(static_cast<uint16_t>(load_le(bytes.data(), 2))));
+  // Scalars of `size` bytes: truncated with the raw bytes when short.
+  static bool short_scalar(RenderedValue& out, uint64_t size, Bytes bytes) {
+    if (bytes.size() >= size) return false;
+    set_bytes(truncated(out, size, bytes.size()), hex_bytes(bytes.data(), bytes.size()));
+    return true;
+  }
+
+  // An int of plan `p` holding `raw` in its low nbits (whole ints, bitfields).
+  static void int_bits(RenderedValue& out, const TypePlan& p, uint128_t raw, uint32_t nbits) {
+    if (p.int_bool) return set_bool(out, raw != 0);
+    if (p.int_char && nbits <= 8) return set_char(out, static_cast<uint8_t>(raw));
+    if (p.int_signed) return set_int(out, nbits, sign_extend(raw, nbits));
+    set_uint(out, nbits, raw);
+  }
+
+  void integer(RenderedValue& out, const TypePlan& p, Bytes bytes) {
+    if (short_scalar(out, p.size, bytes)) return;
+    if (!p.reason.empty()) return set_unsupported(out, p.reason);
+    // Most ints fill their bytes: a plain load.
+    const uint128_t raw = p.int_off == 0 && p.int_bits == p.size * 8
+                              ? load_le(bytes.data(), p.size)
+                              : load_bits(bytes.data(), p.int_off, p.int_bits);
+    int_bits(out, p, raw, p.int_bits);
+  }
+
+  void enum_bits(RenderedValue& out, const TypePlan& p, uint128_t raw, uint32_t nbits) {
+    render_enum(out, btf_, btf__type_by_id(btf_, p.id), raw, nbits);
+  }
+
+  void enumeration(RenderedValue& out, const TypePlan& p, Bytes bytes) {
+    if (!p.reason.empty()) return set_unsupported(out, p.reason);
+    if (short_scalar(out, p.size, bytes)) return;
+    enum_bits(out, p, load_le(bytes.data(), p.size), static_cast<uint32_t>(p.size * 8));
+  }
+
+  void floating(RenderedValue& out, const TypePlan& p, Bytes bytes) {
+    if (short_scalar(out, p.size, bytes)) return;
+    switch (p.size) {
+      case 2:
+        return set_float(out, 16, half_to_double(static_cast<uint16_t>(load_le(bytes.data(), 2))));
       case 4: {
         float f;
         std::memcpy(&f, bytes.data(), 4);
-        return make_float(32, f);
+        return set_float(out, 32, f);
       }
       case 8: {
         double d;
         std::memcpy(&d, bytes.data(), 8);
-        return make_float(64, d);
+        return set_float(out, 64, d);
       }
       default:
         // x87 long double and friends: keep the bytes, not a lossy guess.
-        return make_bytes(hex_bytes(bytes.data(), t->size));
+        return set_bytes(out, hex_bytes(bytes.data(), p.size));
     }
   }
 
-  RenderedValue pointer(const struct btf_type* t, Bytes bytes, uint32_t depth) {
-    size_t psize = btf__pointer_size(btf_);
-    if (psize != 4 && psize != 8) psize = 8;
-    if (auto s = short_scalar(psize, bytes)) return *s;
-    const auto address = static_cast<uint64_t>(load_le(bytes.data(), psize));
-    if (opt_.reader == nullptr) return make_ptr(address);
-    auto skipped = [&](std::string why) { return make_ptr(address, nullptr, std::move(why)); };
+  void pointer(RenderedValue& out, const TypePlan& p, Bytes bytes, uint32_t depth) {
+    if (short_scalar(out, p.size, bytes)) return;
+    const auto address = static_cast<uint64_t>(load_le(bytes.data(), p.size));
+    if (opt_.reader == nullptr) return set_ptr(out, address);
+    auto skipped = [&](std::string why) { set_ptr(out, address, nullptr, std::move(why)); };
     if (address == 0) return skipped("null pointer");
-    auto target = peel(btf_, t->type);
+    auto target = peel(btf_, p.elem_type);
     if (!target) return skipped(target.error().message);
     if (*target == 0) return skipped("void pointer: pointee type unknown");
     const struct btf_type* pt = btf__type_by_id(btf_, *target);
@@ -143,164 +165,161 @@ class Renderer {
       return skipped("short read: " + std::to_string(data->size()) + " of " +
                      std::to_string(*size) + " bytes");
     }
+    auto deref = std::make_shared<RenderedValue>();
     chain_.emplace_back(address, *target);
-    auto deref = std::make_shared<RenderedValue>(value(*target, *data, depth + 1));
+    value(*deref, *target, *data, depth + 1);
     chain_.pop_back();
-    return make_ptr(address, std::move(deref));
+    set_ptr(out, address, std::move(deref));
   }
 
   // A struct/union member that is a bitfield.
-  RenderedValue bitfield(uint32_t member_type, Bytes bytes, uint32_t bit_off, uint32_t nbits) {
-    auto peeled = peel(btf_, member_type);
-    if (!peeled) return make_unsupported(peeled.error().message);
-    const struct btf_type* t = *peeled != 0 ? btf__type_by_id(btf_, *peeled) : nullptr;
-    if (t == nullptr || !(btf_is_int(t) || btf_is_any_enum(t))) {
-      return make_unsupported("bitfield of a type that is neither int nor enum");
+  void bitfield(RenderedValue& out, uint32_t member_type, Bytes bytes, uint32_t bit_off,
+                uint32_t nbits) {
+    const TypePlan* p = plans_.find(member_type);
+    if (p == nullptr || p->peel_failed) {
+      return set_unsupported(out, p != nullptr ? p->reason : peel(btf_, member_type).error().message);
+    }
+    if (p->kind != PlanKind::Int && p->kind != PlanKind::Enum) {
+      return set_unsupported(out, "bitfield of a type that is neither int nor enum");
     }
     const uint128_t raw = load_bits(bytes.data(), bit_off, nbits);
-    if (btf_is_any_enum(t)) return render_enum(btf_, t, raw, nbits);
-    return int_from_bits(btf_, t, raw, nbits);
+    if (p->kind == PlanKind::Enum) return enum_bits(out, *p, raw, nbits);
+    int_bits(out, *p, raw, nbits);
   }
 
-  RenderedValue aggregate(uint32_t id, const struct btf_type* t, Bytes bytes, uint32_t depth) {
-    const char* type_name = name_of(btf_, t->name_off);
-    const uint64_t size = t->size;
-    Bytes own = bytes.first(std::min<uint64_t>(bytes.size(), size));
-    if (btf_is_struct(t) && is_cpumask_name(type_name)) {
-      if (auto mask = cpumask(id, own, size)) return *mask;
-    }
-    const uint32_t inner = child_depth(depth, bytes.size() < size);
-    std::vector<RenderedMember> members;
-    const struct btf_member* m = btf_members(t);
-    const uint16_t vlen = btf_vlen(t);
-    members.reserve(vlen);
-    for (uint16_t i = 0; i < vlen; ++i, ++m) {
-      const uint32_t bit_off = btf_member_bit_offset(t, i);
-      const uint32_t nbits = btf_member_bitfield_size(t, i);
-      std::string name = name_of(btf_, m->name_off);
-      if (nbits != 0) {
-        if (nbits > 128) {
-          members.push_back({std::move(name), make_unsupported("bitfield wider than 128 bits")});
+  void aggregate(RenderedValue& out, const TypePlan& p, Bytes bytes, uint32_t depth) {
+    const uint64_t size = p.size;
+    const Bytes own = bytes.first(std::min<uint64_t>(bytes.size(), size));
+    if (p.cpumask_bits) return cpumask(out, *p.cpumask_bits, own, size);
+    const bool cut_short = bytes.size() < size;
+    RenderedValue& agg = cut_short ? truncated(out, size, bytes.size()) : out;
+    const uint32_t inner = child_depth(depth, cut_short);
+    agg.kind = ValueKind::Struct;
+    agg.type_name = p.type_name;
+    std::vector<RenderedMember>& members = agg.members;
+    members.reserve(p.members.size());
+    for (const MemberPlan& m : p.members) {
+      if (m.nbits != 0) {
+        if (m.nbits > 128) {
+          set_unsupported(add_member(members, m), "bitfield wider than 128 bits");
           continue;
         }
-        if ((static_cast<uint64_t>(bit_off) + nbits + 7) / 8 > own.size()) break;
-        members.push_back({std::move(name), bitfield(m->type, own, bit_off, nbits)});
+        if ((static_cast<uint64_t>(m.bit_off) + m.nbits + 7) / 8 > own.size()) break;
+        bitfield(add_member(members, m), m.type, own, m.bit_off, m.nbits);
         continue;
       }
-      if (bit_off % 8 != 0) {
-        members.push_back({std::move(name), make_unsupported("member not byte-aligned")});
+      if (m.bit_off % 8 != 0) {
+        set_unsupported(add_member(members, m), "member not byte-aligned");
         continue;
       }
-      const uint64_t off = bit_off / 8;
+      const uint64_t off = m.bit_off / 8;
       if (off > own.size() || (off == own.size() && off < size)) break;
-      const uint64_t msize = type_size(btf_, m->type).value_or(0);
       const uint64_t avail = own.size() - off;
-      members.push_back(
-          {std::move(name), value(m->type, own.subspan(off, std::min(avail, msize)), inner)});
-      if (msize > avail) break;  // this member was cut short; later ones too
+      value(add_member(members, m), m.type, own.subspan(off, std::min(avail, m.size)), inner);
+      if (m.size > avail) break;  // this member was cut short; later ones too
     }
-    RenderedValue out = make_struct(type_name[0] != '\0' ? std::optional<std::string>(type_name)
-                                                         : std::nullopt,
-                                    std::move(members));
-    if (bytes.size() < size) return make_truncated(size, bytes.size(), std::move(out));
-    return out;
   }
 
-  // cpumask-like structs: locate the bit array (directly, or inside a
-  // nested cpumask-like member) and list the set bits.
-  std::optional<RenderedValue> cpumask(uint32_t id, Bytes own, uint64_t size) {
-    auto bits = find_cpumask_bits(btf_, id, 0);
-    if (!bits) return std::nullopt;
-    const auto [off, len] = *bits;
-    if (off + len > size) return std::nullopt;
+  static RenderedValue& add_member(std::vector<RenderedMember>& members, const MemberPlan& m) {
+    RenderedMember& added = members.emplace_back();
+    added.name = m.name;
+    return added.value;
+  }
+
+  // cpumask-like structs: the set bits of the bit array the plan located
+  // (directly, or inside a nested cpumask-like member).
+  static void cpumask(RenderedValue& out, std::pair<uint64_t, uint64_t> bits, Bytes own,
+                      uint64_t size) {
+    const auto [off, len] = bits;
     if (off + len > own.size()) {
       // The CPUs whose bits did arrive (none when the cut is before them).
       const Bytes have = own.size() > off ? own.subspan(off) : Bytes{};
-      return make_truncated(size, own.size(), make_cpu_list(cpu_list_from_bitmap(have)));
+      return set_cpu_list(truncated(out, size, own.size()), cpu_list_from_bitmap(have));
     }
-    return make_cpu_list(cpu_list_from_bitmap(own.subspan(off, len)));
+    set_cpu_list(out, cpu_list_from_bitmap(own.subspan(off, len)));
   }
 
-  RenderedValue array(const struct btf_type* t, Bytes bytes, uint32_t depth) {
-    const struct btf_array* info = btf_array(t);
-    auto elem_size = type_size(btf_, info->type);
-    if (!elem_size) return make_unsupported("array element: " + elem_size.error().message);
-    const uint64_t nelems = info->nelems;
-    const uint64_t total = nelems * *elem_size;  // bounded by type_size of elements
-    if (*elem_size != 0 && total / *elem_size != nelems) {
-      return make_unsupported("array size overflows 64 bits");
-    }
-    const uint64_t fit = *elem_size == 0 ? nelems : bytes.size() / *elem_size;
-    const uint64_t keep = std::min({nelems, opt_.max_array_elements, fit});
-    const uint32_t inner = child_depth(depth, bytes.size() < total);
-    std::vector<RenderedValue> elements;
-    elements.reserve(keep);
+  void array(RenderedValue& out, const TypePlan& p, Bytes bytes, uint32_t depth) {
+    if (!p.reason.empty()) return set_unsupported(out, p.reason);
+    const uint64_t total = p.size;
+    const uint64_t fit = p.elem_size == 0 ? p.nelems : bytes.size() / p.elem_size;
+    const uint64_t keep = std::min({p.nelems, opt_.max_array_elements, fit});
+    const bool cut_short = bytes.size() < total;
+    RenderedValue& arr = cut_short ? truncated(out, total, bytes.size()) : out;
+    const uint32_t inner = child_depth(depth, cut_short);
+    arr.kind = ValueKind::Array;
+    arr.len = p.nelems;
+    arr.elements.resize(keep);
+    // Every element has the same depth and plan: checked and found once.
+    const TypePlan* elem = inner <= opt_.max_depth ? plans_.find(p.elem_type) : nullptr;
     for (uint64_t i = 0; i < keep; ++i) {
-      elements.push_back(value(info->type, bytes.subspan(i * *elem_size, *elem_size), inner));
+      const Bytes elem_bytes = bytes.subspan(i * p.elem_size, p.elem_size);
+      if (elem != nullptr) {
+        planned(arr.elements[i], *elem, elem_bytes, inner);
+      } else {
+        value(arr.elements[i], p.elem_type, elem_bytes, inner);
+      }
     }
-    RenderedValue out = make_array(nelems, std::move(elements));
-    if (is_char_type(btf_, info->type)) {
-      const uint64_t avail = std::min<uint64_t>(bytes.size(), total);
-      out.text = text_until_nul(bytes.first(avail));
-    }
-    if (bytes.size() < total) return make_truncated(total, bytes.size(), std::move(out));
-    return out;
+    if (p.char_elems) arr.text = text_until_nul(bytes.first(std::min<uint64_t>(bytes.size(), total)));
   }
 
-  RenderedValue datasec(const struct btf_type* t, Bytes bytes, uint32_t depth) {
-    std::vector<RenderedMember> members;
-    const struct btf_var_secinfo* v = btf_var_secinfos(t);
-    const uint16_t vlen = btf_vlen(t);
-    uint64_t needed = t->size;
-    for (uint16_t i = 0; i < vlen; ++i) {
-      needed = std::max(needed, static_cast<uint64_t>(v[i].offset) + v[i].size);
+  void datasec(RenderedValue& out, const TypePlan& p, Bytes bytes, uint32_t depth) {
+    const uint64_t needed = p.size;
+    const bool cut_short = bytes.size() < needed;
+    RenderedValue& sec = cut_short ? truncated(out, needed, bytes.size()) : out;
+    const uint32_t inner = child_depth(depth, cut_short);
+    sec.kind = ValueKind::Struct;
+    sec.type_name = p.type_name;
+    for (const VarPlan& v : p.vars) {
+      if (v.offset > bytes.size()) break;
+      const uint64_t avail = std::min<uint64_t>(v.size, bytes.size() - v.offset);
+      RenderedMember& member = sec.members.emplace_back();
+      member.name = v.name;
+      value(member.value, v.type, bytes.subspan(v.offset, avail), inner);
+      if (avail < v.size) break;
     }
-    const uint32_t inner = child_depth(depth, bytes.size() < needed);
-    bool cut = false;
-    for (uint16_t i = 0; i < vlen; ++i, ++v) {
-      if (cut) continue;
-      std::string name;
-      if (valid_type_id(btf_, v->type) && v->type != 0) {
-        name = name_of(btf_, btf__type_by_id(btf_, v->type)->name_off);
-      }
-      if (v->offset > bytes.size()) {
-        cut = true;
-        continue;
-      }
-      const uint64_t avail = std::min<uint64_t>(v->size, bytes.size() - v->offset);
-      members.push_back({std::move(name), value(v->type, bytes.subspan(v->offset, avail), inner)});
-      if (avail < v->size) cut = true;
-    }
-    RenderedValue out = make_struct(std::string(name_of(btf_, t->name_off)), std::move(members));
-    if (bytes.size() < needed) return make_truncated(needed, bytes.size(), std::move(out));
-    return out;
   }
 
   const struct ::btf* btf_;
+  RenderPlans& plans_;
   const RenderOptions& opt_;
   // Pointers being dereferenced right now: (address, pointee type).
   std::vector<std::pair<uint64_t, uint32_t>> chain_;
 };
 
+// Why `btf` cannot be rendered from `type_id` at all, if it cannot.
+std::optional<std::string> unrenderable(const struct ::btf* btf, uint32_t type_id) {
+  if (btf == nullptr) return "no BTF";
+  if (btf__endianness(btf) != BTF_LITTLE_ENDIAN) return "big-endian BTF is not rendered";
+  if (!valid_type_id(btf, type_id)) {
+    return id_text(type_id) + " out of range (BTF has " + std::to_string(btf__type_cnt(btf)) +
+           " types)";
+  }
+  return std::nullopt;
+}
+
+RenderedValue render_with(const struct ::btf* btf, RenderPlans& plans, uint32_t type_id,
+                          std::span<const uint8_t> bytes, const RenderOptions& options) {
+  RenderedValue out;
+  if (auto why = unrenderable(btf, type_id)) {
+    set_unsupported(out, std::move(*why));
+    return out;
+  }
+  Renderer(btf, plans, options).value(out, type_id, bytes, 0);
+  return out;
+}
+
 }  // namespace
 
 RenderedValue render(const struct ::btf* btf, uint32_t type_id, std::span<const uint8_t> bytes,
                      const RenderOptions& options) {
-  if (btf == nullptr) return make_unsupported("no BTF");
-  if (btf__endianness(btf) != BTF_LITTLE_ENDIAN) {
-    return make_unsupported("big-endian BTF is not rendered");
-  }
-  if (!valid_type_id(btf, type_id)) {
-    return make_unsupported(id_text(type_id) + " out of range (BTF has " +
-                            std::to_string(btf__type_cnt(btf)) + " types)");
-  }
-  Renderer renderer(btf, options);
-  return renderer.value(type_id, bytes, 0);
+  RenderPlans plans(btf);
+  return render_with(btf, plans, type_id, bytes, options);
 }
 
 RenderedValue render(const Btf& btf, uint32_t type_id, std::span<const uint8_t> bytes,
                      const RenderOptions& options) {
-  return render(btf.get(), type_id, bytes, options);
+  return render_with(btf.get(), btf.render_plans(), type_id, bytes, options);
 }
 
 uint64_t percpu_stride(uint64_t value_size) { return (value_size + 7) & ~uint64_t{7}; }
@@ -314,20 +333,21 @@ std::vector<RenderedValue> render_percpu(const struct ::btf* btf, uint32_t type_
     out.assign(nr_cpus, make_unsupported(size.error().message));
     return out;
   }
+  RenderPlans plans(btf);  // one set for every CPU's value
   const uint64_t stride = percpu_stride(*size);
   out.reserve(nr_cpus);
   for (uint64_t cpu = 0; cpu < nr_cpus; ++cpu) {
     const uint64_t off = cpu * stride;  // < 2^32 * 2^33: cannot overflow
     if (stride == 0 || off >= blob.size()) {
       if (*size == 0) {
-        out.push_back(render(btf, type_id, {}, options));
+        out.push_back(render_with(btf, plans, type_id, {}, options));
       } else {
         out.push_back(make_truncated(*size, 0, make_bytes("")));
       }
       continue;
     }
     const uint64_t avail = std::min<uint64_t>(*size, blob.size() - off);
-    out.push_back(render(btf, type_id, blob.subspan(off, avail), options));
+    out.push_back(render_with(btf, plans, type_id, blob.subspan(off, avail), options));
   }
   return out;
 }

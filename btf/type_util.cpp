@@ -3,6 +3,9 @@
 
 #include <bpf/btf.h>
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -29,14 +32,6 @@ bool is_peelable(const struct btf_type* t) {
 }
 
 std::string bad_id(uint32_t id) { return "type id " + std::to_string(id) + " out of range"; }
-
-int128_t sign_extend(uint128_t raw, uint32_t nbits) {
-  if (nbits >= 128) return static_cast<int128_t>(raw);
-  const uint128_t sign = uint128_t{1} << (nbits - 1);
-  const uint128_t mask = (uint128_t{1} << nbits) - 1;
-  raw &= mask;
-  return static_cast<int128_t>((raw ^ sign) - sign);
-}
 
 Result<uint64_t> size_of(const struct ::btf* btf, uint32_t id, uint32_t depth) {
   if (depth > kMaxPeel) return fail("array nesting deeper than " + std::to_string(kMaxPeel));
@@ -93,16 +88,14 @@ Result<uint64_t> type_size(const struct ::btf* btf, uint32_t type_id) {
   return size_of(btf, type_id, 0);
 }
 
-uint128_t load_le(const uint8_t* data, std::size_t n) {
-  uint128_t v = 0;
-  for (std::size_t k = 0; k < n && k < 16; ++k) v |= static_cast<uint128_t>(data[k]) << (8 * k);
-  return v;
-}
-
 uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
   const uint64_t start = bit_off / 8;
   const uint32_t shift = static_cast<uint32_t>(bit_off % 8);
   const uint64_t nbytes = (shift + uint64_t{nbits} + 7) / 8;  // <= 17
+  if (nbytes <= 8) {  // bitfields mostly: 64-bit arithmetic is enough
+    const uint64_t v = load_le64(data + start, nbytes) >> shift;
+    return nbits < 64 ? v & ((uint64_t{1} << nbits) - 1) : v;
+  }
   uint128_t v = load_le(data + start, nbytes < 16 ? nbytes : 16);
   v >>= shift;
   if (nbytes == 17) v |= static_cast<uint128_t>(data[start + 16]) << (128 - shift);
@@ -110,34 +103,16 @@ uint128_t load_bits(const uint8_t* data, uint64_t bit_off, uint32_t nbits) {
   return v;
 }
 
-RenderedValue render_int(const struct ::btf* btf, const struct btf_type* t, const uint8_t* data) {
-  const uint32_t size = t->size;
-  const uint32_t nbits = btf_int_bits(t);
-  const uint32_t off = btf_int_offset(t);
-  if (size != 1 && size != 2 && size != 4 && size != 8 && size != 16) {
-    return make_unsupported("int of " + std::to_string(size) + " bytes");
-  }
-  if (nbits == 0 || nbits > 128 || off + nbits > size * 8) {
-    return make_unsupported("int with bad bit layout (" + std::to_string(nbits) + " bits at " +
-                            std::to_string(off) + ")");
-  }
-  return int_from_bits(btf, t, load_bits(data, off, nbits), nbits);
+int128_t sign_extend(uint128_t raw, uint32_t nbits) {
+  if (nbits >= 128) return static_cast<int128_t>(raw);
+  const uint128_t sign = uint128_t{1} << (nbits - 1);
+  const uint128_t mask = (uint128_t{1} << nbits) - 1;
+  raw &= mask;
+  return static_cast<int128_t>((raw ^ sign) - sign);
 }
 
-RenderedValue int_from_bits(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
-                            uint32_t nbits) {
-  const uint8_t encoding = btf_int_encoding(t);
-  if ((encoding & BTF_INT_BOOL) != 0) return make_bool(raw != 0);
-  const char* name = btf__name_by_offset(btf, t->name_off);
-  const bool is_char =
-      t->size == 1 && ((encoding & BTF_INT_CHAR) != 0 || (name != nullptr && std::strcmp(name, "char") == 0));
-  if (is_char && nbits <= 8) return make_char(static_cast<uint8_t>(raw));
-  if ((encoding & BTF_INT_SIGNED) != 0) return make_int(nbits, sign_extend(raw, nbits));
-  return make_uint(nbits, raw);
-}
-
-RenderedValue render_enum(const struct ::btf* btf, const struct btf_type* t, uint128_t raw,
-                          uint32_t nbits) {
+void render_enum(RenderedValue& out, const struct ::btf* btf, const struct btf_type* t,
+                 uint128_t raw, uint32_t nbits) {
   const bool is_signed = btf_kflag(t);
   const int128_t value = is_signed ? sign_extend(raw, nbits) : static_cast<int128_t>(raw);
   std::optional<std::string> variant;
@@ -159,7 +134,7 @@ RenderedValue render_enum(const struct ::btf* btf, const struct btf_type* t, uin
     const char* name = btf__name_by_offset(btf, name_off);
     if (name != nullptr && name[0] != '\0') variant = name;
   }
-  return make_enum(nbits, value, std::move(variant), is_signed);
+  set_enum(out, nbits, value, std::move(variant), is_signed);
 }
 
 double half_to_double(uint16_t half) {
@@ -195,9 +170,16 @@ bool is_char_type(const struct ::btf* btf, uint32_t id) {
 }
 
 std::string text_until_nul(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return {};
+  const auto* nul = static_cast<const uint8_t*>(std::memchr(bytes.data(), 0, bytes.size()));
+  const std::size_t n = nul != nullptr ? static_cast<std::size_t>(nul - bytes.data()) : bytes.size();
+  // Plain ASCII (the usual comm, name, ...) is valid as it is.
+  if (std::all_of(bytes.data(), bytes.data() + n, [](uint8_t c) { return c < 0x80; })) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), n);
+  }
   std::string out;
+  out.reserve(3 * n);  // at most one U+FFFD (3 bytes) per byte
   std::size_t i = 0;
-  const std::size_t n = bytes.size();
   while (i < n && bytes[i] != 0) {
     const uint8_t c = bytes[i];
     std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
@@ -207,7 +189,7 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
     if (ok && len == 3) ok = !(c == 0xe0 && bytes[i + 1] < 0xa0) && !(c == 0xed && bytes[i + 1] >= 0xa0);
     if (ok && len == 4) ok = !(c == 0xf0 && bytes[i + 1] < 0x90) && c <= 0xf4 && !(c == 0xf4 && bytes[i + 1] >= 0x90);
     if (!ok) {
-      out += "\xef\xbf\xbd";
+      out.append("\xef\xbf\xbd", 3);
       ++i;
       continue;
     }
@@ -217,34 +199,83 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
   return out;
 }
 
+namespace {
+
+// The decimal digits of n at p; returns the end. CPU numbers are below
+// 10000, so those lengths are written from a table of digit pairs.
+char* put_decimal(char* p, uint64_t n) {
+  static constexpr auto kPairs = [] {
+    std::array<char, 200> pairs{};
+    for (int i = 0; i < 100; ++i) {
+      pairs[2 * i] = static_cast<char>('0' + i / 10);
+      pairs[2 * i + 1] = static_cast<char>('0' + i % 10);
+    }
+    return pairs;
+  }();
+  if (n >= 10000) return std::to_chars(p, p + 20, n).ptr;
+  if (n >= 1000) {
+    std::memcpy(p, &kPairs[2 * (n / 100)], 2);
+    std::memcpy(p + 2, &kPairs[2 * (n % 100)], 2);
+    return p + 4;
+  }
+  if (n >= 100) {
+    *p = static_cast<char>('0' + n / 100);
+    std::memcpy(p + 1, &kPairs[2 * (n % 100)], 2);
+    return p + 3;
+  }
+  if (n >= 10) {
+    std::memcpy(p, &kPairs[2 * n], 2);
+    return p + 2;
+  }
+  *p = static_cast<char>('0' + n);
+  return p + 1;
+}
+
+}  // namespace
+
 std::string cpu_list_from_bitmap(std::span<const uint8_t> bitmap) {
   std::string out;
   const uint64_t nbits = uint64_t{bitmap.size()} * 8;
-  auto bit = [&](uint64_t i) { return (bitmap[i / 8] >> (i % 8)) & 1; };
-  auto append = [&out](uint64_t n) {
-    char buf[24];
-    auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
-    out.append(buf, end);
+  uint64_t start = 0;  // first bit of the run being read
+  // Runs are written into `buf` and appended to `out` a few thousand
+  // characters at a time.
+  char buf[4096];
+  char* p = buf;
+  constexpr std::size_t kLongestRun = 42;  // ",N-M" with two 20-digit numbers
+  auto emit = [&](uint64_t last) {
+    if (static_cast<std::size_t>(buf + sizeof buf - p) < kLongestRun) {
+      out.append(buf, static_cast<std::size_t>(p - buf));
+      p = buf;
+    }
+    if (p != buf || !out.empty()) *p++ = ',';
+    p = put_decimal(p, start);
+    // "-last" is written always and taken back for runs of one: cheaper
+    // than a branch that random masks mispredict half the time.
+    char* const single = p;
+    *p++ = '-';
+    p = put_decimal(p, last);
+    if (last == start) p = single;
   };
-  for (uint64_t i = 0; i < nbits;) {
-    if (i % 8 == 0 && bitmap[i / 8] == 0) {  // skip empty bytes whole
-      i += 8;
-      continue;
+  // 64 bits at a time: a run starts or ends wherever a bit differs from the
+  // one before it (the bit before bit 0, and those past the end, are 0).
+  uint64_t previous = 0;  // the last bit of the previous word
+  for (uint64_t base = 0; base < nbits; base += 64) {
+    const std::size_t k = base / 8;
+    const uint64_t word = load_le64(bitmap.data() + k, std::min<std::size_t>(8, bitmap.size() - k));
+    uint64_t changes = word ^ ((word << 1) | previous);
+    previous = word >> 63;
+    while (changes != 0) {
+      const int bit = std::countr_zero(changes);
+      changes &= changes - 1;
+      if (((word >> bit) & 1) != 0) {
+        start = base + static_cast<uint64_t>(bit);
+      } else {
+        emit(base + static_cast<uint64_t>(bit) - 1);
+      }
     }
-    if (!bit(i)) {
-      ++i;
-      continue;
-    }
-    uint64_t j = i;
-    while (j + 1 < nbits && bit(j + 1)) ++j;
-    if (!out.empty()) out += ',';
-    append(i);
-    if (j > i) {
-      out += '-';
-      append(j);
-    }
-    i = j + 1;
   }
+  if (previous != 0) emit(nbits - 1);
+  out.append(buf, static_cast<std::size_t>(p - buf));
   return out;
 }
 

@@ -5,54 +5,103 @@
 
 namespace ktest {
 
-RenderedValue make_int(uint32_t bits, int128_t value) {
-  RenderedValue v;
+void set_int(RenderedValue& v, uint32_t bits, int128_t value) {
   v.kind = ValueKind::Int;
   v.bits = bits;
   v.int_value = value;
+}
+
+void set_uint(RenderedValue& v, uint32_t bits, uint128_t value) {
+  v.kind = ValueKind::Uint;
+  v.bits = bits;
+  v.uint_value = value;
+}
+
+void set_bool(RenderedValue& v, bool value) {
+  v.kind = ValueKind::Bool;
+  v.bits = 8;
+  v.uint_value = value ? 1 : 0;
+}
+
+void set_char(RenderedValue& v, uint8_t value) {
+  v.kind = ValueKind::Char;
+  v.bits = 8;
+  v.uint_value = value;
+}
+
+void set_float(RenderedValue& v, uint32_t bits, double value) {
+  v.kind = ValueKind::Float;
+  v.bits = bits;
+  v.float_value = value;
+}
+
+void set_enum(RenderedValue& v, uint32_t bits, int128_t value, std::optional<std::string> variant,
+              bool is_signed) {
+  v.kind = ValueKind::Enum;
+  v.bits = bits;
+  v.int_value = value;
+  v.variant = std::move(variant);
+  v.is_signed = is_signed;
+}
+
+void set_cpu_list(RenderedValue& v, std::string cpus) {
+  v.kind = ValueKind::CpuList;
+  v.cpus = std::move(cpus);
+}
+
+void set_ptr(RenderedValue& v, uint64_t address, std::shared_ptr<RenderedValue> deref,
+             std::optional<std::string> deref_skipped_reason) {
+  v.kind = ValueKind::Ptr;
+  v.bits = 64;
+  v.uint_value = address;
+  v.deref = std::move(deref);
+  v.deref_skipped_reason = std::move(deref_skipped_reason);
+}
+
+void set_bytes(RenderedValue& v, std::string hex) {
+  v.kind = ValueKind::Bytes;
+  v.hex = std::move(hex);
+}
+
+void set_unsupported(RenderedValue& v, std::string reason) {
+  v.kind = ValueKind::Unsupported;
+  v.reason = std::move(reason);
+}
+
+RenderedValue make_int(uint32_t bits, int128_t value) {
+  RenderedValue v;
+  set_int(v, bits, value);
   return v;
 }
 
 RenderedValue make_uint(uint32_t bits, uint128_t value) {
   RenderedValue v;
-  v.kind = ValueKind::Uint;
-  v.bits = bits;
-  v.uint_value = value;
+  set_uint(v, bits, value);
   return v;
 }
 
 RenderedValue make_bool(bool value) {
   RenderedValue v;
-  v.kind = ValueKind::Bool;
-  v.bits = 8;
-  v.uint_value = value ? 1 : 0;
+  set_bool(v, value);
   return v;
 }
 
 RenderedValue make_char(uint8_t value) {
   RenderedValue v;
-  v.kind = ValueKind::Char;
-  v.bits = 8;
-  v.uint_value = value;
+  set_char(v, value);
   return v;
 }
 
 RenderedValue make_float(uint32_t bits, double value) {
   RenderedValue v;
-  v.kind = ValueKind::Float;
-  v.bits = bits;
-  v.float_value = value;
+  set_float(v, bits, value);
   return v;
 }
 
 RenderedValue make_enum(uint32_t bits, int128_t value, std::optional<std::string> variant,
                         bool is_signed) {
   RenderedValue v;
-  v.kind = ValueKind::Enum;
-  v.bits = bits;
-  v.int_value = value;
-  v.variant = std::move(variant);
-  v.is_signed = is_signed;
+  set_enum(v, bits, value, std::move(variant), is_signed);
   return v;
 }
 
@@ -75,26 +124,20 @@ RenderedValue make_array(uint64_t len, std::vector<RenderedValue> elements) {
 
 RenderedValue make_cpu_list(std::string cpus) {
   RenderedValue v;
-  v.kind = ValueKind::CpuList;
-  v.cpus = std::move(cpus);
+  set_cpu_list(v, std::move(cpus));
   return v;
 }
 
 RenderedValue make_ptr(uint64_t address, std::shared_ptr<RenderedValue> deref,
                        std::optional<std::string> deref_skipped_reason) {
   RenderedValue v;
-  v.kind = ValueKind::Ptr;
-  v.bits = 64;
-  v.uint_value = address;
-  v.deref = std::move(deref);
-  v.deref_skipped_reason = std::move(deref_skipped_reason);
+  set_ptr(v, address, std::move(deref), std::move(deref_skipped_reason));
   return v;
 }
 
 RenderedValue make_bytes(std::string hex) {
   RenderedValue v;
-  v.kind = ValueKind::Bytes;
-  v.hex = std::move(hex);
+  set_bytes(v, std::move(hex));
   return v;
 }
 
@@ -109,8 +152,7 @@ RenderedValue make_truncated(uint64_t needed, uint64_t had, RenderedValue partia
 
 RenderedValue make_unsupported(std::string reason) {
   RenderedValue v;
-  v.kind = ValueKind::Unsupported;
-  v.reason = std::move(reason);
+  set_unsupported(v, std::move(reason));
   return v;
 }
 

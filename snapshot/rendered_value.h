@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ktest {
@@ -27,6 +28,11 @@ enum class ValueKind {
 struct RenderedMember;
 
 struct RenderedValue {
+  // User-provided: value-initialization (vector::resize, emplace_back())
+  // then runs only the initializers below instead of first zeroing all of
+  // the node's bytes.
+  RenderedValue() noexcept {}
+
   ValueKind kind = ValueKind::Unsupported;
 
   // Int/Uint/Float/Enum: declared width in bits.
@@ -73,6 +79,10 @@ struct RenderedValue {
 };
 
 struct RenderedMember {
+  RenderedMember() noexcept {}  // see RenderedValue()
+  RenderedMember(std::string member_name, RenderedValue member_value)
+      : name(std::move(member_name)), value(std::move(member_value)) {}
+
   std::string name;  // empty for anonymous members
   RenderedValue value;
 };
@@ -94,6 +104,21 @@ RenderedValue make_ptr(uint64_t address, std::shared_ptr<RenderedValue> deref = 
 RenderedValue make_bytes(std::string hex);
 RenderedValue make_truncated(uint64_t needed, uint64_t had, RenderedValue partial);
 RenderedValue make_unsupported(std::string reason);
+
+// The same in place, on a default-constructed value: a producer filling a
+// tree node where it lies (btf/'s renderer) needs no temporary to move in.
+void set_int(RenderedValue& v, uint32_t bits, int128_t value);
+void set_uint(RenderedValue& v, uint32_t bits, uint128_t value);
+void set_bool(RenderedValue& v, bool value);
+void set_char(RenderedValue& v, uint8_t value);
+void set_float(RenderedValue& v, uint32_t bits, double value);
+void set_enum(RenderedValue& v, uint32_t bits, int128_t value, std::optional<std::string> variant,
+              bool is_signed);
+void set_cpu_list(RenderedValue& v, std::string cpus);
+void set_ptr(RenderedValue& v, uint64_t address, std::shared_ptr<RenderedValue> deref = nullptr,
+             std::optional<std::string> deref_skipped_reason = std::nullopt);
+void set_bytes(RenderedValue& v, std::string hex);
+void set_unsupported(RenderedValue& v, std::string reason);
 
 // Lowercase, space-separated hex of raw bytes ("0a 1b").
 std::string hex_bytes(const uint8_t* data, std::size_t size);

@@ -1,7 +1,8 @@
 // Values rendered per second by btf::render() versus libbpf's
 // btf_dump__dump_type_data() (compact text, emit_zeroes) on the same bytes:
 // a scheduler-sized struct from the fixture and the fetched kernel's
-// task_struct. Each side runs for a fixed time; the ratio is ours/libbpf.
+// task_struct. Each side runs for a fixed time, in alternating slices; the
+// ratio is ours/libbpf.
 #include <bpf/btf.h>
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "btf/btf.h"
@@ -20,18 +22,33 @@ using Clock = std::chrono::steady_clock;
 // KTEST_BENCH_SMOKE=1 (CI): a short run that proves the benchmark works; its numbers mean nothing.
 double seconds_per_side() { return std::getenv("KTEST_BENCH_SMOKE") ? 0.02 : 1.0; }
 
+// Calls `once` for about `seconds`; adds the calls and the time taken.
 template <typename F>
-double per_second(F&& once) {
-  uint64_t n = 0;
+void run_for(F&& once, double seconds, uint64_t& calls, double& taken) {
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration<double>(seconds_per_side());
+  const auto deadline = start + std::chrono::duration<double>(seconds);
   Clock::time_point now;
   do {
     for (int k = 0; k < 16; ++k) once();
-    n += 16;
+    calls += 16;
     now = Clock::now();
   } while (now < deadline);
-  return static_cast<double>(n) / std::chrono::duration<double>(now - start).count();
+  taken += std::chrono::duration<double>(now - start).count();
+}
+
+// Calls per second of each side, measured in alternating slices so that
+// load from elsewhere on the machine falls on both sides alike.
+template <typename A, typename B>
+std::pair<double, double> per_second(A&& ours, B&& theirs) {
+  constexpr int kSlices = 20;
+  uint64_t ours_calls = 0, theirs_calls = 0;
+  double ours_taken = 0, theirs_taken = 0;
+  for (int slice = 0; slice < kSlices; ++slice) {
+    run_for(ours, seconds_per_side() / kSlices, ours_calls, ours_taken);
+    run_for(theirs, seconds_per_side() / kSlices, theirs_calls, theirs_taken);
+  }
+  return {static_cast<double>(ours_calls) / ours_taken,
+          static_cast<double>(theirs_calls) / theirs_taken};
 }
 
 void text_sink(void* ctx, const char* fmt, va_list args) {
@@ -57,24 +74,36 @@ int bench(const char* label, const std::string& path, const char* type) {
   for (auto& b : bytes) b = static_cast<uint8_t>((state = state * 1103515245u + 12345u) >> 16);
 
   std::size_t nodes = 0;
-  const double ours = per_second([&] {
-    auto v = ktest::btf::render(*btf, *id, bytes);
-    nodes += v.members.size();
-  });
+  int dump_error = 0;
   std::string text;
   struct btf_dump* d = btf_dump__new(btf->get(), text_sink, &text, nullptr);
+  if (d == nullptr) {
+    std::fprintf(stderr, "%s: btf_dump__new failed\n", label);
+    return 1;
+  }
   struct btf_dump_type_data_opts opts = {};
   opts.sz = sizeof opts;
   opts.compact = true;
   opts.emit_zeroes = true;
-  const double theirs = per_second([&] {
-    text.clear();
-    btf_dump__dump_type_data(d, *id, bytes.data(), bytes.size(), &opts);
-  });
+  const auto [ours, theirs] = per_second(
+      [&] {
+        auto v = ktest::btf::render(*btf, *id, bytes);
+        nodes += v.members.size();
+      },
+      [&] {
+        text.clear();
+        const int rc = btf_dump__dump_type_data(d, *id, bytes.data(), bytes.size(), &opts);
+        if (rc < 0) dump_error = rc;
+      });
   btf_dump__free(d);
   std::printf("%-28s %6llu bytes  ktest %10.0f values/s  libbpf btf_dump %10.0f values/s  ratio %.2fx\n",
               label, static_cast<unsigned long long>(bytes.size()), ours, theirs, ours / theirs);
-  return nodes == 0 ? 1 : 0;
+  if (nodes == 0 || dump_error != 0 || !(ours > 0) || !(theirs > 0)) {
+    std::fprintf(stderr, "%s: cannot measure (nodes %zu, btf_dump error %d)\n", label, nodes,
+                 dump_error);
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace

@@ -145,6 +145,43 @@ TEST_CASE("cpumask-like structs render as cpu lists") {
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{0xff, 0x01}) == "0-8");
 }
 
+// The list read one bit at a time: the oracle for the word-wise scan.
+std::string cpu_list_bit_by_bit(const std::vector<uint8_t>& bitmap) {
+  std::string out;
+  const std::size_t nbits = bitmap.size() * 8;
+  auto bit = [&](std::size_t i) { return i < nbits && ((bitmap[i / 8] >> (i % 8)) & 1) != 0; };
+  for (std::size_t i = 0; i < nbits; ++i) {
+    if (!bit(i)) continue;
+    std::size_t j = i;
+    while (bit(j + 1)) ++j;
+    out += (out.empty() ? "" : ",") + std::to_string(i) + (j > i ? "-" + std::to_string(j) : "");
+    i = j;
+  }
+  return out;
+}
+
+TEST_CASE("cpu lists match a bit-by-bit reading across word edges and lengths") {
+  uint64_t state = 12345;
+  auto next = [&] { return static_cast<uint8_t>((state = state * 6364136223846793005ULL + 1) >> 56); };
+  for (std::size_t len = 0; len <= 40; ++len) {
+    for (int round = 0; round < 50; ++round) {
+      std::vector<uint8_t> bitmap(len);
+      for (auto& b : bitmap) {
+        const uint8_t r = next();
+        b = round % 3 == 0 ? next() : r < 80 ? 0x00 : r < 160 ? 0xff : next();  // long runs too
+      }
+      REQUIRE_MESSAGE(cpu_list_from_bitmap(bitmap) == cpu_list_bit_by_bit(bitmap), "length " << len);
+    }
+  }
+  // Long lists: written out in several pieces.
+  std::vector<uint8_t> alternate(3000, 0x55), scattered(5000);
+  for (auto& b : scattered) b = next();
+  CHECK(cpu_list_from_bitmap(alternate) == cpu_list_bit_by_bit(alternate));
+  CHECK(cpu_list_from_bitmap(scattered) == cpu_list_bit_by_bit(scattered));
+  CHECK(cpu_list_from_bitmap(std::vector<uint8_t>(16, 0xff)) == "0-127");
+  CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0, 0x80, 0x01}) == "63-64");
+}
+
 TEST_CASE("DATASEC renders as a struct named after the section") {
   const Btf& btf = fixture();
   const uint32_t data = type_id(btf, ".data");

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "btf/render.h"
 #include "btf/tests/fixture_bytes.h"
@@ -309,6 +310,29 @@ TEST_CASE("pointer depth: max_deref_depth pointers are followed; the next one is
   CHECK(not_followed.deref_skipped_reason == "pointer depth limit 2 reached");
   CHECK(mem.reads == 2);
   btf__free(b);
+}
+
+TEST_CASE("render plans built by several threads at once give the same values") {
+  // A fresh Btf: its plans are built while the threads race for them.
+  auto loaded = Btf::load(KTEST_BTF_FIXTURE);
+  REQUIRE(loaded.ok());
+  const Btf& btf = *loaded;
+  std::vector<uint8_t> bytes(4096);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 131 + 7);
+  std::vector<RenderedValue> expected;
+  for (uint32_t id = 0; id < btf.type_count(); ++id) expected.push_back(render(btf.get(), id, bytes));
+  std::vector<std::vector<RenderedValue>> got(4);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < got.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) {
+        got[t].clear();
+        for (uint32_t id = 0; id < btf.type_count(); ++id) got[t].push_back(render(btf, id, bytes));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& values : got) CHECK(values == expected);
 }
 
 }  // namespace
