@@ -309,7 +309,7 @@ class Session {
     coordinator_ = &coordinator;
     if (cached_kallsyms_.valid()) {
       if (auto table = cached_kallsyms_.get())
-        coordinator_symbols(std::make_shared<control::SymbolTable>(std::move(*table)));
+        cached_symbols_ = std::make_shared<control::SymbolTable>(std::move(*table));
       else  // this run has no symbols; the next one has the agent send them
         notes_.add("kallsyms: " + table.error().to_string() + "; watches and symbolized addresses fail");
     }
@@ -524,6 +524,13 @@ class Session {
                   kNoKaslrText));
             }
             if (!m.doorbell_ready) notes_.add("the agent found no ready doorbell device");
+            // Cached symbols are published once the kernel has booted, as sent
+            // ones would be: readers of per-CPU data must not start earlier.
+            if (cached_symbols_ && m.text_address == kNoKaslrText) coordinator_symbols(std::move(cached_symbols_));
+            if (cached_symbols_) {
+              notes_.add("kallsyms: the cached ones do not match this boot's _text; not used");
+              cached_symbols_.reset();
+            }
           } else if constexpr (std::is_same_v<T, control::KallsymsChunk>) {
             if (Status s = kallsyms_.add(m); !s) notes_.add("kallsyms: " + s.error().to_string());
           } else if constexpr (std::is_same_v<T, control::KallsymsEnd>) {
@@ -758,6 +765,7 @@ class Session {
   bool kallsyms_ended_ = false;
   std::string kallsyms_cache_;  // "" when the kernel's cannot be kept
   std::future<Result<control::SymbolTable>> cached_kallsyms_;
+  std::shared_ptr<const control::SymbolTable> cached_symbols_;  // until the hello
   bool kallsyms_waited_ = false;  // catch_up_before_doorbell() waited
   std::vector<std::pair<std::string, std::vector<int64_t>>> workload_pids_;
   std::vector<std::string> step_json_;  // GuestPlan::step_json
