@@ -526,8 +526,9 @@ class Session {
             if (!m.doorbell_ready) notes_.add("the agent found no ready doorbell device");
             // Cached symbols are published once the kernel has booted, as sent
             // ones would be: readers of per-CPU data must not start earlier.
-            if (cached_symbols_ && m.text_address == kNoKaslrText) coordinator_symbols(std::move(cached_symbols_));
-            if (cached_symbols_) {
+            if (cached_symbols_ && m.text_address == kNoKaslrText) {
+              coordinator_symbols(std::move(cached_symbols_));
+            } else if (cached_symbols_) {
               notes_.add("kallsyms: the cached ones do not match this boot's _text; not used");
               cached_symbols_.reset();
             }

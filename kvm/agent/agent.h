@@ -296,6 +296,9 @@ class Doorbell {
   std::timed_mutex in_flight_;
 };
 
+// An error when the host answered a request with ReplyStatus::Error.
+Status host_accepted(const DoorbellReply& reply);
+
 // --- series.cpp: a CaptureSnapshot series (kvm/plan.h) ------------------------------
 // Rings the doorbell `count` times, every `every_ms`, on a thread of its
 // own; a capture that runs late delays the next one. Each capture waits
@@ -305,7 +308,7 @@ class CaptureSeries {
   CaptureSeries(Doorbell& doorbell, kvm::CaptureSnapshot spec, std::chrono::milliseconds capture_timeout);
   CaptureSeries(const CaptureSeries&) = delete;
   CaptureSeries& operator=(const CaptureSeries&) = delete;
-  ~CaptureSeries();  // cancels and joins
+  // Destroying it cancels and joins (the jthread, destroyed first).
   const std::string& name() const { return spec_.name; }
   // Waits for the series to end (`cancel`: ends it before its next
   // capture) and says what went wrong: a failed capture each, and the

@@ -126,4 +126,10 @@ Result<DoorbellReply> Doorbell::request(uint32_t kind, std::string_view payload,
   return reply;
 }
 
+Status host_accepted(const DoorbellReply& reply) {
+  if (reply.status == static_cast<int32_t>(db::ReplyStatus::Error))
+    return fail("the host reported an error: " + reply.payload);
+  return {};
+}
+
 }  // namespace ktest::agent

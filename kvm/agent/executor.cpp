@@ -72,9 +72,7 @@ Status doorbell_step(Context& ctx, doorbell::RequestKind kind, const std::string
   KTEST_ASSIGN(auto reply, ctx.doorbell.request(static_cast<uint32_t>(kind), payload, timeout));
   d.reply_status = reply.status;
   d.reply_text = reply.payload;
-  if (reply.status == static_cast<int32_t>(doorbell::ReplyStatus::Error))
-    return fail("the host reported an error: " + reply.payload);
-  return {};
+  return host_accepted(reply);
 }
 
 // The attached scheduler's unplanned exit (see agent.h): an error to fail

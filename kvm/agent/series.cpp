@@ -9,8 +9,6 @@ CaptureSeries::CaptureSeries(Doorbell& doorbell, kvm::CaptureSnapshot spec,
     : doorbell_(doorbell), spec_(std::move(spec)), capture_timeout_(capture_timeout),
       thread_([this](std::stop_token stop) { run(stop); }) {}
 
-CaptureSeries::~CaptureSeries() { finish(true); }
-
 void CaptureSeries::run(std::stop_token stop) {
   const auto start = Clock::now();
   for (uint32_t k = 1; k <= spec_.count; ++k) {
@@ -23,13 +21,10 @@ void CaptureSeries::run(std::stop_token stop) {
     }
     const std::string member = kvm::series_member(spec_.name, k);
     auto reply = doorbell_.request(static_cast<uint32_t>(doorbell::RequestKind::Capture), member, capture_timeout_);
-    std::string problem;
-    if (!reply) problem = reply.error().to_string();
-    else if (reply->status == static_cast<int32_t>(doorbell::ReplyStatus::Error))
-      problem = "the host reported an error: " + reply->payload;
+    Status answered = reply ? host_accepted(*reply) : Status(fail(reply.error()));
     std::lock_guard lock(mutex_);
     taken_ = k;
-    if (!problem.empty()) problems_.push_back("capture " + member + ": " + problem);
+    if (!answered) problems_.push_back("capture " + member + ": " + answered.error().to_string());
   }
 }
 
@@ -40,7 +35,6 @@ std::vector<std::string> CaptureSeries::finish(bool cancel) {
   if (taken_ < spec_.count)
     problems_.push_back("cancelled after " + std::to_string(taken_) + " of " + std::to_string(spec_.count) +
                         " captures");
-  taken_ = spec_.count;  // said once
   return std::exchange(problems_, {});
 }
 
