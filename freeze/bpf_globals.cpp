@@ -207,8 +207,8 @@ Result<BpfGlobals> collect_bpf_globals(GuestKernel& kernel, const KernelLayout& 
       continue;
     }
     if (h->type != kMapTypeArray || global_section_of(h->name).empty()) continue;
-    std::string prefix = section_map_prefix(h->name);
-    if (!prefix.empty() && h->btf_kva != 0) object_of_btf.emplace(h->btf_kva, prefix);
+    std::string object = section_map_prefix(h->name);
+    if (!object.empty() && h->btf_kva != 0) object_of_btf.emplace(h->btf_kva, object);
     sections.push_back(std::move(*h));
   }
   MapBtfCache btfs(kernel, layout, vmlinux);
@@ -219,7 +219,7 @@ Result<BpfGlobals> collect_bpf_globals(GuestKernel& kernel, const KernelLayout& 
     }
     Status added = [&]() -> Status {
       if (h.btf_kva == 0) return fail("it has no BTF");
-      KTEST_ASSIGN(const btf::Btf* btf, btfs.get(h.btf_kva));
+      KTEST_ASSIGN(auto btf, btfs.get(h.btf_kva));
       return add_map_globals(*btf, h, layout, object, out);
     }();
     if (!added) {

@@ -30,8 +30,9 @@ struct RenderedMember;
 struct RenderedValue {
   // User-provided: value-initialization (vector::resize, emplace_back())
   // then runs only the initializers below instead of first zeroing all of
-  // the node's bytes.
-  RenderedValue() noexcept {}
+  // the node's bytes. Defined below RenderedMember: clang needs that type
+  // complete wherever the constructor's body is.
+  RenderedValue() noexcept;
 
   ValueKind kind = ValueKind::Unsupported;
 
@@ -86,6 +87,8 @@ struct RenderedMember {
   std::string name;  // empty for anonymous members
   RenderedValue value;
 };
+
+inline RenderedValue::RenderedValue() noexcept {}
 
 // Constructors for the producer side (btf/ and tests).
 RenderedValue make_int(uint32_t bits, int128_t value);
