@@ -139,7 +139,7 @@ void add_snapshot_command(CLI::App& app, CommandContext& ctx) {
   auto dump = std::make_shared<DumpArgs>();
   CLI::App* dump_cmd = cmd->add_subcommand("dump", "Print captured snapshots as text or JSON");
   dump_cmd->add_option("REPORT", dump->report,
-                       "Report JSON file or run directory (default: the latest run)");
+                       "Report file (.json, .json.zst) or run directory (default: the latest run)");
   dump_cmd->add_option("--snapshot", dump->options.snapshot, "Only this snapshot")
       ->option_text("NAME");
   dump_cmd->add_option("--map", dump->options.map, "Only this BPF map")->option_text("MAP");
@@ -186,7 +186,7 @@ void add_snapshot_command(CLI::App& app, CommandContext& ctx) {
   auto query = std::make_shared<QueryArgs>();
   CLI::App* query_cmd = cmd->add_subcommand(
       "query", "Evaluate an assertion expression against captured snapshots");
-  query_cmd->add_option("REPORT", query->report, "Report JSON file or run directory")->required();
+  query_cmd->add_option("REPORT", query->report, "Report file (.json, .json.zst) or run directory")->required();
   query_cmd->add_option("EXPR", query->expression, "Expression, as in a scenario's assertions")
       ->required();
   query_cmd->add_flag("--json", query->json, "Print the value as JSON");

@@ -15,7 +15,7 @@ namespace {
 bool has_json_files(const fs::path& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".json" && entry.is_regular_file(ec)) return true;
+    if (is_report_file_name(entry.path().filename().string()) && entry.is_regular_file(ec)) return true;
   return false;
 }
 
@@ -75,8 +75,7 @@ SnapshotRef parse_snapshot_ref(const std::string& text) {
   std::error_code ec;
   auto colon = text.find(':');
   if (colon != std::string::npos) return SnapshotRef{text.substr(0, colon), text.substr(colon + 1), text};
-  bool json_file = text.size() > 5 && text.compare(text.size() - 5, 5, ".json") == 0 &&
-                   fs::is_regular_file(text, ec);
+  bool json_file = is_report_file_name(text) && fs::is_regular_file(text, ec);
   if (json_file) return SnapshotRef{text, "", text};
   return SnapshotRef{std::nullopt, text, text};
 }

@@ -1,16 +1,16 @@
 // Where the `ktest snapshot` commands find their reports (cli/cmd_snapshot*.cpp).
 //
 // Contract:
-// - A REPORT is a report JSON file, a run output directory (its snapshots/
-//   folder, or the one scenario directory below it that has one), or a
-//   folder of *.json reports. When no such path exists, `latest` and the
+// - A REPORT is a report file (*.json, or *.json.zst as ktest stores big
+//   ones), a run output directory (its snapshots/ folder, or the one
+//   scenario directory below it that has one), or a folder of reports. When no such path exists, `latest` and the
 //   name of a run are looked up in the output directory (ktest.toml
 //   [output] dir). "" is <output dir>/latest.
 // - A snapshot reference is [RUN:]NAME: NAME as a CaptureSnapshot step
 //   named it, RUN a REPORT (everything before the first ':'). Without
 //   RUN, NAME is looked up in the REPORT the command defaults to. An empty
 //   NAME ("RUN:") is that REPORT's only snapshot. A plain argument ending
-//   in ".json" that names an existing file means "FILE:".
+//   in ".json" or ".json.zst" that names an existing file means "FILE:".
 // - Errors say what was looked for and list what exists (the snapshot
 //   layer's did-you-mean). Each REPORT is loaded once per command.
 #pragma once

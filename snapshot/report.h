@@ -222,16 +222,32 @@ Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
 // File stem for a snapshot name: [A-Za-z0-9_.-] kept, others as %XX; a
 // leading '.' is escaped so no stem is hidden or "." / "..".
 std::string report_file_stem(std::string_view snapshot_name);
-// <dir>/<report_file_stem(name)>.json: where save_run_reports() writes it.
+// <dir>/<report_file_stem(name)>.json: where save_run_reports() writes it
+// (with kCompressedReportSuffix appended when the report is big).
 std::string report_file_in(const std::string& dir, std::string_view snapshot_name);
 
-Status save_report(const std::string& path, const Report& r);  // atomic, compact JSON
-// One report file (ktest or ktstr, any schema). Fallback name = file name
-// without ".failure-dump.json" / ".json".
+// Reports whose compact JSON is bigger are stored as one zstd frame, at the
+// JSON file's path plus ".zst": a capture of many maps is tens of MB of
+// JSON and a tenth of that compressed. Smaller ones stay plain JSON for jq.
+inline constexpr std::size_t kCompressReportsAbove = 1 << 20;
+inline constexpr std::string_view kCompressedReportSuffix = ".zst";
+// What a compressed report may inflate to (a file is untrusted input).
+inline constexpr std::size_t kMaxReportJsonBytes = std::size_t{2} << 30;
+// "*.json" or "*.json.zst": a name load_reports() reads in a directory.
+bool is_report_file_name(std::string_view file_name);
+
+// Writes `r` atomically as compact JSON at `path`, or compressed at `path`
+// + kCompressedReportSuffix past kCompressReportsAbove bytes; removes the
+// other of the two. Returns the path written.
+Result<std::string> save_report(const std::string& path, const Report& r);
+// One report file (ktest or ktstr, any schema; plain or a zstd frame).
+// Fallback name = file name without ".failure-dump.json" / ".json" (and ".zst").
 Result<std::vector<NamedReport>> load_report_file(const std::string& path);
-// Writes each report to <dir>/<report_file_stem(name)>.json (creates dir).
-Status save_run_reports(const std::string& dir, const std::vector<NamedReport>& reports);
-// A file, or every *.json in a directory (ordered by captured_at, then name).
+// Writes each report under report_file_in(dir, name) (creates dir).
+// Returns the paths written, in order.
+Result<std::vector<std::string>> save_run_reports(const std::string& dir,
+                                                  const std::vector<NamedReport>& reports);
+// A file, or every report file in a directory (ordered by captured_at, then name).
 Result<std::vector<NamedReport>> load_reports(const std::string& path);
 
 }  // namespace ktest

@@ -9,6 +9,7 @@
 #include "snapshot/json_read.h"
 #include "snapshot/report.h"
 #include "util/atomic_file.h"
+#include "util/zstd_frame.h"
 
 namespace ktest {
 
@@ -84,25 +85,49 @@ std::string report_file_stem(std::string_view snapshot_name) {
   return out;
 }
 
-Status save_report(const std::string& path, const Report& r) {
+bool is_report_file_name(std::string_view file_name) {
+  auto ends_with = [&](std::string_view suffix) {
+    return file_name.size() > suffix.size() && file_name.substr(file_name.size() - suffix.size()) == suffix;
+  };
+  return ends_with(".json") || ends_with(".json.zst");
+}
+
+Result<std::string> save_report(const std::string& path, const Report& r) {
   // Compact: a capture of many maps is tens of MB pretty-printed, three
   // times its compact size; `ktest snapshot dump` or jq show it to people.
-  Status s = write_file_atomic(path, report_to_text(r, -1));
-  if (!s) return std::move(s).context(fmt::format("writing report {}", path));
-  return {};
+  std::string text = report_to_text(r, -1);
+  std::string compressed_path = path + std::string(kCompressedReportSuffix);
+  const bool compress = text.size() > kCompressReportsAbove;
+  const std::string& target = compress ? compressed_path : path;
+  if (compress) {
+    // Level 3: the whole of a 200 MB report compresses in about a second.
+    auto frame = zstd_compress(text, 3);
+    if (!frame) return std::move(frame).context(fmt::format("compressing report {}", target));
+    text = std::move(*frame);
+  }
+  if (Status s = write_file_atomic(target, text); !s) return std::move(s).context(fmt::format("writing report {}", target));
+  std::error_code ec;
+  fs::remove(compress ? path : compressed_path, ec);  // a stale other form would load twice
+  return target;
 }
 
 namespace {
 
 std::string fallback_name_for(const fs::path& path) {
   std::string file = path.filename().string();
-  for (std::string_view suffix : {".failure-dump.json", ".json"}) {
-    if (file.size() > suffix.size() &&
-        file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      return file.substr(0, file.size() - suffix.size());
-    }
-  }
+  auto strip = [&file](std::string_view suffix) {
+    bool has = file.size() > suffix.size() && file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0;
+    if (has) file.resize(file.size() - suffix.size());
+    return has;
+  };
+  strip(kCompressedReportSuffix);
+  for (std::string_view suffix : {".failure-dump.json", ".json"})
+    if (strip(suffix)) break;
   return file;
+}
+
+bool is_zstd_frame(std::string_view bytes) {
+  return bytes.size() >= 4 && bytes.substr(0, 4) == std::string_view("\x28\xb5\x2f\xfd", 4);
 }
 
 }  // namespace
@@ -110,6 +135,17 @@ std::string fallback_name_for(const fs::path& path) {
 Result<std::vector<NamedReport>> load_report_file(const std::string& path) {
   auto text = read_file(path);
   if (!text) return std::move(text).context(fmt::format("loading report {}", path));
+  if (is_zstd_frame(*text)) {
+    auto inflated = zstd_decompress(*text, kMaxReportJsonBytes);
+    if (!inflated) {
+      Error e = std::move(inflated.error());
+      e.location = path;
+      e.with_context("reading a compressed report");
+      if (e.hint.empty()) e.hint = "the file is damaged, or not one ktest wrote; `zstd -t` tests it";
+      return fail(std::move(e));
+    }
+    text = std::move(*inflated);
+  }
   auto reports = parse_any_report(*text, fallback_name_for(path));
   if (!reports) {
     Error e = std::move(reports.error());
@@ -119,16 +155,18 @@ Result<std::vector<NamedReport>> load_report_file(const std::string& path) {
   return reports;
 }
 
-Status save_run_reports(const std::string& dir, const std::vector<NamedReport>& reports) {
+Result<std::vector<std::string>> save_run_reports(const std::string& dir, const std::vector<NamedReport>& reports) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(fmt::format("cannot create report directory {}: {}", dir, ec.message()));
+  std::vector<std::string> written;
   for (const auto& nr : reports) {
     Report r = nr.report;
     if (r.snapshot_name.empty()) r.snapshot_name = nr.name;
-    KTEST_TRY(save_report(report_file_in(dir, nr.name), r));
+    KTEST_ASSIGN(std::string path, save_report(report_file_in(dir, nr.name), r));
+    written.push_back(std::move(path));
   }
-  return {};
+  return written;
 }
 
 Result<std::vector<NamedReport>> load_reports(const std::string& path) {
@@ -136,7 +174,7 @@ Result<std::vector<NamedReport>> load_reports(const std::string& path) {
   if (!fs::is_directory(path, ec)) return load_report_file(path);
   std::vector<fs::path> files;
   for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".json" && it->is_regular_file(ec)) files.push_back(it->path());
+    if (is_report_file_name(it->path().filename().string()) && it->is_regular_file(ec)) files.push_back(it->path());
   }
   if (ec) return fail(fmt::format("cannot list report directory {}: {}", path, ec.message()));
   std::vector<NamedReport> out;

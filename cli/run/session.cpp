@@ -415,8 +415,8 @@ class Session {
     auto named = bridge_.copy(name);
     if (!named) return;
     std::string dir = (fs::path(options_.scenario_dir) / "snapshots").string();
-    if (Status s = save_run_reports(dir, {*named}); !s)
-      notes_.add("saving snapshot " + name + ": " + s.error().to_string());
+    if (auto saved = save_run_reports(dir, {*named}); !saved)
+      notes_.add("saving snapshot " + name + ": " + saved.error().to_string());
   }
 
   // The agent's question once its steps ended (kvm/doorbell_abi.h Shell):
@@ -670,11 +670,16 @@ class Session {
     // one made when it was taken).
     std::map<std::string, std::string> on_disk;  // name → its file
     for (const auto& named : stepped) {
+      auto saved = save_run_reports(dir, {named});
+      if (saved) {
+        on_disk.emplace(named.name, saved->front());
+        continue;
+      }
+      notes_.add("saving snapshots: " + saved.error().to_string());
       std::string path = report_file_in(dir, named.name);
-      Status saved = save_run_reports(dir, {named});
-      if (!saved) notes_.add("saving snapshots: " + saved.error().to_string());
       std::error_code ec;
-      if (saved || fs::is_regular_file(path, ec)) on_disk.emplace(named.name, std::move(path));
+      for (std::string file : {path, path + std::string(kCompressedReportSuffix)})
+        if (fs::is_regular_file(file, ec)) on_disk.emplace(named.name, std::move(file));
     }
     for (auto& capture : result_.captures) {
       for (const auto& named : stepped) {

@@ -8,6 +8,7 @@
 
 #include "snapshot/report.h"
 #include "snapshot/tests/fixtures.h"
+#include "util/zstd_frame.h"
 
 using namespace ktest;
 using namespace ktest::testing;
@@ -167,5 +168,68 @@ TEST_CASE("a malformed file in a run directory is reported with its path") {
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.error().location == (dir / "x.json").string());
   CHECK(loaded.error().message == "maps[0].name: expected a string, got number");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a report past kCompressReportsAbove is stored as one zstd frame and loads back the same") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / fmt::format("ktest-snap-zst-{}", ::getpid());
+  fs::remove_all(dir);
+  Report big = fixture_report("scx_basic.json");
+  big.snapshot_name = "big";
+  MapDump& map = big.maps.front();
+  // Entries until the compact JSON is just past the threshold.
+  while (report_to_text(big, -1).size() <= kCompressReportsAbove) {
+    for (int i = 0; i < 512; ++i) {
+      MapEntry e;
+      e.key = make_uint(32, static_cast<uint64_t>(map.entries.size()));
+      e.key_hex = fmt::format("{:08x}", map.entries.size());
+      e.value = make_struct("v", {RenderedMember("n", make_uint(64, 7)), RenderedMember("s", make_int(32, -1))});
+      map.entries.push_back(std::move(e));
+    }
+  }
+  Report small = fixture_report("scx_later.json");
+  small.snapshot_name = "small";
+  auto saved = save_run_reports(dir.string(), {{"big", big}, {"small", small}});
+  REQUIRE_MESSAGE(saved.ok(), (saved.ok() ? "" : saved.error().to_string()));
+  REQUIRE(saved->size() == 2);
+  CHECK((*saved)[0] == (dir / "big.json.zst").string());
+  CHECK((*saved)[1] == (dir / "small.json").string());
+  CHECK_FALSE(fs::exists(dir / "big.json"));
+  CHECK(fs::file_size(dir / "big.json.zst") < kCompressReportsAbove / 4);
+
+  auto loaded = load_reports(dir.string());
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().to_string()));
+  REQUIRE(loaded->size() == 2);
+  const NamedReport& back = (*loaded)[0].name == "big" ? (*loaded)[0] : (*loaded)[1];
+  CHECK(back.name == "big");
+  CHECK(report_to_text(back.report, -1) == report_to_text(big, -1));
+  auto file = load_report_file((dir / "big.json.zst").string());
+  REQUIRE(file.ok());
+  CHECK(file->front().name == "big");
+
+  // Saved small again, the compressed form goes: one file per snapshot.
+  small.snapshot_name = "big";
+  auto again = save_run_reports(dir.string(), {{"big", small}});
+  REQUIRE(again.ok());
+  CHECK(again->front() == (dir / "big.json").string());
+  CHECK_FALSE(fs::exists(dir / "big.json.zst"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a damaged compressed report is an error naming the file") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / fmt::format("ktest-snap-zst-bad-{}", ::getpid());
+  fs::create_directories(dir);
+  std::string frame = *zstd_compress(std::string(4096, '{'), 3);
+  REQUIRE(write_file_atomic((dir / "cut.json.zst").string(), frame.substr(0, frame.size() - 3)).ok());
+  auto loaded = load_reports(dir.string());
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().location == (dir / "cut.json.zst").string());
+  CHECK(loaded.error().to_string().find("zstd") != std::string::npos);
+  CHECK(is_report_file_name("a.json.zst"));
+  CHECK(is_report_file_name("a.json"));
+  CHECK_FALSE(is_report_file_name("a.zst"));
+  CHECK_FALSE(is_report_file_name(".json"));
   fs::remove_all(dir);
 }

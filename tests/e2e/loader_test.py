@@ -12,7 +12,7 @@ import os
 import re
 
 # run_test.py reads the same argv; its main() only runs as a script.
-from run_test import CASE, KERNEL_DIR, ROOT, OBJECT_DIR, arg, check, run, serve, skip, latest_results
+from run_test import CASE, KERNEL_DIR, ROOT, OBJECT_DIR, arg, check, run, serve, skip, latest_results, load_report
 
 LOADER = arg(6)
 BUILD_SCENARIOS = os.path.dirname(LOADER)
@@ -91,8 +91,7 @@ def case_loader(cwd):
           "the stats socket answered with the stats", json.dumps(reply))
 
     # Every map of the loader's capture is read: none "is not read".
-    with open(res["captures"][0]["report"]) as f:
-        report = json.load(f)
+    report = load_report(res["captures"][0]["report"])
     names = {m.get("name") for m in report.get("maps", [])}
     for wanted in ("loader_task_slo", "loader_events", "loader_arena", "ktest_loader_op"):  # 15 characters kept
         check(wanted in names, f"the capture lists map {wanted} (got {sorted(n for n in names if n)})", out)

@@ -38,6 +38,14 @@ def latest_results(cwd):
         return json.load(f)
 
 
+def load_report(path):
+    """A capture's report as ktest stored it: JSON, or one zstd frame past 1 MiB."""
+    if path.endswith(".zst"):
+        return json.loads(subprocess.run(["zstd", "-dcq", path], capture_output=True, check=True).stdout)
+    with open(path) as f:
+        return json.load(f)
+
+
 def case_quickstart(cwd):
     rc, out, _ = run(QUICKSTART, cwd=cwd)
     check(rc == 0, f"quickstart exits 0 (got {rc})", out)
@@ -72,8 +80,7 @@ def case_watch(cwd):
     res = json.loads(out[: out.rindex("}") + 1])["scenarios"][0]
     tick = [c for c in res["captures"] if c["name"] == "tick"]
     check(len(tick) == 1, "the watchpoint produced the 'tick' capture", out)
-    with open(tick[0]["report"]) as f:
-        report = json.load(f)
+    report = load_report(tick[0]["report"])
     check(report.get("trigger") == "watchpoint", "the capture was triggered by the watchpoint", out)
     check(len(report.get("vcpu_regs", [])) == 1, "vCPU registers are in the report", out)
 
@@ -231,8 +238,7 @@ def case_task_storage(cwd):
     check(rc == 0, f"task_storage.yaml passes (exit {rc})", out)
     captures = latest_results(cwd)["scenarios"][0]["captures"]
     check([c["name"] for c in captures] == ["busy"], "one capture named busy", out)
-    with open(captures[0]["report"]) as f:
-        report = json.load(f)
+    report = load_report(captures[0]["report"])
     storage = map_named(report, "ktest_task_ctx", out)
     check(storage["map_type"] == 29, "ktest_task_ctx is task storage", out)
     check(not storage.get("error"), f"ktest_task_ctx was read: {storage.get('error')}", out)
@@ -292,8 +298,7 @@ def case_arena_ringbuf(cwd):
     res = scenario_json(out)
     check(len(res["assertions"]) == 7 and all(a["outcome"] == "passed" for a in res["assertions"]),
           "all seven assertions pass", out)
-    with open(res["captures"][0]["report"]) as f:
-        report = json.load(f)
+    report = load_report(res["captures"][0]["report"])
     arena = map_named(report, "arena", out)
     check(not arena.get("error"), f"the arena was read: {arena.get('error')}", out)
     geo = arena["arena"]

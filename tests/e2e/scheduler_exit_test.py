@@ -12,7 +12,7 @@ import os
 import re
 
 # run_test.py reads the same argv; its main() only runs as a script.
-from run_test import CASE, KERNEL_DIR, SCENARIOS, check, ktest, latest_results, run, serve, skip
+from run_test import CASE, KERNEL_DIR, SCENARIOS, check, ktest, latest_results, load_report, run, serve, skip
 
 
 def results(cwd):
@@ -20,8 +20,7 @@ def results(cwd):
 
 
 def load(path):
-    with open(path) as f:
-        return json.load(f)
+    return load_report(path)  # a report or results.json: plain JSON unless it ends in .zst
 
 
 def step(res, op, description=None):
