@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "btf/btf.h"
@@ -320,6 +321,59 @@ RenderedValue render(const struct ::btf* btf, uint32_t type_id, std::span<const 
 RenderedValue render(const Btf& btf, uint32_t type_id, std::span<const uint8_t> bytes,
                      const RenderOptions& options) {
   return render_with(btf.get(), btf.render_plans(), type_id, bytes, options);
+}
+
+namespace {
+
+// Memoized over type ids: a DAG of structs is visited once per id, so even
+// a hostile BTF costs at most one visit per type.
+class PointerSearch {
+ public:
+  PointerSearch(RenderPlans& plans, uint32_t max_depth) : plans_(plans), max_depth_(max_depth) {}
+
+  bool holds_pointer(uint32_t id, uint32_t depth) {
+    if (depth > max_depth_) return true;
+    auto [it, fresh] = seen_.try_emplace(id, State::Visiting);
+    if (!fresh) return it->second != State::No;  // a cycle (Visiting) counts as yes
+    bool found = search(id, depth);
+    seen_[id] = found ? State::Yes : State::No;
+    return found;
+  }
+
+ private:
+  enum class State : uint8_t { Visiting, Yes, No };
+
+  bool search(uint32_t id, uint32_t depth) {
+    const TypePlan* plan = plans_.find(id);
+    if (plan == nullptr) return false;
+    switch (plan->kind) {
+      case PlanKind::Ptr: return true;
+      case PlanKind::Struct:
+        return std::any_of(plan->members.begin(), plan->members.end(),
+                           [&](const MemberPlan& m) { return holds_pointer(m.type, depth + 1); });
+      case PlanKind::Array: return holds_pointer(plan->elem_type, depth + 1);
+      case PlanKind::Datasec:
+        return std::any_of(plan->vars.begin(), plan->vars.end(),
+                           [&](const VarPlan& v) { return holds_pointer(v.type, depth + 1); });
+      case PlanKind::Int:
+      case PlanKind::Enum:
+      case PlanKind::Float:
+      case PlanKind::Fwd:
+      case PlanKind::Unsupported: return false;
+    }
+    return true;
+  }
+
+  RenderPlans& plans_;
+  uint32_t max_depth_;
+  std::unordered_map<uint32_t, State> seen_;
+};
+
+}  // namespace
+
+bool reads_memory(const Btf& btf, uint32_t type_id, const RenderOptions& options) {
+  if (unrenderable(btf.get(), type_id)) return false;
+  return PointerSearch(btf.render_plans(), options.max_depth).holds_pointer(type_id, 0);
 }
 
 uint64_t percpu_stride(uint64_t value_size) { return (value_size + 7) & ~uint64_t{7}; }

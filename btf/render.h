@@ -70,6 +70,14 @@ RenderedValue render(const struct ::btf* btf, uint32_t type_id, std::span<const 
 RenderedValue render(const Btf& btf, uint32_t type_id, std::span<const uint8_t> bytes,
                      const RenderOptions& options = {});
 
+// Whether render() of `type_id` with a MemoryReader could read memory: the
+// type holds a pointer (itself, or in a member, array element or DATASEC
+// variable, through typedefs and modifiers). When false, render() gives the
+// same tree with a reader or without, from `bytes` alone, so it can run
+// later from a copy of them. Bounded like render(): an id out of range is
+// false (it renders unsupported), nesting past max_depth or a cycle is true.
+bool reads_memory(const Btf& btf, uint32_t type_id, const RenderOptions& options = {});
+
 // Per-CPU map values: the kernel lays them out with a stride of
 // round_up(value_size, 8). Renders `nr_cpus` values from `blob`; CPUs
 // whose slot lies (partly) past the blob render as truncated.

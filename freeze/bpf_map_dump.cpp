@@ -73,11 +73,14 @@ Result<MapHeader> read_map_header(GuestKernel& kernel, const KernelLayout& l, ui
   return h;
 }
 
-Result<const btf::Btf*> MapBtfCache::get(uint64_t kva) {
+Result<std::shared_ptr<const btf::Btf>> MapBtfCache::get(uint64_t kva) {
   auto it = btfs_.find(kva);
-  if (it == btfs_.end()) it = btfs_.emplace(kva, load(kva)).first;
-  if (!it->second) return fail(it->second.error());
-  return &*it->second;
+  if (it == btfs_.end()) {
+    auto loaded = load(kva);
+    if (!loaded) it = btfs_.emplace(kva, fail(std::move(loaded).error())).first;
+    else it = btfs_.emplace(kva, std::make_shared<const btf::Btf>(std::move(*loaded))).first;
+  }
+  return it->second;
 }
 
 Result<btf::Btf> MapBtfCache::load(uint64_t kva) {
@@ -93,6 +96,7 @@ Result<btf::Btf> MapBtfCache::load(uint64_t kva) {
 
 std::optional<RenderedValue> MapFill::render(uint32_t type, std::span<const uint8_t> bytes) const {
   if (!btf || type == 0) return std::nullopt;
+  if (deferred != nullptr) return deferred->render(btf, type, bytes, options);
   return btf::render(*btf, type, bytes, options);
 }
 
@@ -159,8 +163,8 @@ namespace {
 
 class MapReader {
  public:
-  explicit MapReader(MapReadContext& ctx)
-      : ctx_(ctx), btfs_(ctx.kernel, ctx.layout, ctx.vmlinux), tables_(ctx.kernel, ctx.layout),
+  MapReader(MapReadContext& ctx, DeferredRenders* deferred)
+      : ctx_(ctx), deferred_(deferred), btfs_(ctx.kernel, ctx.layout, ctx.vmlinux), tables_(ctx.kernel, ctx.layout),
         arena_reader_(ctx.kernel, [&ctx] { return find_arenas(ctx.kernel, ctx.layout, ctx.vmlinux); }) {}
 
   Result<MapHeader> header(uint64_t kva) { return read_map_header(ctx_.kernel, ctx_.layout, kva); }
@@ -180,7 +184,7 @@ class MapReader {
 
  private:
   Status fill(const MapHeader& h, MapDump& d) {
-    MapFill fill{h, ctx_.kernel, ctx_.layout, ctx_.vmlinux, ctx_.per_cpu_offsets, tables_, nullptr, {}};
+    MapFill fill{h, ctx_.kernel, ctx_.layout, ctx_.vmlinux, ctx_.per_cpu_offsets, tables_, nullptr, {}, deferred_};
     fill.options.reader = &arena_reader_;
     if (h.btf_kva != 0) {
       auto loaded = btfs_.get(h.btf_kva);
@@ -191,6 +195,7 @@ class MapReader {
   }
 
   MapReadContext& ctx_;
+  DeferredRenders* deferred_;
   MapBtfCache btfs_;      // parsed once per capture per struct btf
   CaptureTables tables_;  // prog_idr etc., read once per capture when needed
   ArenaPointerReader arena_reader_;  // `__arena` pointers lead into their arena
@@ -198,13 +203,13 @@ class MapReader {
 
 }  // namespace
 
-Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx, bool* more_maps) {
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& ctx, bool* more_maps, DeferredRenders* deferred) {
   KTEST_ASSIGN(uint64_t idr, ctx.kernel.symbol("map_idr"));
   KTEST_ASSIGN(auto prefix, collect_xarray_prefix(ctx.kernel, idr + ctx.layout.idr_xarray,
                                                   ctx.layout.xarray, kMaxMaps));
   if (more_maps) *more_maps = prefix.more;
   const std::vector<uint64_t>& maps = prefix.entries;
-  MapReader reader(ctx);
+  MapReader reader(ctx, deferred);
   std::vector<MapDump> out;
   // Maps of one BPF object share its struct btf; the global-section maps
   // ("<obj prefix>.bss") name the object for the others.
@@ -248,11 +253,12 @@ class BpfMapsSection final : public ReportSection {
     auto symbols = symbols_ ? symbols_->get() : nullptr;
     if (!symbols) return fail("the guest's kallsyms has not arrived yet; maps cannot be located");
     if (!vmlinux_) return fail(unavailable_);
+    deferred_.clear();
     KTEST_ASSIGN(auto frozen, open_frozen_kernel(machine, *symbols));
     MapReadContext ctx{*frozen.kernel, vmlinux_->maps, vmlinux_->btf, {}};
     KTEST_ASSIGN(ctx.per_cpu_offsets, frozen.kernel->per_cpu_offsets(machine.vcpu_count()));
     bool more_maps = false;
-    KTEST_ASSIGN(auto maps, read_bpf_maps(ctx, &more_maps));
+    KTEST_ASSIGN(auto maps, read_bpf_maps(ctx, &more_maps, &deferred_));
     auto active = find_active_object(ctx, maps);
     for (auto& m : maps) report.maps.push_back(std::move(m));
     // Maps left out are said whatever else went wrong.
@@ -270,10 +276,14 @@ class BpfMapsSection final : public ReportSection {
     return {};
   }
 
+  // The pointer-free values read in the pause, rendered from their copies.
+  Status finish(Report& report) override { return deferred_.place(report.maps); }
+
  private:
   std::shared_ptr<const Vmlinux> vmlinux_;
   std::string unavailable_;
   std::shared_ptr<const SharedSymbols> symbols_;
+  DeferredRenders deferred_;  // from fill() to finish() of one capture
 };
 
 }  // namespace

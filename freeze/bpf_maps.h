@@ -217,14 +217,18 @@ Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32
 
 // Every map in the guest, the first kMaxMaps of map_idr; the per-map
 // problems are in MapDump::error. `more_maps`, when given, is set when
-// map_idr holds maps past those (left out).
+// map_idr holds maps past those (left out). With `deferred`, values that
+// need no guest memory to render are left as placeholders for
+// DeferredRenders::place() (freeze/deferred_render.h) once the guest runs.
 struct MapReadContext {
   GuestKernel& kernel;
   const KernelLayout& layout;
   const btf::Btf& vmlinux;
   std::vector<uint64_t> per_cpu_offsets;  // one per possible CPU read
 };
-Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context, bool* more_maps = nullptr);
+class DeferredRenders;
+Result<std::vector<MapDump>> read_bpf_maps(MapReadContext& context, bool* more_maps = nullptr,
+                                           DeferredRenders* deferred = nullptr);
 
 inline constexpr std::size_t kMaxLinks = 4096;
 inline constexpr uint32_t kLinkTypeStructOps = 9;  // BPF_LINK_TYPE_STRUCT_OPS

@@ -118,10 +118,15 @@ Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
     return report;
   }
   nlohmann::json section_errors = nlohmann::json::object();
+  nlohmann::json section_us = nlohmann::json::object();
   for (auto& section : sections_) {
+    auto start = Clock::now();
     Status filled = section->fill(machine_, report);
+    section_us[std::string(section->name())] =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
     if (!filled) section_errors[std::string(section->name())] = filled.error().to_string();
   }
+  report.extra["section_us"] = std::move(section_us);
   if (!report.vcpu_regs.empty()) {
     Status held = check_freeze_held(report.vcpu_regs);
     report.extra["freeze_verified"] = static_cast<bool>(held);
@@ -162,8 +167,14 @@ FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string&
   if (paused)
     if (auto c = machine_.accel_counters(); c) counters = std::move(*c);
   Frozen out{build_report(name, trigger, paused), machine_.resume()};
-  auto window = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  auto resumed_at = Clock::now();
+  auto window = std::chrono::duration_cast<std::chrono::microseconds>(resumed_at - start);
   out.report.extra["freeze_window_us"] = window.count();
+  if (paused) {
+    finish_sections(out.report);
+    out.report.extra["after_resume_us"] =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - resumed_at).count();
+  }
   if (!counters.empty()) out.report.extra["accel_counters"] = counters;
   std::map<std::string, std::string> section_errors;
   if (auto it = out.report.extra.find("section_errors"); it != out.report.extra.end() && it->is_object())
@@ -175,6 +186,18 @@ FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string&
         fmt::format("snapshot '{}' was captured but the guest could not be resumed", name));
   }
   return out;
+}
+
+void FreezeCoordinator::finish_sections(Report& report) {
+  for (auto& section : sections_) {
+    Status finished = section->finish(report);
+    if (finished) continue;
+    nlohmann::json& errors = report.extra["section_errors"];
+    if (!errors.is_object()) errors = nlohmann::json::object();
+    nlohmann::json& error = errors[std::string(section->name())];
+    std::string why = finished.error().to_string();
+    error = error.is_string() ? error.get<std::string>() + "; " + why : why;
+  }
 }
 
 Result<Report> FreezeCoordinator::capture(const std::string& name, Trigger trigger) {

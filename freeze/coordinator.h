@@ -22,8 +22,13 @@
 //   guest left paused, unless the machine has exited.
 // - The rendezvous is bounded: when pause_all() fails (timeout, QEMU gone)
 //   the report is stored with schema "degraded" and the reason.
-// - Sections (ReportSection) add content while the guest is frozen; their
-//   failures are recorded in the report and never abort the capture.
+// - Sections (ReportSection) read the guest while it is frozen (fill), and
+//   may complete their part once it runs again from what they copied
+//   (finish: rendering that needs no guest memory), so the freeze window is
+//   the reading; their failures are recorded in the report and never abort
+//   the capture. The report's extra "freeze_window_us" is pause → resume,
+//   "section_us" each section's time in the pause, "after_resume_us" the
+//   finishing.
 // - The freeze is verified: with the vcpu registers section, the machine's
 //   run state is queried and every vCPU's registers are read again once
 //   the sections are done; the report's
@@ -53,12 +58,16 @@ inline constexpr std::size_t kMaxSnapshotNameBytes = 128;
 
 class BpfGlobalResolver;  // freeze/bpf_globals.h
 
-// Adds one part of a report while every vCPU is stopped.
+// Adds one part of a report: fill() while every vCPU is stopped, then
+// finish() once they run again, which must not read the guest.
 class ReportSection {
  public:
   virtual ~ReportSection() = default;
   virtual std::string_view name() const = 0;
   virtual Status fill(kvm::Machine& machine, Report& report) = 0;
+  // Called after every fill() of a capture whose pause held, also when
+  // fill() failed.
+  virtual Status finish(Report&) { return {}; }
 };
 
 // The vCPU registers part (instruction/stack pointer, CR3 per vCPU).
@@ -127,6 +136,7 @@ class FreezeCoordinator {
     Status resumed;
   };
   Frozen freeze_and_build(const std::string& name, Trigger trigger);
+  void finish_sections(Report& report);
 
   kvm::Machine& machine_;
   SnapshotBridge& bridge_;

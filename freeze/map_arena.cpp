@@ -204,7 +204,7 @@ Result<btf::Btf> object_btf_of_map(MapFill& f) {
     auto btf_kva = f.kernel.read_u64(*aux + btf_at);
     if (!btf_kva || *btf_kva == 0) continue;
     MapBtfCache cache(f.kernel, f.layout, f.vmlinux);
-    KTEST_ASSIGN(const btf::Btf* btf, cache.get(*btf_kva));
+    KTEST_ASSIGN(auto btf, cache.get(*btf_kva));
     return *btf;
   }
   return fail("no loaded program uses the map, so its object's BTF is unknown");
@@ -249,7 +249,7 @@ Status read_arena(MapFill& f, MapDump& d) {
   if (pages.truncated) return fail(fmt::format("counted the first {} pages only", kMaxArenaPages));
   if (g.pages() == 0) return {};  // never mmapped: libbpf put no globals in it
   std::optional<btf::Btf> object;
-  const btf::Btf* btf = f.btf;
+  const btf::Btf* btf = f.btf.get();
   if (btf == nullptr) {
     auto found = object_btf_of_map(f);
     if (!found) return std::move(found).context("rendering the arena's globals");

@@ -64,7 +64,7 @@ Status read_queue_stack(MapFill& f, MapDump& d, PopOrder order) {
   uint64_t elements = h.kva + l.elements;
   // Without BTF of its own (libbpf creates queues and stacks without), the
   // map borrows its object's, as arenas and ring buffers do.
-  const btf::Btf* btf = f.btf;
+  const btf::Btf* btf = f.btf.get();
   std::optional<btf::Btf> object;
   if (btf == nullptr) {
     if (auto found = object_btf_of_map(f)) {
@@ -72,7 +72,7 @@ Status read_queue_stack(MapFill& f, MapDump& d, PopOrder order) {
       btf = &*object;
     }
   }
-  uint32_t value_type = btf == f.btf ? h.value_type : 0;
+  uint32_t value_type = btf == f.btf.get() ? h.value_type : 0;
   if (value_type == 0 && btf != nullptr) value_type = value_type_from_definition(*btf, h.name);
   for (uint32_t pos = 0; pos < shown; ++pos) {
     // Queue: tail, tail+1, ...; stack: head-1, head-2, ... (both mod size).

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -51,8 +52,9 @@ class MapBtfCache {
   MapBtfCache(const MapBtfCache&) = delete;
   MapBtfCache& operator=(const MapBtfCache&) = delete;
 
-  // The struct btf at `btf_kva`, parsed on first use.
-  Result<const btf::Btf*> get(uint64_t btf_kva);
+  // The struct btf at `btf_kva`, parsed on first use (shared: a render
+  // after the capture keeps it past the cache).
+  Result<std::shared_ptr<const btf::Btf>> get(uint64_t btf_kva);
 
  private:
   Result<btf::Btf> load(uint64_t btf_kva);
@@ -60,7 +62,7 @@ class MapBtfCache {
   GuestKernel& kernel_;
   const KernelLayout& layout_;
   const btf::Btf& vmlinux_;
-  std::map<uint64_t, Result<btf::Btf>> btfs_;
+  std::map<uint64_t, Result<std::shared_ptr<const btf::Btf>>> btfs_;
 };
 
 }  // namespace ktest::freeze

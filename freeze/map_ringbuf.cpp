@@ -127,7 +127,7 @@ Status read_ringbuf(MapFill& f, MapDump& d) {
   KTEST_ASSIGN(uint64_t rb, f.kernel.read_u64(f.h.kva + layout.map_rb));
   RingbufContents contents;
   Status status = collect_ringbuf(f.kernel, rb, layout, contents);
-  const btf::Btf* btf = f.btf;
+  const btf::Btf* btf = f.btf.get();
   std::optional<btf::Btf> object;
   if (btf == nullptr) {
     if (auto found = object_btf_of_map(f)) {

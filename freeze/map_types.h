@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "btf/render.h"
 #include "freeze/bpf_maps.h"
+#include "freeze/deferred_render.h"
 #include "freeze/map_reader.h"
 
 namespace ktest::freeze {
@@ -55,10 +57,12 @@ struct MapFill {
   const btf::Btf& vmlinux;
   const std::vector<uint64_t>& per_cpu_offsets;
   CaptureTables& tables;
-  const btf::Btf* btf = nullptr;  // the map's own BTF; nullptr when it has none
-  btf::RenderOptions options;     // pointers followed through `kernel`
+  std::shared_ptr<const btf::Btf> btf;  // the map's own BTF; null when it has none
+  btf::RenderOptions options;           // pointers followed through `kernel`
+  DeferredRenders* deferred = nullptr;  // null: render() renders at once
 
-  // `bytes` rendered as `type` of the map's BTF (nullopt: no BTF or type 0).
+  // `bytes` rendered as `type` of the map's BTF (nullopt: no BTF or type 0);
+  // with `deferred`, a placeholder when it can be rendered after the capture.
   std::optional<RenderedValue> render(uint32_t type, std::span<const uint8_t> bytes) const;
   // One value per CPU read from a __percpu pointer (nullopt: unreadable).
   std::vector<std::optional<RenderedValue>> percpu_values(uint64_t pptr) const;

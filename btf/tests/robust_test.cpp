@@ -192,6 +192,44 @@ class FakeMemory : public MemoryReader {
   }
 };
 
+// reads_memory() is what lets the freeze layer render after the guest
+// resumed: where it says no, a reader must change nothing.
+void check_reads_memory(const Btf& btf, uint32_t id, const std::vector<uint8_t>& bytes, int& without) {
+  FakeMemory memory;  // every address unmapped: a read would show as a skipped deref
+  RenderOptions with_reader;
+  with_reader.reader = &memory;
+  if (reads_memory(btf, id)) return;
+  ++without;
+  CHECK(render(btf, id, bytes, with_reader) == render(btf, id, bytes));
+  CHECK(memory.reads == 0);
+}
+
+TEST_CASE("reads_memory: a type it calls pointer-free renders the same with a reader or without") {
+  const Btf& btf = fixture();
+  std::vector<uint8_t> bytes(512, 0x11);  // non-null everywhere: any pointer would be followed
+  int without = 0;
+  for (uint32_t id = 0; id < btf.type_count(); ++id) check_reads_memory(btf, id, bytes, without);
+  CHECK(without > 10);
+  CHECK(reads_memory(btf, type_id(btf, "list_node")));       // holds a pointer
+  CHECK(reads_memory(btf, type_id(btf, "typedef_chain")));   // one behind typedefs
+  CHECK_FALSE(reads_memory(btf, 0));                          // void: nothing to render
+  CHECK_FALSE(reads_memory(btf, btf.type_count() + 5));      // out of range: unsupported
+
+  auto raw = fixture().raw_data();
+  std::vector<uint8_t> blob(raw.begin(), raw.end());
+  uint32_t state = 777;
+  auto next = [&state] { return state = state * 1103515245u + 12345u; };
+  auto previous = libbpf_set_print(nullptr);
+  for (int round = 0; round < 100; ++round) {
+    std::vector<uint8_t> mutated = blob;
+    for (int k = 0; k < 4; ++k) mutated[24 + next() % (mutated.size() - 24)] = static_cast<uint8_t>(next() >> 7);
+    auto corrupt = Btf::from_bytes(mutated, "mutated");
+    if (!corrupt) continue;
+    for (uint32_t id = 0; id < corrupt->type_count(); ++id) check_reads_memory(*corrupt, id, bytes, without);
+  }
+  libbpf_set_print(previous);
+}
+
 TEST_CASE("pointer deref through a reader: chains, cycles, nulls, holes, depth") {
   const Btf& btf = fixture();
   const uint32_t id = type_id(btf, "list_node");

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "freeze/bpf_globals.h"
+#include "freeze/deferred_render.h"
 #include "freeze/vmlinux.h"
 #include "freeze/tests/fake_machine.h"
 #include "freeze/tests/synthetic_guest.h"
@@ -76,6 +77,28 @@ TEST_CASE("read_bpf_maps: array and hash maps from guest memory; bad maps carry 
   CHECK(value_to_json(*percpu.percpu_entries[0].per_cpu[1])["value"] == 11);
   CHECK(value_to_json(*percpu.percpu_entries[1].per_cpu[1])["value"] == 21);
 
+  SUBCASE("rendered after the capture from copies, the maps are the same") {
+    DeferredRenders deferred;
+    auto later = read_bpf_maps(ctx, nullptr, &deferred);
+    REQUIRE(later);
+    // t.bss value and its entry-less array, the hash key and value, 2 x 2 per-CPU values.
+    CHECK(deferred.queued() == 7);
+    ram.put32(0x9000 + 24, 1000);  // the guest runs on: copies were taken
+    REQUIRE(deferred.place(*later));
+    CHECK(deferred.queued() == 0);
+    Report now, after;
+    now.maps = *maps;
+    after.maps = *later;
+    CHECK(report_to_text(after) == report_to_text(now));
+
+    auto lost = read_bpf_maps(ctx, nullptr, &deferred);
+    REQUIRE(lost);
+    (*lost)[1].entries.clear();  // two placeholders gone
+    auto placed = deferred.place(*lost);
+    REQUIRE_FALSE(placed);
+    CHECK(placed.error().message == "internal error: 2 of 7 values rendered after the capture found no place in "
+                                    "the report");
+  }
   SUBCASE("a hash chain that loops is that map's error; the others are intact") {
     ram.put64(0x9000, kPob + 0x9000);
     auto again = read_bpf_maps(ctx);
