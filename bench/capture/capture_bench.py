@@ -6,9 +6,11 @@ the ktest_maps_bench_* fixtures; the smoke run skips 20000: minutes under
 TCG, and the same code as 2000), one `ktest run` loads the maps, captures
 RUNS times, then times RUNS in-guest `bpftool map dump -j` passes over the
 same 8 maps (wall time from /proc/uptime, 10 ms resolution). Prints the
-medians, the ratio ktest freeze window / bpftool dump time, the captured
-volume (entries, report JSON bytes vs bpftool's JSON bytes) and the host
-capture rate (entries read and rendered per second of freeze window).
+medians, the ratio ktest freeze window / bpftool dump time, the rendering
+done after the guest resumed, the captured volume (entries, the report file
+as stored vs bpftool's JSON bytes), the host capture rate (entries read per
+second of freeze window) and the time `ktest snapshot query` takes to load
+the last report and count its entries.
 
 usage: capture_bench.py KTEST KERNEL_DIR OBJECT_DIR [RUNS]
 KTEST_BENCH_SMOKE=1 (CI) runs once: it proves the benchmark still works; its numbers mean nothing.
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 KTEST, KERNEL_DIR, OBJECT_DIR = sys.argv[1:4]
 SMOKE = bool(os.environ.get("KTEST_BENCH_SMOKE"))
@@ -69,20 +72,37 @@ def measure(size_name, entries, workdir):
         sys.exit(f"ktest run failed ({p.returncode}):\n{p.stdout[-4000:]}{p.stderr[-4000:]}")
     results = json.load(open(os.path.join(workdir, "ktest-runs", "latest", "results.json")))
     sc = results["scenarios"][0]
-    windows = []
+    windows, after_resume = [], []
     for c in sc["captures"]:  # one at a time: a 20000-entry report is ~200 MB of JSON
-        with open(c["report"]) as f:
-            report = json.load(f)
+        report = load_report(c["report"])
         windows.append(report["freeze_window_us"] / 1000)
-    report_bytes = os.path.getsize(sc["captures"][-1]["report"])
+        after_resume.append(report["after_resume_us"] / 1000)
+    last = sc["captures"][-1]["report"]
+    report_bytes = os.path.getsize(last)
     captured = sum(len(m.get("entries") or []) for m in report["maps"] if m["name"].startswith("bench_map"))
     if captured != MAPS * entries:
         sys.exit(f"the capture holds {captured} bench entries, expected {MAPS * entries}")
+    # What a person's query costs on it: load the report, evaluate, print.
+    count = " + ".join(f'map("bench_map_{m}").len()' for m in range(MAPS))
+    start = time.monotonic()
+    q = subprocess.run([KTEST, "--color=never", "snapshot", "query", last, count], capture_output=True, text=True)
+    query_s = time.monotonic() - start
+    if q.returncode != 0 or q.stdout.strip() != str(captured):
+        sys.exit(f"ktest snapshot query on {last} failed ({q.returncode}): {q.stdout[-2000:]}{q.stderr[-2000:]}")
     run_step = [s for s in sc["steps"] if s["op"] == "Run"][0]
     lines = open(run_step["output_file"]).read().splitlines()
     dumps = [float(b) - float(a) for _, a, b in (l.split() for l in lines if l.startswith("dump_seconds"))]
     json_bytes = int([l.split()[1] for l in lines if l.startswith("json_bytes")][0])
-    return statistics.median(windows), statistics.median(dumps) * 1000, captured, report_bytes, json_bytes
+    return (statistics.median(windows), statistics.median(after_resume), statistics.median(dumps) * 1000, captured,
+            report_bytes, json_bytes, query_s)
+
+
+def load_report(path):
+    """A report as ktest stored it: JSON, or one zstd frame past 1 MiB."""
+    if path.endswith(".zst"):
+        return json.loads(subprocess.run(["zstd", "-dcq", path], capture_output=True, check=True).stdout)
+    with open(path) as f:
+        return json.load(f)
 
 
 def main():
@@ -92,16 +112,18 @@ def main():
             print(f"SKIP: {needed} is missing (fetch the kernel and build with -Dkernel_dir)")
             sys.exit(77)
     print(f"capture bench: {RUNS} captures and {RUNS} in-guest bpftool passes per size, medians")
-    print(f"{'size':>6} {'entries':>8} {'freeze ms':>10} {'bpftool ms':>11} {'ratio':>7} "
-          f"{'report KiB':>11} {'bpftool KiB':>12} {'entries/s':>10}")
+    print(f"{'size':>6} {'entries':>8} {'freeze ms':>10} {'bpftool ms':>11} {'ratio':>7} {'render ms':>10} "
+          f"{'report KiB':>11} {'bpftool KiB':>12} {'size ratio':>11} {'entries/s':>10} {'query s':>8}")
     with tempfile.TemporaryDirectory(prefix="ktest-capture-bench-") as workdir:
         for size_name, per_map in SIZES:
-            window, dump, captured, report_bytes, json_bytes = measure(size_name, per_map, workdir)
+            window, render, dump, captured, report_bytes, json_bytes, query_s = measure(size_name, per_map, workdir)
             rate = captured / (window / 1000) if window > 0 else float("inf")
-            print(f"{size_name:>6} {captured:>8} {window:>10.1f} {dump:>11.0f} {window / dump:>7.3f} "
-                  f"{report_bytes / 1024:>11.0f} {json_bytes / 1024:>12.0f} {rate:>10.0f}")
-    print("ratio = ktest freeze window (pause -> maps read and rendered -> resume) / "
+            print(f"{size_name:>6} {captured:>8} {window:>10.1f} {dump:>11.0f} {window / dump:>7.3f} {render:>10.1f} "
+                  f"{report_bytes / 1024:>11.0f} {json_bytes / 1024:>12.0f} {report_bytes / json_bytes:>11.3f} "
+                  f"{rate:>10.0f} {query_s:>8.2f}")
+    print("ratio = ktest freeze window (pause -> maps read and copied -> resume) / "
           "in-guest `bpftool map dump -j` of the same maps; lower is better")
+    print("render ms = rendering after the guest resumed; size ratio = the report file as stored / bpftool's JSON")
 
 
 if __name__ == "__main__":
