@@ -100,6 +100,11 @@ std::optional<RenderedValue> MapFill::render(uint32_t type, std::span<const uint
   return btf::render(*btf, type, bytes, options);
 }
 
+EntryCopies* MapFill::copy_entries(std::size_t key_size) const {
+  if (deferred == nullptr) return nullptr;
+  return deferred->copy_entries(h.kva, btf, h.key_type, h.value_type, key_size, h.value_size, options);
+}
+
 std::vector<std::optional<RenderedValue>> MapFill::percpu_values(uint64_t pptr) const {
   std::vector<std::optional<RenderedValue>> out;
   for (uint64_t offset : per_cpu_offsets) {
@@ -174,7 +179,7 @@ class MapReader {
     d.name = h.name;
     d.map_kva = h.kva;
     d.map_type = h.type;
-    d.type_name = map_type_enum_name(ctx_.vmlinux, h.type);
+    d.type_name = type_name(h.type);
     d.value_size = h.value_size;
     d.max_entries = h.max_entries;
     d.program = section_map_prefix(h.name);
@@ -194,8 +199,16 @@ class MapReader {
     return read_map_contents(fill, d);
   }
 
+  // The enum lookup searches all of vmlinux's types by name: once per type.
+  const std::string& type_name(uint32_t type) {
+    auto it = type_names_.find(type);
+    if (it == type_names_.end()) it = type_names_.emplace(type, map_type_enum_name(ctx_.vmlinux, type)).first;
+    return it->second;
+  }
+
   MapReadContext& ctx_;
   DeferredRenders* deferred_;
+  std::map<uint32_t, std::string> type_names_;
   MapBtfCache btfs_;      // parsed once per capture per struct btf
   CaptureTables tables_;  // prog_idr etc., read once per capture when needed
   ArenaPointerReader arena_reader_;  // `__arena` pointers lead into their arena

@@ -157,8 +157,18 @@ Result<std::vector<uint8_t>> GuestKernel::read(uint64_t va, std::size_t len) {
     return fail(fmt::format("read of {} bytes at {:#x} exceeds the {}-byte limit", len, va,
                             kMaxGuestRead));
   }
-  if (va + len < va) return fail(fmt::format("read of {} bytes at {:#x} wraps around", len, va));
   std::vector<uint8_t> out(len);
+  KTEST_TRY(read_into(va, out));
+  return out;
+}
+
+Status GuestKernel::read_into(uint64_t va, std::span<uint8_t> out) {
+  const std::size_t len = out.size();
+  if (len > kMaxGuestRead) {
+    return fail(fmt::format("read of {} bytes at {:#x} exceeds the {}-byte limit", len, va,
+                            kMaxGuestRead));
+  }
+  if (va + len < va) return fail(fmt::format("read of {} bytes at {:#x} wraps around", len, va));
   std::size_t done = 0;
   while (done < len) {
     uint64_t at = va + done;
@@ -171,18 +181,20 @@ Result<std::vector<uint8_t>> GuestKernel::read(uint64_t va, std::size_t len) {
     KTEST_TRY(memory_.read(gpa, out.data() + done, chunk));
     done += chunk;
   }
-  return out;
+  return {};
 }
 
 Result<uint64_t> GuestKernel::read_u64(uint64_t va) {
-  KTEST_ASSIGN(auto bytes, read(va, 8));
-  return load_u64(bytes.data());
+  uint8_t bytes[8];
+  KTEST_TRY(read_into(va, bytes));
+  return load_u64(bytes);
 }
 
 Result<uint32_t> GuestKernel::read_u32(uint64_t va) {
-  KTEST_ASSIGN(auto bytes, read(va, 4));
+  uint8_t bytes[4];
+  KTEST_TRY(read_into(va, bytes));
   uint32_t v = 0;
-  std::memcpy(&v, bytes.data(), sizeof v);
+  std::memcpy(&v, bytes, sizeof v);
   return v;
 }
 

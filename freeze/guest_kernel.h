@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -70,6 +71,8 @@ class GuestKernel final : public btf::MemoryReader {
 
   Result<uint64_t> translate(uint64_t va);
   Result<std::vector<uint8_t>> read(uint64_t va, std::size_t len) override;
+  // The same into `out` (exactly out.size() bytes): no allocation per read.
+  Status read_into(uint64_t va, std::span<uint8_t> out);
   Result<uint64_t> read_u64(uint64_t va);
   Result<uint32_t> read_u32(uint64_t va);
   // Address of a kallsyms symbol, or an Error naming it.

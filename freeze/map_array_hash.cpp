@@ -27,6 +27,7 @@ Status read_array(MapFill& f, MapDump& d, bool percpu) {
   uint64_t stride = percpu ? 8 : round8(h.value_size);
   if (shown * stride > kMaxGuestRead) return fail("the array is too large to read");
   KTEST_ASSIGN(auto raw, f.kernel.read(base, shown * stride));
+  EntryCopies* copies = f.copy_entries(4);
   for (uint32_t i = 0; i < shown; ++i) {
     const uint8_t* slot = raw.data() + i * stride;
     if (percpu) {
@@ -38,6 +39,10 @@ Status read_array(MapFill& f, MapDump& d, bool percpu) {
     if (h.max_entries > 1) {
       uint8_t key[4];
       std::memcpy(key, &i, sizeof key);
+      if (copies != nullptr) {
+        copies->add(key, value);
+        continue;
+      }
       d.entries.push_back({f.render(h.key_type, key), hex_bytes(key, 4), f.render(h.value_type, value),
                            hex_bytes(value.data(), value.size()), std::nullopt});
     }
@@ -59,16 +64,22 @@ Status read_hash(MapFill& f, MapDump& d, bool percpu) {
   KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit, &more));
   uint64_t value_at = l.elem_key + round8(h.key_size);
   uint64_t elem_len = value_at + (percpu ? 8 : h.value_size);
+  EntryCopies* copies = percpu ? nullptr : f.copy_entries(h.key_size);
+  std::vector<uint8_t> raw(elem_len);
   for (uint64_t elem : elems) {
-    KTEST_ASSIGN(auto raw, f.kernel.read(elem, elem_len));
+    KTEST_TRY(f.kernel.read_into(elem, raw));
     std::span<const uint8_t> key(raw.data() + l.elem_key, h.key_size);
+    std::span<const uint8_t> value(raw.data() + value_at, percpu ? 0 : h.value_size);
+    if (copies != nullptr) {
+      copies->add(key, value);
+      continue;
+    }
     std::string key_hex = hex_bytes(key.data(), key.size());
     if (percpu) {
       d.percpu_hash_entries.push_back(
           {f.render(h.key_type, key), key_hex, f.percpu_values(load_u64(raw.data() + value_at))});
       continue;
     }
-    std::span<const uint8_t> value(raw.data() + value_at, h.value_size);
     d.entries.push_back({f.render(h.key_type, key), std::move(key_hex), f.render(h.value_type, value),
                          hex_bytes(value.data(), value.size()), std::nullopt});
   }

@@ -66,6 +66,11 @@ struct MapFill {
   std::optional<RenderedValue> render(uint32_t type, std::span<const uint8_t> bytes) const;
   // One value per CPU read from a __percpu pointer (nullopt: unreadable).
   std::vector<std::optional<RenderedValue>> percpu_values(uint64_t pptr) const;
+  // With `deferred`, where a reader copies entries of `key_size` and
+  // value_size bytes to be made after the capture (DeferredRenders::
+  // copy_entries); null without it, or when the key or value type holds a
+  // pointer: the reader then makes its entries itself.
+  EntryCopies* copy_entries(std::size_t key_size) const;
   // For maps holding key/value bytes: the sizes are plausible.
   Status check_sizes() const;
 };

@@ -101,13 +101,17 @@ Status QemuMachine::pause_all() {
   KTEST_TRY(qmp("stop"));
   KTEST_ASSIGN(bool running, running_now());
   if (running) return fail("vCPUs still running after QMP stop");
+  held_paused_ = true;
   return {};
 }
 
 Status QemuMachine::resume() {
   std::lock_guard run(run_mu_);
-  KTEST_ASSIGN(bool running, running_now());
-  if (running) return {};
+  if (!held_paused_) {  // paused by something else (a watchpoint hit), or not at all
+    KTEST_ASSIGN(bool running, running_now());
+    if (running) return {};
+  }
+  held_paused_ = false;
   KTEST_TRY(qmp("cont"));
   return {};
 }
@@ -144,8 +148,10 @@ Result<VcpuRegisters> QemuMachine::read_registers(uint32_t cpu) {
   if (cpu >= config_.cpus)
     return fail(fmt::format("vCPU {} does not exist (the guest has {})", cpu, config_.cpus));
   std::lock_guard run(run_mu_);
-  KTEST_ASSIGN(bool running, running_now());
-  if (running) return fail("read_registers needs the machine paused", "", "call pause_all() first");
+  if (!held_paused_) {
+    KTEST_ASSIGN(bool running, running_now());
+    if (running) return fail("read_registers needs the machine paused", "", "call pause_all() first");
+  }
   KTEST_ASSIGN(nlohmann::json text,
                qmp("human-monitor-command", {{"command-line", "info registers"}, {"cpu-index", cpu}}));
   if (!text.is_string()) return fail("QMP info registers returned no text");

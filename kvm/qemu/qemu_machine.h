@@ -122,6 +122,10 @@ class QemuMachine final : public Machine {
 
   // Serialises run-control sequences (pause, resume, watchpoints, registers).
   std::mutex run_mu_;
+  // pause_all() stopped the guest and verified it, and resume() has not run
+  // since (guarded by run_mu_): what a capture reads in between needs no
+  // query-status round trip per register read.
+  bool held_paused_ = false;
   std::mutex gdb_mu_;
   std::mutex qmp_write_mu_;
   std::mutex gdb_write_mu_;
