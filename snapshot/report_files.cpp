@@ -8,6 +8,7 @@
 
 #include "snapshot/json_read.h"
 #include "snapshot/report.h"
+#include "snapshot/report_stream.h"
 #include "util/atomic_file.h"
 #include "util/zstd_frame.h"
 
@@ -31,20 +32,63 @@ std::string map_type_name(uint32_t map_type) {
   return fmt::format("type {}", map_type);
 }
 
+namespace {
+
+bool is_dual(const json& j) {
+  const json* schema = json_read::find(j, "schema");
+  return schema != nullptr && schema->is_string() && *schema == kSchemaDual;
+}
+
+Result<std::vector<NamedReport>> reports_from_json(const json& j, std::string_view fallback_name);
+
+// Puts the entries parse_streaming() took out back in their maps; false
+// when some found no map (the text was not shaped as it looked).
+bool put_back_entries(StreamedReport& streamed, std::vector<NamedReport>& out) {
+  std::vector<std::pair<std::string, Report*>> reports;
+  if (!is_dual(streamed.rest)) {
+    reports.emplace_back("", &out.front().report);
+  } else {  // early (when present), then late: as reports_from_json() lists them
+    if (out.size() == 2) reports.emplace_back("early", &out.front().report);
+    reports.emplace_back("late", &out.back().report);
+  }
+  std::size_t placed = 0;
+  for (auto& [key, report] : reports) {
+    for (std::size_t i = 0; i < report->maps.size(); ++i) {
+      auto it = streamed.entries.find({key, i});
+      if (it == streamed.entries.end()) continue;
+      report->maps[i].entries = std::move(it->second);
+      ++placed;
+    }
+  }
+  return placed == streamed.entries.size();
+}
+
+}  // namespace
+
 Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
                                                   std::string_view fallback_name) {
+  if (auto streamed = parse_streaming(text)) {
+    auto out = reports_from_json(streamed->rest, fallback_name);
+    if (out && put_back_entries(*streamed, *out)) return out;
+  }
+  // Whatever the streaming parse gave up on, the plain one words.
   json j;
   try {
     j = json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     return fail(fmt::format("report: invalid JSON: {}", e.what()));
   }
+  return reports_from_json(j, fallback_name);
+}
+
+namespace {
+
+Result<std::vector<NamedReport>> reports_from_json(const json& j, std::string_view fallback_name) {
   std::vector<NamedReport> out;
   auto name_of = [](const Report& r, std::string fallback) {
     return r.snapshot_name.empty() ? fallback : r.snapshot_name;
   };
-  const json* schema = json_read::find(j, "schema");
-  if (schema != nullptr && schema->is_string() && *schema == kSchemaDual) {
+  if (is_dual(j)) {
     if (const json* early = json_read::find(j, "early")) {
       auto r = report_from_json(*early);
       if (!r) return std::move(r).context("early");
@@ -64,6 +108,8 @@ Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
   out.push_back(NamedReport{std::move(n), std::move(r)});
   return out;
 }
+
+}  // namespace
 
 std::string report_file_in(const std::string& dir, std::string_view snapshot_name) {
   return (fs::path(dir) / (report_file_stem(snapshot_name) + ".json")).string();

@@ -103,22 +103,29 @@ Result<std::vector<std::optional<RenderedValue>>> read_per_cpu(const json& obj,
   return out;
 }
 
+}  // namespace
+
+Result<MapEntry> entry_from_json(const json& je, const std::string& at) {
+  if (!je.is_object()) return type_error(at, "an object", je);
+  MapEntry e;
+  KTEST_ASSIGN(e.key, opt_value(je, at, "key"));
+  KTEST_ASSIGN(auto key_hex, opt_str(je, at, "key_hex"));
+  e.key_hex = key_hex.value_or("");
+  KTEST_ASSIGN(e.value, opt_value(je, at, "value"));
+  KTEST_ASSIGN(auto value_hex, opt_str(je, at, "value_hex"));
+  e.value_hex = value_hex.value_or("");
+  KTEST_ASSIGN(e.payload, opt_value(je, at, "payload"));
+  return e;
+}
+
+namespace {
+
 Status read_entries(const json& jm, const std::string& where, MapDump& m) {
   KTEST_ASSIGN(const json* entries, opt_array(jm, where, "entries"));
   if (entries != nullptr) {
     std::string ewhere = field_path(where, "entries");
     for (std::size_t i = 0; i < entries->size(); ++i) {
-      const json& je = (*entries)[i];
-      std::string at = index_path(ewhere, i);
-      if (!je.is_object()) return type_error(at, "an object", je);
-      MapEntry e;
-      KTEST_ASSIGN(e.key, opt_value(je, at, "key"));
-      KTEST_ASSIGN(auto key_hex, opt_str(je, at, "key_hex"));
-      e.key_hex = key_hex.value_or("");
-      KTEST_ASSIGN(e.value, opt_value(je, at, "value"));
-      KTEST_ASSIGN(auto value_hex, opt_str(je, at, "value_hex"));
-      e.value_hex = value_hex.value_or("");
-      KTEST_ASSIGN(e.payload, opt_value(je, at, "payload"));
+      KTEST_ASSIGN(MapEntry e, entry_from_json((*entries)[i], index_path(ewhere, i)));
       m.entries.push_back(std::move(e));
     }
   }

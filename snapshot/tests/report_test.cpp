@@ -233,3 +233,61 @@ TEST_CASE("a damaged compressed report is an error naming the file") {
   CHECK_FALSE(is_report_file_name(".json"));
   fs::remove_all(dir);
 }
+
+// parse_any_report() takes map entries out of the JSON as it parses; the
+// reports it makes must be the ones the plain DOM parse makes.
+std::string plain_parse(const std::string& text) {
+  json j = json::parse(text);
+  std::vector<Report> reports;
+  if (j.value("schema", "") == "dual") {
+    if (j.contains("early")) reports.push_back(*report_from_json(j["early"]));
+    reports.push_back(*report_from_json(j["late"]));
+  } else {
+    reports.push_back(*report_from_json(j));
+  }
+  std::string out;
+  for (const auto& r : reports) out += report_to_text(r, -1) + "\n";
+  return out;
+}
+
+TEST_CASE("reports parsed with their entries streamed out equal the plain parse") {
+  namespace fs = std::filesystem;
+  int files = 0;
+  for (const auto& f : fs::directory_iterator(KTEST_FIXTURE_DIR)) {
+    if (f.path().extension() != ".json") continue;
+    std::string text = fixture_text(f.path().filename().string());
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded()) continue;
+    bool dual = j.value("schema", "") == "dual";
+    if (!dual && !report_from_json(j).ok()) continue;  // the error fixtures
+    auto parsed = parse_any_report(text, "x");
+    REQUIRE_MESSAGE(parsed.ok(), f.path().string());
+    std::string streamed;
+    for (const auto& nr : *parsed) streamed += report_to_text(nr.report, -1) + "\n";
+    CHECK_MESSAGE(streamed == plain_parse(text), f.path().string());
+    ++files;
+  }
+  CHECK(files >= 4);
+
+  // A dual report's entries go back to the report they came from.
+  json early = json::parse(fixture_text("scx_basic.json"));
+  json late = json::parse(fixture_text("scx_later.json"));
+  late["maps"][3]["entries"].erase(0);
+  json dual = {{"schema", "dual"}, {"early", early}, {"late", late}};
+  auto both = parse_any_report(dual.dump(), "d");
+  REQUIRE(both.ok());
+  REQUIRE(both->size() == 2);
+  CHECK(report_to_text((*both)[0].report, -1) == report_to_text(*report_from_json(early), -1));
+  CHECK(report_to_text((*both)[1].report, -1) == report_to_text(*report_from_json(late), -1));
+  CHECK((*both)[0].report.maps[3].entries.size() == (*both)[1].report.maps[3].entries.size() + 1);
+}
+
+TEST_CASE("a bad entry in a parsed report is worded as the plain parse words it") {
+  json j = json::parse(fixture_text("scx_basic.json"));
+  j["maps"][3]["entries"][1]["value"].erase("kind");
+  CHECK(error_text(parse_any_report(j.dump(), "x")) == "maps[3].entries[1].value: \"kind\" missing");
+  j = json::parse(fixture_text("scx_basic.json"));
+  j["maps"][3]["entries"][2] = 7;
+  CHECK(error_text(parse_any_report(j.dump(), "x")) == "maps[3].entries[2]: expected an object, got number");
+  CHECK(error_text(parse_any_report("{\"maps\": [", "x")).rfind("report: invalid JSON: ", 0) == 0);
+}
