@@ -12,6 +12,8 @@ constexpr uint64_t kPresent = 1ULL << 0;
 constexpr uint64_t kLargePage = 1ULL << 7;
 constexpr uint64_t kAddrMask = 0x000ffffffffff000ULL;
 constexpr uint64_t kCr4La57 = 1ULL << 12;
+// The kernel's record of the paging mode it booted in (5-level or not).
+constexpr std::string_view kLa57Symbol = "__pgtable_l5_enabled";
 // PTI keeps the user half of the PGD in the page after the kernel one.
 constexpr uint64_t kPtiPgdMask = ~0x1fffULL;
 
@@ -124,9 +126,19 @@ Result<std::vector<uint64_t>> GuestKernel::per_cpu_offsets(uint32_t cpus) {
 }
 
 Result<FrozenKernel> open_frozen_kernel(kvm::Machine& machine, const kvm::control::SymbolTable& symbols) {
-  KTEST_ASSIGN(auto regs, machine.read_registers(0));
   FrozenKernel out;
   out.memory = std::make_unique<MachineMemory>(machine);
+  // With init_top_pgt the root is known, and the paging mode is the
+  // kernel's own boot-time __pgtable_l5_enabled: no register read (a
+  // round trip to the hypervisor inside the freeze) is needed.
+  const auto* top = symbols.find("init_top_pgt");
+  if (top != nullptr && top->address >= kKernelImageBase && symbols.find(kLa57Symbol) != nullptr) {
+    KTEST_ASSIGN(out.kernel, GuestKernel::open(*out.memory, symbols, 0, 0));
+    KTEST_ASSIGN(uint64_t la57_at, out.kernel->symbol(kLa57Symbol));
+    KTEST_ASSIGN(uint32_t la57, out.kernel->read_u32(la57_at));
+    if (la57 == 0) return out;  // 4-level paging, as opened; 5-level asks CR4 below
+  }
+  KTEST_ASSIGN(auto regs, machine.read_registers(0));
   KTEST_ASSIGN(out.kernel, GuestKernel::open(*out.memory, symbols, regs.cr3, regs.cr4));
   return out;
 }

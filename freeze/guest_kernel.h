@@ -97,7 +97,9 @@ class GuestKernel final : public btf::MemoryReader {
 };
 
 // The frozen machine's kernel as a ReportSection reads it: guest RAM, the
-// kallsyms table and vCPU 0's page-table root.
+// kallsyms table and the kernel's page table: init_top_pgt in the paging
+// mode __pgtable_l5_enabled records when kallsyms has both and it is 4-level
+// (no register read), else vCPU 0's CR3 and CR4.
 struct FrozenKernel {
   std::unique_ptr<MachineMemory> memory;  // outlives `kernel`, which reads through it
   std::unique_ptr<GuestKernel> kernel;

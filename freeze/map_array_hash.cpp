@@ -27,7 +27,7 @@ Status read_array(MapFill& f, MapDump& d, bool percpu) {
   uint64_t stride = percpu ? 8 : round8(h.value_size);
   if (shown * stride > kMaxGuestRead) return fail("the array is too large to read");
   KTEST_ASSIGN(auto raw, f.kernel.read(base, shown * stride));
-  EntryCopies* copies = f.copy_entries(4);
+  EntryCopies* copies = percpu || h.max_entries <= 1 ? nullptr : f.copy_entries(4);
   for (uint32_t i = 0; i < shown; ++i) {
     const uint8_t* slot = raw.data() + i * stride;
     if (percpu) {

@@ -10,6 +10,7 @@
 
 #include "freeze/bpf_maps.h"
 #include "freeze/guest_kernel.h"
+#include "freeze/tests/fake_machine.h"
 #include "freeze/tests/synthetic_guest.h"
 
 namespace ktest::freeze {
@@ -302,6 +303,28 @@ TEST_CASE("KernelLayout from the fetched kernel's vmlinux BTF") {
   auto missing = member_info(*vmlinux, "bpf_map", "no_such_member");
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message.find("no_such_member") != std::string::npos);
+}
+
+TEST_CASE("open_frozen_kernel: a 4-level kernel with init_top_pgt opens without reading a register") {
+  Ram ram(32 << 20);
+  ram.put64(0x1008, 0xffff888000000000ULL);  // page_offset_base
+  auto symbols = kvm::control::SymbolTable::parse(
+      "ffffffff81000000 T _text\nffffffff80001000 D phys_base\nffffffff80001008 D page_offset_base\n"
+      "ffffffff80001010 D __pgtable_l5_enabled\nffffffff80020000 D init_top_pgt\n");
+  REQUIRE(symbols);
+  testing::FakeMachine machine(ram);
+  REQUIRE(machine.pause_all());
+  auto four = open_frozen_kernel(machine, *symbols);
+  REQUIRE(four);
+  CHECK(machine.register_reads == 0);
+  CHECK_FALSE(four->kernel->five_level());
+  CHECK(four->kernel->page_table_root() == 0x20000);
+
+  ram.put32(0x1010, 1);  // 5-level: the mode comes from CR4, read from vCPU 0
+  auto five = open_frozen_kernel(machine, *symbols);
+  REQUIRE(five);
+  CHECK(machine.register_reads == 1);
+  CHECK(five->kernel->page_table_root() == 0x20000);  // init_top_pgt still wins over CR3
 }
 
 }  // namespace
