@@ -16,7 +16,8 @@
 //   bytes in hex) after the entries its reader made itself.
 //   render() is a pure function of (BTF, type, bytes), so the report is
 //   the one rendering in the pause would have made. place() fails (an
-//   internal error) when a placeholder is missing or left over.
+//   internal error) when a placeholder is not found in the maps, or the
+//   map some entries were copied from is.
 // - One capture at a time: place() empties the queue; clear() drops it
 //   (a capture that never reached place()).
 #pragma once
