@@ -210,6 +210,7 @@ struct LocalStorageElement {
 // bucket order, into `out`. An element whose sdata.smap is not this map, or
 // whose storage/owner cannot be read, is left out and reported in the
 // returned error (the first one, with a count); the others are kept.
+// Past `max_elements` the first ones are kept and the error says so.
 // Elements with no storage or owner (being freed) are skipped silently.
 Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32_t value_size,
                              const KernelLayout::LocalStorage& layout, std::size_t max_elements,

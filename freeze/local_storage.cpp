@@ -149,8 +149,9 @@ Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32
     return fail(fmt::format("bucket_log {} is outside 0..{}", bucket_log, kMaxLocalStorageBucketLog));
   }
   HlistBuckets heads{buckets, 1U << bucket_log, l.bucket_size, l.bucket_head};
+  bool more = false;
   KTEST_ASSIGN(auto elems,
-               collect_hlist_elements(memory, heads, l.elem_next, ChainEnd::Null, max_elements));
+               collect_hlist_elements(memory, heads, l.elem_next, ChainEnd::Null, max_elements, &more));
   std::string first_bad;
   std::size_t bad = 0;
   for (uint64_t elem : elems) {
@@ -162,10 +163,12 @@ Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32
       out.push_back(std::move(**element));
     }
   }
+  std::string left_out = more ? fmt::format("showing the first {} elements; the map holds more", max_elements) : "";
   if (bad > 0) {
-    return fail(fmt::format("{} of {} elements unreadable; the first: {}", bad, elems.size(),
-                            first_bad));
+    return fail(fmt::format("{}{} of {} elements unreadable; the first: {}", left_out.empty() ? "" : left_out + "; ",
+                            bad, elems.size(), first_bad));
   }
+  if (!left_out.empty()) return fail(left_out);
   return {};
 }
 

@@ -72,7 +72,8 @@ Status read_hash_of_maps(MapFill& f, MapDump& d) {
   KTEST_ASSIGN(uint64_t buckets, f.kernel.read_u64(h.kva + l.htab_buckets));
   KTEST_ASSIGN(uint32_t n_buckets, f.kernel.read_u32(h.kva + l.htab_n_buckets));
   std::size_t limit = std::min<std::size_t>(uint64_t{h.max_entries} + 64, kMaxHashEntries);
-  KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit));
+  bool more = false;
+  KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit, &more));
   // The kernel widens the 4-byte fd value to the pointer it stores.
   uint64_t value_at = l.elem_key + ((uint64_t{h.key_size} + 7) & ~7ULL);
   for (uint64_t elem : elems) {
@@ -91,6 +92,7 @@ Status read_hash_of_maps(MapFill& f, MapDump& d) {
     KTEST_ASSIGN(auto entry, inner_entry(f, key, std::move(rendered), inner));
     d.entries.push_back(std::move(entry));
   }
+  if (more) return fail(fmt::format("showing the first {} elements; the map holds more", limit));
   return {};
 }
 

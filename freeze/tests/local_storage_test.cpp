@@ -160,5 +160,21 @@ TEST_CASE("task storage: hostile guest data is that map's error") {
   }
 }
 
+TEST_CASE("task storage: at max_elements every element is kept; past it the first are, and it is said") {
+  TaskStorageGuest guest;
+  auto kernel = GuestKernel::open(guest.ram, guest.symbols, 0, 0);
+  REQUIRE(kernel);
+  const auto& l = *guest.layout.local_storage;
+  std::vector<LocalStorageElement> all;
+  REQUIRE(collect_local_storage(**kernel, kPob + kTaskCtx, 16, l, 2, all));
+  CHECK(all.size() == 2);
+  std::vector<LocalStorageElement> first;
+  Status cut = collect_local_storage(**kernel, kPob + kTaskCtx, 16, l, 1, first);
+  REQUIRE_FALSE(cut);
+  CHECK(cut.error().message == "showing the first 1 elements; the map holds more");
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].kva == all[0].kva);
+}
+
 }  // namespace
 }  // namespace ktest::freeze

@@ -254,6 +254,21 @@ TEST_CASE("maps of maps: each slot links to its inner map by id and name") {
   CHECK(*hom.entries[0].key == make_uint(32, 77));  // no BTF key type: the number
   CHECK(member(*hom.entries[0].value, "name")->text == "s");
 
+  SUBCASE("a hash of maps past its element bound keeps the first ones, and says so") {
+    // max_entries 1 bounds the walk at 1 + 64 elements; the bucket chains 66.
+    guest.ram.put32(kHashOfMaps + guest.layout.map_max_entries, 1);
+    for (uint64_t i = 0; i < 66; ++i) {
+      uint64_t elem = 0x30000 + i * 0x40;
+      guest.ram.put64(elem, i + 1 < 66 ? kPob + elem + 0x40 : 1);
+      guest.ram.put32(elem + guest.layout.elem_key, static_cast<uint32_t>(i));
+      guest.ram.put64(elem + guest.layout.elem_key + 8, kPob + kStack);
+    }
+    guest.ram.put64(0x20000, kPob + 0x30000);
+    auto again = guest.read();
+    REQUIRE(again["hom"].error);
+    CHECK(*again["hom"].error == "showing the first 65 elements; the map holds more");
+    CHECK(again["hom"].entries.size() == 65);
+  }
   SUBCASE("an inner pointer to garbage is an error") {
     guest.ram.put64(kArrayOfMaps + guest.layout.array_value, kPob + (8ULL << 30));
     auto again = guest.read();
