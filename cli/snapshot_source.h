@@ -3,9 +3,10 @@
 // Contract:
 // - A REPORT is a report file (*.json, or *.json.zst as ktest stores big
 //   ones), a run output directory (its snapshots/ folder, or the one
-//   scenario directory below it that has one), or a folder of reports. When no such path exists, `latest` and the
-//   name of a run are looked up in the output directory (ktest.toml
-//   [output] dir). "" is <output dir>/latest.
+//   scenario directory below it that has one), or a folder of reports.
+//   When no such path exists, `latest` and the name of a run are looked
+//   up in the output directory (ktest.toml [output] dir). "" is
+//   <output dir>/latest.
 // - A snapshot reference is [RUN:]NAME: NAME as a CaptureSnapshot step
 //   named it, RUN a REPORT (everything before the first ':'). Without
 //   RUN, NAME is looked up in the REPORT the command defaults to. An empty

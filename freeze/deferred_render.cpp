@@ -49,9 +49,8 @@ EntryCopies* DeferredRenders::copy_entries(uint64_t map_kva, const std::shared_p
 RenderedValue DeferredRenders::render(const std::shared_ptr<const btf::Btf>& btf, uint32_t type,
                                       std::span<const uint8_t> bytes, const btf::RenderOptions& options) {
   if (!renders_from_bytes(btf, type, options)) return btf::render(*btf, type, bytes, options);
-  if (btfs_.empty() || btfs_.back() != btf) btfs_.push_back(btf);
   Pending p;
-  p.btf = btf.get();
+  p.btf = btf;
   p.type = type;
   p.offset = bytes_.size();
   p.size = bytes.size();
@@ -160,7 +159,6 @@ void DeferredRenders::clear() {
   entries_.clear();
   pending_.clear();
   bytes_.clear();
-  btfs_.clear();
   reads_memory_.clear();
 }
 

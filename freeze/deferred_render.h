@@ -69,7 +69,7 @@ class DeferredRenders {
 
  private:
   struct Pending {
-    const btf::Btf* btf = nullptr;
+    std::shared_ptr<const btf::Btf> btf;  // kept alive until place()
     uint32_t type = 0;
     std::size_t offset = 0, size = 0;  // in bytes_
     btf::RenderOptions options;
@@ -83,7 +83,6 @@ class DeferredRenders {
 
   std::vector<Pending> pending_;
   std::vector<uint8_t> bytes_;  // every queued value's bytes, back to back
-  std::vector<std::shared_ptr<const btf::Btf>> btfs_;
   std::vector<std::unique_ptr<EntryCopies>> entries_;  // unique_ptr: readers hold pointers
   std::map<std::pair<const btf::Btf*, uint32_t>, bool> reads_memory_;  // per type, asked once
 };

@@ -39,7 +39,32 @@ bool is_dual(const json& j) {
   return schema != nullptr && schema->is_string() && *schema == kSchemaDual;
 }
 
-Result<std::vector<NamedReport>> reports_from_json(const json& j, std::string_view fallback_name);
+Result<std::vector<NamedReport>> reports_from_json(const json& j, std::string_view fallback_name) {
+  std::vector<NamedReport> out;
+  auto name_of = [](const Report& r, std::string fallback) {
+    return r.snapshot_name.empty() ? fallback : r.snapshot_name;
+  };
+  if (is_dual(j)) {
+    if (const json* early = json_read::find(j, "early")) {
+      auto r = report_from_json(*early);
+      if (!r) return std::move(r).context("early");
+      std::string n = name_of(*r, fmt::format("{}.early", fallback_name));
+      out.push_back(NamedReport{std::move(n), std::move(*r)});
+    }
+    const json* late = json_read::find(j, "late");
+    if (late == nullptr) return fail("report: dual report has no \"late\" snapshot");
+    auto r = report_from_json(*late);
+    if (!r) return std::move(r).context("late");
+    std::string n = name_of(*r, fmt::format("{}.late", fallback_name));
+    out.push_back(NamedReport{std::move(n), std::move(*r)});
+    return out;
+  }
+  KTEST_ASSIGN(Report r, report_from_json(j));
+  std::string n = name_of(r, std::string(fallback_name));
+  out.push_back(NamedReport{std::move(n), std::move(r)});
+  return out;
+}
+
 
 // Puts the entries parse_streaming() took out back in their maps; false
 // when some found no map (the text was not shaped as it looked).
@@ -81,35 +106,6 @@ Result<std::vector<NamedReport>> parse_any_report(std::string_view text,
   return reports_from_json(j, fallback_name);
 }
 
-namespace {
-
-Result<std::vector<NamedReport>> reports_from_json(const json& j, std::string_view fallback_name) {
-  std::vector<NamedReport> out;
-  auto name_of = [](const Report& r, std::string fallback) {
-    return r.snapshot_name.empty() ? fallback : r.snapshot_name;
-  };
-  if (is_dual(j)) {
-    if (const json* early = json_read::find(j, "early")) {
-      auto r = report_from_json(*early);
-      if (!r) return std::move(r).context("early");
-      std::string n = name_of(*r, fmt::format("{}.early", fallback_name));
-      out.push_back(NamedReport{std::move(n), std::move(*r)});
-    }
-    const json* late = json_read::find(j, "late");
-    if (late == nullptr) return fail("report: dual report has no \"late\" snapshot");
-    auto r = report_from_json(*late);
-    if (!r) return std::move(r).context("late");
-    std::string n = name_of(*r, fmt::format("{}.late", fallback_name));
-    out.push_back(NamedReport{std::move(n), std::move(*r)});
-    return out;
-  }
-  KTEST_ASSIGN(Report r, report_from_json(j));
-  std::string n = name_of(r, std::string(fallback_name));
-  out.push_back(NamedReport{std::move(n), std::move(r)});
-  return out;
-}
-
-}  // namespace
 
 std::string report_file_in(const std::string& dir, std::string_view snapshot_name) {
   return (fs::path(dir) / (report_file_stem(snapshot_name) + ".json")).string();
@@ -135,7 +131,7 @@ bool is_report_file_name(std::string_view file_name) {
   auto ends_with = [&](std::string_view suffix) {
     return file_name.size() > suffix.size() && file_name.substr(file_name.size() - suffix.size()) == suffix;
   };
-  return ends_with(".json") || ends_with(".json.zst");
+  return ends_with(".json") || ends_with(std::string(".json") + std::string(kCompressedReportSuffix));
 }
 
 Result<std::string> save_report(const std::string& path, const Report& r) {
