@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "snapshot/optional_text.h"
+
 struct btf;
 
 namespace ktest::btf {
@@ -74,7 +76,7 @@ struct TypePlan {
   uint32_t int_off = 0;
   uint32_t int_bits = 0;
 
-  std::optional<std::string> type_name;  // Struct (empty for anonymous); Datasec
+  OptionalText type_name;  // Struct (empty for anonymous); Datasec
   std::vector<MemberPlan> members;       // Struct
   // Struct named like a cpumask whose bit array was found within it.
   std::optional<std::pair<uint64_t, uint64_t>> cpumask_bits;

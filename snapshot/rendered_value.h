@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "snapshot/optional_text.h"
+
 namespace ktest {
 
 __extension__ typedef __int128 int128_t;
@@ -45,27 +47,27 @@ struct RenderedValue {
   double float_value = 0.0;
 
   // Enum: resolved variant name (empty optional when the value has none).
-  std::optional<std::string> variant;
+  OptionalText variant;
   bool is_signed = false;  // Enum signedness
 
   // Struct: optional type name (section name for DATASEC) and members.
-  std::optional<std::string> type_name;
+  OptionalText type_name;
   std::vector<RenderedMember> members;
 
   // Array: true length (may exceed elements.size() when capped at 4096).
   uint64_t len = 0;
   std::vector<RenderedValue> elements;
   // Char arrays also keep their text (up to the first NUL) for as_str().
-  std::optional<std::string> text;
+  OptionalText text;
 
   // CpuList: range-collapsed list such as "0-2,5".
   std::string cpus;
 
   // Ptr: dereferenced target when it was chased, else why not (if tried).
   std::shared_ptr<RenderedValue> deref;
-  std::optional<std::string> deref_skipped_reason;
+  OptionalText deref_skipped_reason;
   // Ptr: how a cast-recovered pointer was typed ("cast→arena", "sdt_alloc").
-  std::optional<std::string> cast_annotation;
+  OptionalText cast_annotation;
 
   // Bytes: lowercase space-separated hex ("0a 1b").
   std::string hex;

@@ -136,3 +136,45 @@ TEST_CASE("nesting deeper than kMaxJsonDepth is rejected, not recursed into") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("nested deeper than 128 levels") != std::string::npos);
 }
+
+TEST_CASE("OptionalText reads like an optional string") {
+  OptionalText none;
+  CHECK_FALSE(none.has_value());
+  CHECK(none == std::nullopt);
+  CHECK_FALSE(none == "");  // absent is not the empty text
+  CHECK(none.value_or("fallback") == "fallback");
+  CHECK(static_cast<std::optional<std::string>>(none) == std::nullopt);
+
+  OptionalText empty = std::string();
+  CHECK(empty.has_value());
+  CHECK(empty == "");
+  CHECK_FALSE(empty == none);
+
+  OptionalText name = "sched_ctx";
+  CHECK(name == "sched_ctx");
+  CHECK(name == std::string("sched_ctx"));
+  CHECK(name == std::string_view("sched_ctx"));
+  CHECK(name == std::optional<std::string>("sched_ctx"));
+  CHECK_FALSE(name == std::optional<std::string>());
+  CHECK(name->size() == 9);
+
+  // Copies are deep: changing one leaves the other.
+  OptionalText copy = name;
+  CHECK(copy == name);
+  copy = "other";
+  CHECK(name == "sched_ctx");
+  copy.reset();
+  CHECK(copy == std::nullopt);
+  CHECK(OptionalText(std::optional<std::string>()) == none);
+  CHECK(OptionalText(std::optional<std::string>("x")) == "x");
+}
+
+TEST_CASE("a rendered value keeps its optional texts through copies and JSON") {
+  RenderedValue v = make_enum(32, 2, "TASK_RUNNING", false);
+  RenderedValue copy = v;
+  CHECK(copy.variant == "TASK_RUNNING");
+  CHECK(round_trip(v) == v);
+  RenderedValue unnamed = make_enum(32, 7, std::nullopt, false);
+  CHECK(round_trip(unnamed).variant == std::nullopt);
+  CHECK_FALSE(unnamed == v);
+}
