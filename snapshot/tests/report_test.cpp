@@ -234,6 +234,20 @@ TEST_CASE("a damaged compressed report is an error naming the file") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("zstd frames: the declared size is a hint, the output bound still holds") {
+  std::string big(3 << 20, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4099) big[i] = static_cast<char>('a' + i % 26);
+  auto frame = zstd_compress(big, 1);
+  REQUIRE(frame.ok());
+  auto back = zstd_decompress(*frame, big.size());
+  REQUIRE(back.ok());
+  CHECK(*back == big);
+  // Declares 3 MiB (ratio far past any real report's) and may make 1 KiB.
+  auto refused = zstd_decompress(*frame, 1024);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().to_string().find("more than 1024 bytes") != std::string::npos);
+}
+
 // parse_any_report() takes map entries out of the JSON as it parses; the
 // reports it makes must be the ones the plain DOM parse makes.
 std::string plain_parse(const std::string& text) {
