@@ -2,13 +2,15 @@
 //
 // Contract: reads like std::optional<std::string> (has_value, *, ->,
 // value_or, comparison with strings and std::nullopt, conversion both
-// ways) but is 8 bytes, not 40, and the text cannot be changed in place
-// (assign a new one). A rendered value tree has a node per scalar and every
-// node carries five such texts, nearly always empty: at 40 bytes each they
-// were a third of a node, and a 16000-entry report is millions of nodes.
+// ways) but is 8 bytes, not 40. The text cannot be changed in place
+// (assign a new one), so copies share it. A rendered value tree has a node
+// per scalar and every node carries five such texts, nearly always empty:
+// at 40 bytes each they were a third of a node, and a 16000-entry report is
+// hundreds of thousands of nodes.
 #pragma once
 
-#include <memory>
+#include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,30 +22,34 @@ class OptionalText {
  public:
   OptionalText() noexcept = default;
   OptionalText(std::nullopt_t) noexcept {}  // NOLINT: implicit, as optional's
-  OptionalText(std::string text) : text_(std::make_unique<const std::string>(std::move(text))) {}
-  OptionalText(const char* text) : text_(std::make_unique<const std::string>(text)) {}
+  OptionalText(std::string text) : shared_(new Shared{{1}, std::move(text)}) {}
+  OptionalText(const char* text) : OptionalText(std::string(text)) {}
   OptionalText(std::optional<std::string> text) {
-    if (text) text_ = std::make_unique<const std::string>(std::move(*text));
+    if (text) shared_ = new Shared{{1}, std::move(*text)};
   }
-  OptionalText(const OptionalText& other)
-      : text_(other.text_ ? std::make_unique<const std::string>(*other.text_) : nullptr) {}
-  OptionalText(OptionalText&&) noexcept = default;
-  OptionalText& operator=(const OptionalText& other) {
-    if (this != &other) *this = OptionalText(other);
+  OptionalText(const OptionalText& other) noexcept : shared_(other.shared_) {
+    if (shared_ != nullptr) shared_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  OptionalText(OptionalText&& other) noexcept : shared_(std::exchange(other.shared_, nullptr)) {}
+  OptionalText& operator=(OptionalText other) noexcept {
+    std::swap(shared_, other.shared_);
     return *this;
   }
-  OptionalText& operator=(OptionalText&&) noexcept = default;
+  ~OptionalText() { reset(); }
 
-  bool has_value() const noexcept { return text_ != nullptr; }
+  bool has_value() const noexcept { return shared_ != nullptr; }
   explicit operator bool() const noexcept { return has_value(); }
   // Like optional's: only valid when has_value().
-  const std::string& operator*() const noexcept { return *text_; }
-  const std::string* operator->() const noexcept { return text_.get(); }
-  std::string value_or(std::string fallback) const { return text_ ? *text_ : std::move(fallback); }
-  void reset() noexcept { text_.reset(); }
+  const std::string& operator*() const noexcept { return shared_->text; }
+  const std::string* operator->() const noexcept { return &shared_->text; }
+  std::string value_or(std::string fallback) const { return shared_ ? shared_->text : std::move(fallback); }
+  void reset() noexcept {
+    if (shared_ != nullptr && shared_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete shared_;
+    shared_ = nullptr;
+  }
 
   operator std::optional<std::string>() const {  // NOLINT: implicit, for APIs taking an optional
-    return text_ ? std::optional<std::string>(*text_) : std::nullopt;
+    return shared_ ? std::optional<std::string>(shared_->text) : std::nullopt;
   }
 
   friend bool operator==(const OptionalText& a, const OptionalText& b) {
@@ -58,7 +64,14 @@ class OptionalText {
   friend bool operator==(const OptionalText& a, const char* b) { return a.has_value() && *a == b; }
 
  private:
-  std::unique_ptr<const std::string> text_;
+  // Immutable and shared: a copy (a plan's type name into every node
+  // rendered from it) is a count, not an allocation. std::shared_ptr would
+  // do the same in 16 bytes; this is 8.
+  struct Shared {
+    std::atomic<uint32_t> refs;
+    const std::string text;
+  };
+  Shared* shared_ = nullptr;
 };
 
 }  // namespace ktest

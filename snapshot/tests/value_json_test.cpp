@@ -158,7 +158,7 @@ TEST_CASE("OptionalText reads like an optional string") {
   CHECK_FALSE(name == std::optional<std::string>());
   CHECK(name->size() == 9);
 
-  // Copies are deep: changing one leaves the other.
+  // Copies share the text; assigning one leaves the other.
   OptionalText copy = name;
   CHECK(copy == name);
   copy = "other";
