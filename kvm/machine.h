@@ -3,8 +3,8 @@
 // Contract (what every engine promises; make_machine("qemu") is the one engine):
 // - boot() starts the guest and returns once the engine is connected to it
 //   (monitor, doorbell, control channel); the guest kernel is then running.
-// - pause_all() returns only when every vCPU is stopped, verified with the
-//   hypervisor (QEMU: query-status reports not running). resume() undoes it.
+// - pause_all() returns only when every vCPU is stopped (QEMU: QMP stop
+//   answers once vm_stop() has paused every vCPU). resume() undoes it.
 //   Both are idempotent. A WatchpointHit also leaves the machine paused.
 // - read_physical() copies guest RAM; [gpa, gpa+len) must lie inside guest
 //   RAM (the engine maps it read-only: file offset == guest physical address,

@@ -132,7 +132,7 @@ class QemuMachine final : public Machine {
 
   // Serialises run-control sequences (pause, resume, watchpoints, registers).
   std::mutex run_mu_;
-  // pause_all() stopped the guest and verified it, and resume() has not run
+  // pause_all() stopped the guest, and resume() has not run
   // since (guarded by run_mu_): what a capture reads in between needs no
   // query-status round trip per register read.
   bool held_paused_ = false;
