@@ -34,20 +34,15 @@ class VcpuRegistersSection final : public ReportSection {
  public:
   std::string_view name() const override { return "vcpu registers"; }
   Status fill(kvm::Machine& machine, Report& report) override {
-    report.vcpu_regs.clear();
-    std::string failures;
-    for (uint32_t cpu = 0; cpu < machine.vcpu_count(); ++cpu) {
-      auto regs = machine.read_registers(cpu);
-      if (!regs) {
-        report.vcpu_regs.emplace_back(std::nullopt);
-        failures += fmt::format("{}vCPU {}: {}", failures.empty() ? "" : "; ", cpu,
-                                regs.error().to_string());
-        continue;
-      }
-      report.vcpu_regs.emplace_back(
-          VcpuRegs{regs->rip, regs->rsp, regs->cr3});
+    report.vcpu_regs.assign(machine.vcpu_count(), std::nullopt);
+    auto all = machine.read_all_registers();
+    if (!all) return fail(std::move(all).error());
+    if (all->size() != machine.vcpu_count())
+      return fail(fmt::format("the engine read {} vCPU(s) of {}", all->size(), machine.vcpu_count()));
+    for (uint32_t cpu = 0; cpu < all->size(); ++cpu) {
+      const kvm::VcpuRegisters& regs = (*all)[cpu];
+      report.vcpu_regs[cpu] = VcpuRegs{regs.rip, regs.rsp, regs.cr3};
     }
-    if (!failures.empty()) return fail(failures);
     return {};
   }
 };
@@ -136,22 +131,25 @@ Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
   return report;
 }
 
-// The machine still says paused (QMP query-status), and every vCPU is
-// where the capture began: else the pause did not hold and what was read
-// may be torn. Costs a status query and one register read per vCPU.
+// The machine still says paused, and every vCPU is where the capture
+// began: else the pause did not hold and what was read may be torn.
+// read_all_registers() confirms the pause in the same exchange that reads
+// the registers (one QMP round trip).
 Status FreezeCoordinator::check_freeze_held(const std::vector<std::optional<VcpuRegs>>& at_start) {
-  if (auto paused = machine_.is_paused(); paused && !*paused)
-    return fail("the machine reports running at the end of the capture: the pause did not hold, what was "
-                "read may be inconsistent");
+  auto now = machine_.read_all_registers();
+  if (!now)
+    return fail(fmt::format("the end-of-capture check failed: {}: the pause may not have held, what was read may "
+                            "be inconsistent",
+                            now.error().to_string()));
   for (uint32_t cpu = 0; cpu < at_start.size(); ++cpu) {
     if (!at_start[cpu]) continue;
-    auto now = machine_.read_registers(cpu);
-    if (!now) return fail(fmt::format("vCPU {}: registers unreadable at the end: {}", cpu, now.error().to_string()));
+    if (cpu >= now->size()) return fail(fmt::format("vCPU {}: registers unreadable at the end", cpu));
+    const kvm::VcpuRegisters& is = (*now)[cpu];
     const VcpuRegs& was = *at_start[cpu];
-    if (now->rip != was.instruction_pointer || now->rsp != was.stack_pointer || now->cr3 != was.page_table_root)
+    if (is.rip != was.instruction_pointer || is.rsp != was.stack_pointer || is.cr3 != was.page_table_root)
       return fail(fmt::format("vCPU {} ran during the capture (rip {:#x} -> {:#x}): the pause did not hold, "
                               "what was read may be inconsistent",
-                              cpu, was.instruction_pointer, now->rip));
+                              cpu, was.instruction_pointer, is.rip));
   }
   return {};
 }

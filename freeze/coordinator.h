@@ -29,9 +29,9 @@
 //   the capture. The report's extra "freeze_window_us" is pause → resume,
 //   "section_us" each section's time in the pause, "after_resume_us" the
 //   finishing.
-// - The freeze is verified: with the vcpu registers section, the machine's
-//   run state is queried and every vCPU's registers are read again once
-//   the sections are done; the report's
+// - The freeze is verified: with the vcpu registers section, every vCPU's
+//   registers are read again once the sections are done, with the
+//   machine's run state confirmed in the same read; the report's
 //   extra "freeze_verified" says whether none moved, and a vCPU that moved
 //   is the section error "freeze" (its capture may be torn).
 // - Guest-supplied names and payloads are validated (length, charset, JSON).

@@ -136,10 +136,14 @@ Result<FrozenKernel> open_frozen_kernel(kvm::Machine& machine, const kvm::contro
     KTEST_ASSIGN(out.kernel, GuestKernel::open(*out.memory, symbols, 0, 0));
     KTEST_ASSIGN(uint64_t la57_at, out.kernel->symbol(kLa57Symbol));
     KTEST_ASSIGN(uint32_t la57, out.kernel->read_u32(la57_at));
-    if (la57 == 0) return out;  // 4-level paging, as opened; 5-level asks CR4 below
+    if (la57 == 0) {  // 4-level paging, as opened; 5-level asks CR4 below
+      out.kernel->remember_page_walks();
+      return out;
+    }
   }
   KTEST_ASSIGN(auto regs, machine.read_registers(0));
   KTEST_ASSIGN(out.kernel, GuestKernel::open(*out.memory, symbols, regs.cr3, regs.cr4));
+  out.kernel->remember_page_walks();
   return out;
 }
 
@@ -161,7 +165,15 @@ Result<uint64_t> GuestKernel::translate(uint64_t va) {
   if (page_offset_base_ != 0 && va >= page_offset_base_ && va - page_offset_base_ < memory_.size()) {
     return va - page_offset_base_;
   }
-  return walk_page_table(memory_, pgd_, five_level_, va);
+  if (!remember_walks_) return walk_page_table(memory_, pgd_, five_level_, va);
+  const uint64_t va_page = va & ~(kPageSize - 1);
+  WalkedPage& slot = walked_[(va_page / kPageSize) % kWalkedPages];
+  if (slot.va_page != va_page) {
+    // Only a successful walk is kept: its page was checked to lie in RAM.
+    KTEST_ASSIGN(uint64_t gpa, walk_page_table(memory_, pgd_, five_level_, va));
+    slot = WalkedPage{va_page, gpa & ~(kPageSize - 1)};
+  }
+  return slot.gpa_page | (va & (kPageSize - 1));
 }
 
 Result<std::vector<uint8_t>> GuestKernel::read(uint64_t va, std::size_t len) {

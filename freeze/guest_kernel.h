@@ -14,8 +14,13 @@
 //   top-level page table (`init_top_pgt`, or vCPU 0's CR3 without it).
 // - read() translates page by page, so a range may span discontiguous
 //   physical pages; reads are capped at kMaxGuestRead bytes.
+// - remember_page_walks() makes translate() keep its page-walk results
+//   (a small direct-mapped cache): only for a guest that stays frozen while
+//   this GuestKernel is used. open_frozen_kernel() turns it on; a kernel
+//   read while the guest runs (the error trigger) walks every time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -70,6 +75,8 @@ class GuestKernel final : public btf::MemoryReader {
                                                    uint64_t cr3, uint64_t cr4);
 
   Result<uint64_t> translate(uint64_t va);
+  // See the contract above: the guest must stay frozen from now on.
+  void remember_page_walks() { remember_walks_ = true; }
   Result<std::vector<uint8_t>> read(uint64_t va, std::size_t len) override;
   // The same into `out` (exactly out.size() bytes): no allocation per read.
   Status read_into(uint64_t va, std::span<uint8_t> out);
@@ -94,12 +101,22 @@ class GuestKernel final : public btf::MemoryReader {
   uint64_t page_offset_base_ = 0;
   uint64_t pgd_ = 0;
   bool five_level_ = false;
+  // A hash map's elements share a few vmalloc pages; each read would walk
+  // the same four page-table levels again.
+  struct WalkedPage {
+    uint64_t va_page = 1;  // 1: empty (no page-aligned address is odd)
+    uint64_t gpa_page = 0;
+  };
+  static constexpr std::size_t kWalkedPages = 64;
+  bool remember_walks_ = false;
+  std::array<WalkedPage, kWalkedPages> walked_{};
 };
 
 // The frozen machine's kernel as a ReportSection reads it: guest RAM, the
 // kallsyms table and the kernel's page table: init_top_pgt in the paging
 // mode __pgtable_l5_enabled records when kallsyms has both and it is 4-level
-// (no register read), else vCPU 0's CR3 and CR4.
+// (no register read), else vCPU 0's CR3 and CR4. It remembers its page
+// walks: use it only while the guest stays frozen (one section's fill).
 struct FrozenKernel {
   std::unique_ptr<MachineMemory> memory;  // outlives `kernel`, which reads through it
   std::unique_ptr<GuestKernel> kernel;

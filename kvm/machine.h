@@ -3,14 +3,17 @@
 // Contract (what every engine promises; make_machine("qemu") is the one engine):
 // - boot() starts the guest and returns once the engine is connected to it
 //   (monitor, doorbell, control channel); the guest kernel is then running.
-// - pause_all() returns only when every vCPU is stopped, verified with the
-//   hypervisor (QEMU: query-status reports not running). resume() undoes it.
+// - pause_all() returns only when every vCPU is stopped (QEMU: QMP stop
+//   answers once vm_stop() has paused every vCPU). resume() undoes it.
 //   Both are idempotent. A WatchpointHit also leaves the machine paused.
 // - read_physical() copies guest RAM; [gpa, gpa+len) must lie inside guest
 //   RAM (the engine maps it read-only: file offset == guest physical address,
 //   RAM is one contiguous block at GPA 0, memory_mib <= kMaxMemoryMiB). Reads
 //   while running are allowed but racy; pause first for a consistent view.
-// - read_registers(cpu) needs the machine paused.
+// - read_registers(cpu) needs the machine paused. read_all_registers()
+//   reads every vCPU in one exchange with the hypervisor and confirms the
+//   pause in that same exchange: a machine that reports running fails it,
+//   with an error that says "reports running".
 // - Events arrive in the order the engine observed them through wait_event().
 //   Doorbell payloads are copied out of shared memory and clamped to
 //   kPayloadMax (the guest is hostile input). Exited is the last event; after
@@ -138,6 +141,8 @@ struct VcpuRegisters {
   uint64_t fs_base = 0, gs_base = 0;
   uint32_t cpl = 0;    // current privilege level: 0 kernel, 3 user
   bool halted = false;
+
+  bool operator==(const VcpuRegisters&) const = default;
 };
 
 enum class WatchKind { Write, Read, Access };
@@ -201,6 +206,8 @@ class Machine {
   // Valid once boot() returned.
   virtual MachineInfo info() const = 0;
   virtual Result<VcpuRegisters> read_registers(uint32_t cpu) = 0;
+  // Every vCPU's registers, index = vCPU id (see the contract above).
+  virtual Result<std::vector<VcpuRegisters>> read_all_registers() = 0;
 
   // Watch [gva, gva+len) (len 1, 2, 4 or 8, aligned) in guest-virtual space
   // (any address space: kernel addresses, or a user address of whatever

@@ -65,6 +65,7 @@ TEST_CASE("Capture: pause, report into the bridge, resume, reply Ok; the freeze 
   CHECK(r.machine.last_status == doorbell::ReplyStatus::Ok);
   CHECK(r.machine.last_reply.starts_with("captured before: 0 maps, 0 entries, frozen "));
   CHECK(r.machine.register_reads == 4);  // 2 vCPUs, read at the start and again at the end
+  CHECK(r.machine.all_register_reads == 2);  // each time all at once
   Report report = r.stored("before");
   CHECK(report.kernel_version == "7.2.13");
   CHECK(report.extra["trigger"] == "doorbell");
@@ -93,6 +94,10 @@ TEST_CASE("Capture: a machine that reports running at the end is the section err
   Report report = r.stored("lost");
   CHECK(report.extra["freeze_verified"] == false);
   CHECK(report.extra["section_errors"]["freeze"].get<std::string>().find("reports running") != std::string::npos);
+  CHECK(report.extra["section_errors"]["vcpu registers"].get<std::string>().find("reports running") !=
+        std::string::npos);
+  REQUIRE(report.vcpu_regs.size() == 2);  // one slot per vCPU, none read
+  CHECK_FALSE(report.vcpu_regs[0].has_value());
 }
 
 TEST_CASE("Capture: a failed pause is a degraded report and a Degraded reply, the guest left running") {

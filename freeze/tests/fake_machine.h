@@ -65,6 +65,17 @@ class FakeMachine final : public kvm::Machine {
     ++register_reads;
     return r;
   }
+  // As the engine does: the pause is confirmed in the same call.
+  Result<std::vector<kvm::VcpuRegisters>> read_all_registers() override {
+    ++all_register_reads;
+    if (!paused) return fail("the machine reports running: reading every vCPU's registers needs it paused");
+    std::vector<kvm::VcpuRegisters> all;
+    for (uint32_t cpu = 0; cpu < vcpus_; ++cpu) {
+      KTEST_ASSIGN(kvm::VcpuRegisters regs, read_registers(cpu));
+      all.push_back(regs);
+    }
+    return all;
+  }
   Result<kvm::WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, kvm::WatchKind kind) override {
     ++arms;
     if (armed.size() >= slots) return fail(fmt::format("gdbstub refused the watchpoint at {:#x} ('E22')", gva));
@@ -115,7 +126,8 @@ class FakeMachine final : public kvm::Machine {
   std::string pause_error;       // set: pause_all() fails with it (a failed rendezvous)
   bool vcpus_move = false;       // set: the vCPUs run on while "paused"
   bool pause_is_lost = false;    // set: pause_all() succeeds, but the machine reports running
-  uint64_t register_reads = 0;
+  uint64_t register_reads = 0;      // vCPU register sets read, one per vCPU per read_all_registers()
+  int all_register_reads = 0;       // read_all_registers() calls
   std::size_t slots = 4;
   int arms = 0;                  // set_watchpoint() calls, refused ones included
   std::vector<Watch> armed;      // armed now, in arming order

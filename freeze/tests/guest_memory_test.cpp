@@ -121,6 +121,25 @@ TEST_CASE("GuestKernel: verified _text, image and direct-map translation, page-c
   CHECK(past.error().message.find(std::to_string(kMaxGuestRead)) != std::string::npos);
   CHECK_FALSE((*kernel)->read(vm, kMaxGuestRead + 1));
 
+  SUBCASE("remembered page walks: the same answers; a remap after the walk is not seen") {
+    auto frozen = GuestKernel::open(ram, *symbols, 0, 0);
+    REQUIRE(frozen);
+    (*frozen)->remember_page_walks();
+    auto again = (*frozen)->read(vm + 0xff8, 16);
+    REQUIRE(again);
+    CHECK(*again == *bytes);
+    CHECK(*(*frozen)->translate(vm + 0x10) == 0x500010);
+    // 64 pages on shares vm's slot: each page keeps its own translation.
+    map_4k(ram, pgd, next, vm + 64 * kPageSize, 0x600000);
+    CHECK(*(*frozen)->translate(vm + 64 * kPageSize + 8) == 0x600008);
+    CHECK(*(*frozen)->translate(vm + 0x20) == 0x500020);
+    CHECK_FALSE((*frozen)->read(vm + 0x1ff8, 16));  // an unmapped page stays an error
+    CHECK_FALSE((*frozen)->read(vm + 0x1ff8, 16));
+    map_4k(ram, pgd, next, vm, 0x300000);
+    CHECK(*(*kernel)->translate(vm + 0x10) == 0x300010);  // walked every time
+    CHECK(*(*frozen)->translate(vm + 0x10) == 0x500010);  // walked while the guest was frozen
+  }
+
   SUBCASE("a KASLR-shifted _text is refused") {
     auto shifted = kvm::control::SymbolTable::parse(
         "ffffffff9a000000 T _text\nffffffff80001000 D phys_base\n");

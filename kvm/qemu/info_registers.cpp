@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -50,7 +51,64 @@ void scan_pairs(std::string_view line, std::map<std::string, uint64_t>& out) {
   }
 }
 
+// "CPU#12" (line endings trimmed) -> 12; nullopt for any other line.
+std::optional<uint32_t> cpu_header(std::string_view line) {
+  line = trim(line);
+  if (!line.starts_with("CPU#")) return std::nullopt;
+  std::string_view digits = line.substr(4);
+  uint32_t index = 0;
+  if (digits.empty() || digits.size() > 9) return std::nullopt;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index, 10);
+  if (ec != std::errc() || p != digits.data() + digits.size()) return std::nullopt;
+  return index;
+}
+
 }  // namespace
+
+Result<std::vector<VcpuRegisters>> parse_all_info_registers(std::string_view text, uint32_t cpus) {
+  const std::size_t limit = std::size_t{cpus} * kMaxInfoRegistersBytesPerCpu;
+  if (text.size() > limit)
+    return fail(fmt::format("QEMU's 'info registers -a' output is {} bytes, over the {} bytes {} vCPU(s) allow",
+                            text.size(), limit, cpus));
+  // Each vCPU's block: from its header line to the next header (or the end).
+  std::vector<std::optional<std::string_view>> blocks(cpus);
+  std::optional<uint32_t> current;
+  std::size_t block_start = 0;
+  auto close_block = [&](std::size_t end) {
+    if (current) blocks[*current] = text.substr(block_start, end - block_start);
+  };
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t nl = text.find('\n', pos);
+    std::size_t line_end = nl == std::string_view::npos ? text.size() : nl;
+    std::size_t next = nl == std::string_view::npos ? text.size() : nl + 1;
+    std::string_view line = text.substr(pos, line_end - pos);
+    if (auto index = cpu_header(line)) {
+      if (*index >= cpus)
+        return fail(fmt::format("QEMU's 'info registers -a' output has a block for CPU#{}, but the guest has {} vCPU(s)",
+                                *index, cpus));
+      if (blocks[*index] || current == index)
+        return fail(fmt::format("QEMU's 'info registers -a' output has two blocks for CPU#{}", *index));
+      close_block(pos);
+      current = index;
+      block_start = next;
+    } else if (!current && !trim(line).empty()) {
+      return fail("QEMU's 'info registers -a' output does not begin with a CPU#<index> line", "",
+                  "the QEMU version may print a different format; ktest expects QEMU 7.x");
+    }
+    pos = next;
+  }
+  close_block(text.size());
+
+  std::vector<VcpuRegisters> out;
+  out.reserve(cpus);
+  for (uint32_t cpu = 0; cpu < cpus; ++cpu) {
+    if (!blocks[cpu]) return fail(fmt::format("QEMU's 'info registers -a' output has no block for CPU#{}", cpu));
+    auto regs = parse_info_registers(*blocks[cpu]);
+    if (!regs) return std::move(regs).context(fmt::format("CPU#{}", cpu));
+    out.push_back(*regs);
+  }
+  return out;
+}
 
 Result<VcpuRegisters> parse_info_registers(std::string_view text) {
   std::map<std::string, uint64_t> regs;

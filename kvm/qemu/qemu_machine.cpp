@@ -60,47 +60,82 @@ Error QemuMachine::exited_error() const {
   return e;
 }
 
-Result<nlohmann::json> QemuMachine::qmp(std::string_view command, const nlohmann::json& args) {
-  uint64_t id;
+Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_list<QmpCommand> commands) {
+  std::string names;
+  for (const QmpCommand& c : commands) names += fmt::format("{}{}", names.empty() ? "" : " + ", c.name);
+  uint64_t first_id;
   {
     std::lock_guard lk(mu_);
     KTEST_TRY(ensure_alive());
     if (!qmp_ready_) return fail("QMP is not connected");
-    id = next_qmp_id_++;
+    first_id = next_qmp_id_;
+    next_qmp_id_ += commands.size();
   }
+  const uint64_t end_id = first_id + commands.size();
+  std::string lines;
+  uint64_t id = first_id;
+  for (const QmpCommand& c : commands) lines += qmp::encode_qmp_command(c.name, c.args, id++);
   {
     std::lock_guard wl(qmp_write_mu_);
-    if (auto st = write_all(qmp_fd_.get(), qmp::encode_qmp_command(command, args, id)); !st)
-      return std::move(st).context(fmt::format("QMP {}", command));
+    if (auto st = write_all(qmp_fd_.get(), lines); !st) return std::move(st).context(fmt::format("QMP {}", names));
   }
   std::unique_lock lk(mu_);
-  bool got = cv_.wait_for(lk, config_.command_timeout,
-                          [&] { return qmp_replies_.contains(id) || exit_.has_value(); });
-  auto it = qmp_replies_.find(id);
-  if (it == qmp_replies_.end()) {
-    if (exit_) return fail(exited_error());
-    return fail(fmt::format("QMP {} got no reply within {} ms", command, config_.command_timeout.count()));
+  auto all_answered = [&] {
+    for (uint64_t i = first_id; i < end_id; ++i)
+      if (!qmp_replies_.contains(i)) return false;
+    return true;
+  };
+  cv_.wait_for(lk, config_.command_timeout, [&] { return all_answered() || exit_.has_value(); });
+  // Every reply that came is taken out, so a failed batch leaves none behind.
+  std::vector<std::optional<qmp::Message>> replies;
+  for (uint64_t i = first_id; i < end_id; ++i) {
+    auto it = qmp_replies_.find(i);
+    replies.emplace_back();
+    if (it == qmp_replies_.end()) continue;
+    replies.back() = std::move(it->second);
+    qmp_replies_.erase(it);
   }
-  (void)got;
-  qmp::Message msg = std::move(it->second);
-  qmp_replies_.erase(it);
-  if (msg.type == qmp::MessageType::Error)
-    return fail(fmt::format("QMP {} failed: {} ({})", command, msg.error_desc, msg.error_class));
-  return std::move(msg.data);
+  std::vector<nlohmann::json> out;
+  auto command = commands.begin();
+  for (auto& msg : replies) {
+    if (!msg) {
+      if (exit_) return fail(exited_error());
+      return fail(fmt::format("QMP {} got no reply within {} ms", command->name, config_.command_timeout.count()));
+    }
+    if (msg->type == qmp::MessageType::Error)
+      return fail(fmt::format("QMP {} failed: {} ({})", command->name, msg->error_desc, msg->error_class));
+    out.push_back(std::move(msg->data));
+    ++command;
+  }
+  return out;
 }
 
-Result<bool> QemuMachine::running_now() {
-  KTEST_ASSIGN(nlohmann::json status, qmp("query-status"));
+Result<nlohmann::json> QemuMachine::qmp(std::string_view command, const nlohmann::json& args) {
+  KTEST_ASSIGN(std::vector<nlohmann::json> replies, qmp_pipelined({{command, args}}));
+  return std::move(replies.front());
+}
+
+namespace {
+
+// The "running" field of a query-status reply.
+Result<bool> running_in(const nlohmann::json& status) {
   if (!status.is_object() || !status.contains("running") || !status["running"].is_boolean())
     return fail("QMP query-status returned no 'running' field");
   return status["running"].get<bool>();
 }
 
+}  // namespace
+
+Result<bool> QemuMachine::running_now() {
+  KTEST_ASSIGN(nlohmann::json status, qmp("query-status"));
+  return running_in(status);
+}
+
 Status QemuMachine::pause_all() {
   std::lock_guard run(run_mu_);
+  // No query-status after it: QMP stop answers only once vm_stop() ->
+  // pause_all_vcpus() has waited for every vCPU to stop.
   KTEST_TRY(qmp("stop"));
-  KTEST_ASSIGN(bool running, running_now());
-  if (running) return fail("vCPUs still running after QMP stop");
   held_paused_ = true;
   return {};
 }
@@ -158,6 +193,19 @@ Result<VcpuRegisters> QemuMachine::read_registers(uint32_t cpu) {
   auto regs = parse_info_registers(text.get<std::string>());
   if (!regs) return std::move(regs).context(fmt::format("vCPU {}", cpu));
   return regs;
+}
+
+Result<std::vector<VcpuRegisters>> QemuMachine::read_all_registers() {
+  std::lock_guard run(run_mu_);
+  // The pause is confirmed in the same round trip as the dump: QMP answers
+  // in order, and nothing resumes the guest in between (run_mu_).
+  KTEST_ASSIGN(std::vector<nlohmann::json> replies,
+               qmp_pipelined({{"query-status"}, {"human-monitor-command", {{"command-line", "info registers -a"}}}}));
+  KTEST_ASSIGN(bool running, running_in(replies[0]));
+  if (running) return fail("the machine reports running: reading every vCPU's registers needs it paused", "",
+                           "call pause_all() first");
+  if (!replies[1].is_string()) return fail("QMP info registers -a returned no text");
+  return parse_all_info_registers(replies[1].get_ref<const std::string&>(), config_.cpus);
 }
 
 Status QemuMachine::connect_gdb() {

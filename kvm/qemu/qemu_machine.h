@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,7 @@ class QemuMachine final : public Machine {
   uint32_t vcpu_count() const override { return config_.cpus; }
   MachineInfo info() const override;
   Result<VcpuRegisters> read_registers(uint32_t cpu) override;
+  Result<std::vector<VcpuRegisters>> read_all_registers() override;
   Result<WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) override;
   Status clear_watchpoint(WatchpointId id) override;
   Result<std::optional<MachineEvent>> wait_event(Millis timeout) override;
@@ -89,6 +91,14 @@ class QemuMachine final : public Machine {
   Error boot_failure(std::string what);
 
   Result<nlohmann::json> qmp(std::string_view command, const nlohmann::json& args = nullptr);
+  struct QmpCommand {
+    std::string_view name;
+    nlohmann::json args = nullptr;
+  };
+  // Writes every command at once, then waits for all the replies (QMP
+  // answers in order): one round trip for the lot. Fails with the first
+  // command that failed or got no reply.
+  Result<std::vector<nlohmann::json>> qmp_pipelined(std::initializer_list<QmpCommand> commands);
   Result<std::string> gdb_command(const std::string& payload);  // caller holds gdb_mu_
   Result<bool> running_now();
 
@@ -122,7 +132,7 @@ class QemuMachine final : public Machine {
 
   // Serialises run-control sequences (pause, resume, watchpoints, registers).
   std::mutex run_mu_;
-  // pause_all() stopped the guest and verified it, and resume() has not run
+  // pause_all() stopped the guest, and resume() has not run
   // since (guarded by run_mu_): what a capture reads in between needs no
   // query-status round trip per register read.
   bool held_paused_ = false;

@@ -185,6 +185,9 @@ TEST_CASE("boot, doorbell, pause, registers, memory, watchpoint, poweroff") {
   auto paused2 = m.read_physical(0, m.ram_size());
   CHECK(fnv1a(*paused1) == fnv1a(*paused2));
 
+  auto all_regs = m.read_all_registers();  // one "info registers -a" for every vCPU
+  REQUIRE_MESSAGE(all_regs.ok(), all_regs.error().to_string());
+  REQUIRE(all_regs->size() == m.vcpu_count());
   for (uint32_t cpu = 0; cpu < m.vcpu_count(); ++cpu) {
     auto regs = m.read_registers(cpu);
     REQUIRE_MESSAGE(regs.ok(), regs.error().to_string());
@@ -193,6 +196,7 @@ TEST_CASE("boot, doorbell, pause, registers, memory, watchpoint, poweroff") {
     CHECK(regs->cr3 != 0);
     CHECK((regs->cr3 & ~0xfffull) < m.ram_size());
     CHECK(regs->rip != 0);
+    CHECK_MESSAGE((*all_regs)[cpu] == *regs, "vCPU " << cpu << ": read_all_registers() differs from read_registers()");
   }
   CHECK_FALSE(m.read_registers(m.vcpu_count()).ok());
 
@@ -216,6 +220,9 @@ TEST_CASE("boot, doorbell, pause, registers, memory, watchpoint, poweroff") {
   double resume_ms = ms_since(t_resume);
   CHECK_FALSE(*m.is_paused());
   MESSAGE("pause_all: " << pause_ms << " ms, resume: " << resume_ms << " ms");
+  auto while_running = m.read_all_registers();
+  REQUIRE_FALSE(while_running.ok());
+  CHECK(while_running.error().to_string().find("reports running") != std::string::npos);
 
   auto wp = m.set_watchpoint(var_addr, 8, WatchKind::Write);
   REQUIRE_MESSAGE(wp.ok(), wp.error().to_string());

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -225,6 +228,65 @@ TEST_CASE("info registers: a missing register is reported by name") {
   CHECK(regs.error().message.find("CR3") != std::string::npos);
   CHECK_FALSE(parse_info_registers("").ok());
   CHECK_FALSE(parse_info_registers("garbage = = =\n==").ok());
+}
+
+// "info registers -a" as QEMU 7.2 prints it: "\nCPU#<index>\n" before each
+// vCPU's dump (here CPU#1's RIP is made to differ).
+static std::string all_registers(std::initializer_list<std::string_view> headers) {
+  std::string text;
+  for (std::string_view header : headers) {
+    std::string dump = kInfoRegisters;
+    if (header == "CPU#1") dump.replace(dump.find("RIP=ffffffff81e6b7ef"), 20, "RIP=ffffffff81000111");
+    text += fmt::format("\r\n{}\r\n{}", header, dump);
+  }
+  return text;
+}
+
+TEST_CASE("info registers -a: each CPU#N block lands at index N") {
+  auto in_order = parse_all_info_registers(all_registers({"CPU#0", "CPU#1"}), 2);
+  REQUIRE_MESSAGE(in_order.ok(), in_order.error().to_string());
+  REQUIRE(in_order->size() == 2);
+  CHECK((*in_order)[0] == *parse_info_registers(kInfoRegisters));
+  CHECK((*in_order)[1].rip == 0xffffffff81000111ULL);
+  CHECK((*in_order)[1].cr3 == 0x2a0a000);
+
+  auto reversed = parse_all_info_registers(all_registers({"CPU#1", "CPU#0"}), 2);
+  REQUIRE(reversed.ok());
+  CHECK((*reversed)[0].rip == 0xffffffff81e6b7efULL);
+  CHECK((*reversed)[1].rip == 0xffffffff81000111ULL);
+}
+
+TEST_CASE("info registers -a: a missing, repeated or unknown CPU block is an error naming it") {
+  auto message = [](const std::string& text, uint32_t cpus) {
+    auto all = parse_all_info_registers(text, cpus);
+    REQUIRE_FALSE(all.ok());
+    return all.error().to_string();
+  };
+  CHECK(message(all_registers({"CPU#0"}), 2) == "QEMU's 'info registers -a' output has no block for CPU#1");
+  CHECK(message(all_registers({"CPU#0", "CPU#0"}), 2) == "QEMU's 'info registers -a' output has two blocks for CPU#0");
+  CHECK(message(all_registers({"CPU#1", "CPU#0", "CPU#1"}), 2) ==
+        "QEMU's 'info registers -a' output has two blocks for CPU#1");
+  CHECK(message(all_registers({"CPU#0", "CPU#2"}), 2) ==
+        "QEMU's 'info registers -a' output has a block for CPU#2, but the guest has 2 vCPU(s)");
+  CHECK(message("", 1) == "QEMU's 'info registers -a' output has no block for CPU#0");
+  // A header that is not "CPU#<decimal>" opens no block.
+  for (const char* header : {"CPU#", "CPU#x", "CPU#-1", "CPU#99999999999", "CPU #0", "cpu#0"})
+    CHECK(message(all_registers({header}), 1).find("does not begin with a CPU#<index> line") != std::string::npos);
+  // The dump of one vCPU without the registers ktest needs names that vCPU.
+  std::string torn = all_registers({"CPU#0", "CPU#1"});
+  torn.erase(torn.rfind("CR3="), 21);
+  CHECK(message(torn, 2).find("CPU#1: QEMU's 'info registers' output has no CR3 register") == 0);
+}
+
+TEST_CASE("info registers -a: the text is bounded by the vCPU count") {
+  std::string text = all_registers({"CPU#0"});
+  REQUIRE(parse_all_info_registers(text, 1).ok());
+  CHECK_FALSE(parse_all_info_registers(text, 0).ok());
+  text.append(kMaxInfoRegistersBytesPerCpu - text.size() + 1, ' ');
+  auto oversized = parse_all_info_registers(text, 1);
+  REQUIRE_FALSE(oversized.ok());
+  CHECK(oversized.error().to_string() ==
+        "QEMU's 'info registers -a' output is 16385 bytes, over the 16384 bytes 1 vCPU(s) allow");
 }
 
 TEST_CASE("command line: TCG vs KVM, memory backend, devices") {
