@@ -61,8 +61,6 @@ Error QemuMachine::exited_error() const {
 }
 
 Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_list<QmpCommand> commands) {
-  std::string names;
-  for (const QmpCommand& c : commands) names += fmt::format("{}{}", names.empty() ? "" : " + ", c.name);
   uint64_t first_id;
   {
     std::lock_guard lk(mu_);
@@ -77,7 +75,11 @@ Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_
   for (const QmpCommand& c : commands) lines += qmp::encode_qmp_command(c.name, c.args, id++);
   {
     std::lock_guard wl(qmp_write_mu_);
-    if (auto st = write_all(qmp_fd_.get(), lines); !st) return std::move(st).context(fmt::format("QMP {}", names));
+    if (auto st = write_all(qmp_fd_.get(), lines); !st) {
+      std::string names;
+      for (const QmpCommand& c : commands) names += fmt::format("{}{}", names.empty() ? "" : " + ", c.name);
+      return std::move(st).context(fmt::format("QMP {}", names));
+    }
   }
   std::unique_lock lk(mu_);
   auto all_answered = [&] {
