@@ -221,10 +221,19 @@ class SymbolTable {
   std::string symbolize(uint64_t address) const;
 
  private:
-  void index_addresses();  // by parse(), once symbols_ is complete
+  void index_names();      // by parse(), once symbols_ is complete
+  void index_addresses();  // likewise
 
   std::vector<KernelSymbol> symbols_;
-  std::map<std::string, std::size_t, std::less<>> by_name_;
+  // symbols_ by the hash of their names; within one hash, vmlinux before
+  // modules, then file order. Sorted integers, not a map of names: a map
+  // made ~200000 nodes and name copies, and sorting by the names themselves
+  // compared strings millions of times, on every run's boot path.
+  struct NameKey {
+    uint64_t hash;
+    uint32_t index;
+  };
+  std::vector<NameKey> by_name_;
   std::vector<uint32_t> by_address_;  // indices into symbols_; address 0 left out
 };
 

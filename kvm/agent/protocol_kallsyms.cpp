@@ -1,7 +1,9 @@
 // kallsyms on the control channel: chunking (agent side), reassembly and
 // symbol-table parsing (host side), and the host's ControlStream reader.
 // Declared in kvm/control_protocol.h.
+#include <algorithm>
 #include <charconv>
+#include <functional>
 
 #include "kvm/control_protocol.h"
 
@@ -19,6 +21,7 @@ Result<uint64_t> parse_hex_address(std::string_view s) {
 
 Result<SymbolTable> SymbolTable::parse(std::string_view text) {
   SymbolTable table;
+  table.symbols_.reserve(std::min<std::size_t>(std::count(text.begin(), text.end(), '\n') + 1, kMaxSymbols));
   std::size_t line_no = 0;
   while (!text.empty()) {
     ++line_no;
@@ -26,16 +29,16 @@ Result<SymbolTable> SymbolTable::parse(std::string_view text) {
     std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (line.empty()) continue;
-    auto where = "kallsyms line " + std::to_string(line_no);
+    auto where = [&] { return "kallsyms line " + std::to_string(line_no); };
     if (table.symbols_.size() >= kMaxSymbols)
-      return fail("more than " + std::to_string(kMaxSymbols) + " symbols", where);
+      return fail("more than " + std::to_string(kMaxSymbols) + " symbols", where());
     // "ffffffff81000000 T _text" or "ffffffffc0000000 t name\t[module]"
     auto sp1 = line.find(' ');
     if (sp1 == std::string_view::npos || line.size() < sp1 + 4 || line[sp1 + 2] != ' ')
-      return fail("malformed kallsyms line", where, "expected \"<hex address> <type> <name>\"");
+      return fail("malformed kallsyms line", where(), "expected \"<hex address> <type> <name>\"");
     KernelSymbol sym;
     auto addr = parse_hex_address(line.substr(0, sp1));
-    if (!addr) return fail(addr.error().message, where);
+    if (!addr) return fail(addr.error().message, where());
     sym.address = *addr;
     sym.type = line[sp1 + 1];
     std::string_view rest = line.substr(sp1 + 3);
@@ -44,27 +47,38 @@ Result<SymbolTable> SymbolTable::parse(std::string_view text) {
     if (tab != std::string_view::npos) {
       std::string_view mod = rest.substr(tab + 1);
       if (mod.size() < 2 || mod.front() != '[' || mod.back() != ']')
-        return fail("malformed module field", where, "expected \"\\t[module]\"");
+        return fail("malformed module field", where(), "expected \"\\t[module]\"");
       sym.module = std::string(mod.substr(1, mod.size() - 2));
     }
     if (name.empty() || name.size() > kMaxSymbolNameBytes || sym.module.size() > kMaxSymbolNameBytes)
-      return fail("symbol name empty or longer than " + std::to_string(kMaxSymbolNameBytes), where);
+      return fail("symbol name empty or longer than " + std::to_string(kMaxSymbolNameBytes), where());
     sym.name = std::string(name);
     table.symbols_.push_back(std::move(sym));
   }
-  // Index after the fact so a vmlinux symbol wins over a module one.
-  for (std::size_t i = 0; i < table.symbols_.size(); ++i) {
-    const auto& s = table.symbols_[i];
-    auto [it, inserted] = table.by_name_.emplace(s.name, i);
-    if (!inserted && !table.symbols_[it->second].module.empty() && s.module.empty()) it->second = i;
-  }
+  table.index_names();
   table.index_addresses();
   return table;
 }
 
+void SymbolTable::index_names() {
+  by_name_.resize(symbols_.size());
+  for (std::size_t i = 0; i < symbols_.size(); ++i)
+    by_name_[i] = {std::hash<std::string_view>{}(symbols_[i].name), static_cast<uint32_t>(i)};
+  std::sort(by_name_.begin(), by_name_.end(), [this](const NameKey& a, const NameKey& b) {
+    if (a.hash != b.hash) return a.hash < b.hash;
+    const bool a_module = !symbols_[a.index].module.empty(), b_module = !symbols_[b.index].module.empty();
+    if (a_module != b_module) return b_module;
+    return a.index < b.index;
+  });
+}
+
 const KernelSymbol* SymbolTable::find(std::string_view name) const {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : &symbols_[it->second];
+  const uint64_t hash = std::hash<std::string_view>{}(name);
+  auto it = std::lower_bound(by_name_.begin(), by_name_.end(), hash,
+                             [](const NameKey& k, uint64_t h) { return k.hash < h; });
+  for (; it != by_name_.end() && it->hash == hash; ++it)
+    if (symbols_[it->index].name == name) return &symbols_[it->index];
+  return nullptr;
 }
 
 Status KallsymsAssembler::add(const KallsymsChunk& chunk) {

@@ -193,6 +193,32 @@ TEST_SUITE("kvm_agent.protocol") {
     CHECK(table->find("absent") == nullptr);
   }
 
+  TEST_CASE("find() gives the first vmlinux symbol of a name, else the first module one") {
+    // 3000 lines over 1000 names: each name three times, in mixed origins.
+    std::string text;
+    for (int i = 0; i < 3000; ++i) {
+      const int name = i % 1000;
+      const bool module = (i / 1000 == 0 && name % 2 == 0) || (i / 1000 == 2 && name % 3 == 0);
+      char line[64];
+      std::snprintf(line, sizeof line, "%016llx t n%d%s\n", 0xffffffff81000000ull + i * 16ull, name,
+                    module ? "\t[m]" : "");
+      text += line;
+    }
+    auto table = SymbolTable::parse(text);
+    REQUIRE(table.ok());
+    for (int name = 0; name < 1000; ++name) {
+      int want = -1;  // what the rule picks, by a plain scan
+      for (int i = name; i < 3000 && want < 0; i += 1000)
+        if (table->symbols()[i].module.empty()) want = i;
+      if (want < 0) want = name;
+      const KernelSymbol* got = table->find("n" + std::to_string(name));
+      REQUIRE(got != nullptr);
+      CHECK(got == &table->symbols()[want]);
+    }
+    CHECK(table->find("n1000") == nullptr);
+    CHECK(table->find("") == nullptr);
+  }
+
   TEST_CASE("a large kallsyms spans many bounded chunks") {
     std::string text;
     std::mt19937_64 rng(42);
