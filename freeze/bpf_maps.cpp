@@ -292,6 +292,10 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
   return out;
 }
 
+std::string first_elements_only(std::size_t max_elements) {
+  return fmt::format("showing the first {} elements; the map holds more", max_elements);
+}
+
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,

@@ -191,6 +191,9 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
                                                      std::size_t max_elements, bool* more = nullptr);
+// What a map's section error says when a walk set *more: one wording for
+// every reader that keeps the first `max_elements`.
+std::string first_elements_only(std::size_t max_elements);
 
 // Element addresses of a bpf_htab's bucket array (hlist_nulls chains).
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,

@@ -16,8 +16,8 @@
 //   bytes in hex) after the entries its reader made itself.
 //   render() is a pure function of (BTF, type, bytes), so the report is
 //   the one rendering in the pause would have made. place() fails (an
-//   internal error) when a placeholder is not found in the maps, or the
-//   map some entries were copied from is.
+//   internal error) when it cannot find, in the maps, a placeholder or the
+//   map that some copied entries came from.
 // - One capture at a time: place() empties the queue; clear() drops it
 //   (a capture that never reached place()).
 #pragma once

@@ -163,7 +163,7 @@ Status collect_local_storage(btf::MemoryReader& memory, uint64_t map_kva, uint32
       out.push_back(std::move(**element));
     }
   }
-  std::string left_out = more ? fmt::format("showing the first {} elements; the map holds more", max_elements) : "";
+  const std::string left_out = more ? first_elements_only(max_elements) : "";
   if (bad > 0) {
     return fail(fmt::format("{}{} of {} elements unreadable; the first: {}", left_out.empty() ? "" : left_out + "; ",
                             bad, elems.size(), first_bad));

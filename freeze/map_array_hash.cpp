@@ -83,7 +83,7 @@ Status read_hash(MapFill& f, MapDump& d, bool percpu) {
     d.entries.push_back({f.render(h.key_type, key), std::move(key_hex), f.render(h.value_type, value),
                          hex_bytes(value.data(), value.size()), std::nullopt});
   }
-  if (more) return fail(fmt::format("showing the first {} elements; the map holds more", limit));
+  if (more) return fail(first_elements_only(limit));
   return {};
 }
 

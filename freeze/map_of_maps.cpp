@@ -92,7 +92,7 @@ Status read_hash_of_maps(MapFill& f, MapDump& d) {
     KTEST_ASSIGN(auto entry, inner_entry(f, key, std::move(rendered), inner));
     d.entries.push_back(std::move(entry));
   }
-  if (more) return fail(fmt::format("showing the first {} elements; the map holds more", limit));
+  if (more) return fail(first_elements_only(limit));
   return {};
 }
 
