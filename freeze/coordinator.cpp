@@ -30,22 +30,18 @@ Result<kvm::WatchKind> parse_access(std::string_view access) {
   return fail(fmt::format("unknown watch access '{}'", access), "", "use r, w or rw");
 }
 
-class VcpuRegistersSection final : public ReportSection {
- public:
-  std::string_view name() const override { return "vcpu registers"; }
-  Status fill(kvm::Machine& machine, Report& report) override {
-    report.vcpu_regs.assign(machine.vcpu_count(), std::nullopt);
-    auto all = machine.read_all_registers();
-    if (!all) return fail(std::move(all).error());
-    if (all->size() != machine.vcpu_count())
-      return fail(fmt::format("the engine read {} vCPU(s) of {}", all->size(), machine.vcpu_count()));
-    for (uint32_t cpu = 0; cpu < all->size(); ++cpu) {
-      const kvm::VcpuRegisters& regs = (*all)[cpu];
-      report.vcpu_regs[cpu] = VcpuRegs{regs.rip, regs.rsp, regs.cr3};
-    }
-    return {};
-  }
-};
+// Where the registers read at the pause are filed (report section_errors).
+constexpr std::string_view kVcpuRegistersSection = "vcpu registers";
+
+// Records `why` under the section error `section`, after any it has already.
+void add_section_error(Report& report, std::string_view section, const std::string& why) {
+  nlohmann::json& errors = report.extra["section_errors"];
+  if (!errors.is_object()) errors = nlohmann::json::object();
+  nlohmann::json& error = errors[std::string(section)];
+  error = error.is_string() ? error.get<std::string>() + "; " + why : why;
+}
+
+int64_t micros(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
 
 }  // namespace
 
@@ -57,10 +53,6 @@ const char* trigger_name(Trigger trigger) {
     case Trigger::Stall: return "stall";
   }
   return "doorbell";
-}
-
-std::unique_ptr<ReportSection> make_vcpu_registers_section() {
-  return std::make_unique<VcpuRegistersSection>();
 }
 
 Result<std::string> validate_snapshot_name(std::string_view raw) {
@@ -98,87 +90,83 @@ void FreezeCoordinator::set_bpf_globals(std::unique_ptr<BpfGlobalResolver> resol
 }
 
 Report FreezeCoordinator::build_report(const std::string& name, Trigger trigger,
-                                       const Status& paused) {
+                                       const kvm::PausedReadingRegisters& pause) {
   Report report;
   report.snapshot_name = name;
   report.captured_at = utc_now_iso8601();
   report.kernel_version = options_.kernel_version;
   report.extra["trigger"] = trigger_name(trigger);
-  if (!paused) {
+  if (!pause.paused) {
     // Without a rendezvous nothing read from the guest would be consistent.
     report.schema = std::string(kSchemaDegraded);
     report.degraded = DegradedInfo{};
-    report.degraded->reason = "the vCPUs could not be paused: " + paused.error().to_string();
+    report.degraded->reason = "the vCPUs could not be paused: " + pause.paused.error().to_string();
     report.degraded->watchpoint_hit = trigger == Trigger::Watchpoint;
     return report;
   }
-  nlohmann::json section_errors = nlohmann::json::object();
+  report.vcpu_regs.assign(machine_.vcpu_count(), std::nullopt);
+  if (!pause.registers)
+    add_section_error(report, kVcpuRegistersSection, pause.registers.error().to_string());
+  else if (pause.registers->size() != machine_.vcpu_count())
+    add_section_error(report, kVcpuRegistersSection,
+                      fmt::format("the engine read {} vCPU(s) of {}", pause.registers->size(), machine_.vcpu_count()));
+  else
+    for (uint32_t cpu = 0; cpu < pause.registers->size(); ++cpu) {
+      const kvm::VcpuRegisters& regs = (*pause.registers)[cpu];
+      report.vcpu_regs[cpu] = VcpuRegs{regs.rip, regs.rsp, regs.cr3};
+    }
   nlohmann::json section_us = nlohmann::json::object();
   for (auto& section : sections_) {
     auto start = Clock::now();
     Status filled = section->fill(machine_, report);
-    section_us[std::string(section->name())] =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
-    if (!filled) section_errors[std::string(section->name())] = filled.error().to_string();
+    section_us[std::string(section->name())] = micros(Clock::now() - start);
+    if (!filled) add_section_error(report, section->name(), filled.error().to_string());
   }
   report.extra["section_us"] = std::move(section_us);
-  if (!report.vcpu_regs.empty()) {
-    Status held = check_freeze_held(report.vcpu_regs);
-    report.extra["freeze_verified"] = static_cast<bool>(held);
-    if (!held) section_errors["freeze"] = held.error().to_string();
-  }
-  if (!section_errors.empty()) report.extra["section_errors"] = section_errors;
   return report;
-}
-
-// The machine still says paused, and every vCPU is where the capture
-// began: else the pause did not hold and what was read may be torn.
-// read_all_registers() confirms the pause in the same exchange that reads
-// the registers (one QMP round trip).
-Status FreezeCoordinator::check_freeze_held(const std::vector<std::optional<VcpuRegs>>& at_start) {
-  auto now = machine_.read_all_registers();
-  if (!now)
-    return fail(fmt::format("the end-of-capture check failed: {}: the pause may not have held, what was read may "
-                            "be inconsistent",
-                            now.error().to_string()));
-  for (uint32_t cpu = 0; cpu < at_start.size(); ++cpu) {
-    if (!at_start[cpu]) continue;
-    if (cpu >= now->size()) return fail(fmt::format("vCPU {}: registers unreadable at the end", cpu));
-    const kvm::VcpuRegisters& is = (*now)[cpu];
-    const VcpuRegs& was = *at_start[cpu];
-    if (is.rip != was.instruction_pointer || is.rsp != was.stack_pointer || is.cr3 != was.page_table_root)
-      return fail(fmt::format("vCPU {} ran during the capture (rip {:#x} -> {:#x}): the pause did not hold, "
-                              "what was read may be inconsistent",
-                              cpu, was.instruction_pointer, is.rip));
-  }
-  return {};
 }
 
 FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string& name,
                                                                Trigger trigger) {
   std::lock_guard lock(capture_mu_);
   auto start = Clock::now();
-  Status paused = machine_.pause_all();
+  kvm::PausedReadingRegisters pause = machine_.pause_reading_registers();
+  auto paused_at = Clock::now();
+  const bool paused = pause.paused.ok();
   // KVM's exit counters at each capture show what the doorbell cost: a ring
   // served in the kernel (ioeventfd) adds no mmio_exits. Best effort.
   kvm::AccelCounters counters;
   if (paused)
     if (auto c = machine_.accel_counters(); c) counters = std::move(*c);
-  Frozen out{build_report(name, trigger, paused), machine_.resume()};
+  Frozen out{build_report(name, trigger, pause), {}};
+  auto resuming_at = Clock::now();
+  if (paused) {
+    kvm::ResumedAfterHold resume = machine_.resume_confirming_hold();
+    out.resumed = std::move(resume.resumed);
+    out.report.extra["freeze_verified"] = resume.held.ok();
+    if (!resume.held)
+      add_section_error(out.report, "freeze",
+                        fmt::format("the pause did not hold: {}: what was read may be inconsistent",
+                                    resume.held.error().to_string()));
+  } else {
+    out.resumed = machine_.resume();  // whatever part of the rendezvous happened
+  }
   auto resumed_at = Clock::now();
   auto window = std::chrono::duration_cast<std::chrono::microseconds>(resumed_at - start);
   out.report.extra["freeze_window_us"] = window.count();
+  // Where the window went: the two rendezvous against the sections' reading.
+  out.report.extra["freeze_phase_us"] = {{"pause", micros(paused_at - start)},
+                                         {"resume", micros(resumed_at - resuming_at)}};
   if (paused) {
     finish_sections(out.report);
-    out.report.extra["after_resume_us"] =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - resumed_at).count();
+    out.report.extra["after_resume_us"] = micros(Clock::now() - resumed_at);
   }
   if (!counters.empty()) out.report.extra["accel_counters"] = counters;
   std::map<std::string, std::string> section_errors;
   if (auto it = out.report.extra.find("section_errors"); it != out.report.extra.end() && it->is_object())
     for (const auto& [section, why] : it->items()) section_errors[section] = why.get<std::string>();
-  stats_.push_back(CaptureStats{name, trigger, !paused, paused ? "" : paused.error().to_string(), start, window,
-                                std::move(counters), std::move(section_errors)});
+  stats_.push_back(CaptureStats{name, trigger, !paused, paused ? "" : pause.paused.error().to_string(), start,
+                                window, std::move(counters), std::move(section_errors)});
   if (!out.resumed) {
     out.resumed = std::move(out.resumed).context(
         fmt::format("snapshot '{}' was captured but the guest could not be resumed", name));
@@ -187,15 +175,9 @@ FreezeCoordinator::Frozen FreezeCoordinator::freeze_and_build(const std::string&
 }
 
 void FreezeCoordinator::finish_sections(Report& report) {
-  for (auto& section : sections_) {
-    Status finished = section->finish(report);
-    if (finished) continue;
-    nlohmann::json& errors = report.extra["section_errors"];
-    if (!errors.is_object()) errors = nlohmann::json::object();
-    nlohmann::json& error = errors[std::string(section->name())];
-    std::string why = finished.error().to_string();
-    error = error.is_string() ? error.get<std::string>() + "; " + why : why;
-  }
+  for (auto& section : sections_)
+    if (Status finished = section->finish(report); !finished)
+      add_section_error(report, section->name(), finished.error().to_string());
 }
 
 Result<Report> FreezeCoordinator::capture(const std::string& name, Trigger trigger) {

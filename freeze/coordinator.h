@@ -3,8 +3,8 @@
 // Contract:
 // - on_doorbell() services one doorbell request end to end and always
 //   replies to the guest (the agent blocks until it does):
-//     Capture       pause every vCPU → build the report → store it in the
-//                   bridge under the requested name → resume → reply Ok
+//     Capture       pause every vCPU → build the report → resume →
+//                   store it in the bridge under the requested name → reply Ok
 //                   ("captured NAME: M maps, E entries, frozen F ms")
 //                   (Degraded when the rendezvous failed; Error when the
 //                   request itself was invalid, e.g. a bad name).
@@ -20,20 +20,23 @@
 //   Anything else is answered with Error and a reason.
 // - One capture is in flight at a time; a capture never returns with the
 //   guest left paused, unless the machine has exited.
-// - The rendezvous is bounded: when pause_all() fails (timeout, QEMU gone)
+// - The rendezvous is bounded: when the pause fails (timeout, QEMU gone)
 //   the report is stored with schema "degraded" and the reason.
+// - Each rendezvous is one exchange with the machine: the pause also reads
+//   every vCPU's registers into the report's vcpu_regs (a failed read is
+//   the section error "vcpu registers"); the resume first confirms that the
+//   pause held (Machine::pause_reading_registers(), resume_confirming_hold()).
 // - Sections (ReportSection) read the guest while it is frozen (fill), and
 //   may complete their part once it runs again from what they copied
 //   (finish: rendering that needs no guest memory), so the freeze window is
 //   the reading; their failures are recorded in the report and never abort
 //   the capture. The report's extra "freeze_window_us" is pause → resume,
-//   "section_us" each section's time in the pause, "after_resume_us" the
-//   finishing.
-// - The freeze is verified: with the vcpu registers section, every vCPU's
-//   registers are read again once the sections are done, with the
-//   machine's run state confirmed in the same read; the report's
-//   extra "freeze_verified" says whether none moved, and a vCPU that moved
-//   is the section error "freeze" (its capture may be torn).
+//   "freeze_phase_us" the two rendezvous in it, "section_us" each
+//   section's time in the pause, "after_resume_us" the finishing.
+// - The freeze is verified: the report's extra "freeze_verified" says
+//   whether the machine stayed paused from the pause to the resume, and
+//   when it did not, the section error "freeze" says how (the capture may
+//   be torn).
 // - Guest-supplied names and payloads are validated (length, charset, JSON).
 #pragma once
 
@@ -69,9 +72,6 @@ class ReportSection {
   // fill() failed.
   virtual Status finish(Report&) { return {}; }
 };
-
-// The vCPU registers part (instruction/stack pointer, CR3 per vCPU).
-std::unique_ptr<ReportSection> make_vcpu_registers_section();
 
 // What asked for a capture: a CaptureSnapshot doorbell, a WatchSnapshot
 // hit, or the error-trigger pipeline (freeze/error_trigger.h).
@@ -129,8 +129,7 @@ class FreezeCoordinator {
   };
   Reply handle_capture(const std::vector<uint8_t>& payload);
   Reply handle_register_watch(const std::vector<uint8_t>& payload);
-  Report build_report(const std::string& name, Trigger trigger, const Status& paused);
-  Status check_freeze_held(const std::vector<std::optional<VcpuRegs>>& at_start);
+  Report build_report(const std::string& name, Trigger trigger, const kvm::PausedReadingRegisters& pause);
   struct Frozen {
     Report report;
     Status resumed;

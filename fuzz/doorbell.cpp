@@ -68,7 +68,6 @@ KTEST_FUZZ_TARGET(doorbell, doorbell_seeds) {
   freeze::testing::FakeMachine machine(guest_ram(), 2);
   SnapshotBridge bridge{64};
   freeze::FreezeCoordinator coordinator(machine, bridge, {});
-  coordinator.add_section(freeze::make_vcpu_registers_section());
   coordinator.set_symbols(std::make_shared<const kvm::control::SymbolTable>(image_symbols()));
   coordinator.set_bpf_globals(std::make_unique<freeze::BpfGlobalResolver>(mini_vmlinux(), ""));
   fuzz_check(coordinator.on_doorbell(event).ok(), "the fake machine takes every reply");

@@ -10,10 +10,16 @@
 //   RAM (the engine maps it read-only: file offset == guest physical address,
 //   RAM is one contiguous block at GPA 0, memory_mib <= kMaxMemoryMiB). Reads
 //   while running are allowed but racy; pause first for a consistent view.
-// - read_registers(cpu) needs the machine paused. read_all_registers()
-//   reads every vCPU in one exchange with the hypervisor and confirms the
-//   pause in that same exchange: a machine that reports running fails it,
-//   with an error that says "reports running".
+// - read_registers(cpu) and read_all_registers() need the machine paused:
+//   a machine that reports running fails them, with an error that says
+//   "reports running". read_all_registers() reads every vCPU in one
+//   exchange with the hypervisor, and nothing resumes the machine between
+//   that check and the read.
+// - A capture's two rendezvous are one exchange each:
+//   pause_reading_registers() is pause_all() then read_all_registers() (not
+//   read when the pause failed); resume_confirming_hold() confirms that the
+//   machine stayed paused since that pause (it reports paused and never ran
+//   in between, not even briefly), then resumes, whatever the check found.
 // - Events arrive in the order the engine observed them through wait_event().
 //   Doorbell payloads are copied out of shared memory and clamped to
 //   kPayloadMax (the guest is hostile input). Exited is the last event; after
@@ -140,7 +146,6 @@ struct VcpuRegisters {
   uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, efer = 0;
   uint64_t fs_base = 0, gs_base = 0;
   uint32_t cpl = 0;    // current privilege level: 0 kernel, 3 user
-  bool halted = false;
 
   bool operator==(const VcpuRegisters&) const = default;
 };
@@ -187,6 +192,17 @@ struct MachineInfo {
 
 using AccelCounters = std::map<std::string, uint64_t>;
 
+// The results of a capture's two rendezvous (see the contract above);
+// registers: index = vCPU id.
+struct PausedReadingRegisters {
+  Status paused;
+  Result<std::vector<VcpuRegisters>> registers;
+};
+struct ResumedAfterHold {
+  Status held;  // fails saying how the pause did not hold
+  Status resumed;
+};
+
 class Machine {
  public:
   virtual ~Machine() = default;
@@ -208,6 +224,8 @@ class Machine {
   virtual Result<VcpuRegisters> read_registers(uint32_t cpu) = 0;
   // Every vCPU's registers, index = vCPU id (see the contract above).
   virtual Result<std::vector<VcpuRegisters>> read_all_registers() = 0;
+  virtual PausedReadingRegisters pause_reading_registers() = 0;
+  virtual ResumedAfterHold resume_confirming_hold() = 0;
 
   // Watch [gva, gva+len) (len 1, 2, 4 or 8, aligned) in guest-virtual space
   // (any address space: kernel addresses, or a user address of whatever

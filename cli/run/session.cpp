@@ -300,7 +300,6 @@ class Session {
       else no_vmlinux(loaded.error());
     }
     freeze::FreezeCoordinator coordinator(*machine_, bridge_, {kernel_version_});
-    coordinator.add_section(freeze::make_vcpu_registers_section());
     coordinator.add_section(freeze::make_bpf_maps_section(vmlinux_, vmlinux_unavailable_, symbols_));
     coordinator.add_section(freeze::make_scx_section(vmlinux_, vmlinux_unavailable_, symbols_, kernel_hz_));
     coordinator.set_bpf_globals(std::make_unique<freeze::BpfGlobalResolver>(vmlinux_, vmlinux_unavailable_));

@@ -56,11 +56,10 @@ class FakeMachine final : public kvm::Machine {
   }
   uint32_t vcpu_count() const override { return vcpus_; }
   kvm::MachineInfo info() const override { return {"fake", "fake", "fake"}; }
-  // Where each vCPU stopped; with `vcpus_move`, each read finds it further on
-  // (a pause that did not hold).
+  // Where each vCPU stopped.
   Result<kvm::VcpuRegisters> read_registers(uint32_t cpu) override {
     kvm::VcpuRegisters r;
-    r.rip = 0xffffffff81000000 + cpu * 0x100 + register_reads * (vcpus_move ? 4 : 0);
+    r.rip = 0xffffffff81000000 + cpu * 0x100;
     r.rsp = 0xffffc90000000000 + cpu * 0x4000;
     ++register_reads;
     return r;
@@ -75,6 +74,21 @@ class FakeMachine final : public kvm::Machine {
       all.push_back(regs);
     }
     return all;
+  }
+  // Each part counts as its own call, as a test expects of pause_all(),
+  // read_all_registers() and resume().
+  kvm::PausedReadingRegisters pause_reading_registers() override {
+    ++rendezvous;
+    Status paused_now = pause_all();
+    if (!paused_now) return {std::move(paused_now), fail("the vCPUs were not paused")};
+    return {{}, read_all_registers()};
+  }
+  kvm::ResumedAfterHold resume_confirming_hold() override {
+    ++rendezvous;
+    Status held;
+    if (!paused) held = fail("the machine reports running before the resume");
+    else if (ran_while_paused) held = fail("the machine resumed 1 time(s) since the pause");
+    return {std::move(held), resume()};
   }
   Result<kvm::WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, kvm::WatchKind kind) override {
     ++arms;
@@ -124,10 +138,11 @@ class FakeMachine final : public kvm::Machine {
   bool paused = false;
   bool reads_need_pause = true;  // false: reads while running succeed (racy in a real guest)
   std::string pause_error;       // set: pause_all() fails with it (a failed rendezvous)
-  bool vcpus_move = false;       // set: the vCPUs run on while "paused"
+  bool ran_while_paused = false; // set: the machine ran (and stopped again) during a capture
   bool pause_is_lost = false;    // set: pause_all() succeeds, but the machine reports running
   uint64_t register_reads = 0;      // vCPU register sets read, one per vCPU per read_all_registers()
   int all_register_reads = 0;       // read_all_registers() calls
+  int rendezvous = 0;               // pause_reading_registers() and resume_reading_registers() calls
   std::size_t slots = 4;
   int arms = 0;                  // set_watchpoint() calls, refused ones included
   std::vector<Watch> armed;      // armed now, in arming order

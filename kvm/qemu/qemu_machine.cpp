@@ -24,7 +24,6 @@
 
 #include <fmt/format.h>
 
-#include "kvm/qemu/info_registers.h"
 #include "kvm/qemu/qemu_command_line.h"
 #include "kvm/qemu/socket_io.h"
 
@@ -60,12 +59,17 @@ Error QemuMachine::exited_error() const {
   return e;
 }
 
-Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_list<QmpCommand> commands) {
+std::vector<QemuMachine::QmpReply> QemuMachine::qmp_batch(std::initializer_list<QmpCommand> commands) {
+  auto every = [&](const Error& why) {
+    std::vector<QmpReply> out;
+    for (std::size_t i = 0; i < commands.size(); ++i) out.emplace_back(fail(why));
+    return out;
+  };
   uint64_t first_id;
   {
     std::lock_guard lk(mu_);
-    KTEST_TRY(ensure_alive());
-    if (!qmp_ready_) return fail("QMP is not connected");
+    if (exit_) return every(exited_error());
+    if (!qmp_ready_) return every(Error("QMP is not connected"));
     first_id = next_qmp_id_;
     next_qmp_id_ += commands.size();
   }
@@ -78,7 +82,7 @@ Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_
     if (auto st = write_all(qmp_fd_.get(), lines); !st) {
       std::string names;
       for (const QmpCommand& c : commands) names += fmt::format("{}{}", names.empty() ? "" : " + ", c.name);
-      return std::move(st).context(fmt::format("QMP {}", names));
+      return every(std::move(st).context(fmt::format("QMP {}", names)).error);
     }
   }
   std::unique_lock lk(mu_);
@@ -89,25 +93,32 @@ Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_
   };
   cv_.wait_for(lk, config_.command_timeout, [&] { return all_answered() || exit_.has_value(); });
   // Every reply that came is taken out, so a failed batch leaves none behind.
-  std::vector<std::optional<qmp::Message>> replies;
-  for (uint64_t i = first_id; i < end_id; ++i) {
-    auto it = qmp_replies_.find(i);
-    replies.emplace_back();
-    if (it == qmp_replies_.end()) continue;
-    replies.back() = std::move(it->second);
-    qmp_replies_.erase(it);
-  }
-  std::vector<nlohmann::json> out;
+  std::vector<QmpReply> out;
   auto command = commands.begin();
-  for (auto& msg : replies) {
-    if (!msg) {
-      if (exit_) return fail(exited_error());
-      return fail(fmt::format("QMP {} got no reply within {} ms", command->name, config_.command_timeout.count()));
+  for (uint64_t i = first_id; i < end_id; ++i, ++command) {
+    auto it = qmp_replies_.find(i);
+    if (it == qmp_replies_.end()) {
+      out.emplace_back(exit_ ? fail(exited_error())
+                             : fail(fmt::format("QMP {} got no reply within {} ms", command->name,
+                                                config_.command_timeout.count())));
+      continue;
     }
-    if (msg->type == qmp::MessageType::Error)
-      return fail(fmt::format("QMP {} failed: {} ({})", command->name, msg->error_desc, msg->error_class));
-    out.push_back(std::move(msg->data));
-    ++command;
+    auto [msg, vm_resumes] = std::move(it->second);
+    qmp_replies_.erase(it);
+    if (msg.type == qmp::MessageType::Error)
+      out.emplace_back(fail(fmt::format("QMP {} failed: {} ({})", command->name, msg.error_desc, msg.error_class)),
+                       vm_resumes);
+    else
+      out.emplace_back(std::move(msg.data), vm_resumes);
+  }
+  return out;
+}
+
+Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_list<QmpCommand> commands) {
+  std::vector<nlohmann::json> out;
+  for (QmpReply& reply : qmp_batch(commands)) {
+    if (!reply.value) return fail(std::move(reply.value).error());
+    out.push_back(std::move(*reply.value));
   }
   return out;
 }
@@ -137,8 +148,10 @@ Status QemuMachine::pause_all() {
   std::lock_guard run(run_mu_);
   // No query-status after it: QMP stop answers only once vm_stop() ->
   // pause_all_vcpus() has waited for every vCPU to stop.
-  KTEST_TRY(qmp("stop"));
+  auto stopped = qmp_batch({{"stop"}});
+  if (!stopped[0].value) return fail(std::move(stopped[0].value).error());
   held_paused_ = true;
+  vm_resumes_at_pause_ = stopped[0].vm_resumes;
   return {};
 }
 
@@ -181,33 +194,28 @@ Result<std::vector<uint8_t>> QemuMachine::read_physical(uint64_t gpa, uint64_t l
   return out;
 }
 
-Result<VcpuRegisters> QemuMachine::read_registers(uint32_t cpu) {
-  if (cpu >= config_.cpus)
-    return fail(fmt::format("vCPU {} does not exist (the guest has {})", cpu, config_.cpus));
+ResumedAfterHold QemuMachine::resume_confirming_hold() {
   std::lock_guard run(run_mu_);
-  if (!held_paused_) {
-    KTEST_ASSIGN(bool running, running_now());
-    if (running) return fail("read_registers needs the machine paused", "", "call pause_all() first");
+  auto resumed = qmp_batch({{"cont"}});
+  ResumedAfterHold out;
+  if (!resumed[0].value) {
+    out.resumed = fail(std::move(resumed[0].value).error());
+    out.held = fail("the machine could not be resumed, so whether the pause held is not known");
+    return out;
   }
-  KTEST_ASSIGN(nlohmann::json text,
-               qmp("human-monitor-command", {{"command-line", "info registers"}, {"cpu-index", cpu}}));
-  if (!text.is_string()) return fail("QMP info registers returned no text");
-  auto regs = parse_info_registers(text.get<std::string>());
-  if (!regs) return std::move(regs).context(fmt::format("vCPU {}", cpu));
-  return regs;
-}
-
-Result<std::vector<VcpuRegisters>> QemuMachine::read_all_registers() {
-  std::lock_guard run(run_mu_);
-  // The pause is confirmed in the same round trip as the dump: QMP answers
-  // in order, and nothing resumes the guest in between (run_mu_).
-  KTEST_ASSIGN(std::vector<nlohmann::json> replies,
-               qmp_pipelined({{"query-status"}, {"human-monitor-command", {{"command-line", "info registers -a"}}}}));
-  KTEST_ASSIGN(bool running, running_in(replies[0]));
-  if (running) return fail("the machine reports running: reading every vCPU's registers needs it paused", "",
-                           "call pause_all() first");
-  if (!replies[1].is_string()) return fail("QMP info registers -a returned no text");
-  return parse_all_info_registers(replies[1].get_ref<const std::string&>(), config_.cpus);
+  const bool held_since_pause = held_paused_;
+  held_paused_ = false;
+  // QEMU sends RESUME whenever the guest starts running, before the reply
+  // of the command that started it: exactly one, this cont's, came since
+  // the pause if the pause held. None: the guest was already running.
+  const uint64_t resumes = resumed[0].vm_resumes - vm_resumes_at_pause_;
+  if (!held_since_pause)
+    out.held = fail("the machine was not paused by pause_all()", "", "call pause_all() first");
+  else if (resumes == 0)
+    out.held = fail("the machine reports running before the resume (QEMU sent no RESUME for it)");
+  else if (resumes > 1)
+    out.held = fail(fmt::format("the machine resumed {} time(s) since the pause (QEMU sent RESUME)", resumes - 1));
+  return out;
 }
 
 Status QemuMachine::connect_gdb() {
@@ -224,25 +232,34 @@ Status QemuMachine::connect_gdb() {
   return {};
 }
 
-Result<std::string> QemuMachine::gdb_command(const std::string& payload) {
+Result<std::vector<std::string>> QemuMachine::gdb_batch(const std::vector<std::string>& payloads) {
   {
     std::lock_guard lk(mu_);
     KTEST_TRY(ensure_alive());
     gdb_replies_.clear();
   }
+  std::string packets;
+  for (const std::string& payload : payloads) packets += gdb::encode_gdb_packet(payload);
   {
     std::lock_guard wl(gdb_write_mu_);
-    KTEST_TRY(write_all(gdb_fd_.get(), gdb::encode_gdb_packet(payload)));
+    KTEST_TRY(write_all(gdb_fd_.get(), packets));
   }
   std::unique_lock lk(mu_);
-  cv_.wait_for(lk, config_.command_timeout, [&] { return !gdb_replies_.empty() || exit_.has_value(); });
-  if (gdb_replies_.empty()) {
+  cv_.wait_for(lk, config_.command_timeout,
+               [&] { return gdb_replies_.size() >= payloads.size() || exit_.has_value(); });
+  if (gdb_replies_.size() < payloads.size()) {
     if (exit_) return fail(exited_error());
-    return fail(fmt::format("gdbstub did not answer '{}'", payload));
+    return fail(fmt::format("gdbstub did not answer '{}'", payloads[gdb_replies_.size()]));
   }
-  std::string reply = std::move(gdb_replies_.front());
-  gdb_replies_.pop_front();
-  return reply;
+  std::vector<std::string> replies(std::make_move_iterator(gdb_replies_.begin()),
+                                   std::make_move_iterator(gdb_replies_.begin() + payloads.size()));
+  gdb_replies_.erase(gdb_replies_.begin(), gdb_replies_.begin() + payloads.size());
+  return replies;
+}
+
+Result<std::string> QemuMachine::gdb_command(const std::string& payload) {
+  KTEST_ASSIGN(std::vector<std::string> replies, gdb_batch({payload}));
+  return std::move(replies.front());
 }
 
 Result<WatchpointId> QemuMachine::set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) {

@@ -17,7 +17,8 @@
 //   running VM), so gdb packets are only ever sent while the VM is paused,
 //   and the monitor acks ('+') each packet as soon as it decodes it, before
 //   anyone can resume: an ack QEMU is waiting for never stops the VM. The
-//   gdbstub then just reports watchpoint hits as stop replies.
+//   gdbstub then reports watchpoint hits as stop replies, and answers the
+//   register reads ('g' per vCPU, pipelined: qemu_registers.cpp).
 #pragma once
 
 #include <atomic>
@@ -34,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kvm/machine.h"
+#include "kvm/qemu/gdb_registers.h"
 #include "kvm/qemu/gdb_remote.h"
 #include "kvm/qemu/guest_input.h"
 #include "kvm/qemu/bounded_log.h"
@@ -59,6 +61,8 @@ class QemuMachine final : public Machine {
   MachineInfo info() const override;
   Result<VcpuRegisters> read_registers(uint32_t cpu) override;
   Result<std::vector<VcpuRegisters>> read_all_registers() override;
+  PausedReadingRegisters pause_reading_registers() override;
+  ResumedAfterHold resume_confirming_hold() override;
   Result<WatchpointId> set_watchpoint(uint64_t gva, uint32_t len, WatchKind kind) override;
   Status clear_watchpoint(WatchpointId id) override;
   Result<std::optional<MachineEvent>> wait_event(Millis timeout) override;
@@ -95,11 +99,27 @@ class QemuMachine final : public Machine {
     std::string_view name;
     nlohmann::json args = nullptr;
   };
+  struct QmpReply {
+    QmpReply(Result<nlohmann::json> v, uint64_t resumes = 0) : value(std::move(v)), vm_resumes(resumes) {}
+    Result<nlohmann::json> value;
+    uint64_t vm_resumes;  // RESUME events QEMU had sent before this reply
+  };
   // Writes every command at once, then waits for all the replies (QMP
-  // answers in order): one round trip for the lot. Fails with the first
-  // command that failed or got no reply.
+  // answers in order): one round trip for the lot, a reply per command.
+  std::vector<QmpReply> qmp_batch(std::initializer_list<QmpCommand> commands);
+  // The same, failing with the first command that failed or got no reply.
   Result<std::vector<nlohmann::json>> qmp_pipelined(std::initializer_list<QmpCommand> commands);
+  // Sends every packet at once and waits for as many replies (the gdbstub
+  // answers in order); caller holds gdb_mu_.
+  Result<std::vector<std::string>> gdb_batch(const std::vector<std::string>& payloads);
   Result<std::string> gdb_command(const std::string& payload);  // caller holds gdb_mu_
+  // A target-description document, all its qXfer chunks; caller holds gdb_mu_.
+  Result<std::string> gdb_feature_document(std::string_view annex);
+  // Registers of vCPUs [first, first+count) through 'g' packets, all in one
+  // round trip; caller holds run_mu_ with the machine paused.
+  Result<std::vector<VcpuRegisters>> gdb_registers(uint32_t first, uint32_t count);
+  // Fails unless the machine is paused (held, or QEMU says so); caller holds run_mu_.
+  Status check_paused_for(std::string_view what);
   Result<bool> running_now();
 
   void monitor_loop();
@@ -136,14 +156,20 @@ class QemuMachine final : public Machine {
   // since (guarded by run_mu_): what a capture reads in between needs no
   // query-status round trip per register read.
   bool held_paused_ = false;
+  uint64_t vm_resumes_at_pause_ = 0;  // vm_resumes_ as of that pause's stop reply (run_mu_)
   std::mutex gdb_mu_;
+  std::optional<gdb::RegisterLayout> gdb_layout_;  // read once, at the first register read (gdb_mu_)
   std::mutex qmp_write_mu_;
   std::mutex gdb_write_mu_;
 
   mutable std::mutex mu_;  // everything below
   std::condition_variable cv_;
   std::deque<MachineEvent> events_;
-  std::map<uint64_t, qmp::Message> qmp_replies_;
+  // Each reply with the RESUME events counted before it (QMP sends events
+  // and replies in one ordered stream): whether the guest ran between two
+  // replies, however briefly.
+  std::map<uint64_t, std::pair<qmp::Message, uint64_t>> qmp_replies_;
+  uint64_t vm_resumes_ = 0;
   uint64_t next_qmp_id_ = 1;
   bool qmp_ready_ = false, gdb_ready_ = false;
   std::deque<std::string> gdb_replies_;

@@ -87,9 +87,10 @@ void QemuMachine::handle_qmp(int fd) {
     switch (msg->type) {
       case qmp::MessageType::Return:
       case qmp::MessageType::Error:
-        if (msg->id) qmp_replies_[*msg->id] = std::move(*msg);
+        if (msg->id) qmp_replies_[*msg->id] = {std::move(*msg), vm_resumes_};
         break;
       case qmp::MessageType::Event:
+        if (msg->event == "RESUME") ++vm_resumes_;
         if (msg->event == "SHUTDOWN" && msg->data.is_object())
           shutdown_reason_ = msg->data.value("reason", "");
         if (msg->event == "GUEST_PANICKED" && panic_line_.empty()) {

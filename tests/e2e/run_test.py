@@ -83,6 +83,11 @@ def case_watch(cwd):
     report = load_report(tick[0]["report"])
     check(report.get("trigger") == "watchpoint", "the capture was triggered by the watchpoint", out)
     check(len(report.get("vcpu_regs", [])) == 1, "vCPU registers are in the report", out)
+    regs = report["vcpu_regs"][0] or {}
+    check(regs.get("instruction_pointer", 0) >= 0xffffffff80000000 and regs.get("page_table_root", 0) != 0,
+          f"the registers are where a kernel stops ({regs})", out)
+    check(report.get("freeze_verified") is True and not (report.get("section_errors") or {}),
+          f"the pause held, verified at the resume ({report.get('section_errors')})", out)
 
 
 def case_outputs(cwd):

@@ -185,7 +185,7 @@ TEST_CASE("boot, doorbell, pause, registers, memory, watchpoint, poweroff") {
   auto paused2 = m.read_physical(0, m.ram_size());
   CHECK(fnv1a(*paused1) == fnv1a(*paused2));
 
-  auto all_regs = m.read_all_registers();  // one "info registers -a" for every vCPU
+  auto all_regs = m.read_all_registers();  // every vCPU in one gdbstub round trip
   REQUIRE_MESSAGE(all_regs.ok(), all_regs.error().to_string());
   REQUIRE(all_regs->size() == m.vcpu_count());
   for (uint32_t cpu = 0; cpu < m.vcpu_count(); ++cpu) {

@@ -16,7 +16,7 @@ run's files:
     the guest's clock stands still while frozen;
   - scheduler-stall: the stall is an exit, captured as @early and @exit;
   - kvm-watch-limit: the fourth watchpoint is refused (the debug registers);
-  - no capture saw a vCPU move while frozen (its "freeze" section error);
+  - no capture found the guest resumed while frozen (its "freeze" section error);
 and prints the lane's wall time, boot-to-ready and capture times, the exit
 counts and the watchpoint error.
 

@@ -1,5 +1,5 @@
 // Unit tests of the engine's pure pieces: QMP messages, gdb packets,
-// "info registers" text, the QEMU command line.
+// the gdbstub's register layout and 'g' replies, the QEMU command line.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "kvm/qemu/gdb_remote.h"
-#include "kvm/qemu/info_registers.h"
+#include "kvm/qemu/gdb_registers.h"
 #include "kvm/qemu/qemu_command_line.h"
 #include "kvm/qemu/qmp_protocol.h"
 
@@ -176,117 +176,139 @@ TEST_CASE("gdb: watchpoint packets") {
   CHECK(gdb::watchpoint_packet(false, WatchKind::Access, 0x10, 1) == "z4,10,1");
 }
 
-// What QEMU 7.2 prints for one vCPU (trimmed of the FPU/SSE lines' tail).
-static const char* kInfoRegisters =
-    "RAX=0000000000000000 RBX=0000000000000001 RCX=0000000000000000 RDX=0000000000000000\r\n"
-    "RSI=0000000000000087 RDI=0000000000000087 RBP=ffff888002840000 RSP=ffffc90000083ea8\r\n"
-    "R8 =ffff88801f22c5a0 R9 =0000000000000000 R10=0000000000000001 R11=0000000000000000\r\n"
-    "R12=0000000000000000 R13=0000000000000000 R14=0000000000000000 R15=0000000000000000\r\n"
-    "RIP=ffffffff81e6b7ef RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\r\n"
-    "ES =0000 0000000000000000 00000000 00000000\r\n"
-    "CS =0010 0000000000000000 ffffffff 00a09b00 DPL=0 CS64 [-RA]\r\n"
-    "SS =0018 0000000000000000 ffffffff 00c09300 DPL=0 DS   [-WA]\r\n"
-    "DS =0000 0000000000000000 00000000 00000000\r\n"
-    "FS =0000 00007f1234560000 00000000 00000000\r\n"
-    "GS =0000 ffff88801f200000 00000000 00000000\r\n"
-    "LDT=0000 0000000000000000 00000000 00008200 DPL=0 LDT\r\n"
-    "TR =0040 fffffe0000003000 00004087 00008900 DPL=0 TSS64-avl\r\n"
-    "GDT=     fffffe0000001000 0000007f\r\n"
-    "IDT=     fffffe0000000000 00000fff\r\n"
-    "CR0=80050033 CR2=00007f0d3c1d2000 CR3=0000000002a0a000 CR4=000006f0\r\n"
-    "DR0=0000000000000000 DR1=0000000000000000 DR2=0000000000000000 DR3=0000000000000000 \r\n"
-    "DR6=00000000ffff0ff0 DR7=0000000000000400\r\n"
-    "EFER=0000000000000d01\r\n"
-    "FCW=037f FSW=0000 [ST=0] FTW=00 MXCSR=00001f80\r\n";
+// A target description as QEMU 7.2 serves it for x86-64 (the register list
+// abridged: the same kinds of entries, in its order).
+static const char* kTargetXml =
+    "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\"><target>"
+    "<architecture>i386:x86-64</architecture><xi:include href=\"i386-64bit.xml\"/></target>";
+static const char* kCoreXml =
+    "<feature name=\"org.gnu.gdb.i386.core\">\n"
+    "  <flags id=\"i386_eflags\" size=\"4\"><field name=\"CF\" start=\"0\" end=\"0\"/></flags>\n"
+    "  <reg name=\"rax\" bitsize=\"64\" type=\"int64\"/>\n"
+    "  <reg name=\"rsp\" bitsize=\"64\" type=\"data_ptr\"/>\n"
+    "  <reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>\n"
+    "  <reg name=\"eflags\" bitsize=\"32\" type=\"i386_eflags\"/>\n"
+    "  <reg name=\"cs\" bitsize=\"32\" type=\"int32\"/>\n"
+    "  <reg name=\"st0\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+    "  <reg name='cr3' bitsize='64' type='int64'/>\n"
+    "  <reg name=\"efer\" bitsize=\"64\" type=\"int64\"/>\n"
+    "</feature>\n";
 
-TEST_CASE("info registers: every field lands in its place") {
-  auto regs = parse_info_registers(kInfoRegisters);
-  REQUIRE(regs.ok());
-  CHECK(regs->rbx == 1);
-  CHECK(regs->rsi == 0x87);
-  CHECK(regs->r8 == 0xffff88801f22c5a0ULL);
-  CHECK(regs->r10 == 1);
-  CHECK(regs->rip == 0xffffffff81e6b7efULL);
+static ktest::Result<std::string> serve_core(std::string_view href) {
+  if (href == "i386-64bit.xml") return std::string(kCoreXml);
+  return ktest::fail(fmt::format("no document '{}'", href));
+}
+
+// A 'g' reply for the layout above: each register's bytes little-endian.
+static std::string g_reply(uint64_t rsp, uint64_t rip, uint64_t cr3) {
+  auto le = [](uint64_t v, int bytes) {
+    std::string hex;
+    for (int i = 0; i < bytes; ++i) hex += fmt::format("{:02x}", (v >> (8 * i)) & 0xff);
+    return hex;
+  };
+  return le(7, 8) + le(rsp, 8) + le(rip, 8) + le(0x246, 4) + le(0x10, 4) + std::string(20, '0') + le(cr3, 8) +
+         le(0xd01, 8);
+}
+
+TEST_CASE("gdb registers: the layout follows the include, in document order") {
+  auto layout = gdb::parse_register_layout(kTargetXml, serve_core);
+  REQUIRE_MESSAGE(layout.ok(), layout.error().to_string());
+  REQUIRE(layout->slots.size() == 8);
+  CHECK(layout->find("rip")->offset == 16);
+  CHECK(layout->find("st0")->size == 10);
+  CHECK(layout->find("cr3")->offset == 42);  // single-quoted attributes read too
+  CHECK(layout->total == 58);
+  CHECK(layout->find("xmm0") == nullptr);
+}
+
+TEST_CASE("gdb registers: a description ktest cannot lay out is an error saying why") {
+  auto error_of = [](std::string core) {
+    auto layout = gdb::parse_register_layout(kTargetXml, [&](std::string_view) -> ktest::Result<std::string> {
+      return core;
+    });
+    REQUIRE_FALSE(layout.ok());
+    return layout.error().to_string();
+  };
+  std::string core = kCoreXml;
+  CHECK(error_of(std::string(core).replace(core.find("<reg name='cr3'"), 15, "<reg name='cr9'"))
+            .find("no register 'cr3'") != std::string::npos);
+  CHECK(error_of(std::string(core).replace(core.find("bitsize=\"80\""), 12, "bitsize=\"81\""))
+            .find("register 'st0' has bitsize '81'") != std::string::npos);
+  CHECK(error_of(std::string(core).replace(core.find("type=\"code_ptr\""), 15, "regnum=\"9\""))
+            .find("register 'rip' has regnum 9 where 2 comes next") != std::string::npos);
+  CHECK(error_of("<reg name=\"rip\"/>").find("without name or bitsize") != std::string::npos);
+  CHECK(error_of("<xi:include href=\"deeper.xml\"/>").find("more than one level deep") != std::string::npos);
+  CHECK(error_of("<reg name=\"rip\" bitsize=\"64\"").find("ends inside a tag") != std::string::npos);
+  auto missing = gdb::parse_register_layout(kTargetXml, [](std::string_view) -> ktest::Result<std::string> {
+    return ktest::fail("E00");
+  });
+  CHECK_FALSE(missing.ok());
+}
+
+TEST_CASE("gdb registers: the layout is fitted to what 'g' sends (QEMU 7.2 leaves out three bases)") {
+  std::string core = kCoreXml;
+  core.insert(core.find("  <reg name='cr3'"), "  <reg name=\"ss_base\" bitsize=\"64\"/><reg name=\"ds_base\" "
+                                                "bitsize=\"64\"/><reg name=\"es_base\" bitsize=\"64\"/>\n");
+  auto described = gdb::parse_register_layout(kTargetXml, [&](std::string_view) -> ktest::Result<std::string> {
+    return core;
+  });
+  REQUIRE(described.ok());
+  CHECK(described->total == 82);
+  auto as_described = gdb::fit_layout(*described, 164);
+  REQUIRE(as_described.ok());
+  CHECK(as_described->find("cr3")->offset == 66);
+  auto as_sent = gdb::fit_layout(*described, 116);
+  REQUIRE(as_sent.ok());
+  CHECK(as_sent->find("cr3")->offset == 42);
+  CHECK(as_sent->find("ss_base") == nullptr);
+  CHECK(gdb::parse_g_reply(g_reply(1, 2, 0x2a0a000), *as_sent)->cr3 == 0x2a0a000);
+  auto neither = gdb::fit_layout(*described, 100);
+  REQUIRE_FALSE(neither.ok());
+  CHECK(neither.error().to_string() == "the gdbstub's 'g' reply has 50 bytes where its target description lays out 82");
+}
+
+TEST_CASE("gdb registers: a 'g' reply fills VcpuRegisters; short or unavailable is an error") {
+  auto layout = gdb::parse_register_layout(kTargetXml, serve_core);
+  REQUIRE(layout.ok());
+  auto regs = gdb::parse_g_reply(g_reply(0xffffc90000083ea8, 0xffffffff81e6b7ef, 0x2a0a000), *layout);
+  REQUIRE_MESSAGE(regs.ok(), regs.error().to_string());
+  CHECK(regs->rax == 7);
   CHECK(regs->rsp == 0xffffc90000083ea8ULL);
+  CHECK(regs->rip == 0xffffffff81e6b7efULL);
   CHECK(regs->rflags == 0x246);
   CHECK(regs->cpl == 0);
-  CHECK(regs->halted);
-  CHECK(regs->fs_base == 0x00007f1234560000ULL);
-  CHECK(regs->gs_base == 0xffff88801f200000ULL);
-  CHECK(regs->cr0 == 0x80050033);
-  CHECK(regs->cr2 == 0x00007f0d3c1d2000ULL);
   CHECK(regs->cr3 == 0x2a0a000);
-  CHECK(regs->cr4 == 0x6f0);
   CHECK(regs->efer == 0xd01);
+  CHECK(regs->cr4 == 0);  // not in this layout
+
+  std::string user = g_reply(1, 2, 3);
+  user.replace(2 * 28, 8, "33000000");  // cs 0x33: user mode
+  CHECK(gdb::parse_g_reply(user, *layout)->cpl == 3);
+
+  std::string reply = g_reply(1, 2, 3);
+  CHECK(gdb::parse_g_reply(reply.substr(0, reply.size() - 2), *layout).error().to_string().find(
+            "reply of 114 hex digits, the layout needs 116") != std::string::npos);
+  std::string no_rip = reply;
+  no_rip.replace(2 * 16, 16, std::string(16, 'x'));
+  CHECK(gdb::parse_g_reply(no_rip, *layout).error().to_string().find("register 'rip' is not available") !=
+        std::string::npos);
+  std::string no_rax = reply;
+  no_rax.replace(0, 16, std::string(16, 'x'));
+  CHECK(gdb::parse_g_reply(no_rax, *layout)->rax == 0);
 }
 
-TEST_CASE("info registers: a missing register is reported by name") {
-  std::string text = kInfoRegisters;
-  text.erase(text.find("CR3="), 21);
-  auto regs = parse_info_registers(text);
-  REQUIRE_FALSE(regs.ok());
-  CHECK(regs.error().message.find("CR3") != std::string::npos);
-  CHECK_FALSE(parse_info_registers("").ok());
-  CHECK_FALSE(parse_info_registers("garbage = = =\n==").ok());
-}
-
-// "info registers -a" as QEMU 7.2 prints it: "\nCPU#<index>\n" before each
-// vCPU's dump (here CPU#1's RIP is made to differ).
-static std::string all_registers(std::initializer_list<std::string_view> headers) {
-  std::string text;
-  for (std::string_view header : headers) {
-    std::string dump = kInfoRegisters;
-    if (header == "CPU#1") dump.replace(dump.find("RIP=ffffffff81e6b7ef"), 20, "RIP=ffffffff81000111");
-    text += fmt::format("\r\n{}\r\n{}", header, dump);
-  }
-  return text;
-}
-
-TEST_CASE("info registers -a: each CPU#N block lands at index N") {
-  auto in_order = parse_all_info_registers(all_registers({"CPU#0", "CPU#1"}), 2);
-  REQUIRE_MESSAGE(in_order.ok(), in_order.error().to_string());
-  REQUIRE(in_order->size() == 2);
-  CHECK((*in_order)[0] == *parse_info_registers(kInfoRegisters));
-  CHECK((*in_order)[1].rip == 0xffffffff81000111ULL);
-  CHECK((*in_order)[1].cr3 == 0x2a0a000);
-
-  auto reversed = parse_all_info_registers(all_registers({"CPU#1", "CPU#0"}), 2);
-  REQUIRE(reversed.ok());
-  CHECK((*reversed)[0].rip == 0xffffffff81e6b7efULL);
-  CHECK((*reversed)[1].rip == 0xffffffff81000111ULL);
-}
-
-TEST_CASE("info registers -a: a missing, repeated or unknown CPU block is an error naming it") {
-  auto message = [](const std::string& text, uint32_t cpus) {
-    auto all = parse_all_info_registers(text, cpus);
-    REQUIRE_FALSE(all.ok());
-    return all.error().to_string();
-  };
-  CHECK(message(all_registers({"CPU#0"}), 2) == "QEMU's 'info registers -a' output has no block for CPU#1");
-  CHECK(message(all_registers({"CPU#0", "CPU#0"}), 2) == "QEMU's 'info registers -a' output has two blocks for CPU#0");
-  CHECK(message(all_registers({"CPU#1", "CPU#0", "CPU#1"}), 2) ==
-        "QEMU's 'info registers -a' output has two blocks for CPU#1");
-  CHECK(message(all_registers({"CPU#0", "CPU#2"}), 2) ==
-        "QEMU's 'info registers -a' output has a block for CPU#2, but the guest has 2 vCPU(s)");
-  CHECK(message("", 1) == "QEMU's 'info registers -a' output has no block for CPU#0");
-  // A header that is not "CPU#<decimal>" opens no block.
-  for (const char* header : {"CPU#", "CPU#x", "CPU#-1", "CPU#99999999999", "CPU #0", "cpu#0"})
-    CHECK(message(all_registers({header}), 1).find("does not begin with a CPU#<index> line") != std::string::npos);
-  // The dump of one vCPU without the registers ktest needs names that vCPU.
-  std::string torn = all_registers({"CPU#0", "CPU#1"});
-  torn.erase(torn.rfind("CR3="), 21);
-  CHECK(message(torn, 2).find("CPU#1: QEMU's 'info registers' output has no CR3 register") == 0);
-}
-
-TEST_CASE("info registers -a: the text is bounded by the vCPU count") {
-  std::string text = all_registers({"CPU#0"});
-  REQUIRE(parse_all_info_registers(text, 1).ok());
-  CHECK_FALSE(parse_all_info_registers(text, 0).ok());
-  text.append(kMaxInfoRegistersBytesPerCpu - text.size() + 1, ' ');
-  auto oversized = parse_all_info_registers(text, 1);
-  REQUIRE_FALSE(oversized.ok());
-  CHECK(oversized.error().to_string() ==
-        "QEMU's 'info registers -a' output is 16385 bytes, over the 16384 bytes 1 vCPU(s) allow");
+TEST_CASE("gdb registers: feature documents come in bounded chunks") {
+  std::string document;
+  CHECK(gdb::feature_read_packet("target.xml", 0) == "qXfer:features:read:target.xml:0,8000");
+  CHECK(gdb::append_feature_chunk("m<target>", document).value() == false);
+  CHECK(gdb::feature_read_packet("target.xml", document.size()) == "qXfer:features:read:target.xml:8,8000");
+  CHECK(gdb::append_feature_chunk("l</target>", document).value() == true);
+  CHECK(document == "<target></target>");
+  CHECK_FALSE(gdb::append_feature_chunk("E00", document).ok());
+  CHECK_FALSE(gdb::append_feature_chunk("", document).ok());
+  CHECK_FALSE(gdb::append_feature_chunk("m", document).ok());  // no progress
+  std::string big(gdb::kMaxFeatureDocument, 'x');
+  CHECK(gdb::append_feature_chunk("m" + big, document).error().to_string().find("over") != std::string::npos);
 }
 
 TEST_CASE("command line: TCG vs KVM, memory backend, devices") {
