@@ -30,6 +30,7 @@
 //   - Only little-endian BTF is rendered; big-endian gives unsupported.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -48,10 +49,18 @@ class Btf;
 // layer implements it over a frozen guest; read() returns exactly `len`
 // bytes or an Error (unmapped, out of range, ...). Implementations bound
 // their own work; the renderer never asks for more than max_deref_bytes.
+// read_into() fills exactly out.size() bytes; a reader that can do it
+// without allocating overrides it (walks call it once per element).
 class MemoryReader {
  public:
   virtual ~MemoryReader() = default;
   virtual Result<std::vector<uint8_t>> read(uint64_t address, std::size_t len) = 0;
+  virtual Status read_into(uint64_t address, std::span<uint8_t> out) {
+    KTEST_ASSIGN(std::vector<uint8_t> bytes, read(address, out.size()));
+    if (bytes.size() != out.size()) return fail("a memory read returned the wrong number of bytes");
+    std::copy(bytes.begin(), bytes.end(), out.begin());
+    return {};
+  }
 };
 
 struct RenderOptions {

@@ -1,7 +1,10 @@
 // Kernel layouts from BTF and the bounded xarray / hash-chain walkers.
 #include "freeze/bpf_maps.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
+#include <span>
 #include <unordered_set>
 
 #include <bpf/btf.h>
@@ -256,18 +259,41 @@ Result<std::vector<uint64_t>> collect_xarray_entries(btf::MemoryReader& memory,
   return std::move(prefix.entries);
 }
 
+namespace {
+
+// A chain that loops, or two chains that meet, reach some element twice;
+// the walk is bounded by max_elements, so this check after it is enough.
+// An open-addressing table at most half full: no allocation per element
+// (std::unordered_set makes one), inside the freeze.
+Status check_each_reached_once(const std::vector<uint64_t>& elements) {
+  std::size_t slots = std::bit_ceil(std::max<std::size_t>(16, elements.size() * 2));
+  const int shift = 64 - std::countr_zero(slots);
+  std::vector<uint64_t> table(slots, 0);  // 0 marks a free slot: no element was read at address 0
+  for (uint64_t elem : elements) {
+    if (elem == 0) continue;
+    std::size_t slot = static_cast<std::size_t>((elem * 0x9e3779b97f4a7c15ULL) >> shift);  // Fibonacci hashing
+    while (table[slot] != 0 && table[slot] != elem) slot = (slot + 1) & (slots - 1);
+    if (table[slot] == elem) return fail(fmt::format("element {:#x} is reached twice (a cycle)", elem));
+    table[slot] = elem;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
-                                                     std::size_t max_elements, bool* more) {
+                                                     std::size_t max_elements, bool* more,
+                                                     ElementCopies* copies) {
   if (more) *more = false;
   if (buckets.count == 0 || buckets.count > kMaxHashBuckets) {
     return fail(fmt::format("{} buckets is outside 1..{}", buckets.count, kMaxHashBuckets));
   }
   if (buckets.stride < buckets.head + 8) return fail("the bucket layout is implausible");
+  if (copies && copies->len < node_offset + 8) return fail("an element copy must hold the node's next pointer");
   KTEST_ASSIGN(auto heads, memory.read(buckets.kva, buckets.count * buckets.stride));
   std::vector<uint64_t> out;
-  std::unordered_set<uint64_t> seen;
   for (uint32_t b = 0; b < buckets.count; ++b) {
     uint64_t node = load_u64(heads.data() + b * buckets.stride + buckets.head);
     while (node != 0) {
@@ -276,19 +302,27 @@ Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
         return fail(fmt::format("bucket {}: node pointer {:#x} is misaligned", b, node));
       }
       uint64_t elem = node - node_offset;
-      if (!seen.insert(elem).second) {
-        return fail(fmt::format("bucket {}: element {:#x} is reached twice (a cycle)", b, elem));
-      }
       if (out.size() >= max_elements) {
+        KTEST_TRY(check_each_reached_once(out));
         if (more == nullptr) return fail(fmt::format("the map holds more than {} elements", max_elements));
         *more = true;
         return out;
       }
       out.push_back(elem);
-      KTEST_ASSIGN(auto next, memory.read(node, 8));
-      node = load_u64(next.data());
+      if (copies) {
+        std::size_t at = copies->bytes.size();
+        copies->bytes.resize(at + copies->len);
+        std::span<uint8_t> copy(copies->bytes.data() + at, copies->len);
+        KTEST_TRY(memory.read_into(elem, copy));
+        node = load_u64(copy.data() + node_offset);
+      } else {
+        uint8_t next[8];
+        KTEST_TRY(memory.read_into(node, next));
+        node = load_u64(next);
+      }
     }
   }
+  KTEST_TRY(check_each_reached_once(out));
   return out;
 }
 
@@ -299,9 +333,10 @@ std::string first_elements_only(std::size_t max_elements) {
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
-                                                    std::size_t max_elements, bool* more) {
+                                                    std::size_t max_elements, bool* more,
+                                                    ElementCopies* copies) {
   return collect_hlist_elements(memory, {buckets_kva, n_buckets, layout.bucket_size, layout.bucket_head},
-                                layout.elem_next, ChainEnd::NullsMarker, max_elements, more);
+                                layout.elem_next, ChainEnd::NullsMarker, max_elements, more, copies);
 }
 
 void SharedSymbols::set(std::shared_ptr<const kvm::control::SymbolTable> table) {

@@ -181,16 +181,27 @@ struct HlistBuckets {
 };
 // How a chain ends: hlist at NULL; hlist_nulls at a marker with bit 0 set.
 enum class ChainEnd { Null, NullsMarker };
+// Each element's first `len` bytes, copied in the walk that finds it, in
+// element order.
+struct ElementCopies {
+  std::size_t len = 0;
+  std::vector<uint8_t> bytes;
+  std::span<const uint8_t> at(std::size_t i) const { return {bytes.data() + i * len, len}; }
+};
 // Element addresses on every chain, in bucket order; an element is its
 // node minus `node_offset` and a node's `next` is its first word. Stops
-// with an error on a cycle, past `max_elements`, past kMaxHashBuckets
-// buckets, or (ChainEnd::Null) at a misaligned node pointer. With `more`
-// given, meeting an element past `max_elements` is no error: the walk
-// stops there, keeps the first `max_elements` and sets *more.
+// with an error on a cycle (an element reached twice), past
+// `max_elements`, past kMaxHashBuckets buckets, or (ChainEnd::Null) at a
+// misaligned node pointer. With `more` given, meeting an element past
+// `max_elements` is no error: the walk stops there, keeps the first
+// `max_elements` and sets *more. With `copies` given, each element is read
+// once, copies->len bytes (at least node_offset + 8: the next pointer is
+// taken from the copy), appended to copies->bytes.
 Result<std::vector<uint64_t>> collect_hlist_elements(btf::MemoryReader& memory,
                                                      const HlistBuckets& buckets,
                                                      uint64_t node_offset, ChainEnd end,
-                                                     std::size_t max_elements, bool* more = nullptr);
+                                                     std::size_t max_elements, bool* more = nullptr,
+                                                     ElementCopies* copies = nullptr);
 // What a map's section error says when a walk set *more: one wording for
 // every reader that keeps the first `max_elements`.
 std::string first_elements_only(std::size_t max_elements);
@@ -199,7 +210,8 @@ std::string first_elements_only(std::size_t max_elements);
 Result<std::vector<uint64_t>> collect_hash_elements(btf::MemoryReader& memory,
                                                     uint64_t buckets_kva, uint32_t n_buckets,
                                                     const KernelLayout& layout,
-                                                    std::size_t max_elements, bool* more = nullptr);
+                                                    std::size_t max_elements, bool* more = nullptr,
+                                                    ElementCopies* copies = nullptr);
 
 // One element of a local-storage map: the object owning its storage
 // (bpf_local_storage.owner: a task_struct, cgroup, inode or sock) and the value.

@@ -79,7 +79,7 @@ class GuestKernel final : public btf::MemoryReader {
   void remember_page_walks() { remember_walks_ = true; }
   Result<std::vector<uint8_t>> read(uint64_t va, std::size_t len) override;
   // The same into `out` (exactly out.size() bytes): no allocation per read.
-  Status read_into(uint64_t va, std::span<uint8_t> out);
+  Status read_into(uint64_t va, std::span<uint8_t> out) override;
   Result<uint64_t> read_u64(uint64_t va);
   Result<uint32_t> read_u32(uint64_t va);
   // Address of a kallsyms symbol, or an Error naming it.

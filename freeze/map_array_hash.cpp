@@ -60,14 +60,14 @@ Status read_hash(MapFill& f, MapDump& d, bool percpu) {
   KTEST_ASSIGN(uint64_t buckets, f.kernel.read_u64(h.kva + l.htab_buckets));
   KTEST_ASSIGN(uint32_t n_buckets, f.kernel.read_u32(h.kva + l.htab_n_buckets));
   std::size_t limit = std::min<std::size_t>(uint64_t{h.max_entries} + 64, kMaxHashEntries);
-  bool more = false;
-  KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit, &more));
   uint64_t value_at = l.elem_key + round8(h.key_size);
-  uint64_t elem_len = value_at + (percpu ? 8 : h.value_size);
+  // Each element is read once, in the walk (its next pointer comes first).
+  ElementCopies elements{std::max<std::size_t>(value_at + (percpu ? 8 : h.value_size), l.elem_next + 8), {}};
+  bool more = false;
+  KTEST_ASSIGN(auto elems, collect_hash_elements(f.kernel, buckets, n_buckets, l, limit, &more, &elements));
   EntryCopies* copies = percpu ? nullptr : f.copy_entries(h.key_size);
-  std::vector<uint8_t> raw(elem_len);
-  for (uint64_t elem : elems) {
-    KTEST_TRY(f.kernel.read_into(elem, raw));
+  for (std::size_t i = 0; i < elems.size(); ++i) {
+    std::span<const uint8_t> raw = elements.at(i);
     std::span<const uint8_t> key(raw.data() + l.elem_key, h.key_size);
     std::span<const uint8_t> value(raw.data() + value_at, percpu ? 0 : h.value_size);
     if (copies != nullptr) {

@@ -251,6 +251,44 @@ TEST_CASE("collect_hash_elements: chains end at nulls markers; cycles and huge c
   CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 10));
 }
 
+TEST_CASE("collect_hash_elements: with copies, each element's bytes come from the same walk") {
+  KernelLayout l;
+  l.bucket_size = 16;
+  FakeVm vm;
+  constexpr uint64_t kBuckets = 0x1000, kE1 = 0x5000, kE2 = 0x6000;
+  vm.blocks[kBuckets] = std::vector<uint8_t>(32);
+  vm.blocks[kE1] = std::vector<uint8_t>(32);
+  vm.blocks[kE2] = std::vector<uint8_t>(32);
+  vm.put(kBuckets, kE2);  // bucket 0: E2 → E1 → nulls
+  vm.put(kE2, kE1);
+  vm.put(kE1, 1);
+  vm.put(kE1 + 8, 0x1111);
+  vm.put(kE2 + 8, 0x2222);
+  vm.put(kBuckets + 16, 3);  // bucket 1: empty
+  ElementCopies copies{16, {}};
+  auto elems = collect_hash_elements(vm, kBuckets, 2, l, 10, nullptr, &copies);
+  REQUIRE(elems);
+  CHECK(*elems == std::vector<uint64_t>{kE2, kE1});
+  REQUIRE(copies.bytes.size() == 32);
+  uint64_t second_word = 0;
+  std::memcpy(&second_word, copies.at(0).data() + 8, 8);
+  CHECK(second_word == 0x2222);
+  std::memcpy(&second_word, copies.at(1).data() + 8, 8);
+  CHECK(second_word == 0x1111);
+  ElementCopies too_short{4, {}};  // cannot hold the next pointer
+  CHECK_FALSE(collect_hash_elements(vm, kBuckets, 2, l, 10, nullptr, &too_short));
+  // Two chains that meet reach an element twice: a cycle, also with `more`.
+  vm.put(kBuckets + 16, kE1);
+  bool more = false;
+  auto meet = collect_hash_elements(vm, kBuckets, 2, l, 10, &more);
+  REQUIRE_FALSE(meet);
+  CHECK(meet.error().message == "element 0x5000 is reached twice (a cycle)");
+  vm.put(kE1, kE2);  // E2 → E1 → E2 …: cut at max_elements, still a cycle
+  auto looped = collect_hash_elements(vm, kBuckets, 2, l, 5, &more);
+  REQUIRE_FALSE(looped);
+  CHECK(looped.error().message.find("a cycle") != std::string::npos);
+}
+
 TEST_CASE("collect_hash_elements: kMaxHashBuckets buckets are walked; one more is refused") {
   KernelLayout l;
   l.bucket_size = 16;
