@@ -12,9 +12,8 @@ namespace ktest::kvm {
 
 Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::string& cache_dir) {
   namespace fs = std::filesystem;
-  std::string archive = initramfs.archive();
   CachedInitramfs result;
-  result.key = fnv1a128_hex(archive);
+  result.key = initramfs.content_key();
   std::string dir = (cache_dir.empty() ? ktest_cache_dir() : cache_dir) + "/initramfs";
   result.path = dir + "/" + result.key + ".initrd";
   std::error_code ec;
@@ -24,6 +23,7 @@ Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::stri
   }
   fs::create_directories(dir, ec);
   if (ec) return fail("cannot create " + dir + ": " + ec.message(), "", "check that the cache is writable");
+  KTEST_ASSIGN(std::string archive, initramfs.archive());
   KTEST_ASSIGN(std::string compressed, zstd_compress(archive, kInitramfsZstdLevel));
   archive = std::string();  // the largest buffer here; not needed any more
   compressed.resize(compressed.size() + (4096 + kInitrdSizeResidue - compressed.size() % 4096) % 4096, '\0');

@@ -107,9 +107,10 @@ Result<std::vector<std::string>> Initramfs::add_elf_with_libraries(std::string_v
   std::vector<std::pair<std::string, std::string>> queue = {{std::string(guest_path), host_path}};
   for (std::size_t i = 0; i < queue.size(); ++i) {
     auto [guest, host] = queue[i];
+    KTEST_ASSIGN(HostFile identity, identify(host));
     KTEST_ASSIGN(std::string bytes, read_file(host));
     KTEST_ASSIGN(DynamicInfo info, read_dynamic_info(host, bytes));
-    KTEST_TRY(add_file(guest, std::move(bytes), 0755));
+    KTEST_TRY(add_host_entry(guest, std::move(identity), 0755));
     added.push_back(host);
     if (!info.interpreter.empty() && seen.insert(info.interpreter).second) {
       if (std::error_code ec; !fs::exists(info.interpreter, ec)) {
@@ -141,12 +142,13 @@ const std::vector<std::string>& common_busybox_applets() {
 }
 
 Status Initramfs::add_busybox(const std::string& host_busybox) {
+  KTEST_ASSIGN(HostFile identity, identify(host_busybox));
   KTEST_ASSIGN(std::string bytes, read_file(host_busybox));
   KTEST_ASSIGN(DynamicInfo info, read_dynamic_info(host_busybox, bytes));
   if (!info.interpreter.empty() || !info.needed.empty()) {
     return fail(host_busybox + " is dynamically linked", "", "install busybox-static (apt-get install busybox-static)");
   }
-  KTEST_TRY(add_file("/bin/busybox", std::move(bytes), 0755));
+  KTEST_TRY(add_host_entry("/bin/busybox", std::move(identity), 0755));
   for (const auto& applet : common_busybox_applets()) {
     if (!contains("/bin/" + applet)) KTEST_TRY(add_symlink("/bin/" + applet, "busybox"));
   }

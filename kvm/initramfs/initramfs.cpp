@@ -75,10 +75,7 @@ Status Initramfs::add_entry(std::string path, Entry entry) {
   auto [it, inserted] = entries_.try_emplace(path, entry);
   if (inserted) return {};
   const Entry& old = it->second;
-  if (old.mode == entry.mode && old.data == entry.data && old.rdev_major == entry.rdev_major &&
-      old.rdev_minor == entry.rdev_minor) {
-    return {};
-  }
+  if (old == entry) return {};
   return fail("/" + path + " is added twice with different content (" + describe(old.mode) + ", then " +
                   describe(entry.mode) + ")",
               "", "give each guest path one source");
@@ -86,7 +83,7 @@ Status Initramfs::add_entry(std::string path, Entry entry) {
 
 Status Initramfs::add_parents(const std::string& path) {
   for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
-    auto [it, inserted] = entries_.try_emplace(path.substr(0, slash), Entry{S_IFDIR | 0755, {}, 0, 0});
+    auto [it, inserted] = entries_.try_emplace(path.substr(0, slash), Entry{S_IFDIR | 0755, {}, 0, 0, {}});
     if (!inserted && (it->second.mode & S_IFMT) != S_IFDIR) {
       return fail("/" + it->first + " is " + describe(it->second.mode) + ", so /" + path + " cannot go under it");
     }
@@ -101,36 +98,56 @@ Status Initramfs::add_directory(std::string_view guest_path, std::uint32_t mode)
     it->second.mode = S_IFDIR | (mode & 07777);  // an implicit parent gets its explicit mode
     return {};
   }
-  return add_entry(std::move(path), Entry{S_IFDIR | (mode & 07777), {}, 0, 0});
+  return add_entry(std::move(path), Entry{S_IFDIR | (mode & 07777), {}, 0, 0, {}});
 }
 
 Status Initramfs::add_file(std::string_view guest_path, std::string content, std::uint32_t mode) {
   KTEST_ASSIGN(std::string path, normalize(guest_path));
   if (content.size() > 0xffffffffu) return fail("/" + path + " is larger than 4 GiB, which newc cannot hold");
-  return add_entry(std::move(path), Entry{S_IFREG | (mode & 07777), std::move(content), 0, 0});
+  return add_entry(std::move(path), Entry{S_IFREG | (mode & 07777), std::move(content), 0, 0, {}});
 }
 
-Status Initramfs::add_host_file(std::string_view guest_path, const std::string& host_path, int mode) {
+Result<Initramfs::HostFile> Initramfs::identify(const std::string& host_path) {
   struct stat st{};
   if (::stat(host_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return fail("cannot add " + host_path + " to the initramfs: not a readable regular file", "",
                 "check the path");
   }
-  KTEST_ASSIGN(std::string content, read_file(host_path));
-  auto bits = mode >= 0 ? static_cast<std::uint32_t>(mode) : static_cast<std::uint32_t>(st.st_mode & 07777);
-  return add_file(guest_path, std::move(content), bits);
+  if (static_cast<std::uint64_t>(st.st_size) > 0xffffffffu)
+    return fail(host_path + " is larger than 4 GiB, which newc cannot hold");
+  return HostFile{host_path, static_cast<std::uint64_t>(st.st_size),
+                  static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL +
+                      static_cast<std::uint64_t>(st.st_mtim.tv_nsec),
+                  static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_dev)};
+}
+
+Status Initramfs::add_host_entry(std::string_view guest_path, HostFile host, std::uint32_t mode) {
+  KTEST_ASSIGN(std::string path, normalize(guest_path));
+  return add_entry(std::move(path), Entry{S_IFREG | (mode & 07777), {}, 0, 0, std::move(host)});
+}
+
+Status Initramfs::add_host_file(std::string_view guest_path, const std::string& host_path, int mode) {
+  KTEST_ASSIGN(HostFile host, identify(host_path));
+  std::uint32_t bits = 0644;
+  if (mode >= 0) {
+    bits = static_cast<std::uint32_t>(mode);
+  } else {
+    struct stat st{};
+    if (::stat(host_path.c_str(), &st) == 0) bits = static_cast<std::uint32_t>(st.st_mode & 07777);
+  }
+  return add_host_entry(guest_path, std::move(host), bits);
 }
 
 Status Initramfs::add_symlink(std::string_view guest_path, std::string_view target) {
   KTEST_ASSIGN(std::string path, normalize(guest_path));
   if (target.empty()) return fail("symlink /" + path + " has an empty target");
-  return add_entry(std::move(path), Entry{S_IFLNK | 0777, std::string(target), 0, 0});
+  return add_entry(std::move(path), Entry{S_IFLNK | 0777, std::string(target), 0, 0, {}});
 }
 
 Status Initramfs::add_char_device(std::string_view guest_path, std::uint32_t major, std::uint32_t minor,
                                   std::uint32_t mode) {
   KTEST_ASSIGN(std::string path, normalize(guest_path));
-  return add_entry(std::move(path), Entry{S_IFCHR | (mode & 07777), {}, major, minor});
+  return add_entry(std::move(path), Entry{S_IFCHR | (mode & 07777), {}, major, minor, {}});
 }
 
 Status Initramfs::add_base_layout() {
@@ -146,21 +163,62 @@ bool Initramfs::contains(std::string_view guest_path) const {
   return path.ok() && entries_.count(*path) > 0;
 }
 
-std::string Initramfs::archive() const {
+namespace {
+
+// A host file's bytes, provided it is still what was added.
+Result<std::string> read_unchanged(const std::string& path, std::uint64_t size) {
+  KTEST_ASSIGN(std::string bytes, read_file(path));
+  if (bytes.size() != size)
+    return fail(path + " changed while the initramfs was being built", "", "run again once it is written");
+  return bytes;
+}
+
+}  // namespace
+
+Result<std::string> Initramfs::archive() const {
   std::size_t total = 512;
-  for (const auto& [path, e] : entries_) total += 120 + path.size() + e.data.size();
+  for (const auto& [path, e] : entries_) total += 120 + path.size() + (e.host ? e.host->size : e.data.size());
   std::string out;
   out.reserve(total);
   std::uint32_t ino = 1;
   for (const auto& [path, e] : entries_) {
     bool dir = (e.mode & S_IFMT) == S_IFDIR;
-    append_entry(out, path, ino++, e.mode, dir ? 2 : 1, e.data, e.rdev_major, e.rdev_minor);
+    std::string host_bytes;
+    if (e.host) {
+      KTEST_ASSIGN(host_bytes, read_unchanged(e.host->path, e.host->size));
+      if (identify(e.host->path).value_or(HostFile{}) != *e.host)
+        return fail(e.host->path + " changed while the initramfs was being built", "", "run again once it is written");
+    }
+    append_entry(out, path, ino++, e.mode, dir ? 2 : 1, e.host ? host_bytes : e.data, e.rdev_major, e.rdev_minor);
   }
   append_entry(out, "TRAILER!!!", 0, 0, 1, {}, 0, 0);
   return out;
 }
 
-std::string Initramfs::content_key() const { return fnv1a128_hex(archive()); }
+std::string Initramfs::content_key() const {
+  // Length-prefixed fields: no two different entry lists read the same.
+  std::string manifest;
+  auto field = [&](std::string_view text) {
+    manifest += std::to_string(text.size()) + ':';
+    manifest += text;
+    manifest += ' ';
+  };
+  auto number = [&](std::uint64_t n) { manifest += std::to_string(n) + ' '; };
+  for (const auto& [path, e] : entries_) {
+    field(path);
+    for (std::uint64_t n : {std::uint64_t{e.mode}, std::uint64_t{e.rdev_major}, std::uint64_t{e.rdev_minor}})
+      number(n);
+    if (e.host) {
+      field("host");
+      field(e.host->path);
+      for (std::uint64_t n : {e.host->size, e.host->mtime_ns, e.host->inode, e.host->device}) number(n);
+    } else {
+      field("data");
+      field(e.data);
+    }
+  }
+  return fnv1a128_hex(manifest);
+}
 
 std::string fnv1a128_hex(std::string_view bytes) {
   // FNV-1a, 128-bit (offset basis and prime from the FNV specification).

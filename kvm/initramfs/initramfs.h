@@ -1,17 +1,24 @@
-// Guest initramfs: an in-memory cpio "newc" archive, zstd-compressed and
-// cached by content.
+// Guest initramfs: a cpio "newc" archive, zstd-compressed and cached by the
+// identity of its inputs.
 //
 // Contract:
 // - Initramfs collects entries by guest path ("/bin/sh" or "bin/sh");
 //   parent directories are added automatically (mode 0755). Adding the same
 //   path twice with identical content is a no-op, with different content an
 //   error naming the path.
+// - A host file (add_host_file, and the ELF files of add_elf_with_libraries
+//   and add_busybox) is recorded by path and identity (size, mtime, inode,
+//   device) and read only by archive(), which fails naming the file when
+//   it changed since it was added.
 // - archive() is deterministic: entries in path order (parents first),
-//   uid/gid 0, mtime 0, inode numbers by position. So identical content
-//   gives identical bytes and the same content_key().
+//   uid/gid 0, mtime 0, inode numbers by position. So identical inputs
+//   give identical bytes.
+// - content_key() hashes every entry's path, mode and content, a host
+//   file's identity standing in for its bytes (as make and ccache's direct
+//   mode do): a cache hit reads no host file and builds no archive.
 // - write_cached() stores <cache>/initramfs/<key>.initrd (atomic rename)
 //   only when absent and returns its path; a second call with identical
-//   content does not compress again (CachedInitramfs::reused). The file is
+//   inputs does not build or compress again (CachedInitramfs::reused). The file is
 //   the zstd frame padded with NUL bytes (the kernel skips them between
 //   archives) to kInitrdSizeResidue modulo 4096: see there.
 // - add_elf_with_libraries() adds an executable plus its ELF interpreter and
@@ -22,6 +29,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +42,7 @@ class Initramfs {
  public:
   Status add_directory(std::string_view guest_path, std::uint32_t mode = 0755);
   Status add_file(std::string_view guest_path, std::string content, std::uint32_t mode = 0644);
-  // Copies a host file's bytes; mode defaults to the host file's permission bits.
+  // A host file's bytes (read by archive()); mode defaults to the host file's permission bits.
   Status add_host_file(std::string_view guest_path, const std::string& host_path,
                        int mode = -1);
   Status add_symlink(std::string_view guest_path, std::string_view target);
@@ -55,16 +63,25 @@ class Initramfs {
   std::size_t entry_count() const { return entries_.size(); }
 
   // Uncompressed newc archive, including the TRAILER!!! entry.
-  std::string archive() const;
-  // Cache key: hex FNV-1a 128 of archive().
+  Result<std::string> archive() const;
+  // Cache key: hex FNV-1a 128 over the entries (see the contract).
   std::string content_key() const;
 
  private:
+  struct HostFile {
+    std::string path;
+    std::uint64_t size = 0, mtime_ns = 0, inode = 0, device = 0;
+    bool operator==(const HostFile&) const = default;
+  };
   struct Entry {
     std::uint32_t mode = 0;  // including the S_IF* type bits
-    std::string data;        // file content or symlink target
+    std::string data;        // file content or symlink target, when not from the host
     std::uint32_t rdev_major = 0, rdev_minor = 0;
+    std::optional<HostFile> host;  // set: the content is this host file's
+    bool operator==(const Entry&) const = default;
   };
+  static Result<HostFile> identify(const std::string& host_path);
+  Status add_host_entry(std::string_view guest_path, HostFile host, std::uint32_t mode);
   Status add_entry(std::string path, Entry entry);
   Status add_parents(const std::string& path);
   std::map<std::string, Entry> entries_;  // key: path without leading '/'

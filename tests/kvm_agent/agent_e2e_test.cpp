@@ -74,7 +74,7 @@ RunRecord run_plan(const std::string& name, const Plan& plan) {
   REQUIRE(fs.add_host_file("/ktest/sched/ktest_sched_die.bpf.o", g_sched_die, 0644).ok());
   REQUIRE(fs.add_file(std::string(kPlanGuestPath), plan_to_json(plan)).ok());
   std::string initrd = g_work + "/" + name + ".cpio";
-  std::ofstream(initrd, std::ios::binary) << fs.archive();
+  std::ofstream(initrd, std::ios::binary) << fs.archive().value();
 
   MachineConfig config;
   config.kernel_image = g_kernel;

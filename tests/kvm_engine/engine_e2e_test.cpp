@@ -37,7 +37,7 @@ std::string make_initrd() {
   REQUIRE(fs.add_base_layout().ok());
   REQUIRE(fs.add_host_file("/init", g_init, 0755).ok());
   path = g_work + "/initrd.cpio";
-  std::ofstream(path, std::ios::binary) << fs.archive();
+  std::ofstream(path, std::ios::binary) << fs.archive().value();
   return path;
 }
 

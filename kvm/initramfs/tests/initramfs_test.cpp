@@ -64,7 +64,7 @@ Initramfs sample() {
 
 TEST_CASE("GNU cpio lists and extracts our newc archive exactly" * doctest::skip(!kHaveCpio)) {
   TempDir t;
-  std::string archive = sample().archive();
+  std::string archive = sample().archive().value();
   CHECK(archive.size() % 4 == 0);
   CHECK(archive.find("TRAILER!!!") == archive.size() - 124 + 110);
   REQUIRE(ktest::write_file_atomic(t.path + "/a.cpio", archive).ok());
@@ -111,11 +111,34 @@ TEST_CASE("paths are normalised, parents implied, conflicts named") {
 }
 
 TEST_CASE("identical content gives identical bytes and key; any change changes the key") {
-  CHECK(sample().archive() == sample().archive());
+  CHECK(sample().archive().value() == sample().archive().value());
   Initramfs changed = sample();
   REQUIRE(changed.add_file("/etc/extra", "").ok());
   CHECK(changed.content_key() != sample().content_key());
   CHECK(sample().content_key().size() == 32);
+}
+
+TEST_CASE("a host file is keyed by its identity and read by archive(), which refuses one that changed") {
+  TempDir t;
+  const std::string host = t.path + "/tool";
+  REQUIRE(ktest::write_file_atomic(host, "v1").ok());
+  Initramfs first;
+  REQUIRE(first.add_host_file("/bin/tool", host, 0755).ok());
+  const std::string key = first.content_key();
+  REQUIRE(first.archive().ok());
+  CHECK(first.archive()->find("v1") != std::string::npos);
+  Initramfs again;
+  REQUIRE(again.add_host_file("/bin/tool", host, 0755).ok());
+  CHECK(again.content_key() == key);
+  // Rewritten (a new inode, as a build tool's atomic rename gives): a new key,
+  // and what was added before no longer matches the file.
+  REQUIRE(ktest::write_file_atomic(host, "v2").ok());
+  Initramfs rebuilt;
+  REQUIRE(rebuilt.add_host_file("/bin/tool", host, 0755).ok());
+  CHECK(rebuilt.content_key() != key);
+  auto stale = first.archive();
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.error().message == host + " changed while the initramfs was being built");
 }
 
 TEST_CASE("FNV-1a 128 matches the published test vectors") {
@@ -124,7 +147,7 @@ TEST_CASE("FNV-1a 128 matches the published test vectors") {
 }
 
 TEST_CASE("zstd round trip; the frame carries no checksum") {
-  std::string archive = sample().archive();
+  std::string archive = sample().archive().value();
   auto frame = zstd_compress(archive, kInitramfsZstdLevel);
   REQUIRE(frame.ok());
   CHECK(frame->size() < archive.size());
@@ -153,7 +176,7 @@ TEST_CASE("the cache builds once per content and reuses the file") {
   std::string file = ktest::read_file(first->path).value();
   std::size_t frame_end = file.find_last_not_of('\0') + 1;
   CHECK(file.size() - frame_end < 4096);
-  CHECK(zstd_decompress(file.substr(0, frame_end), 1 << 30).value() == sample().archive());
+  CHECK(zstd_decompress(file.substr(0, frame_end), 1 << 30).value() == sample().archive().value());
   Initramfs other = sample();
   REQUIRE(other.add_file("/etc/extra", "1").ok());
   auto third = write_cached(other, t.path);
