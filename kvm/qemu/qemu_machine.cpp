@@ -59,99 +59,52 @@ Error QemuMachine::exited_error() const {
   return e;
 }
 
-std::vector<QemuMachine::QmpReply> QemuMachine::qmp_batch(std::initializer_list<QmpCommand> commands) {
-  auto every = [&](const Error& why) {
-    std::vector<QmpReply> out;
-    for (std::size_t i = 0; i < commands.size(); ++i) out.emplace_back(fail(why));
-    return out;
-  };
-  uint64_t first_id;
+QemuMachine::QmpReply QemuMachine::qmp_exchange(std::string_view command, const nlohmann::json& args) {
+  uint64_t id;
   {
     std::lock_guard lk(mu_);
-    if (exit_) return every(exited_error());
-    if (!qmp_ready_) return every(Error("QMP is not connected"));
-    first_id = next_qmp_id_;
-    next_qmp_id_ += commands.size();
+    if (exit_) return {fail(exited_error())};
+    if (!qmp_ready_) return {fail("QMP is not connected")};
+    id = next_qmp_id_++;
   }
-  const uint64_t end_id = first_id + commands.size();
-  std::string lines;
-  uint64_t id = first_id;
-  for (const QmpCommand& c : commands) lines += qmp::encode_qmp_command(c.name, c.args, id++);
   {
     std::lock_guard wl(qmp_write_mu_);
-    if (auto st = write_all(qmp_fd_.get(), lines); !st) {
-      std::string names;
-      for (const QmpCommand& c : commands) names += fmt::format("{}{}", names.empty() ? "" : " + ", c.name);
-      return every(std::move(st).context(fmt::format("QMP {}", names)).error);
-    }
+    if (auto st = write_all(qmp_fd_.get(), qmp::encode_qmp_command(command, args, id)); !st)
+      return {std::move(st).context(fmt::format("QMP {}", command))};
   }
   std::unique_lock lk(mu_);
-  auto all_answered = [&] {
-    for (uint64_t i = first_id; i < end_id; ++i)
-      if (!qmp_replies_.contains(i)) return false;
-    return true;
-  };
-  cv_.wait_for(lk, config_.command_timeout, [&] { return all_answered() || exit_.has_value(); });
-  // Every reply that came is taken out, so a failed batch leaves none behind.
-  std::vector<QmpReply> out;
-  auto command = commands.begin();
-  for (uint64_t i = first_id; i < end_id; ++i, ++command) {
-    auto it = qmp_replies_.find(i);
-    if (it == qmp_replies_.end()) {
-      out.emplace_back(exit_ ? fail(exited_error())
-                             : fail(fmt::format("QMP {} got no reply within {} ms", command->name,
-                                                config_.command_timeout.count())));
-      continue;
-    }
-    auto [msg, vm_resumes] = std::move(it->second);
-    qmp_replies_.erase(it);
-    if (msg.type == qmp::MessageType::Error)
-      out.emplace_back(fail(fmt::format("QMP {} failed: {} ({})", command->name, msg.error_desc, msg.error_class)),
-                       vm_resumes);
-    else
-      out.emplace_back(std::move(msg.data), vm_resumes);
+  cv_.wait_for(lk, config_.command_timeout, [&] { return qmp_replies_.contains(id) || exit_.has_value(); });
+  auto it = qmp_replies_.find(id);
+  if (it == qmp_replies_.end()) {
+    if (exit_) return {fail(exited_error())};
+    return {fail(fmt::format("QMP {} got no reply within {} ms", command, config_.command_timeout.count()))};
   }
-  return out;
-}
-
-Result<std::vector<nlohmann::json>> QemuMachine::qmp_pipelined(std::initializer_list<QmpCommand> commands) {
-  std::vector<nlohmann::json> out;
-  for (QmpReply& reply : qmp_batch(commands)) {
-    if (!reply.value) return fail(std::move(reply.value).error());
-    out.push_back(std::move(*reply.value));
-  }
-  return out;
+  auto [msg, vm_resumes] = std::move(it->second);
+  qmp_replies_.erase(it);
+  if (msg.type == qmp::MessageType::Error)
+    return {fail(fmt::format("QMP {} failed: {} ({})", command, msg.error_desc, msg.error_class)), vm_resumes};
+  return {std::move(msg.data), vm_resumes};
 }
 
 Result<nlohmann::json> QemuMachine::qmp(std::string_view command, const nlohmann::json& args) {
-  KTEST_ASSIGN(std::vector<nlohmann::json> replies, qmp_pipelined({{command, args}}));
-  return std::move(replies.front());
+  return std::move(qmp_exchange(command, args).value);
 }
-
-namespace {
-
-// The "running" field of a query-status reply.
-Result<bool> running_in(const nlohmann::json& status) {
-  if (!status.is_object() || !status.contains("running") || !status["running"].is_boolean())
-    return fail("QMP query-status returned no 'running' field");
-  return status["running"].get<bool>();
-}
-
-}  // namespace
 
 Result<bool> QemuMachine::running_now() {
   KTEST_ASSIGN(nlohmann::json status, qmp("query-status"));
-  return running_in(status);
+  if (!status.is_object() || !status.contains("running") || !status["running"].is_boolean())
+    return fail("QMP query-status returned no 'running' field");
+  return status["running"].get<bool>();
 }
 
 Status QemuMachine::pause_all() {
   std::lock_guard run(run_mu_);
   // No query-status after it: QMP stop answers only once vm_stop() ->
   // pause_all_vcpus() has waited for every vCPU to stop.
-  auto stopped = qmp_batch({{"stop"}});
-  if (!stopped[0].value) return fail(std::move(stopped[0].value).error());
+  QmpReply stopped = qmp_exchange("stop");
+  if (!stopped.value) return fail(std::move(stopped.value).error());
   held_paused_ = true;
-  vm_resumes_at_pause_ = stopped[0].vm_resumes;
+  vm_resumes_at_pause_ = stopped.vm_resumes;
   return {};
 }
 
@@ -196,10 +149,10 @@ Result<std::vector<uint8_t>> QemuMachine::read_physical(uint64_t gpa, uint64_t l
 
 ResumedAfterHold QemuMachine::resume_confirming_hold() {
   std::lock_guard run(run_mu_);
-  auto resumed = qmp_batch({{"cont"}});
+  QmpReply resumed = qmp_exchange("cont");
   ResumedAfterHold out;
-  if (!resumed[0].value) {
-    out.resumed = fail(std::move(resumed[0].value).error());
+  if (!resumed.value) {
+    out.resumed = fail(std::move(resumed.value).error());
     out.held = fail("the machine could not be resumed, so whether the pause held is not known");
     return out;
   }
@@ -208,7 +161,7 @@ ResumedAfterHold QemuMachine::resume_confirming_hold() {
   // QEMU sends RESUME whenever the guest starts running, before the reply
   // of the command that started it: exactly one, this cont's, came since
   // the pause if the pause held. None: the guest was already running.
-  const uint64_t resumes = resumed[0].vm_resumes - vm_resumes_at_pause_;
+  const uint64_t resumes = resumed.vm_resumes - vm_resumes_at_pause_;
   if (!held_since_pause)
     out.held = fail("the machine was not paused by pause_all()", "", "call pause_all() first");
   else if (resumes == 0)

@@ -25,7 +25,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -94,21 +93,14 @@ class QemuMachine final : public Machine {
   Error exited_error() const;   // caller holds mu_
   Error boot_failure(std::string what);
 
-  Result<nlohmann::json> qmp(std::string_view command, const nlohmann::json& args = nullptr);
-  struct QmpCommand {
-    std::string_view name;
-    nlohmann::json args = nullptr;
-  };
   struct QmpReply {
     QmpReply(Result<nlohmann::json> v, uint64_t resumes = 0) : value(std::move(v)), vm_resumes(resumes) {}
     Result<nlohmann::json> value;
     uint64_t vm_resumes;  // RESUME events QEMU had sent before this reply
   };
-  // Writes every command at once, then waits for all the replies (QMP
-  // answers in order): one round trip for the lot, a reply per command.
-  std::vector<QmpReply> qmp_batch(std::initializer_list<QmpCommand> commands);
-  // The same, failing with the first command that failed or got no reply.
-  Result<std::vector<nlohmann::json>> qmp_pipelined(std::initializer_list<QmpCommand> commands);
+  // One command and its reply, with the RESUME events counted before it.
+  QmpReply qmp_exchange(std::string_view command, const nlohmann::json& args = nullptr);
+  Result<nlohmann::json> qmp(std::string_view command, const nlohmann::json& args = nullptr);
   // Sends every packet at once and waits for as many replies (the gdbstub
   // answers in order); caller holds gdb_mu_.
   Result<std::vector<std::string>> gdb_batch(const std::vector<std::string>& payloads);

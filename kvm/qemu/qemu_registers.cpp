@@ -76,11 +76,10 @@ Result<std::vector<VcpuRegisters>> QemuMachine::read_all_registers() {
 PausedReadingRegisters QemuMachine::pause_reading_registers() {
   std::lock_guard run(run_mu_);
   // QMP stop answers once every vCPU has stopped.
-  auto stopped = qmp_batch({{"stop"}});
-  if (!stopped[0].value)
-    return {Status(fail(std::move(stopped[0].value).error())), fail("the vCPUs were not paused")};
+  QmpReply stopped = qmp_exchange("stop");
+  if (!stopped.value) return {Status(fail(std::move(stopped.value).error())), fail("the vCPUs were not paused")};
   held_paused_ = true;
-  vm_resumes_at_pause_ = stopped[0].vm_resumes;
+  vm_resumes_at_pause_ = stopped.vm_resumes;
   return {{}, gdb_registers(0, config_.cpus)};
 }
 
