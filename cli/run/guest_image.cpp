@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <span>
 #include <system_error>
+
+#include <fmt/format.h>
 
 #include "kvm/initramfs/initramfs.h"
 #include "kvm/plan.h"
@@ -74,8 +77,14 @@ Result<std::string> build_guest_initramfs(const GuestPlan& plan, const kvm::Kern
     KTEST_TRY(image.add_symlink("/usr/bin/" + std::string(command), "/init"));
   // Before busybox: a listed tool wins over an applet of the same path.
   for (const auto& tool : plan.tools) {
-    auto added = image.add_elf_with_libraries(tool.path, tool.path);
+    auto added = image.add_elf_with_libraries(tool.guest_path, tool.path);
     if (!added) return fail(added.error().with_context("copying vm.tools entry " + tool.path + " (" + tool.where + ")"));
+    // Its libraries keep their host paths, which the guest must not mount over.
+    for (const std::string& library : std::span(*added).subspan(1))
+      for (const char* mount : dsl::kGuestOwnedDirs)
+        if (library.starts_with(mount))
+          return fail(fmt::format("{} needs {}, under {}, which the guest mounts over", tool.path, library, mount),
+                      tool.where, "install the library elsewhere (e.g. /usr/local/lib) and set the program's RUNPATH there");
   }
   KTEST_TRY(image.add_busybox());
   kvm::Plan guest_plan = plan.plan;

@@ -76,11 +76,26 @@ class PlanBuilder {
     out_.step_json.push_back(std::move(json));
   }
 
-  // Once per path: a loader may also be listed in vm.tools.
-  void add_tool(const std::string& path, const std::string& entry) {
+  // Once per path (a loader may also be listed in vm.tools); returns where
+  // the guest has it: its host path, unless the guest mounts over that.
+  std::string add_tool(const std::string& path, const std::string& entry) {
     for (const auto& t : out_.tools)
-      if (t.path == path) return;
-    out_.tools.push_back({path, entry});
+      if (t.path == path) return t.guest_path;
+    std::string guest = path;
+    for (const char* mount : dsl::kGuestOwnedDirs)
+      if (path.starts_with(mount))
+        guest = fmt::format("{}/{}/{}", kRelocatedToolsDir, relocated_++, fs::path(path).filename().string());
+    out_.tools.push_back({path, guest, entry});
+    return guest;
+  }
+
+  // A command whose program is a shipped tool named by its host path runs
+  // it where the guest has it.
+  std::vector<std::string> guest_argv(std::vector<std::string> argv) const {
+    if (!argv.empty())
+      for (const auto& t : out_.tools)
+        if (argv[0] == t.path) argv[0] = t.guest_path;
+    return argv;
   }
 
   std::string where(dsl::Location loc) const {
@@ -126,9 +141,8 @@ class PlanBuilder {
   Result<AttachOp> attach_step(const dsl::SchedulerRef& ref) {
     if (ref.loader()) {
       KTEST_ASSIGN(std::string path, find_tool(dsl::VmTool{ref.command[0], ref.command_loc}, "scheduler program"));
-      add_tool(path, where(ref.command_loc));
       std::vector<std::string> argv = ref.command;
-      argv[0] = path;
+      argv[0] = add_tool(path, where(ref.command_loc));
       return AttachOp{{"", ref.ops, ref.name, std::move(argv), to_ms(ref.timeout)}};
     }
     KTEST_ASSIGN(std::string guest, guest_object(ref));
@@ -149,12 +163,12 @@ class PlanBuilder {
           } else if constexpr (std::is_same_v<T, dsl::DetachScheduler>) {
             add(kvm::DetachScheduler{}, line);
           } else if constexpr (std::is_same_v<T, dsl::Spawn>) {
-            add(kvm::Spawn{op.name, op.command.argv, op.count, op.cpus, op.nice}, line);
+            add(kvm::Spawn{op.name, guest_argv(op.command.argv), op.count, op.cpus, op.nice}, line);
           } else if constexpr (std::is_same_v<T, dsl::Kill>) {
             add(kvm::Kill{op.name, op.signal_number}, line);
           } else if constexpr (std::is_same_v<T, dsl::Run>) {
             uint32_t timeout = op.timeout ? to_ms(*op.timeout) : to_ms(scenario_.vm.timeout);
-            add(kvm::Run{op.command.argv, op.expect_exit, timeout}, line, op.json.value_or(""));
+            add(kvm::Run{guest_argv(op.command.argv), op.expect_exit, timeout}, line, op.json.value_or(""));
           } else if constexpr (std::is_same_v<T, dsl::Sleep>) {
             add(kvm::Sleep{to_ms(op.duration)}, line);
           } else if constexpr (std::is_same_v<T, dsl::CaptureSnapshot>) {
@@ -204,11 +218,6 @@ class PlanBuilder {
     if (found.empty())
       return fail(fmt::format("{} '{}' not found on the host (looked at: {})", what, tool.program, fmt::join(tried, ", ")),
                   where(tool.loc), "install it on the host, or write the absolute path of an executable");
-    for (const char* mount : dsl::kGuestOwnedDirs) {
-      if (found.starts_with(mount))
-        return fail(fmt::format("{} '{}' is at {}, which the guest uses for itself", what, tool.program, found),
-                    where(tool.loc), fmt::format("copy it out of {} (e.g. to /usr/local/bin) and list that path", mount));
-    }
     auto head = read_head(found);
     if (!head.starts_with("\x7f" "ELF"))
       return fail(fmt::format("{} '{}' ({}) is not an ELF program{}", what, tool.program, found,
@@ -268,6 +277,7 @@ class PlanBuilder {
   GuestPlan out_;
   std::map<std::string, std::string> objects_;  // host path → guest path
   bool loader_attached_ = false;  // after the steps added so far
+  std::size_t relocated_ = 0;     // tools shipped under kRelocatedToolsDir
 };
 
 }  // namespace

@@ -11,12 +11,15 @@
 // objects are found the same way as schedulers'.
 // vm.tools entries are resolved on the host here, before any guest boots:
 // a bare name on $PATH, then /usr/sbin and /sbin; an absolute path as is.
-// Each must be an ELF executable outside the guest's own mounts (/tmp,
-// /proc, /sys, /dev); otherwise the error points at the entry's
-// file:line:col with a hint. The initramfs gets each at its host path,
-// with its shared libraries. A scheduler's loader program (`command:`) is
-// found and shipped the same way (once, also when vm.tools lists it) and
-// the plan runs it by that absolute path; when a loader is still attached
+// Each must be an ELF executable; otherwise the error points at the
+// entry's file:line:col with a hint. The initramfs gets each at its host
+// path, with its shared libraries, except a program in a directory the
+// guest mounts over (/tmp, /run, ...: dsl::kGuestOwnedDirs), which goes to
+// /ktest/tools/<n>/<file name>. A Run, Spawn or loader command whose
+// program is a tool's host path runs it at its guest path. A scheduler's
+// loader program (`command:`) is found and shipped the same way (once,
+// also when vm.tools lists it) and the plan runs it by that absolute
+// path; when a loader is still attached
 // after the last step, an implicit DetachScheduler (line 0) stops it, so
 // its output reaches the host with a step.
 // vm.files entries must exist on the host; a directory is copied whole
@@ -39,9 +42,14 @@ struct GuestFile {
   std::string host_path;
 };
 
+// Where a tool from a directory the guest mounts over (dsl::kGuestOwnedDirs,
+// e.g. /tmp) lands: <dir>/<n>/<file name>.
+inline constexpr const char* kRelocatedToolsDir = "/ktest/tools";
+
 struct GuestTool {
-  std::string path;   // absolute; the same on the host and in the guest
-  std::string where;  // "file:line:col" of its vm.tools entry, for messages
+  std::string path;        // absolute, on the host
+  std::string guest_path;  // the same, unless relocated (kRelocatedToolsDir)
+  std::string where;       // "file:line:col" of its vm.tools entry, for messages
 };
 
 // A vm.modules entry, resolved against the kernel when the initramfs is built.
