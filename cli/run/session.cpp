@@ -241,13 +241,9 @@ class Session {
     if (!kernel) return fail_with(SessionFailure::VmUnavailable, kernel.error());
     kernel_version_ = kernel->version;
     kernel_hz_ = read_kernel_hz(*kernel);
-    use_cached_kallsyms(plan, *kernel);
-    // Parsed once, while QEMU starts: the capture sections, the BPF-global
-    // resolver and the error trigger share it (drive() waits for it).
-    if (auto btf = kvm::vmlinux_btf_path(*kernel))
-      vmlinux_loading_ = std::async(std::launch::async, freeze::load_vmlinux, *btf);
-    else
-      no_vmlinux(btf.error());
+    const bool kallsyms_cached = use_cached_kallsyms(plan, *kernel);
+    auto vmlinux_btf = kvm::vmlinux_btf_path(*kernel);
+    if (!vmlinux_btf) no_vmlinux(vmlinux_btf.error());
     auto initrd = build_guest_initramfs(plan, *kernel, options_.agent_binary);
     if (!initrd) return fail_with(SessionFailure::Internal, initrd.error());
 
@@ -274,17 +270,23 @@ class Session {
     if (Status booted = machine_->boot(config); !booted) {
       return fail_with(SessionFailure::VmUnavailable, booted.error().with_context("booting the guest"));
     }
+    // Parsed once, while the guest boots (not while QEMU starts: on two
+    // cores that would slow its start): the capture sections, the
+    // BPF-global resolver and the error trigger share them (drive() waits).
+    if (kallsyms_cached)
+      cached_kallsyms_ = std::async(std::launch::async, load_cached_kallsyms, kallsyms_cache_, kNoKaslrText);
+    if (vmlinux_btf) vmlinux_loading_ = std::async(std::launch::async, freeze::load_vmlinux, *vmlinux_btf);
     return drive_booted();
   }
 
   // A kernel booted before: its kallsyms come from the cache (parsed while
-  // the guest boots), and the agent does not send them.
-  void use_cached_kallsyms(GuestPlan& plan, const kvm::KernelImage& kernel) {
+  // the guest boots), and the agent does not send them. True when cached.
+  bool use_cached_kallsyms(GuestPlan& plan, const kvm::KernelImage& kernel) {
     kallsyms_cache_ = kallsyms_cache_path(kernel);
-    if (kallsyms_cache_.empty() || !plan.plan.settings.send_kallsyms || !fs::exists(kallsyms_cache_)) return;
+    if (kallsyms_cache_.empty() || !plan.plan.settings.send_kallsyms || !fs::exists(kallsyms_cache_)) return false;
     plan.plan.settings.send_kallsyms = false;
     kallsyms_ended_ = true;
-    cached_kallsyms_ = std::async(std::launch::async, load_cached_kallsyms, kallsyms_cache_, kNoKaslrText);
+    return true;
   }
 
   void no_vmlinux(const Error& why) {
