@@ -300,8 +300,15 @@ Status QemuMachine::boot(const MachineConfig& config) {
     std::lock_guard lk(mu_);
     run_deadline_ = Clock::now() + config_.run_timeout;
   }
+  // The gdbstub now, while the guest waits to start (-S): connecting would
+  // stop a running guest, and the first capture then reads registers in one
+  // round trip. A failure here is met again, and reported, by that capture.
+  {
+    std::lock_guard gdb_lock(gdb_mu_);
+    static_cast<void>(prepare_register_reads());
+  }
   // Everyone is connected: the socket files are no longer needed (the
-  // gdbstub's stays, it is connected on the first watchpoint).
+  // gdbstub's stays when it was not: a watchpoint or capture retries).
   for (const char* name : {kQmpSocket, kControlSocket, kIvshmemSocket, kTerminalSocket})
     ::unlink((socket_dir_ + "/" + name).c_str());
   if (auto st = qmp("cont"); !st) return fail(boot_failure("cannot start the guest: " + st.error().to_string()));

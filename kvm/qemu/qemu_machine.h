@@ -12,9 +12,10 @@
 //   stop replies, the doorbell eventfd, the ivshmem listen socket and the
 //   child's pidfd; it also enforces the run timeout and the panic grace.
 //   Callers send commands and wait on a condition variable for the reply.
-// - Run control belongs to QMP (stop/cont). The gdbstub is connected lazily
-//   (connecting stops the VM, and a byte that is not an awaited ack stops a
-//   running VM), so gdb packets are only ever sent while the VM is paused,
+// - Run control belongs to QMP (stop/cont). The gdbstub is connected before
+//   the guest first runs (connecting stops the VM, and a byte that is not an
+//   awaited ack stops a running VM), and gdb packets are only ever sent
+//   while the VM is paused,
 //   and the monitor acks ('+') each packet as soon as it decodes it, before
 //   anyone can resume: an ack QEMU is waiting for never stops the VM. The
 //   gdbstub then reports watchpoint hits as stop replies, and answers the
@@ -107,6 +108,9 @@ class QemuMachine final : public Machine {
   Result<std::string> gdb_command(const std::string& payload);  // caller holds gdb_mu_
   // A target-description document, all its qXfer chunks; caller holds gdb_mu_.
   Result<std::string> gdb_feature_document(std::string_view annex);
+  // Connects the gdbstub and learns its register layout, once; caller holds
+  // gdb_mu_ with the machine paused.
+  Status prepare_register_reads();
   // Registers of vCPUs [first, first+count) through 'g' packets, all in one
   // round trip; caller holds run_mu_ with the machine paused.
   Result<std::vector<VcpuRegisters>> gdb_registers(uint32_t first, uint32_t count);

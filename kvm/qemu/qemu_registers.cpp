@@ -20,19 +20,23 @@ Result<std::string> QemuMachine::gdb_feature_document(std::string_view annex) {
   }
 }
 
+Status QemuMachine::prepare_register_reads() {
+  KTEST_TRY(connect_gdb());
+  if (gdb_layout_) return {};
+  KTEST_ASSIGN(std::string target, gdb_feature_document("target.xml"));
+  auto described =
+      gdb::parse_register_layout(target, [&](std::string_view href) { return gdb_feature_document(href); });
+  if (!described) return std::move(described).context("reading the gdbstub's register layout");
+  KTEST_ASSIGN(std::vector<std::string> sample, gdb_batch({"Hg1", "g"}));
+  auto layout = gdb::fit_layout(*described, sample[1].size());
+  if (!layout) return std::move(layout).context("reading the gdbstub's register layout");
+  gdb_layout_ = std::move(*layout);
+  return {};
+}
+
 Result<std::vector<VcpuRegisters>> QemuMachine::gdb_registers(uint32_t first, uint32_t count) {
   std::lock_guard gdb_lock(gdb_mu_);
-  KTEST_TRY(connect_gdb());
-  if (!gdb_layout_) {
-    KTEST_ASSIGN(std::string target, gdb_feature_document("target.xml"));
-    auto described =
-        gdb::parse_register_layout(target, [&](std::string_view href) { return gdb_feature_document(href); });
-    if (!described) return std::move(described).context("reading the gdbstub's register layout");
-    KTEST_ASSIGN(std::vector<std::string> sample, gdb_batch({"Hg1", "g"}));
-    auto layout = gdb::fit_layout(*described, sample[1].size());
-    if (!layout) return std::move(layout).context("reading the gdbstub's register layout");
-    gdb_layout_ = std::move(*layout);
-  }
+  KTEST_TRY(prepare_register_reads());
   std::vector<std::string> packets;
   for (uint32_t cpu = first; cpu < first + count; ++cpu) {
     packets.push_back(fmt::format("Hg{:x}", cpu + 1));  // gdb thread ids are vCPU index + 1
