@@ -22,10 +22,10 @@
 //   guest left paused, unless the machine has exited.
 // - The rendezvous is bounded: when the pause fails (timeout, QEMU gone)
 //   the report is stored with schema "degraded" and the reason.
-// - Each rendezvous is one exchange with the machine: the pause also reads
-//   every vCPU's registers into the report's vcpu_regs (a failed read is
-//   the section error "vcpu registers"); the resume first confirms that the
-//   pause held (Machine::pause_reading_registers(), resume_confirming_hold()).
+// - The pause also reads every vCPU's registers into the report's
+//   vcpu_regs (a failed read is the section error "vcpu registers"); the
+//   resume is one exchange that also confirms the pause held
+//   (Machine::pause_reading_registers(), resume_confirming_hold()).
 // - Sections (ReportSection) read the guest while it is frozen (fill), and
 //   may complete their part once it runs again from what they copied
 //   (finish: rendering that needs no guest memory), so the freeze window is

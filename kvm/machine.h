@@ -15,11 +15,12 @@
 //   "reports running". read_all_registers() reads every vCPU in one
 //   exchange with the hypervisor, and nothing resumes the machine between
 //   that check and the read.
-// - A capture's two rendezvous are one exchange each:
-//   pause_reading_registers() is pause_all() then read_all_registers() (not
-//   read when the pause failed); resume_confirming_hold() confirms that the
-//   machine stayed paused since that pause (it reports paused and never ran
-//   in between, not even briefly), then resumes, whatever the check found.
+// - A capture's two rendezvous: pause_reading_registers() is pause_all()
+//   then read_all_registers() (not read when the pause failed; the pause
+//   needs no second check); resume_confirming_hold() is resume() in one
+//   exchange that also says whether the machine stayed paused since the
+//   last pause (it never ran in between, not even briefly). It resumes
+//   whatever the check found.
 // - Events arrive in the order the engine observed them through wait_event().
 //   Doorbell payloads are copied out of shared memory and clamped to
 //   kPayloadMax (the guest is hostile input). Exited is the last event; after
