@@ -118,7 +118,15 @@ Result<Initramfs::HostFile> Initramfs::identify(const std::string& host_path) {
   return HostFile{host_path, static_cast<std::uint64_t>(st.st_size),
                   static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL +
                       static_cast<std::uint64_t>(st.st_mtim.tv_nsec),
-                  static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_dev)};
+                  static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_dev),
+                  static_cast<std::uint32_t>(st.st_mode & 07777)};
+}
+
+Result<std::string> Initramfs::read_unchanged(const HostFile& host) {
+  KTEST_ASSIGN(std::string bytes, read_file(host.path));
+  if (bytes.size() != host.size || identify(host.path).value_or(HostFile{}) != host)
+    return fail(host.path + " changed while the initramfs was being built", "", "run again once it is written");
+  return bytes;
 }
 
 Status Initramfs::add_host_entry(std::string_view guest_path, HostFile host, std::uint32_t mode) {
@@ -128,13 +136,7 @@ Status Initramfs::add_host_entry(std::string_view guest_path, HostFile host, std
 
 Status Initramfs::add_host_file(std::string_view guest_path, const std::string& host_path, int mode) {
   KTEST_ASSIGN(HostFile host, identify(host_path));
-  std::uint32_t bits = 0644;
-  if (mode >= 0) {
-    bits = static_cast<std::uint32_t>(mode);
-  } else {
-    struct stat st{};
-    if (::stat(host_path.c_str(), &st) == 0) bits = static_cast<std::uint32_t>(st.st_mode & 07777);
-  }
+  const std::uint32_t bits = mode >= 0 ? static_cast<std::uint32_t>(mode) : host.permissions;
   return add_host_entry(guest_path, std::move(host), bits);
 }
 
@@ -163,18 +165,6 @@ bool Initramfs::contains(std::string_view guest_path) const {
   return path.ok() && entries_.count(*path) > 0;
 }
 
-namespace {
-
-// A host file's bytes, provided it is still what was added.
-Result<std::string> read_unchanged(const std::string& path, std::uint64_t size) {
-  KTEST_ASSIGN(std::string bytes, read_file(path));
-  if (bytes.size() != size)
-    return fail(path + " changed while the initramfs was being built", "", "run again once it is written");
-  return bytes;
-}
-
-}  // namespace
-
 Result<std::string> Initramfs::archive() const {
   std::size_t total = 512;
   for (const auto& [path, e] : entries_) total += 120 + path.size() + (e.host ? e.host->size : e.data.size());
@@ -185,9 +175,7 @@ Result<std::string> Initramfs::archive() const {
     bool dir = (e.mode & S_IFMT) == S_IFDIR;
     std::string host_bytes;
     if (e.host) {
-      KTEST_ASSIGN(host_bytes, read_unchanged(e.host->path, e.host->size));
-      if (identify(e.host->path).value_or(HostFile{}) != *e.host)
-        return fail(e.host->path + " changed while the initramfs was being built", "", "run again once it is written");
+      KTEST_ASSIGN(host_bytes, read_unchanged(*e.host));
     }
     append_entry(out, path, ino++, e.mode, dir ? 2 : 1, e.host ? host_bytes : e.data, e.rdev_major, e.rdev_minor);
   }

@@ -71,6 +71,7 @@ class Initramfs {
   struct HostFile {
     std::string path;
     std::uint64_t size = 0, mtime_ns = 0, inode = 0, device = 0;
+    std::uint32_t permissions = 0;  // the file's mode bits (07777)
     bool operator==(const HostFile&) const = default;
   };
   struct Entry {
@@ -81,6 +82,8 @@ class Initramfs {
     bool operator==(const Entry&) const = default;
   };
   static Result<HostFile> identify(const std::string& host_path);
+  // The bytes of `host`, provided the file is still what was identified.
+  static Result<std::string> read_unchanged(const HostFile& host);
   Status add_host_entry(std::string_view guest_path, HostFile host, std::uint32_t mode);
   Status add_entry(std::string path, Entry entry);
   Status add_parents(const std::string& path);
