@@ -292,6 +292,16 @@ struct VmFile {
 // nothing shipped in the initramfs may land there.
 inline const char* const kGuestOwnedDirs[] = {"/tmp/", "/proc/", "/sys/", "/dev/", "/run/", "/ktest/"};
 
+// The kGuestOwnedDirs entry `path` is or lies in, without its trailing
+// slash ("/tmp"); nullopt for any other path.
+inline std::optional<std::string> guest_owned_dir(std::string_view path) {
+  for (std::string_view dir : kGuestOwnedDirs) {
+    std::string_view bare = dir.substr(0, dir.size() - 1);
+    if (path.starts_with(dir) || path == bare) return std::string(bare);
+  }
+  return std::nullopt;
+}
+
 struct VmConfig {
   uint32_t cpus = 2;
   uint64_t memory_bytes = 512ull << 20;

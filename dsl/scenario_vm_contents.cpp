@@ -42,14 +42,6 @@ void read_modules(const YAML::Node& node, FieldReader& r, std::vector<VmModule>&
   }
 }
 
-std::optional<std::string> owned_dir(const std::string& guest) {
-  for (const char* dir : kGuestOwnedDirs) {
-    std::string_view bare(dir, std::string_view(dir).size() - 1);
-    if (guest.starts_with(dir) || guest == bare) return std::string(bare);
-  }
-  return std::nullopt;
-}
-
 std::optional<VmFile> read_file_entry(const YAML::Node& item, FieldReader& r, const std::string& dir) {
   const std::string example = "files: [/usr/share/qemu, {host: data/, guest: /opt/data}]";
   auto absolute = [&dir](const std::string& p) {
@@ -94,7 +86,7 @@ std::optional<VmFile> read_file_entry(const YAML::Node& item, FieldReader& r, co
     r.error(guest_node, "vm.files cannot replace the guest's root directory", "name a directory below /");
     return std::nullopt;
   }
-  if (auto mount = owned_dir(file.guest)) {
+  if (auto mount = guest_owned_dir(file.guest)) {
     r.error(guest_node, fmt::format("'{}' would land in {}, which the guest mounts over at boot", file.guest, *mount),
             "give it another guest path: {host: " + file.host + ", guest: /opt/" +
                 std::filesystem::path(file.guest).filename().string() + "}");

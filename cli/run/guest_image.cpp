@@ -81,10 +81,9 @@ Result<std::string> build_guest_initramfs(const GuestPlan& plan, const kvm::Kern
     if (!added) return fail(added.error().with_context("copying vm.tools entry " + tool.path + " (" + tool.where + ")"));
     // Its libraries keep their host paths, which the guest must not mount over.
     for (const std::string& library : std::span(*added).subspan(1))
-      for (const char* mount : dsl::kGuestOwnedDirs)
-        if (library.starts_with(mount))
-          return fail(fmt::format("{} needs {}, under {}, which the guest mounts over", tool.path, library, mount),
-                      tool.where, "install the library elsewhere (e.g. /usr/local/lib) and set the program's RUNPATH there");
+      if (auto mount = dsl::guest_owned_dir(library))
+        return fail(fmt::format("{} needs {}, under {}, which the guest mounts over", tool.path, library, *mount),
+                    tool.where, "install the library elsewhere (e.g. /usr/local/lib) and set the program's RUNPATH there");
   }
   KTEST_TRY(image.add_busybox());
   kvm::Plan guest_plan = plan.plan;

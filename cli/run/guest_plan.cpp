@@ -82,9 +82,8 @@ class PlanBuilder {
     for (const auto& t : out_.tools)
       if (t.path == path) return t.guest_path;
     std::string guest = path;
-    for (const char* mount : dsl::kGuestOwnedDirs)
-      if (path.starts_with(mount))
-        guest = fmt::format("{}/{}/{}", kRelocatedToolsDir, relocated_++, fs::path(path).filename().string());
+    if (dsl::guest_owned_dir(path))
+      guest = fmt::format("{}/{}/{}", kRelocatedToolsDir, relocated_++, fs::path(path).filename().string());
     out_.tools.push_back({path, guest, entry});
     return guest;
   }
