@@ -96,49 +96,66 @@ std::string kind_list() {
   return out;
 }
 
-Result<RenderedValue> read_value(const json& j, const std::string& where, std::size_t depth);
+// Where a value lies in the document, or nowhere: a value is read first
+// without path texts (one string per node cost as much as the node on a big
+// report), and only when that read fails is it read again naming paths, to
+// word the error. Reading is pure, so the second read fails where the first did.
+class Where {
+ public:
+  static Where nowhere() { return Where(); }
+  explicit Where(std::string_view path) : path_(std::string(path)) {}
+  Where field(std::string_view key) const { return path_ ? Where(field_path(*path_, key)) : Where(); }
+  Where index(std::size_t i) const { return path_ ? Where(index_path(*path_, i)) : Where(); }
+  operator std::string_view() const { return path_ ? std::string_view(*path_) : std::string_view(); }
 
-Result<uint32_t> read_bits(const json& j, const std::string& where) {
+ private:
+  Where() = default;
+  std::optional<std::string> path_;
+};
+
+Result<RenderedValue> read_value(const json& j, const Where& where, std::size_t depth);
+
+Result<uint32_t> read_bits(const json& j, const Where& where) {
   KTEST_ASSIGN(uint32_t bits, opt_u32(j, where, "bits", 0));
-  if (bits > 128) return fail(fmt::format("{}.bits: {} is wider than 128", where, bits));
+  if (bits > 128) return fail(fmt::format("{}.bits: {} is wider than 128", std::string_view(where), bits));
   return bits;
 }
 
-const json* req(const json& j, const std::string& where, std::string_view key, Error& err) {
+const json* req(const json& j, const Where& where, std::string_view key, Error& err) {
   const json* f = find(j, key);
-  if (f == nullptr) err = Error(fmt::format("{}: \"{}\" missing", where, key));
+  if (f == nullptr) err = Error(fmt::format("{}: \"{}\" missing", std::string_view(where), key));
   return f;
 }
 
-Result<RenderedValue> read_struct(const json& j, const std::string& where, std::size_t depth) {
+Result<RenderedValue> read_struct(const json& j, const Where& where, std::size_t depth) {
   KTEST_ASSIGN(auto type_name, opt_str(j, where, "type_name"));
   std::vector<RenderedMember> members;
   if (const json* ms = find(j, "members")) {
-    std::string mwhere = field_path(where, "members");
+    Where mwhere = where.field("members");
     if (!ms->is_array()) return type_error(mwhere, "an array", *ms);
     members.reserve(ms->size());
     for (std::size_t i = 0; i < ms->size(); ++i) {
       const json& m = (*ms)[i];
-      std::string at = index_path(mwhere, i);
+      Where at = mwhere.index(i);
       if (!m.is_object()) return type_error(at, "an object", m);
       KTEST_ASSIGN(auto name, opt_str(m, at, "name"));
       const json* mv = find(m, "value");
-      if (mv == nullptr) return fail(fmt::format("{}: \"value\" missing", at));
-      KTEST_ASSIGN(RenderedValue value, read_value(*mv, field_path(at, "value"), depth + 1));
+      if (mv == nullptr) return fail(fmt::format("{}: \"value\" missing", std::string_view(at)));
+      KTEST_ASSIGN(RenderedValue value, read_value(*mv, at.field("value"), depth + 1));
       members.push_back(RenderedMember{name.value_or(""), std::move(value)});
     }
   }
   return make_struct(std::move(type_name), std::move(members));
 }
 
-Result<RenderedValue> read_array(const json& j, const std::string& where, std::size_t depth) {
+Result<RenderedValue> read_array(const json& j, const Where& where, std::size_t depth) {
   std::vector<RenderedValue> elements;
   if (const json* es = find(j, "elements")) {
-    std::string ewhere = field_path(where, "elements");
+    Where ewhere = where.field("elements");
     if (!es->is_array()) return type_error(ewhere, "an array", *es);
     elements.reserve(es->size());
     for (std::size_t i = 0; i < es->size(); ++i) {
-      KTEST_ASSIGN(RenderedValue e, read_value((*es)[i], index_path(ewhere, i), depth + 1));
+      KTEST_ASSIGN(RenderedValue e, read_value((*es)[i], ewhere.index(i), depth + 1));
       elements.push_back(std::move(e));
     }
   }
@@ -148,7 +165,7 @@ Result<RenderedValue> read_array(const json& j, const std::string& where, std::s
   return v;
 }
 
-Result<RenderedValue> read_kind(ValueKind kind, const json& j, const std::string& where,
+Result<RenderedValue> read_kind(ValueKind kind, const json& j, const Where& where,
                                 std::size_t depth) {
   Error err;
   switch (kind) {
@@ -156,42 +173,42 @@ Result<RenderedValue> read_kind(ValueKind kind, const json& j, const std::string
       KTEST_ASSIGN(uint32_t bits, read_bits(j, where));
       const json* f = req(j, where, "value", err);
       if (f == nullptr) return fail(err);
-      KTEST_ASSIGN(int128_t value, to_i128(*f, field_path(where, "value")));
+      KTEST_ASSIGN(int128_t value, to_i128(*f, where.field("value")));
       return make_int(bits, value);
     }
     case ValueKind::Uint: {
       KTEST_ASSIGN(uint32_t bits, read_bits(j, where));
       const json* f = req(j, where, "value", err);
       if (f == nullptr) return fail(err);
-      KTEST_ASSIGN(uint128_t value, to_u128(*f, field_path(where, "value")));
+      KTEST_ASSIGN(uint128_t value, to_u128(*f, where.field("value")));
       return make_uint(bits, value);
     }
     case ValueKind::Bool: {
       const json* f = req(j, where, "value", err);
       if (f == nullptr) return fail(err);
       if (f->is_boolean()) return make_bool(f->get<bool>());
-      KTEST_ASSIGN(uint64_t value, to_u64(*f, field_path(where, "value")));
+      KTEST_ASSIGN(uint64_t value, to_u64(*f, where.field("value")));
       return make_bool(value != 0);
     }
     case ValueKind::Char: {
       const json* f = req(j, where, "value", err);
       if (f == nullptr) return fail(err);
-      KTEST_ASSIGN(uint64_t value, to_u64(*f, field_path(where, "value")));
-      if (value > 0xff) return fail(fmt::format("{}.value: {} is not a byte", where, value));
+      KTEST_ASSIGN(uint64_t value, to_u64(*f, where.field("value")));
+      if (value > 0xff) return fail(fmt::format("{}.value: {} is not a byte", std::string_view(where), value));
       return make_char(static_cast<uint8_t>(value));
     }
     case ValueKind::Float: {
       KTEST_ASSIGN(uint32_t bits, read_bits(j, where));
       const json* f = find(j, "value");
       if (f == nullptr) return make_float(bits, std::numeric_limits<double>::quiet_NaN());
-      if (!f->is_number()) return type_error(field_path(where, "value"), "a number", *f);
+      if (!f->is_number()) return type_error(where.field("value"), "a number", *f);
       return make_float(bits, f->get<double>());
     }
     case ValueKind::Enum: {
       KTEST_ASSIGN(uint32_t bits, read_bits(j, where));
       const json* f = req(j, where, "value", err);
       if (f == nullptr) return fail(err);
-      KTEST_ASSIGN(int128_t value, to_i128(*f, field_path(where, "value")));
+      KTEST_ASSIGN(int128_t value, to_i128(*f, where.field("value")));
       KTEST_ASSIGN(auto variant, opt_str(j, where, "variant"));
       KTEST_ASSIGN(bool is_signed, opt_bool(j, where, "is_signed", false));
       return make_enum(bits, value, std::move(variant), is_signed);
@@ -205,10 +222,10 @@ Result<RenderedValue> read_kind(ValueKind kind, const json& j, const std::string
     case ValueKind::Ptr: {
       const json* f = req(j, where, "value", err);
       if (f == nullptr) return fail(err);
-      KTEST_ASSIGN(uint64_t address, to_u64(*f, field_path(where, "value")));
+      KTEST_ASSIGN(uint64_t address, to_u64(*f, where.field("value")));
       std::shared_ptr<RenderedValue> deref;
       if (const json* d = find(j, "deref")) {
-        KTEST_ASSIGN(RenderedValue target, read_value(*d, field_path(where, "deref"), depth + 1));
+        KTEST_ASSIGN(RenderedValue target, read_value(*d, where.field("deref"), depth + 1));
         deref = std::make_shared<RenderedValue>(std::move(target));
       }
       KTEST_ASSIGN(auto reason, opt_str(j, where, "deref_skipped_reason"));
@@ -225,7 +242,7 @@ Result<RenderedValue> read_kind(ValueKind kind, const json& j, const std::string
       KTEST_ASSIGN(uint64_t had, opt_u64(j, where, "had", 0));
       RenderedValue partial = make_bytes("");
       if (const json* p = find(j, "partial")) {
-        KTEST_ASSIGN(partial, read_value(*p, field_path(where, "partial"), depth + 1));
+        KTEST_ASSIGN(partial, read_value(*p, where.field("partial"), depth + 1));
       }
       return make_truncated(needed, had, std::move(partial));
     }
@@ -234,21 +251,21 @@ Result<RenderedValue> read_kind(ValueKind kind, const json& j, const std::string
       return make_unsupported(reason.value_or(""));
     }
   }
-  return fail(fmt::format("{}: unhandled kind", where));
+  return fail(fmt::format("{}: unhandled kind", std::string_view(where)));
 }
 
-Result<RenderedValue> read_value(const json& j, const std::string& where, std::size_t depth) {
+Result<RenderedValue> read_value(const json& j, const Where& where, std::size_t depth) {
   if (depth > kMaxJsonDepth) {
-    return fail(fmt::format("{}: nested deeper than {} levels", where, kMaxJsonDepth));
+    return fail(fmt::format("{}: nested deeper than {} levels", std::string_view(where), kMaxJsonDepth));
   }
   if (!j.is_object()) return type_error(where, "an object with a \"kind\"", j);
   const json* k = find(j, "kind");
-  if (k == nullptr) return fail(fmt::format("{}: \"kind\" missing", where));
+  if (k == nullptr) return fail(fmt::format("{}: \"kind\" missing", std::string_view(where)));
   if (!k->is_string()) return type_error(field_path(where, "kind"), "a string", *k);
   const auto& name = k->get_ref<const std::string&>();
   std::optional<ValueKind> kind = kind_from_name(name);
   if (!kind) {
-    return fail(fmt::format("{}.kind: unknown kind \"{}\"", where, name.substr(0, 40)), "",
+    return fail(fmt::format("{}.kind: unknown kind \"{}\"", std::string_view(where), name.substr(0, 40)), "",
                 "expected one of " + kind_list());
   }
   return read_kind(*kind, j, where, depth);
@@ -257,7 +274,9 @@ Result<RenderedValue> read_value(const json& j, const std::string& where, std::s
 }  // namespace
 
 Result<RenderedValue> value_from_json(const json& j, std::string_view where) {
-  return read_value(j, std::string(where), 0);
+  auto value = read_value(j, Where::nowhere(), 0);
+  if (value) return value;
+  return read_value(j, Where(where), 0);
 }
 
 }  // namespace ktest
