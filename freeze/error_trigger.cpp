@@ -214,7 +214,13 @@ void ErrorTrigger::poll_unfired_watch(FreezeCoordinator& coordinator, Clock::tim
 void ErrorTrigger::record_exit(int64_t kind, Clock::time_point now) {
   exits_.push_back({root_name_, layout_->exit_kind_name(kind), kind, "", "", now, false});
   pending_exit_ = exits_.size() - 1;
-  if (progress_) progress_(fmt::format("scheduler {} is exiting ({})", root_name_, exits_.back().kind));
+  if (!progress_) return;
+  // A poll can first see exit_kind when the disable has already finished:
+  // DONE says that it ended, not why (the exit info, read at the capture, does).
+  if (kind == layout_->exit_done)
+    progress_(fmt::format("scheduler {} has exited (exit_kind already reads {})", root_name_, exits_.back().kind));
+  else
+    progress_(fmt::format("scheduler {} is exiting ({})", root_name_, exits_.back().kind));
 }
 
 void ErrorTrigger::capture_polled_exit(FreezeCoordinator& coordinator, int64_t kind, Clock::time_point now,

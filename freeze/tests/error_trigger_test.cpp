@@ -470,6 +470,19 @@ TEST_CASE("ErrorTrigger: without hits, the poll captures when exit_kind reaches 
   CHECK(r.trigger->exits().size() == 1);
 }
 
+TEST_CASE("ErrorTrigger: a poll that first sees DONE says the scheduler has exited, not which exit it is") {
+  Rig r;
+  r.poll(0ms);
+  r.done("SCX_EXIT_ERROR_BPF");
+  r.poll(kRootPollInterval);
+  CHECK(any_contains(r.progress, "scheduler ktest_sched has exited (exit_kind already reads SCX_EXIT_DONE)"));
+  CHECK_FALSE(any_contains(r.progress, "is exiting"));
+  r.poll(2 * kRootPollInterval);
+  REQUIRE(r.trigger->exits().size() == 1);
+  CHECK(r.trigger->exits()[0].captured);
+  CHECK(r.trigger->exits()[0].kind == "SCX_EXIT_ERROR_BPF");  // from the exit info, at the capture
+}
+
 TEST_CASE("ErrorTrigger: a hit after the poll saw the exit first: DONE is waited for as usual") {
   Rig r;
   r.poll(0ms);
