@@ -58,7 +58,8 @@ RenderedValue DeferredRenders::render(const std::shared_ptr<const btf::Btf>& btf
   p.options.reader = nullptr;  // it would never be asked (reads_memory)
   bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
   RenderedValue placeholder;
-  placeholder.reason = kPlaceholder;
+  static const Text placeholder_reason(std::string{kPlaceholder});  // shared, not one per value
+  placeholder.reason = placeholder_reason;
   placeholder.uint_value = pending_.size();
   pending_.push_back(p);
   return placeholder;

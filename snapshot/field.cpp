@@ -22,7 +22,7 @@ std::string unavailable_reason(const RenderedValue& v) {
     case ValueKind::Truncated:
       return fmt::format("truncated at capture (needed {} bytes, had {})", v.needed, v.had);
     case ValueKind::Unsupported: return fmt::format("not decodable at capture: {}", v.reason);
-    case ValueKind::Bytes: return fmt::format("captured as raw bytes only ({})", v.hex.substr(0, 48));
+    case ValueKind::Bytes: return fmt::format("captured as raw bytes only ({})", v.hex.str().substr(0, 48));
     default: return "";
   }
 }
@@ -174,7 +174,7 @@ Result<std::string> SnapshotField::as_str() const {
   if (!ok()) return fail(*error_);
   const RenderedValue* n = follow_pointers(*node_);
   if (n->kind == ValueKind::Enum && n->variant) return *n->variant;
-  if (n->kind == ValueKind::CpuList) return n->cpus;
+  if (n->kind == ValueKind::CpuList) return n->cpus.str();
   if (n->kind == ValueKind::Array) {
     if (n->text) return *n->text;
     bool bytes = true;

@@ -160,7 +160,7 @@ bool is_zero_value(const RenderedValue& v, std::size_t depth) {
     case ValueKind::Enum: return false;  // a named state is information
     case ValueKind::Ptr: return v.uint_value == 0 && !v.deref;
     case ValueKind::CpuList: return v.cpus.empty();
-    case ValueKind::Bytes: return v.hex.find_first_not_of("0 ") == std::string::npos;
+    case ValueKind::Bytes: return v.hex.str().find_first_not_of("0 ") == std::string::npos;
     case ValueKind::Struct:
       for (const auto& m : v.members) {
         if (!is_zero_value(m.value, depth + 1)) return false;

@@ -23,7 +23,7 @@ namespace ktest {
 __extension__ typedef __int128 int128_t;
 __extension__ typedef unsigned __int128 uint128_t;
 
-enum class ValueKind {
+enum class ValueKind : uint8_t {
   Int, Uint, Bool, Char, Float, Enum, Struct, Array, CpuList, Ptr, Bytes, Truncated, Unsupported
 };
 
@@ -36,19 +36,20 @@ struct RenderedValue {
   // complete wherever the constructor's body is.
   RenderedValue() noexcept;
 
+  // Fields in an order that leaves no padding; texts that few kinds of
+  // node have are Text (8 bytes). A big report is millions of nodes.
   ValueKind kind = ValueKind::Unsupported;
-
+  bool is_signed = false;  // Enum signedness
   // Int/Uint/Float/Enum: declared width in bits.
   uint32_t bits = 0;
+  double float_value = 0.0;
   // Int, Enum (as stored), Char/Bool use uint_value.
   int128_t int_value = 0;
   // Uint, Char (the raw byte), Bool (0/1), Ptr (the address).
   uint128_t uint_value = 0;
-  double float_value = 0.0;
 
   // Enum: resolved variant name (empty optional when the value has none).
   OptionalText variant;
-  bool is_signed = false;  // Enum signedness
 
   // Struct: optional type name (section name for DATASEC) and members.
   OptionalText type_name;
@@ -61,7 +62,7 @@ struct RenderedValue {
   OptionalText text;
 
   // CpuList: range-collapsed list such as "0-2,5".
-  std::string cpus;
+  Text cpus;
 
   // Ptr: dereferenced target when it was chased, else why not (if tried).
   std::shared_ptr<RenderedValue> deref;
@@ -70,7 +71,7 @@ struct RenderedValue {
   OptionalText cast_annotation;
 
   // Bytes: lowercase space-separated hex ("0a 1b").
-  std::string hex;
+  Text hex;
 
   // Truncated: bytes needed and had; partial is what did decode.
   uint64_t needed = 0;
@@ -78,7 +79,7 @@ struct RenderedValue {
   std::shared_ptr<RenderedValue> partial;
 
   // Unsupported: why.
-  std::string reason;
+  Text reason;
 };
 
 struct RenderedMember {

@@ -250,7 +250,7 @@ TEST_CASE("floats of 2, 4, 8 and 16 bytes") {
   sixteen[15] = 0x3f;
   auto l = render(b, static_cast<uint32_t>(ld), sixteen);
   CHECK(l.kind == ValueKind::Bytes);
-  CHECK(l.hex.substr(l.hex.size() - 2) == "3f");
+  CHECK(l.hex.str().substr(l.hex.size() - 2) == "3f");
   btf__free(b);
 }
 

@@ -161,7 +161,7 @@ class TreeBuilder {
         node["v"] = cut(v.hex, kMaxHexChars);
         return;
       case ValueKind::Unsupported:
-        node["e"] = "unsupported: " + v.reason;
+        node["e"] = "unsupported: " + v.reason.str();
         return;
       case ValueKind::Truncated:
         node["e"] = fmt::format("truncated: {} of {} bytes", v.had, v.needed);
