@@ -170,7 +170,8 @@ def run_outer(work, ktest, inner):
 
 
 def guest_panicked(s):
-    return s["outcome"] == "error" and "the guest ended early (panic" in (s["error"] or "")
+    """s: an inner scenario's results, or None when it did not run."""
+    return bool(s) and s["outcome"] == "error" and "the guest ended early (panic" in (s["error"] or "")
 
 
 def main():
@@ -182,16 +183,16 @@ def main():
     ktest = stage_ktest()
     work = KEEP or tempfile.mkdtemp(prefix="ktest-nested-")
     inner, status = run_outer(work, ktest, INNER)
-    # The inner guest runs on SVM as QEMU's TCG emulates it, and once in a
-    # few lanes its kernel has died in an interrupt with nothing of ktest's
-    # running (not seen under real KVM). A scenario whose guest panicked is
-    # run once more in a fresh outer guest; the first death is printed whole
-    # (its console tail), so a panic that ktest causes still shows, and fails
-    # the lane when it comes back.
-    again = [(p, want) for p, want in INNER if guest_panicked(inner.get(os.path.basename(p)) or {"outcome": ""})]
+    # The inner guest runs on SVM as QEMU's TCG emulates it, and once in CI
+    # its kernel died in an interrupt with nothing of ktest's running. A
+    # scenario whose guest panicked is run once more in a fresh outer guest;
+    # the first death is printed whole (its console tail), so a panic that
+    # ktest causes still shows, and fails the lane when it comes back.
+    again = [(p, want) for p, want in INNER if guest_panicked(inner.get(os.path.basename(p)))]
     for path, _ in again:
-        print(f"  {os.path.basename(path)}: the inner guest panicked; run once more. The first run's error:\n      "
-              + first_error(inner[os.path.basename(path)]))
+        name = os.path.basename(path)
+        print(f"  {name}: the inner guest panicked; run once more. The first run's error:\n      "
+              + first_error(inner[name]))
     if again:
         retried, retry_status = run_outer(os.path.join(work, "again"), ktest, again)
         inner.update(retried)
