@@ -35,10 +35,11 @@ static_assert(RenderOptions{}.max_depth + 2 < kMaxJsonDepth);
 // Turns `out` into a `truncated` node and returns its (empty) partial.
 RenderedValue& truncated(RenderedValue& out, uint64_t needed, uint64_t had) {
   out.kind = ValueKind::Truncated;
-  out.needed = needed;
-  out.had = had;
-  out.partial = std::make_shared<RenderedValue>();
-  return *out.partial;
+  RenderedDetail& d = out.mutable_detail();
+  d.needed = needed;
+  d.had = had;
+  d.partial = std::make_shared<RenderedValue>();
+  return *d.partial;
 }
 
 class Renderer {

@@ -7,11 +7,13 @@
 namespace ktest::freeze {
 namespace {
 
-// A reason the renderer never gives: only placeholders carry it.
+// Placeholders are `unsupported` nodes named this; the renderer never names
+// that kind. A name, not a reason: it is shared, so marking a placeholder
+// (inside the freeze window) allocates nothing.
 constexpr std::string_view kPlaceholder = "\x01" "deferred";
 
 bool is_placeholder(const RenderedValue& v) {
-  return v.kind == ValueKind::Unsupported && v.reason == kPlaceholder;
+  return v.kind == ValueKind::Unsupported && v.type_name == kPlaceholder;
 }
 
 }  // namespace
@@ -58,8 +60,8 @@ RenderedValue DeferredRenders::render(const std::shared_ptr<const btf::Btf>& btf
   p.options.reader = nullptr;  // it would never be asked (reads_memory)
   bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
   RenderedValue placeholder;
-  static const Text placeholder_reason(std::string{kPlaceholder});  // shared, not one per value
-  placeholder.reason = placeholder_reason;
+  static const OptionalText placeholder_name(std::string{kPlaceholder});  // shared, not one per value
+  placeholder.type_name = placeholder_name;
   placeholder.uint_value = pending_.size();
   pending_.push_back(p);
   return placeholder;
@@ -84,8 +86,9 @@ void DeferredRenders::place_in(RenderedValue& value, std::size_t& placed) {
   }
   for (auto& m : value.members) place_in(m.value, placed);
   for (auto& e : value.elements) place_in(e, placed);
-  if (value.deref) place_in(*value.deref, placed);
-  if (value.partial) place_in(*value.partial, placed);
+  const RenderedDetail& d = value.detail();
+  if (d.deref) place_in(*d.deref, placed);
+  if (d.partial) place_in(*d.partial, placed);
 }
 
 void DeferredRenders::place_in(std::optional<RenderedValue>& value, std::size_t& placed) {

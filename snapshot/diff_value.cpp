@@ -94,12 +94,12 @@ std::optional<Delta> delta_of(const RenderedValue& a, const RenderedValue& b) {
 // A pointer without its rendered target (the targets are compared on their own).
 RenderedValue bare_pointer(const RenderedValue& p) {
   RenderedValue v = make_ptr(static_cast<uint64_t>(p.uint_value));
-  v.cast_annotation = p.cast_annotation;
+  if (p.detail().cast_annotation) v.mutable_detail().cast_annotation = p.detail().cast_annotation;
   return v;
 }
 
 const RenderedValue* through_truncation(const RenderedValue* v) {
-  return v->kind == ValueKind::Truncated && v->partial ? v->partial.get() : v;
+  return v->kind == ValueKind::Truncated && v->detail().partial ? v->detail().partial.get() : v;
 }
 
 std::string member_path(const std::string& path, std::string_view name) {
@@ -195,13 +195,15 @@ class TreeDiff {
   }
 
   void pointer(const RenderedValue& a, const RenderedValue& b, const std::string& path, std::size_t depth) {
-    if (a.uint_value != b.uint_value || a.cast_annotation != b.cast_annotation) {
+    const RenderedDetail& da = a.detail();
+    const RenderedDetail& db = b.detail();
+    if (a.uint_value != b.uint_value || da.cast_annotation != db.cast_annotation) {
       RenderedValue pa = bare_pointer(a), pb = bare_pointer(b);
       emit(Change::Changed, path, &pa, &pb);
-      if (a.deref && b.deref) node(a.deref.get(), b.deref.get(), path, depth + 1);
+      if (da.deref && db.deref) node(da.deref.get(), db.deref.get(), path, depth + 1);
       return;
     }
-    if (a.deref && b.deref) return node(a.deref.get(), b.deref.get(), path, depth + 1);
+    if (da.deref && db.deref) return node(da.deref.get(), db.deref.get(), path, depth + 1);
     emit(Change::Changed, path, &a, &b);  // chased on one side only, or skipped for other reasons
   }
 

@@ -22,7 +22,7 @@ bool is_padding_name(std::string_view name) {
 bool is_scalar_array(const RenderedValue& v) {
   for (const auto& e : v.elements) {
     if (e.kind == ValueKind::Struct || e.kind == ValueKind::Array ||
-        (e.kind == ValueKind::Ptr && e.deref) || e.kind == ValueKind::Truncated) {
+        (e.kind == ValueKind::Ptr && e.detail().deref) || e.kind == ValueKind::Truncated) {
       return false;
     }
   }
@@ -89,24 +89,26 @@ class TextWriter {
           elements(v, indent + 1, depth);
         }
         return;
-      case ValueKind::Ptr:
-        if (v.deref && (v.deref->kind == ValueKind::Struct || v.deref->kind == ValueKind::Array)) {
+      case ValueKind::Ptr: {
+        const RenderedDetail& d = v.detail();
+        if (d.deref && (d.deref->kind == ValueKind::Struct || d.deref->kind == ValueKind::Array)) {
           line(indent, fmt::format("{} = {} ->", label, scalar_text(v)));
-          node(*v.deref, "*" + label, indent + 1, depth + 1);
-        } else if (v.deref) {
-          line(indent, fmt::format("{} = {} -> {}", label, scalar_text(v),
-                                   render_value_inline(*v.deref)));
+          node(*d.deref, "*" + label, indent + 1, depth + 1);
+        } else if (d.deref) {
+          line(indent, fmt::format("{} = {} -> {}", label, scalar_text(v), render_value_inline(*d.deref)));
         } else {
           line(indent, fmt::format("{} = {}{}", label, scalar_text(v),
-                                   v.deref_skipped_reason
-                                       ? fmt::format(" [chase: {}]", *v.deref_skipped_reason)
-                                       : ""));
+                                   d.deref_skipped_reason ? fmt::format(" [chase: {}]", *d.deref_skipped_reason)
+                                                          : ""));
         }
         return;
-      case ValueKind::Truncated:
-        line(indent, fmt::format("{}: <truncated needed={} had={}>", label, v.needed, v.had));
-        if (v.partial) node(*v.partial, label, indent + 1, depth + 1);
+      }
+      case ValueKind::Truncated: {
+        const RenderedDetail& d = v.detail();
+        line(indent, fmt::format("{}: <truncated needed={} had={}>", label, d.needed, d.had));
+        if (d.partial) node(*d.partial, label, indent + 1, depth + 1);
         return;
+      }
       default: line(indent, fmt::format("{} = {}", label, scalar_text(v)));
     }
   }

@@ -20,9 +20,9 @@ constexpr uint128_t kI128Max = ~static_cast<uint128_t>(0) >> 1;
 std::string unavailable_reason(const RenderedValue& v) {
   switch (v.kind) {
     case ValueKind::Truncated:
-      return fmt::format("truncated at capture (needed {} bytes, had {})", v.needed, v.had);
-    case ValueKind::Unsupported: return fmt::format("not decodable at capture: {}", v.reason);
-    case ValueKind::Bytes: return fmt::format("captured as raw bytes only ({})", v.hex.str().substr(0, 48));
+      return fmt::format("truncated at capture (needed {} bytes, had {})", v.detail().needed, v.detail().had);
+    case ValueKind::Unsupported: return fmt::format("not decodable at capture: {}", v.detail().reason);
+    case ValueKind::Bytes: return fmt::format("captured as raw bytes only ({})", v.detail().hex.str().substr(0, 48));
     default: return "";
   }
 }
@@ -174,7 +174,7 @@ Result<std::string> SnapshotField::as_str() const {
   if (!ok()) return fail(*error_);
   const RenderedValue* n = follow_pointers(*node_);
   if (n->kind == ValueKind::Enum && n->variant) return *n->variant;
-  if (n->kind == ValueKind::CpuList) return n->cpus.str();
+  if (n->kind == ValueKind::CpuList) return n->detail().cpus.str();
   if (n->kind == ValueKind::Array) {
     if (n->text) return *n->text;
     bool bytes = true;

@@ -5,9 +5,9 @@
 // value_or, comparison with strings and std::nullopt, conversion both
 // ways) but is 8 bytes, not 40. The text cannot be changed in place
 // (assign a new one), so copies share it. A rendered value tree has a node
-// per scalar and every node carries five such texts, nearly always empty:
-// at 40 bytes each they were a third of a node, and a 16000-entry report is
-// hundreds of thousands of nodes.
+// per scalar and every node carries three such texts, nearly always empty
+// (a type name, an enum variant, a char array's text), and a 16000-entry
+// report is hundreds of thousands of nodes.
 #pragma once
 
 #include <atomic>

@@ -66,13 +66,13 @@ std::string at_text(std::string_view base, std::string_view path, std::size_t en
 WalkResult resolve_for_step(const RenderedValue& v, const std::string& at) {
   const RenderedValue* cur = &v;
   for (std::size_t hops = 0;; ++hops) {
-    if (cur->kind == ValueKind::Ptr && cur->deref) {
-      cur = cur->deref.get();
-    } else if (cur->kind == ValueKind::Truncated && cur->partial) {
-      cur = cur->partial.get();
+    if (cur->kind == ValueKind::Ptr && cur->detail().deref) {
+      cur = cur->detail().deref.get();
+    } else if (cur->kind == ValueKind::Truncated && cur->detail().partial) {
+      cur = cur->detail().partial.get();
     } else if (cur->kind == ValueKind::Ptr) {
       return SnapshotError::pointer_not_followed(
-          at, static_cast<uint64_t>(cur->uint_value), cur->deref_skipped_reason.value_or(""));
+          at, static_cast<uint64_t>(cur->uint_value), cur->detail().deref_skipped_reason.value_or(""));
     } else {
       return cur;
     }
@@ -118,9 +118,9 @@ std::optional<std::size_t> empty_component_position(std::string_view path) {
 
 const RenderedValue* follow_pointers(const RenderedValue& v) {
   const RenderedValue* cur = &v;
-  for (std::size_t hops = 0; hops < MAX_DEREF_CHAIN && cur->kind == ValueKind::Ptr && cur->deref;
+  for (std::size_t hops = 0; hops < MAX_DEREF_CHAIN && cur->kind == ValueKind::Ptr && cur->detail().deref;
        ++hops) {
-    cur = cur->deref.get();
+    cur = cur->detail().deref.get();
   }
   return cur;
 }

@@ -28,18 +28,18 @@ class InlineWriter {
       case ValueKind::Array: array(v, depth); break;
       case ValueKind::Ptr:
         out += scalar_text(v);
-        if (v.deref) {
+        if (v.detail().deref) {
           out += " -> ";
-          value(*v.deref, depth + 1);
-        } else if (v.deref_skipped_reason) {
-          out += fmt::format(" [chase: {}]", *v.deref_skipped_reason);
+          value(*v.detail().deref, depth + 1);
+        } else if (v.detail().deref_skipped_reason) {
+          out += fmt::format(" [chase: {}]", *v.detail().deref_skipped_reason);
         }
         break;
       case ValueKind::Truncated:
-        out += fmt::format("<truncated needed={} had={}>", v.needed, v.had);
-        if (v.partial) {
+        out += fmt::format("<truncated needed={} had={}>", v.detail().needed, v.detail().had);
+        if (v.detail().partial) {
           out += " ";
-          value(*v.partial, depth + 1);
+          value(*v.detail().partial, depth + 1);
         }
         break;
       default: out += scalar_text(v); break;
@@ -134,15 +134,15 @@ std::string scalar_text(const RenderedValue& v) {
     case ValueKind::Enum:
       return v.variant ? fmt::format("{} ({})", *v.variant, json_read::i128_text(v.int_value))
                        : json_read::i128_text(v.int_value);
-    case ValueKind::CpuList: return fmt::format("cpus={{{}}}", v.cpus);
+    case ValueKind::CpuList: return fmt::format("cpus={{{}}}", v.detail().cpus);
     case ValueKind::Ptr: {
       std::string s = fmt::format("0x{:x}", static_cast<uint64_t>(v.uint_value));
-      if (v.cast_annotation) s += fmt::format(" ({})", *v.cast_annotation);
+      if (v.detail().cast_annotation) s += fmt::format(" ({})", *v.detail().cast_annotation);
       return s;
     }
-    case ValueKind::Bytes: return fmt::format("bytes({})", v.hex);
-    case ValueKind::Unsupported: return fmt::format("<unsupported: {}>", v.reason);
-    case ValueKind::Truncated: return fmt::format("<truncated needed={} had={}>", v.needed, v.had);
+    case ValueKind::Bytes: return fmt::format("bytes({})", v.detail().hex);
+    case ValueKind::Unsupported: return fmt::format("<unsupported: {}>", v.detail().reason);
+    case ValueKind::Truncated: return fmt::format("<truncated needed={} had={}>", v.detail().needed, v.detail().had);
     case ValueKind::Struct: return "{…}";
     case ValueKind::Array: return "[…]";
   }
@@ -158,9 +158,9 @@ bool is_zero_value(const RenderedValue& v, std::size_t depth) {
     case ValueKind::Char: return v.uint_value == 0;
     case ValueKind::Float: return v.float_value == 0.0;
     case ValueKind::Enum: return false;  // a named state is information
-    case ValueKind::Ptr: return v.uint_value == 0 && !v.deref;
-    case ValueKind::CpuList: return v.cpus.empty();
-    case ValueKind::Bytes: return v.hex.str().find_first_not_of("0 ") == std::string::npos;
+    case ValueKind::Ptr: return v.uint_value == 0 && !v.detail().deref;
+    case ValueKind::CpuList: return v.detail().cpus.empty();
+    case ValueKind::Bytes: return v.detail().hex.str().find_first_not_of("0 ") == std::string::npos;
     case ValueKind::Struct:
       for (const auto& m : v.members) {
         if (!is_zero_value(m.value, depth + 1)) return false;

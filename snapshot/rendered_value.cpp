@@ -46,7 +46,7 @@ void set_enum(RenderedValue& v, uint32_t bits, int128_t value, std::optional<std
 
 void set_cpu_list(RenderedValue& v, std::string cpus) {
   v.kind = ValueKind::CpuList;
-  v.cpus = std::move(cpus);
+  v.mutable_detail().cpus = std::move(cpus);
 }
 
 void set_ptr(RenderedValue& v, uint64_t address, std::shared_ptr<RenderedValue> deref,
@@ -54,18 +54,22 @@ void set_ptr(RenderedValue& v, uint64_t address, std::shared_ptr<RenderedValue> 
   v.kind = ValueKind::Ptr;
   v.bits = 64;
   v.uint_value = address;
-  v.deref = std::move(deref);
-  v.deref_skipped_reason = std::move(deref_skipped_reason);
+  // A pointer left alone (no reader) has no detail: no allocation.
+  if (deref || deref_skipped_reason) {
+    RenderedDetail& d = v.mutable_detail();
+    d.deref = std::move(deref);
+    d.deref_skipped_reason = std::move(deref_skipped_reason);
+  }
 }
 
 void set_bytes(RenderedValue& v, std::string hex) {
   v.kind = ValueKind::Bytes;
-  v.hex = std::move(hex);
+  v.mutable_detail().hex = std::move(hex);
 }
 
 void set_unsupported(RenderedValue& v, std::string reason) {
   v.kind = ValueKind::Unsupported;
-  v.reason = std::move(reason);
+  v.mutable_detail().reason = std::move(reason);
 }
 
 RenderedValue make_int(uint32_t bits, int128_t value) {
@@ -144,9 +148,10 @@ RenderedValue make_bytes(std::string hex) {
 RenderedValue make_truncated(uint64_t needed, uint64_t had, RenderedValue partial) {
   RenderedValue v;
   v.kind = ValueKind::Truncated;
-  v.needed = needed;
-  v.had = had;
-  v.partial = std::make_shared<RenderedValue>(std::move(partial));
+  RenderedDetail& d = v.mutable_detail();
+  d.needed = needed;
+  d.had = had;
+  d.partial = std::make_shared<RenderedValue>(std::move(partial));
   return v;
 }
 
@@ -216,15 +221,21 @@ bool operator==(const RenderedValue& a, const RenderedValue& b) {
              a.is_signed == b.is_signed;
     case ValueKind::Struct: return a.type_name == b.type_name && a.members == b.members;
     case ValueKind::Array: return a.len == b.len && a.elements == b.elements && a.text == b.text;
-    case ValueKind::CpuList: return a.cpus == b.cpus;
-    case ValueKind::Ptr:
-      return a.uint_value == b.uint_value && same_ptr_target(a.deref, b.deref) &&
-             a.deref_skipped_reason == b.deref_skipped_reason &&
-             a.cast_annotation == b.cast_annotation;
-    case ValueKind::Bytes: return a.hex == b.hex;
-    case ValueKind::Truncated:
-      return a.needed == b.needed && a.had == b.had && same_ptr_target(a.partial, b.partial);
-    case ValueKind::Unsupported: return a.reason == b.reason;
+    case ValueKind::CpuList: return a.detail().cpus == b.detail().cpus;
+    case ValueKind::Ptr: {
+      const RenderedDetail& da = a.detail();
+      const RenderedDetail& db = b.detail();
+      return a.uint_value == b.uint_value && same_ptr_target(da.deref, db.deref) &&
+             da.deref_skipped_reason == db.deref_skipped_reason &&
+             da.cast_annotation == db.cast_annotation;
+    }
+    case ValueKind::Bytes: return a.detail().hex == b.detail().hex;
+    case ValueKind::Truncated: {
+      const RenderedDetail& da = a.detail();
+      const RenderedDetail& db = b.detail();
+      return da.needed == db.needed && da.had == db.had && same_ptr_target(da.partial, db.partial);
+    }
+    case ValueKind::Unsupported: return a.detail().reason == b.detail().reason;
   }
   return false;
 }

@@ -28,39 +28,12 @@ enum class ValueKind : uint8_t {
 };
 
 struct RenderedMember;
+struct RenderedValue;
 
-struct RenderedValue {
-  // User-provided: value-initialization (vector::resize, emplace_back())
-  // then runs only the initializers below instead of first zeroing all of
-  // the node's bytes. Defined below RenderedMember: clang needs that type
-  // complete wherever the constructor's body is.
-  RenderedValue() noexcept;
-
-  // Fields in an order that leaves no padding; texts that few kinds of
-  // node have are Text (8 bytes). A big report is millions of nodes.
-  ValueKind kind = ValueKind::Unsupported;
-  bool is_signed = false;  // Enum signedness
-  // Int/Uint/Float/Enum: declared width in bits.
-  uint32_t bits = 0;
-  double float_value = 0.0;
-  // Int, Enum (as stored), Char/Bool use uint_value.
-  int128_t int_value = 0;
-  // Uint, Char (the raw byte), Bool (0/1), Ptr (the address).
-  uint128_t uint_value = 0;
-
-  // Enum: resolved variant name (empty optional when the value has none).
-  OptionalText variant;
-
-  // Struct: optional type name (section name for DATASEC) and members.
-  OptionalText type_name;
-  std::vector<RenderedMember> members;
-
-  // Array: true length (may exceed elements.size() when capped at 4096).
-  uint64_t len = 0;
-  std::vector<RenderedValue> elements;
-  // Char arrays also keep their text (up to the first NUL) for as_str().
-  OptionalText text;
-
+// What only the rarer kinds of node have (Ptr, Truncated, Bytes, CpuList,
+// Unsupported). A node keeps it behind one pointer, made when first written:
+// a big report is millions of nodes, nearly all scalars, structs and arrays.
+struct RenderedDetail {
   // CpuList: range-collapsed list such as "0-2,5".
   Text cpus;
 
@@ -82,6 +55,79 @@ struct RenderedValue {
   Text reason;
 };
 
+// A RenderedDetail owned by one node: null until written, copied with it.
+class DetailBox {
+ public:
+  DetailBox() noexcept = default;
+  DetailBox(const DetailBox& other)
+      : held_(other.held_ ? std::make_unique<RenderedDetail>(*other.held_) : nullptr) {}
+  DetailBox(DetailBox&&) noexcept = default;
+  DetailBox& operator=(const DetailBox& other) {
+    if (this != &other) held_ = other.held_ ? std::make_unique<RenderedDetail>(*other.held_) : nullptr;
+    return *this;
+  }
+  DetailBox& operator=(DetailBox&&) noexcept = default;
+  ~DetailBox() = default;
+
+  const RenderedDetail& get() const noexcept { return held_ ? *held_ : none(); }
+  RenderedDetail& made() {
+    if (!held_) held_ = std::make_unique<RenderedDetail>();
+    return *held_;
+  }
+
+ private:
+  static const RenderedDetail& none() noexcept {
+    static const RenderedDetail empty;
+    return empty;
+  }
+  std::unique_ptr<RenderedDetail> held_;
+};
+
+struct RenderedValue {
+  // User-provided: value-initialization (vector::resize, emplace_back())
+  // then runs only the initializers below instead of first zeroing all of
+  // the node's bytes. Defined below RenderedMember: clang needs that type
+  // complete wherever the constructor's body is.
+  RenderedValue() noexcept;
+
+  // 112 bytes, in an order that leaves no padding: fields for the common
+  // kinds inline, the rest in detail(). A big report is millions of nodes.
+  ValueKind kind = ValueKind::Unsupported;
+  bool is_signed = false;  // Enum signedness
+  // Int/Uint/Float/Enum: declared width in bits.
+  uint32_t bits = 0;
+
+  // Array: true length (may exceed elements.size() when capped at 4096).
+  uint64_t len = 0;
+
+  // The scalar, by kind: no node has more than one (operator== and every
+  // reader go by kind).
+  union {
+    int128_t int_value = 0;  // Int, Enum (as stored)
+    uint128_t uint_value;    // Uint, Char (the raw byte), Bool (0/1), Ptr (the address)
+    double float_value;      // Float
+  };
+
+  // Enum: resolved variant name (empty optional when the value has none).
+  OptionalText variant;
+
+  // Struct: optional type name (section name for DATASEC) and members.
+  OptionalText type_name;
+  std::vector<RenderedMember> members;
+
+  // Array: the elements kept; char arrays also keep their text (up to the
+  // first NUL) for as_str().
+  std::vector<RenderedValue> elements;
+  OptionalText text;
+
+  // Ptr, Truncated, Bytes, CpuList, Unsupported: see RenderedDetail.
+  const RenderedDetail& detail() const noexcept { return detail_.get(); }
+  RenderedDetail& mutable_detail() { return detail_.made(); }
+
+ private:
+  DetailBox detail_;
+};
+
 struct RenderedMember {
   RenderedMember() noexcept {}  // see RenderedValue()
   RenderedMember(std::string member_name, RenderedValue member_value)
@@ -92,6 +138,8 @@ struct RenderedMember {
 };
 
 inline RenderedValue::RenderedValue() noexcept {}
+
+static_assert(sizeof(RenderedValue) <= 112, "a node's size multiplies by millions: keep rare parts in RenderedDetail");
 
 // Constructors for the producer side (btf/ and tests).
 RenderedValue make_int(uint32_t bits, int128_t value);

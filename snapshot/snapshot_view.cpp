@@ -17,7 +17,7 @@ constexpr std::string_view kSections[] = {".bss", ".data", ".rodata"};
 const RenderedValue* section_struct(const MapDump& m) {
   if (!m.value) return nullptr;
   const RenderedValue* v = &*m.value;
-  if (v->kind == ValueKind::Truncated && v->partial) v = v->partial.get();
+  if (v->kind == ValueKind::Truncated && v->detail().partial) v = v->detail().partial.get();
   return v->kind == ValueKind::Struct ? v : nullptr;
 }
 

@@ -54,20 +54,24 @@ json value_to_json(const RenderedValue& v) {
       if (v.text) j["text"] = *v.text;
       break;
     }
-    case ValueKind::CpuList: j["cpus"] = v.cpus; break;
-    case ValueKind::Ptr:
+    case ValueKind::CpuList: j["cpus"] = v.detail().cpus; break;
+    case ValueKind::Ptr: {
+      const RenderedDetail& d = v.detail();
       j["value"] = u128_json(v.uint_value);
-      if (v.deref) j["deref"] = value_to_json(*v.deref);
-      if (v.deref_skipped_reason) j["deref_skipped_reason"] = *v.deref_skipped_reason;
-      if (v.cast_annotation) j["cast_annotation"] = *v.cast_annotation;
+      if (d.deref) j["deref"] = value_to_json(*d.deref);
+      if (d.deref_skipped_reason) j["deref_skipped_reason"] = *d.deref_skipped_reason;
+      if (d.cast_annotation) j["cast_annotation"] = *d.cast_annotation;
       break;
-    case ValueKind::Bytes: j["hex"] = v.hex; break;
-    case ValueKind::Truncated:
-      j["needed"] = v.needed;
-      j["had"] = v.had;
-      j["partial"] = v.partial ? value_to_json(*v.partial) : json(nullptr);
+    }
+    case ValueKind::Bytes: j["hex"] = v.detail().hex; break;
+    case ValueKind::Truncated: {
+      const RenderedDetail& d = v.detail();
+      j["needed"] = d.needed;
+      j["had"] = d.had;
+      j["partial"] = d.partial ? value_to_json(*d.partial) : json(nullptr);
       break;
-    case ValueKind::Unsupported: j["reason"] = v.reason; break;
+    }
+    case ValueKind::Unsupported: j["reason"] = v.detail().reason; break;
   }
   return j;
 }
@@ -230,7 +234,8 @@ Result<RenderedValue> read_kind(ValueKind kind, const json& j, const Where& wher
       }
       KTEST_ASSIGN(auto reason, opt_str(j, where, "deref_skipped_reason"));
       RenderedValue v = make_ptr(address, std::move(deref), std::move(reason));
-      KTEST_ASSIGN(v.cast_annotation, opt_str(j, where, "cast_annotation"));
+      KTEST_ASSIGN(auto annotation, opt_str(j, where, "cast_annotation"));
+      if (annotation) v.mutable_detail().cast_annotation = std::move(annotation);
       return v;
     }
     case ValueKind::Bytes: {

@@ -282,7 +282,7 @@ void compare_cpus(const RenderedValue& ours, const Node& theirs, const std::stri
     for (int k = 0; k < 8; ++k) bitmap.push_back(static_cast<uint8_t>(w >> (8 * k)));
   }
   const std::string expect = cpu_list_from_bitmap(bitmap);
-  if (expect != ours.cpus) out.mismatches.push_back(path + ": cpus " + ours.cpus.str() + " vs " + expect);
+  if (expect != ours.detail().cpus) out.mismatches.push_back(path + ": cpus " + ours.detail().cpus.str() + " vs " + expect);
 }
 
 // Shared scalar check: `text` is a number, a hex string, or an enum name.

@@ -123,8 +123,8 @@ TEST_CASE("pointers keep the address; floats; typedef chains with const/volatile
   auto p = render_image("list_node", testing::list_node_image(fixture()));
   CHECK(member(p, "next").kind == ValueKind::Ptr);
   CHECK(member(p, "next").uint_value == 0xffff888012345000ULL);
-  CHECK(member(p, "next").deref == nullptr);
-  CHECK_FALSE(member(p, "next").deref_skipped_reason.has_value());
+  CHECK(member(p, "next").detail().deref == nullptr);
+  CHECK_FALSE(member(p, "next").detail().deref_skipped_reason.has_value());
   auto f = render_image("floats", testing::floats_image(fixture()));
   CHECK(member(f, "f").float_value == 1.5);
   CHECK(member(f, "f").bits == 32);
@@ -137,10 +137,10 @@ TEST_CASE("pointers keep the address; floats; typedef chains with const/volatile
 TEST_CASE("cpumask-like structs render as cpu lists") {
   auto v = render_image("mask_holder", testing::mask_holder_image(fixture()));
   CHECK(member(v, "mask").kind == ValueKind::CpuList);
-  CHECK(member(v, "mask").cpus == "0-2,5,64");
+  CHECK(member(v, "mask").detail().cpus == "0-2,5,64");
   CHECK(member(v, "nr").uint_value == 5);
   CHECK(member(v, "arena_mask").kind == ValueKind::CpuList);
-  CHECK(member(v, "arena_mask").cpus == "3,127");
+  CHECK(member(v, "arena_mask").detail().cpus == "3,127");
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{}) == "");
   CHECK(cpu_list_from_bitmap(std::vector<uint8_t>{0xff, 0x01}) == "0-8");
 }
@@ -210,9 +210,9 @@ TEST_CASE("per-CPU values use a stride of round_up(size, 8)") {
   REQUIRE(values.size() == 4);
   CHECK(member(values[1], "events").uint_value == 11);
   CHECK(values[2].kind == ValueKind::Truncated);   // 10 of 12 bytes
-  CHECK(values[2].had == 10);
+  CHECK(values[2].detail().had == 10);
   CHECK(values[3].kind == ValueKind::Truncated);   // nothing left
-  CHECK(values[3].had == 0);
+  CHECK(values[3].detail().had == 0);
 }
 
 TEST_CASE("short input is truncated with what did decode") {
@@ -221,22 +221,22 @@ TEST_CASE("short input is truncated with what did decode") {
   const uint32_t id = type_id(btf, "sched_ctx");
   auto v = render(btf, id, std::span(img.bytes).first(20));
   REQUIRE(v.kind == ValueKind::Truncated);
-  CHECK(v.needed == img.bytes.size());
-  CHECK(v.had == 20);
-  REQUIRE(v.partial);
-  CHECK(member(*v.partial, "vtime").uint_value == 123456789012ULL);
-  CHECK(member(*v.partial, "weight").uint_value == 100);
-  CHECK(v.partial->members.size() == 3);  // last_cpu (20..24) does not fit
+  CHECK(v.detail().needed == img.bytes.size());
+  CHECK(v.detail().had == 20);
+  REQUIRE(v.detail().partial);
+  CHECK(member(*v.detail().partial, "vtime").uint_value == 123456789012ULL);
+  CHECK(member(*v.detail().partial, "weight").uint_value == 100);
+  CHECK(v.detail().partial->members.size() == 3);  // last_cpu (20..24) does not fit
   const auto arrays = testing::arrays_image(btf);
   auto arr = render(btf, type_id(btf, "arrays"), std::span(arrays.bytes).first(10));
   REQUIRE(arr.kind == ValueKind::Truncated);
-  const auto& grid = member(*arr.partial, "grid");
+  const auto& grid = member(*arr.detail().partial, "grid");
   REQUIRE(grid.kind == ValueKind::Truncated);
-  CHECK(grid.partial->elements.size() == 0);  // no whole int[3] row fits in 10 bytes
+  CHECK(grid.detail().partial->elements.size() == 0);  // no whole int[3] row fits in 10 bytes
   auto scalar = render(btf, type_id(btf, "u64"), std::vector<uint8_t>{1, 2, 3});
   REQUIRE(scalar.kind == ValueKind::Truncated);
-  CHECK(scalar.partial->kind == ValueKind::Bytes);
-  CHECK(scalar.partial->hex == "01 02 03");
+  CHECK(scalar.detail().partial->kind == ValueKind::Bytes);
+  CHECK(scalar.detail().partial->detail().hex == "01 02 03");
 }
 
 TEST_CASE("floats of 2, 4, 8 and 16 bytes") {
@@ -250,7 +250,7 @@ TEST_CASE("floats of 2, 4, 8 and 16 bytes") {
   sixteen[15] = 0x3f;
   auto l = render(b, static_cast<uint32_t>(ld), sixteen);
   CHECK(l.kind == ValueKind::Bytes);
-  CHECK(l.hex.str().substr(l.hex.size() - 2) == "3f");
+  CHECK(l.detail().hex.str().substr(l.detail().hex.size() - 2) == "3f");
   btf__free(b);
 }
 
@@ -269,8 +269,8 @@ TEST_CASE("type_tag and decl_tag are peeled") {
   opts.reader = &reader;
   auto v = render_image("typedef_chain", img, opts);
   CHECK(member(v, "hot").int_value == 99);
-  REQUIRE(member(v, "user_ptr").deref);
-  CHECK(member(v, "user_ptr").deref->int_value == 5);
+  REQUIRE(member(v, "user_ptr").detail().deref);
+  CHECK(member(v, "user_ptr").detail().deref->int_value == 5);
   bool saw_type_tag = false;
   for (uint32_t id = 1; id < btf.type_count(); ++id) {
     const struct btf_type* t = btf__type_by_id(btf.get(), id);

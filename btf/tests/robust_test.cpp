@@ -26,20 +26,20 @@ std::size_t walk(const RenderedValue& v) {
   std::size_t n = 1;
   for (const auto& m : v.members) n += walk(m.value);
   for (const auto& e : v.elements) n += walk(e);
-  if (v.partial) n += walk(*v.partial);
-  if (v.deref) n += walk(*v.deref);
+  if (v.detail().partial) n += walk(*v.detail().partial);
+  if (v.detail().deref) n += walk(*v.detail().deref);
   return n;
 }
 
 bool mentions(const RenderedValue& v, const std::string& needle) {
-  if (v.reason.str().find(needle) != std::string::npos) return true;
+  if (v.detail().reason.str().find(needle) != std::string::npos) return true;
   for (const auto& m : v.members) {
     if (mentions(m.value, needle)) return true;
   }
   for (const auto& e : v.elements) {
     if (mentions(e, needle)) return true;
   }
-  return v.partial && mentions(*v.partial, needle);
+  return v.detail().partial && mentions(*v.detail().partial, needle);
 }
 
 TEST_CASE("every prefix of every fixture value renders to truncated") {
@@ -52,8 +52,8 @@ TEST_CASE("every prefix of every fixture value renders to truncated") {
       std::vector<uint8_t> prefix(img.bytes.begin(), img.bytes.begin() + static_cast<long>(len));
       auto v = render(btf, id, prefix);
       CHECK_MESSAGE(v.kind == ValueKind::Truncated, image.type << " prefix " << len);
-      CHECK(v.had == len);
-      CHECK(v.needed == img.bytes.size());
+      CHECK(v.detail().had == len);
+      CHECK(v.detail().needed == img.bytes.size());
       CHECK(walk(v) >= 1);
     }
     CHECK(render(btf, id, img.bytes).kind != ValueKind::Truncated);
@@ -106,7 +106,7 @@ TEST_CASE("corrupt BTF: modifier loops, bad ids, giant arrays, deep nesting") {
     CHECK(walk(v) >= 1);
   }
   CHECK(render(b, static_cast<uint32_t>(a), bytes).kind == ValueKind::Unsupported);
-  CHECK(render(b, static_cast<uint32_t>(a), bytes).reason.str().find("loop") != std::string::npos);
+  CHECK(render(b, static_cast<uint32_t>(a), bytes).detail().reason.str().find("loop") != std::string::npos);
   CHECK(render(b, static_cast<uint32_t>(outer), bytes).kind == ValueKind::Unsupported);
   CHECK(render(b, 99999, bytes).kind == ValueKind::Unsupported);
   auto bad = render(b, static_cast<uint32_t>(s), bytes);
@@ -253,21 +253,21 @@ TEST_CASE("pointer deref through a reader: chains, cycles, nulls, holes, depth")
   auto v = render(btf, id, root.bytes, opts);
   REQUIRE(v.kind == ValueKind::Struct);
   const RenderedValue& p1 = v.members.at(0).value;
-  REQUIRE(p1.deref);
-  CHECK(p1.deref->members.back().value.uint_value == 1);
-  CHECK(p1.deref->members.at(1).value.deref->int_value == 42);
-  const RenderedValue& p2 = p1.deref->members.at(0).value;
-  REQUIRE(p2.deref);
-  const RenderedValue& p3 = p2.deref->members.at(0).value;  // back to 0x1000: cycle
-  CHECK(p3.deref == nullptr);
-  REQUIRE(p3.deref_skipped_reason);
-  CHECK(p3.deref_skipped_reason->find("cycle") != std::string::npos);
-  CHECK(p2.deref->members.at(1).value.deref_skipped_reason->find("read failed") != std::string::npos);
-  CHECK(v.members.at(1).value.deref_skipped_reason == "null pointer");
-  CHECK(v.members.at(2).value.deref_skipped_reason->find("void") != std::string::npos);
+  REQUIRE(p1.detail().deref);
+  CHECK(p1.detail().deref->members.back().value.uint_value == 1);
+  CHECK(p1.detail().deref->members.at(1).value.detail().deref->int_value == 42);
+  const RenderedValue& p2 = p1.detail().deref->members.at(0).value;
+  REQUIRE(p2.detail().deref);
+  const RenderedValue& p3 = p2.detail().deref->members.at(0).value;  // back to 0x1000: cycle
+  CHECK(p3.detail().deref == nullptr);
+  REQUIRE(p3.detail().deref_skipped_reason);
+  CHECK(p3.detail().deref_skipped_reason->find("cycle") != std::string::npos);
+  CHECK(p2.detail().deref->members.at(1).value.detail().deref_skipped_reason->find("read failed") != std::string::npos);
+  CHECK(v.members.at(1).value.detail().deref_skipped_reason == "null pointer");
+  CHECK(v.members.at(2).value.detail().deref_skipped_reason->find("void") != std::string::npos);
   opts.max_deref_depth = 1;
   auto shallow = render(btf, id, root.bytes, opts);
-  CHECK(shallow.members.at(0).value.deref->members.at(0).value.deref_skipped_reason->find("depth") !=
+  CHECK(shallow.members.at(0).value.detail().deref->members.at(0).value.detail().deref_skipped_reason->find("depth") !=
         std::string::npos);
   CHECK(mem.reads < 20);
 }
@@ -310,7 +310,7 @@ TEST_CASE("value depth: a value max_depth levels deep renders whole; one level m
   CHECK(member_depth(cut, kMaxDepth).kind == ValueKind::Struct);  // kept down to the limit
   const RenderedValue& below = member_depth(cut, kMaxDepth + 1);
   CHECK(below.kind == ValueKind::Unsupported);
-  CHECK(below.reason == "nesting deeper than 64 levels");
+  CHECK(below.detail().reason == "nesting deeper than 64 levels");
   btf__free(past);
 }
 
@@ -338,14 +338,14 @@ TEST_CASE("pointer depth: max_deref_depth pointers are followed; the next one is
   const RenderedValue* at = &v;
   for (uint32_t followed = 1; followed <= options.max_deref_depth; ++followed) {
     const RenderedValue& next = at->members.at(1).value;
-    REQUIRE(next.deref);
-    CHECK(next.deref->members.at(0).value.int_value == followed);
-    at = next.deref.get();
+    REQUIRE(next.detail().deref);
+    CHECK(next.detail().deref->members.at(0).value.int_value == followed);
+    at = next.detail().deref.get();
   }
   const RenderedValue& not_followed = at->members.at(1).value;
   CHECK(not_followed.kind == ValueKind::Ptr);
-  CHECK(not_followed.deref == nullptr);
-  CHECK(not_followed.deref_skipped_reason == "pointer depth limit 2 reached");
+  CHECK(not_followed.detail().deref == nullptr);
+  CHECK(not_followed.detail().deref_skipped_reason == "pointer depth limit 2 reached");
   CHECK(mem.reads == 2);
   btf__free(b);
 }

@@ -140,6 +140,7 @@ class TreeBuilder {
 
   // A value's text, number, type and children onto `node`.
   void fill(Json& node, const RenderedValue& v, std::size_t depth) {
+    const RenderedDetail& d = v.detail();
     if (depth > limits_.max_depth) {
       node["e"] = fmt::format("nested deeper than {} levels: not shown", limits_.max_depth);
       return;
@@ -155,17 +156,17 @@ class TreeBuilder {
         if (auto x = plotted(v)) node["x"] = *x;
         return;
       case ValueKind::CpuList:
-        node["v"] = v.cpus;
+        node["v"] = d.cpus;
         return;
       case ValueKind::Bytes:
-        node["v"] = cut(v.hex, kMaxHexChars);
+        node["v"] = cut(d.hex, kMaxHexChars);
         return;
       case ValueKind::Unsupported:
-        node["e"] = "unsupported: " + v.reason.str();
+        node["e"] = "unsupported: " + d.reason.str();
         return;
       case ValueKind::Truncated:
-        node["e"] = fmt::format("truncated: {} of {} bytes", v.had, v.needed);
-        if (v.partial) fill(node, *v.partial, depth);
+        node["e"] = fmt::format("truncated: {} of {} bytes", d.had, d.needed);
+        if (d.partial) fill(node, *d.partial, depth);
         return;
       case ValueKind::Struct:
         if (v.type_name) node["t"] = *v.type_name;
@@ -177,9 +178,9 @@ class TreeBuilder {
         return fill_array(node, v, depth);
       case ValueKind::Ptr:
         node["v"] = fmt::format("{:#x}{}", static_cast<uint64_t>(v.uint_value),
-                                v.cast_annotation ? " (" + *v.cast_annotation + ")" : "");
-        if (v.deref_skipped_reason) node["e"] = "not followed: " + *v.deref_skipped_reason;
-        if (v.deref) add(node, value_node("*", *v.deref, depth + 1));
+                                d.cast_annotation ? " (" + *d.cast_annotation + ")" : "");
+        if (d.deref_skipped_reason) node["e"] = "not followed: " + *d.deref_skipped_reason;
+        if (d.deref) add(node, value_node("*", *d.deref, depth + 1));
         return;
     }
   }

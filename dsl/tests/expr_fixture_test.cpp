@@ -28,8 +28,8 @@ NamedReport load_one(const std::string& file) {
 const RenderedValue& member(const RenderedValue& v, const std::string& name) {
   const RenderedValue* s = &v;
   if (s->kind == ValueKind::Ptr) {
-    REQUIRE(s->deref != nullptr);
-    s = s->deref.get();
+    REQUIRE(s->detail().deref != nullptr);
+    s = s->detail().deref.get();
   }
   REQUIRE(s->kind == ValueKind::Struct);
   for (const auto& m : s->members)
@@ -88,7 +88,7 @@ TEST_CASE("a failing path on the fixture prints the alternatives") {
   NamedReport basic = load_one("scx_basic.json");
   std::vector<std::string> expected;
   const MapEntry& first = map_of(basic.report, "scx_per_task").entries.at(0);
-  const RenderedValue& sched_ctx = *member(*first.value, "ctx").deref;
+  const RenderedValue& sched_ctx = *member(*first.value, "ctx").detail().deref;
   for (const auto& m : sched_ctx.members) expected.push_back(m.name);
 
   EvalContext ctx = EvalContext::from_reports({basic});

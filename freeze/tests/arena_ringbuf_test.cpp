@@ -267,11 +267,11 @@ TEST_CASE("ArenaPointerReader: __arena pointers are followed when rendering, thr
   RenderedValue v = btf::render(*btf, 2, *bytes, options);
   REQUIRE(v.kind == ValueKind::Struct);
   const RenderedValue& next = v.members[1].value;
-  REQUIRE(next.deref);
-  CHECK(next.deref->members[0].value.int_value == 9);
-  const RenderedValue& next2 = next.deref->members[1].value;
-  REQUIRE(next2.deref);
-  CHECK(next2.deref->members[0].value.int_value == 11);
+  REQUIRE(next.detail().deref);
+  CHECK(next.detail().deref->members[0].value.int_value == 9);
+  const RenderedValue& next2 = next.detail().deref->members[1].value;
+  REQUIRE(next2.detail().deref);
+  CHECK(next2.detail().deref->members[0].value.int_value == 11);
   CHECK(loads == 1);
 
   // Kernel addresses go straight to the kernel; pages not present fail.

@@ -60,7 +60,7 @@ NamedReport tasks_changed() {
   tasks.entries.erase(tasks.entries.begin() + 2);  // key 1
   tasks.entries.push_back(added);
   member(*tasks.entries[0].value, "last_ran") = make_uint(64, 7000);
-  RenderedValue& ctx = *member(*tasks.entries[0].value, "ctx").deref;
+  RenderedValue& ctx = *member(*tasks.entries[0].value, "ctx").detail().deref;
   member(member(ctx, "weight"), "value") = make_uint(64, 150);
   return nr;
 }

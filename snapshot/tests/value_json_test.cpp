@@ -55,7 +55,7 @@ TEST_CASE("every kind round-trips through JSON") {
       make_unsupported("func proto"),
   };
   RenderedValue annotated = make_ptr(0x2000, inner);
-  annotated.cast_annotation = "cast→arena";
+  annotated.mutable_detail().cast_annotation = "cast→arena";
   values.push_back(annotated);
   RenderedValue text = make_array(4, {make_char('h'), make_char('i'), make_char(0), make_char(0)});
   text.text = "hi";
@@ -72,6 +72,19 @@ TEST_CASE("equality compares kind-relevant fields") {
   CHECK_FALSE(make_uint(32, 1) == make_int(32, 1));
   CHECK(make_float(64, std::nan("")) == make_float(64, std::nan("")));
   CHECK_FALSE(make_ptr(1, nullptr) == make_ptr(1, std::make_shared<RenderedValue>(make_bool(true))));
+}
+
+TEST_CASE("a copied node owns its own detail; a pointer left alone has none") {
+  RenderedValue cut = make_truncated(16, 4, make_bytes("01 02 03 04"));
+  RenderedValue copy = cut;
+  CHECK(copy == cut);
+  copy.mutable_detail().had = 5;
+  CHECK(cut.detail().had == 4);
+  CHECK_FALSE(copy == cut);
+  // An absent detail reads as empty, and compares like one.
+  CHECK(&make_ptr(7).detail() == &make_uint(8, 1).detail());
+  CHECK(make_ptr(7) == make_ptr(7));
+  CHECK_FALSE(make_ptr(7) == make_ptr(7, nullptr, "null pointer"));
 }
 
 TEST_CASE("128-bit integers: number when they fit 64 bits, else a decimal string") {
