@@ -254,12 +254,20 @@ class Renderer {
     arr.elements.resize(keep);
     // Every element has the same depth and plan: checked and found once.
     const TypePlan* elem = inner <= opt_.max_depth ? plans_.find(p.elem_type) : nullptr;
-    for (uint64_t i = 0; i < keep; ++i) {
-      const Bytes elem_bytes = bytes.subspan(i * p.elem_size, p.elem_size);
-      if (elem != nullptr) {
-        planned(arr.elements[i], *elem, elem_bytes, inner);
-      } else {
-        value(arr.elements[i], p.elem_type, elem_bytes, inner);
+    if (elem != nullptr && elem->kind == PlanKind::Int) {
+      // Arrays of ints and chars (comm[], counters[]) are the common case:
+      // each element rendered inline in this loop, with no dispatch.
+      for (uint64_t i = 0; i < keep; ++i) {
+        integer(arr.elements[i], *elem, bytes.subspan(i * p.elem_size, p.elem_size));
+      }
+    } else {
+      for (uint64_t i = 0; i < keep; ++i) {
+        const Bytes elem_bytes = bytes.subspan(i * p.elem_size, p.elem_size);
+        if (elem != nullptr) {
+          planned(arr.elements[i], *elem, elem_bytes, inner);
+        } else {
+          value(arr.elements[i], p.elem_type, elem_bytes, inner);
+        }
       }
     }
     if (p.char_elems) arr.text = text_until_nul(bytes.first(std::min<uint64_t>(bytes.size(), total)));

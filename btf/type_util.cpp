@@ -177,10 +177,12 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
   if (std::all_of(bytes.data(), bytes.data() + n, [](uint8_t c) { return c < 0x80; })) {
     return std::string(reinterpret_cast<const char*>(bytes.data()), n);
   }
-  std::string out;
-  out.reserve(3 * n);  // at most one U+FFFD (3 bytes) per byte
+  // At most one U+FFFD (3 bytes) per byte: sized once, written through a
+  // pointer (uninitialised char arrays are common, and this runs per node).
+  std::string out(3 * n, '\0');
+  char* w = out.data();
   std::size_t i = 0;
-  while (i < n && bytes[i] != 0) {
+  while (i < n) {
     const uint8_t c = bytes[i];
     std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
     bool ok = len != 0 && i + len <= n;
@@ -189,13 +191,16 @@ std::string text_until_nul(std::span<const uint8_t> bytes) {
     if (ok && len == 3) ok = !(c == 0xe0 && bytes[i + 1] < 0xa0) && !(c == 0xed && bytes[i + 1] >= 0xa0);
     if (ok && len == 4) ok = !(c == 0xf0 && bytes[i + 1] < 0x90) && c <= 0xf4 && !(c == 0xf4 && bytes[i + 1] >= 0x90);
     if (!ok) {
-      out.append("\xef\xbf\xbd", 3);
+      std::memcpy(w, "\xef\xbf\xbd", 3);
+      w += 3;
       ++i;
       continue;
     }
-    out.append(reinterpret_cast<const char*>(bytes.data() + i), len);
+    std::memcpy(w, bytes.data() + i, len);
+    w += len;
     i += len;
   }
+  out.resize(static_cast<std::size_t>(w - out.data()));
   return out;
 }
 

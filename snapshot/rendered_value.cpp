@@ -5,36 +5,6 @@
 
 namespace ktest {
 
-void set_int(RenderedValue& v, uint32_t bits, int128_t value) {
-  v.kind = ValueKind::Int;
-  v.bits = bits;
-  v.int_value = value;
-}
-
-void set_uint(RenderedValue& v, uint32_t bits, uint128_t value) {
-  v.kind = ValueKind::Uint;
-  v.bits = bits;
-  v.uint_value = value;
-}
-
-void set_bool(RenderedValue& v, bool value) {
-  v.kind = ValueKind::Bool;
-  v.bits = 8;
-  v.uint_value = value ? 1 : 0;
-}
-
-void set_char(RenderedValue& v, uint8_t value) {
-  v.kind = ValueKind::Char;
-  v.bits = 8;
-  v.uint_value = value;
-}
-
-void set_float(RenderedValue& v, uint32_t bits, double value) {
-  v.kind = ValueKind::Float;
-  v.bits = bits;
-  v.float_value = value;
-}
-
 void set_enum(RenderedValue& v, uint32_t bits, int128_t value, std::optional<std::string> variant,
               bool is_signed) {
   v.kind = ValueKind::Enum;

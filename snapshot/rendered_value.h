@@ -161,11 +161,32 @@ RenderedValue make_unsupported(std::string reason);
 
 // The same in place, on a default-constructed value: a producer filling a
 // tree node where it lies (btf/'s renderer) needs no temporary to move in.
-void set_int(RenderedValue& v, uint32_t bits, int128_t value);
-void set_uint(RenderedValue& v, uint32_t bits, uint128_t value);
-void set_bool(RenderedValue& v, bool value);
-void set_char(RenderedValue& v, uint8_t value);
-void set_float(RenderedValue& v, uint32_t bits, double value);
+// The scalar ones are inline: the renderer calls them once per leaf.
+inline void set_int(RenderedValue& v, uint32_t bits, int128_t value) {
+  v.kind = ValueKind::Int;
+  v.bits = bits;
+  v.int_value = value;
+}
+inline void set_uint(RenderedValue& v, uint32_t bits, uint128_t value) {
+  v.kind = ValueKind::Uint;
+  v.bits = bits;
+  v.uint_value = value;
+}
+inline void set_bool(RenderedValue& v, bool value) {
+  v.kind = ValueKind::Bool;
+  v.bits = 8;
+  v.uint_value = value ? 1 : 0;
+}
+inline void set_char(RenderedValue& v, uint8_t value) {
+  v.kind = ValueKind::Char;
+  v.bits = 8;
+  v.uint_value = value;
+}
+inline void set_float(RenderedValue& v, uint32_t bits, double value) {
+  v.kind = ValueKind::Float;
+  v.bits = bits;
+  v.float_value = value;
+}
 void set_enum(RenderedValue& v, uint32_t bits, int128_t value, std::optional<std::string> variant,
               bool is_signed);
 void set_cpu_list(RenderedValue& v, std::string cpus);
