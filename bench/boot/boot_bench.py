@@ -28,7 +28,7 @@ KTEST, KERNEL_DIR = sys.argv[1], sys.argv[2]
 RUNS = 1 if os.environ.get("KTEST_BENCH_SMOKE") else int(sys.argv[3]) if len(sys.argv) > 3 else 5
 VMLINUX = os.path.join(KERNEL_DIR, "vmlinux")
 ACCEL = "kvm" if os.environ.get("KTEST_BENCH_KVM") else "tcg,thread=single"
-CMDLINE = "console=ttyS0 quiet panic=-1 nokaslr tsc_early_khz=2000000"
+CMDLINE = "console=ttyS0 quiet panic=-1 reboot=t nokaslr tsc_early_khz=2000000"
 
 
 def busybox_initrd(workdir):

@@ -328,8 +328,8 @@ TEST_CASE("command line: TCG vs KVM, memory backend, devices") {
   CHECK(has("/k/initrd"));
   CHECK(has("ivshmem-doorbell,chardev=ivsh,vectors=1"));
   CHECK(has("virtserialport,bus=vser.0,chardev=ctl,name=ktest.ctl"));
-  CHECK(kernel_cmdline(config, false) == "console=ttyS0 quiet panic=-1 nokaslr tsc_early_khz=2000000 ktest.x=1");
-  CHECK(kernel_cmdline(config, true) == "console=ttyS0 quiet panic=-1 nokaslr ktest.x=1");
+  CHECK(kernel_cmdline(config, false) == "console=ttyS0 quiet panic=-1 reboot=t nokaslr tsc_early_khz=2000000 ktest.x=1");
+  CHECK(kernel_cmdline(config, true) == "console=ttyS0 quiet panic=-1 reboot=t nokaslr ktest.x=1");
   launch.use_kvm = true;
   args = qemu_arguments(config, launch);
   CHECK(has("kvm"));
