@@ -15,8 +15,8 @@
 #            over-long lines) until the host stops it
 #
 # Run by the real agent (a Run step: sh /fault_guest.sh ACTION):
-#   panic-in-capture  rings a Capture request, then panics the kernel
-#                     before the host could serve it
+#   panic-in-capture  rings a Capture request once the test says go, then
+#                     panics the kernel before the host could serve it
 #   kill-agent        the agent (PID 1) dies of a segfault: its stack is
 #                     zeroed through /proc/1/mem (the kernel drops every
 #                     signal userspace sends to init; a fault it cannot
@@ -55,14 +55,25 @@ payload() {  # TEXT: written as the request payload
 if [ $$ != 1 ]; then
   case $1 in
   panic-in-capture)
-    # fault_test.py stops ktest once it reads "armed" on the console, so
-    # the host serves the request only after the guest panicked.
+    # fault_test.py stops ktest once it reads "armed" on the console, then
+    # writes 0x474F474F ("GOGO") into the shared memory past the
+    # DoorbellPage (offset 512 KiB, unused by the ABI): the request is made
+    # only once ktest is stopped, so the host serves it only after the
+    # guest panicked.
     find_doorbell
     payload pending
     poke 24 32 1  # Capture
     poke 28 32 7
     echo 'fault_guest.sh: armed' >/dev/console
-    sleep 3
+    n=0
+    until [ $(($(busybox devmem $((bar2 + 0x80000)) 32))) = $((0x474F474F)) ]; do
+      n=$((n + 1))
+      if [ $n = 600 ]; then
+        echo 'fault_guest.sh: no go from fault_test.py in 60 s' >/dev/console
+        exit 1
+      fi
+      sleep 0.1
+    done
     poke 16 64 1000000  # the serial last, then the ring: the request is made
     ring
     echo c >/proc/sysrq-trigger

@@ -11,8 +11,10 @@ Exits 0 on success, 1 on failure, 77 (skipped) without a fetched kernel,
 or (disk-full) when tmpfs cannot be mounted (not root).
 """
 import json
+import mmap
 import os
 import signal
+import struct
 import subprocess
 import time
 
@@ -236,28 +238,57 @@ def exited(pid):
         return True
 
 
+def say_go(run):
+    """Writes 0x474F474F ("GOGO") at 512 KiB into ktest's doorbell memory
+    (the guest's ivshmem BAR2, past the DoorbellPage), where fault_guest.sh
+    waits for it. Through /proc: ktest is stopped and cannot pass it on."""
+    fds = f"/proc/{run.proc.pid}/fd"
+    for fd in os.listdir(fds):
+        if os.readlink(f"{fds}/{fd}").startswith("/memfd:ktest-doorbell"):
+            with open(f"{fds}/{fd}", "r+b") as f, mmap.mmap(f.fileno(), 0) as shared:
+                shared[0x80000:0x80004] = struct.pack("<I", 0x474F474F)
+            return
+    check(False, "ktest holds its doorbell memory (memfd:ktest-doorbell)", "\n".join(os.listdir(fds)))
+
+
+def threads(pid):
+    """`pid`'s threads, each with its state and where it waits (when it hangs)."""
+    lines = []
+    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                lines.append(f"{tid} {state} {f.read()}")
+        except OSError:
+            pass
+    return "\n".join(lines)
+
+
 def case_panic_in_capture(cwd):
     """The guest asks for a capture and its kernel panics before the host
     served it: the capture is served against a dead guest, the run ends as
     an unavailable guest (69) with the panic line. A frozen guest cannot
     panic, so the panic must come between the request and the freeze: the
     Run step says "armed" on the console, ktest is stopped (SIGSTOP, a host
-    that is slow to react), the guest rings a Capture request 3 s later and
-    panics, its QEMU exits, and ktest goes on (SIGCONT) with the request
-    waiting."""
+    that is slow to react), the test tells the guest to go on (say_go), the
+    guest rings a Capture request and panics, its QEMU exits, and ktest
+    goes on (SIGCONT) with the request waiting."""
     run = Run(cwd, "panic-in-capture", "  - Run: {command: 'sh /fault_guest.sh panic-in-capture'}\n")
     snapshot = started(run)
     pids = qemu_pids(cwd)
     check(len(pids) == 1, f"one QEMU runs the guest (found {pids})")
     run.wait_for("the guest armed the fault", lambda: "fault_guest.sh: armed" in run.read("console.log"))
     stop(run)
+    say_go(run)
     # The panicked guest's QEMU exits (panic=-1, -no-reboot) while ktest,
     # stopped, has not even read the request: a zombie ktest has not reaped.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not exited(pids[0]):
         time.sleep(0.1)
+    hung = "" if exited(pids[0]) else f"QEMU's threads:\n{threads(pids[0])}"
     os.kill(run.proc.pid, signal.SIGCONT)
-    check(exited(pids[0]), "the guest panicked while ktest had the capture request waiting")
+    check(not hung, "the guest panicked and its QEMU exited while ktest had the capture request waiting", hung)
     fault = time.monotonic()
     rc, out, took = run.finish(since=fault)
     res = check_error(run, rc, took, 69, "Kernel panic - not syncing: sysrq triggered crash")
