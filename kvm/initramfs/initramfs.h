@@ -21,12 +21,16 @@
 //   inputs does not build or compress again (CachedInitramfs::reused). The file is
 //   the zstd frame padded with NUL bytes (the kernel skips them between
 //   archives) to kInitrdSizeResidue modulo 4096: see there.
+// - The cache stays bounded: a reuse sets the file's mtime to now, and a
+//   new file makes write_cached() remove the least recently used ones
+//   beyond kInitramfsCacheBytes, never one used within kInitramfsCacheGrace.
 // - add_elf_with_libraries() adds an executable plus its ELF interpreter and
 //   the DT_NEEDED closure resolved the way ld.so does for a Debian host
 //   (RUNPATH/RPATH, then the standard multiarch dirs).
 // - add_busybox() adds /bin/busybox (static) with /bin/<applet> symlinks.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -113,6 +117,16 @@ inline constexpr int kInitramfsZstdLevel = 1;
 // byte into the top page, below the tables (they fill it from the top).
 inline constexpr std::size_t kInitrdSizeResidue = 1;
 
+// Each scenario's own files and plan make its own image (3-5 MB), so a
+// developer rebuilding a scheduler, or a CI machine keeping its cache, adds
+// one per build: unbounded, this project's test runs filled 3.3 GB in a
+// day and a half. 512 MiB keeps a hundred or more, more than one project
+// switches between.
+inline constexpr uint64_t kInitramfsCacheBytes = 512ull << 20;
+// A run hands the image's path to QEMU, which reads it at start: an image
+// used this recently may be a run's between the two, so it is never removed.
+inline constexpr std::chrono::seconds kInitramfsCacheGrace{600};
+
 struct CachedInitramfs {
   std::string path;     // <cache>/initramfs/<key>.initrd
   std::string key;
@@ -120,5 +134,10 @@ struct CachedInitramfs {
 };
 // cache_dir "" = ktest_cache_dir() (kvm/kernel/kernel.h).
 Result<CachedInitramfs> write_cached(const Initramfs& initramfs, const std::string& cache_dir = {});
+// Removes <dir>'s least recently used *.initrd files (by mtime) while they
+// total over max_bytes, sparing those used within `grace`; returns how many.
+// Best effort: a file it cannot stat or remove is left (another run's
+// pruning may have taken it).
+std::size_t prune_initramfs_cache(const std::string& dir, uint64_t max_bytes, std::chrono::seconds grace);
 
 }  // namespace ktest::kvm

@@ -166,12 +166,18 @@ TEST_CASE("the cache builds once per content and reuses the file") {
   CHECK_FALSE(first->reused);
   CHECK(first->path == t.path + "/initramfs/" + first->key + ".initrd");
   CHECK(std::filesystem::file_size(first->path) % 4096 == kInitrdSizeResidue);
-  auto mtime = fs::last_write_time(first->path);
+  struct stat built {};
+  REQUIRE(::stat(first->path.c_str(), &built) == 0);
+  fs::last_write_time(first->path, fs::file_time_type::clock::now() - std::chrono::hours(5));
   auto second = write_cached(sample(), t.path);
   REQUIRE(second.ok());
   CHECK(second->reused);
   CHECK(second->path == first->path);
-  CHECK(fs::last_write_time(first->path) == mtime);
+  struct stat reused {};
+  REQUIRE(::stat(first->path.c_str(), &reused) == 0);
+  CHECK(reused.st_ino == built.st_ino);  // not written again
+  // ... but marked used now, for the cache's pruning.
+  CHECK(fs::last_write_time(first->path) > fs::file_time_type::clock::now() - std::chrono::minutes(1));
   // The kernel skips the NUL padding after the frame; so does this check.
   std::string file = ktest::read_file(first->path).value();
   std::size_t frame_end = file.find_last_not_of('\0') + 1;
@@ -183,6 +189,31 @@ TEST_CASE("the cache builds once per content and reuses the file") {
   REQUIRE(third.ok());
   CHECK_FALSE(third->reused);
   CHECK(third->path != first->path);
+}
+
+TEST_CASE("the cache removes its least recently used images beyond its size, never a recent one") {
+  TempDir t;
+  const auto now = fs::file_time_type::clock::now();
+  auto image = [&](const std::string& name, uint64_t mib, std::chrono::minutes age) {
+    std::string path = t.path + "/" + name;
+    REQUIRE(write_file_atomic(path, "").ok());
+    fs::resize_file(path, mib << 20);  // sparse: sizes count, the disk does not
+    fs::last_write_time(path, now - age);
+  };
+  using std::chrono::minutes;
+  image("oldest.initrd", 300, minutes(300));
+  image("old.initrd", 300, minutes(200));
+  image("fresh.initrd", 300, minutes(100));
+  image("notes.txt", 900, minutes(400));  // not an image: never counted nor removed
+  CHECK(prune_initramfs_cache(t.path, 700ull << 20, minutes(10)) == 1);
+  CHECK_FALSE(fs::exists(t.path + "/oldest.initrd"));
+  CHECK(fs::exists(t.path + "/old.initrd"));
+  CHECK(fs::exists(t.path + "/notes.txt"));
+  // Over the size, but each remaining image was used within the grace.
+  CHECK(prune_initramfs_cache(t.path, 100ull << 20, minutes(150)) == 1);
+  CHECK_FALSE(fs::exists(t.path + "/old.initrd"));
+  CHECK(fs::exists(t.path + "/fresh.initrd"));
+  CHECK(prune_initramfs_cache(t.path + "/absent", 0, minutes(0)) == 0);
 }
 
 TEST_CASE("a dynamic executable comes with its interpreter and every library ldd names") {
