@@ -11,9 +11,19 @@ For each: time to "ready" (baseline: the marker on the serial console;
 ktest: the agent's hello, shown as the "agent ready" progress line) and to
 power-off (process exit). Prints medians and the ratios ktest / baseline.
 
+Where ktest's extra time goes, as plain QEMU boots (the marker and
+`poweroff -f`) that each add one of ktest's needs to the baseline:
+  +shared RAM   guest RAM in a shared memfd (the host reads it in captures);
+  +devices      and ktest's devices: virtio-serial, an ivshmem BAR, QMP and
+                gdbstub sockets;
+  +initramfs    and ktest's initramfs (agent, busybox, tools: the one the
+                ktest run used) with the marker as /init.
+What ktest takes beyond the last is the agent and ktest's own work.
+
 usage: boot_bench.py KTEST KERNEL_DIR [RUNS]
 KTEST_BENCH_SMOKE=1 (CI) runs once: it proves the benchmark still works; its numbers mean nothing.
 """
+import glob
 import os
 import pty
 import select
@@ -31,16 +41,19 @@ ACCEL = "kvm" if os.environ.get("KTEST_BENCH_KVM") else "tcg,thread=single"
 CMDLINE = "console=ttyS0 quiet panic=-1 reboot=t nokaslr tsc_early_khz=2000000"
 
 
-def busybox_initrd(workdir):
-    root = os.path.join(workdir, "root")
+def busybox_initrd(workdir, name="initrd.cpio", init="init", with_busybox=True):
+    """A cpio whose /<init> prints the marker and powers off (busybox's
+    /bin/busybox: its own, or, without, another archive's)."""
+    root = os.path.join(workdir, name + ".root")
     for d in ("bin", "dev", "proc"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
-    shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
+    if with_busybox:
+        shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
     os.mknod(os.path.join(root, "dev", "console"), 0o600 | 0o020000, os.makedev(5, 1))
-    with open(os.path.join(root, "init"), "w") as f:
+    with open(os.path.join(root, init), "w") as f:
         f.write("#!/bin/busybox sh\n/bin/busybox echo KTEST-BENCH-READY\n/bin/busybox poweroff -f\n")
-    os.chmod(os.path.join(root, "init"), 0o755)
-    initrd = os.path.join(workdir, "initrd.cpio")
+    os.chmod(os.path.join(root, init), 0o755)
+    initrd = os.path.join(workdir, name)
     files = subprocess.run(["find", "."], cwd=root, capture_output=True, text=True, check=True).stdout
     with open(initrd, "wb") as out:
         subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files.encode(),
@@ -109,18 +122,66 @@ def main():
         ktest_argv = [KTEST, "--color=never", "run", "--kernel", KERNEL_DIR,
                       "--output-dir", os.path.join(work, "runs"), scenario]
         q35_argv = ktest_argv[:-1] + [numa]
-        base, kt, q35 = [], [], []
+        shared_argv = with_shared_ram(baseline_argv)
+        devices_argv = shared_argv + ktest_devices(work)
+        rows = {"baseline": [], "ktest": [], "q35": [], "shared": [], "devices": [], "initramfs": []}
+        initramfs_argv = None
         for _ in range(RUNS):  # interleaved, so load drift hits all alike
-            base.append(timed(baseline_argv, b"KTEST-BENCH-READY", use_pty=False))
-            kt.append(timed(ktest_argv, b"agent ready", use_pty=True))
-            q35.append(timed(q35_argv, b"agent ready", use_pty=True))
-    med = lambda xs, i: statistics.median(x[i] for x in xs)
+            rows["baseline"].append(timed(baseline_argv, b"KTEST-BENCH-READY", use_pty=False))
+            rows["ktest"].append(timed(ktest_argv, b"agent ready", use_pty=True))
+            rows["q35"].append(timed(q35_argv, b"agent ready", use_pty=True))
+            rows["shared"].append(timed(shared_argv, b"KTEST-BENCH-READY", use_pty=False))
+            rows["devices"].append(timed(devices_argv, b"KTEST-BENCH-READY", use_pty=False))
+            initramfs_argv = initramfs_argv or with_ktest_initramfs(devices_argv, work)
+            rows["initramfs"].append(timed(initramfs_argv, b"KTEST-BENCH-READY", use_pty=False))
+    med = lambda name, i: statistics.median(x[i] for x in rows[name])
+    base_ready, base_off = med("baseline", 0), med("baseline", 1)
     print(f"boot benchmark, {RUNS} runs each, accel {ACCEL.split(',')[0]}, medians:")
-    print(f"  baseline qemu+busybox: ready {med(base, 0):.2f}s, power-off {med(base, 1):.2f}s")
-    print(f"  ktest run:             ready {med(kt, 0):.2f}s, power-off {med(kt, 1):.2f}s")
-    print(f"  ktest run, q35 (numa): ready {med(q35, 0):.2f}s, power-off {med(q35, 1):.2f}s")
-    print(f"  ratio ktest/baseline:  ready {med(kt, 0) / med(base, 0):.2f}, "
-          f"power-off {med(kt, 1) / med(base, 1):.2f}")
+    print(f"  baseline qemu+busybox: ready {base_ready:.2f}s, power-off {base_off:.2f}s")
+    print(f"  ktest run:             ready {med('ktest', 0):.2f}s, power-off {med('ktest', 1):.2f}s")
+    print(f"  ktest run, q35 (numa): ready {med('q35', 0):.2f}s, power-off {med('q35', 1):.2f}s")
+    print("  where ktest's time goes: the baseline with, in turn (each row adds to the one above):")
+    for name, what in (("shared", "+shared RAM"), ("devices", "+devices"), ("initramfs", "+initramfs")):
+        print(f"    {what:<12} ready {med(name, 0):.2f}s ({med(name, 0) - base_ready:+.2f}), "
+              f"power-off {med(name, 1):.2f}s ({med(name, 1) - base_off:+.2f})")
+    print(f"  ratio ktest/baseline:  ready {med('ktest', 0) / base_ready:.2f}, "
+          f"power-off {med('ktest', 1) / base_off:.2f}")
+
+
+def with_shared_ram(argv):
+    """argv with the guest's RAM in a shared memfd, as ktest boots it."""
+    out = list(argv)
+    out[out.index("microvm,pcie=on")] = "microvm,pcie=on,memory-backend=ram"
+    return out + ["-object", "memory-backend-memfd,id=ram,size=512M,share=on"]
+
+
+def ktest_devices(work):
+    """The devices and host sockets ktest adds (kvm/qemu/qemu_command_line.cpp); an
+    ivshmem-plain BAR stands for ktest's ivshmem-doorbell, which needs ktest's server."""
+    return ["-chardev", f"socket,id=qmp,path={work}/qmp.sock,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+            "-gdb", f"unix:{work}/gdb.sock,server=on,wait=off",
+            "-object", "memory-backend-memfd,id=shm,size=1M,share=on", "-device", "ivshmem-plain,memdev=shm",
+            "-device", "virtio-serial-pci,id=vser",
+            "-chardev", f"socket,id=ctl,path={work}/ctl.sock,server=on,wait=off",
+            "-device", "virtserialport,bus=vser.0,chardev=ctl,name=ktest.ctl"]
+
+
+def with_ktest_initramfs(argv, work):
+    """argv booting the initramfs of the last microvm ktest run (its qemu.log
+    names it) with the marker's script as init (rdinit=/bench-init, from an
+    archive put before ktest's: one appended after ktest's was not read)."""
+    logs = glob.glob(os.path.join(work, "runs", "*", "*-boot", "qemu.log"))
+    words = open(max(logs, key=os.path.getmtime)).readline().split()
+    combined = os.path.join(work, "ktest-initrd-marker")
+    marker = busybox_initrd(work, "marker.cpio", init="bench-init", with_busybox=False)
+    with open(combined, "wb") as out:
+        for part in (marker, words[words.index("-initrd") + 1]):
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+    out = list(argv)
+    out[out.index("-initrd") + 1] = combined
+    out[out.index("-append") + 1] += " rdinit=/bench-init"
+    return out
 
 
 if __name__ == "__main__":
