@@ -149,10 +149,11 @@ def main():
 
 
 def with_shared_ram(argv):
-    """argv with the guest's RAM in a shared memfd, as ktest boots it."""
+    """argv with the guest's RAM (its -m) in a shared memfd, as ktest boots it."""
     out = list(argv)
     out[out.index("microvm,pcie=on")] = "microvm,pcie=on,memory-backend=ram"
-    return out + ["-object", "memory-backend-memfd,id=ram,size=512M,share=on"]
+    size = argv[argv.index("-m") + 1]
+    return out + ["-object", f"memory-backend-memfd,id=ram,size={size},share=on"]
 
 
 def ktest_devices(work):
