@@ -261,20 +261,29 @@ def doorbell(s):
     # capture) are on both clocks; only the frozen time is missing from
     # the guest's when its clock stops. Comparing the series, not each
     # step with its freeze, keeps those latencies out of the verdict.
+    # A freeze window runs from ktest's pause request to the resume's reply,
+    # and the guest runs until QEMU has stopped its vCPUs: on this loaded
+    # host that rendezvous now and then takes hundreds of ms (one CI run:
+    # nine windows of 50-100 ms and one of 513 ms, the guest missing none
+    # of the outlier). Each window counts at most the series' median, so
+    # one slow rendezvous cannot pass for a running clock.
     caps = s["captures"]
-    frozen_ms = sum(c["duration_ms"] for c in caps)
+    windows = sorted(c["duration_ms"] for c in caps)
+    median = windows[len(windows) // 2]
+    frozen_ms = sum(min(w, median) for w in windows)
     host_span = caps[-1]["at_ms"] + caps[-1]["duration_ms"] - caps[0]["at_ms"]
     names = {c["name"] for c in caps}
     guest_span = sum(st["duration_ms"] for st in s["steps"]
                      if st["op"] == "CaptureSnapshot" and st["description"] in names)
     missing = host_span - guest_span
     print(f"  guest clock across the freezes: the ten captures took {guest_span} ms in the guest and "
-          f"{host_span} ms on the host, {frozen_ms} ms of it frozen; the guest misses {missing} ms")
+          f"{host_span} ms on the host, {frozen_ms} ms of it frozen (each window at most the median, "
+          f"{median} ms); the guest misses {missing} ms")
     # Stopped: the guest misses about the frozen time, less the latencies
     # before the first freeze and after the last. Running: it misses none.
     if missing < frozen_ms / 2:
         return [f"kvm-doorbell: the guest's clock ran while frozen (it misses {missing} ms of the host's "
-                f"{host_span} ms, of which {frozen_ms} ms frozen)"]
+                f"{host_span} ms, of which {frozen_ms} ms frozen, each window at most {median} ms)"]
     return []
 
 
