@@ -163,6 +163,12 @@ const char* kind_name(ValueKind kind) {
   return "unsupported";
 }
 
+std::optional<ValueKind> kind_from_name(std::string_view name) {
+  for (ValueKind k : kAllValueKinds)
+    if (name == kind_name(k)) return k;
+  return std::nullopt;
+}
+
 namespace {
 
 bool same_ptr_target(const std::shared_ptr<RenderedValue>& a,

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -199,6 +200,11 @@ void set_unsupported(RenderedValue& v, std::string reason);
 std::string hex_bytes(const uint8_t* data, std::size_t size);
 
 const char* kind_name(ValueKind kind);  // the JSON `kind` tag
+inline constexpr ValueKind kAllValueKinds[] = {
+    ValueKind::Int,     ValueKind::Uint, ValueKind::Bool,  ValueKind::Char,      ValueKind::Float,
+    ValueKind::Enum,    ValueKind::Struct, ValueKind::Array, ValueKind::CpuList, ValueKind::Ptr,
+    ValueKind::Bytes,   ValueKind::Truncated, ValueKind::Unsupported};
+std::optional<ValueKind> kind_from_name(std::string_view name);  // kind_name's inverse
 
 bool operator==(const RenderedValue& a, const RenderedValue& b);
 inline bool operator==(const RenderedMember& a, const RenderedMember& b) {

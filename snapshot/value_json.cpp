@@ -78,22 +78,9 @@ json value_to_json(const RenderedValue& v) {
 
 namespace {
 
-constexpr ValueKind kAllKinds[] = {
-    ValueKind::Int,   ValueKind::Uint,    ValueKind::Bool,  ValueKind::Char,
-    ValueKind::Float, ValueKind::Enum,    ValueKind::Struct, ValueKind::Array,
-    ValueKind::CpuList, ValueKind::Ptr,   ValueKind::Bytes, ValueKind::Truncated,
-    ValueKind::Unsupported};
-
-std::optional<ValueKind> kind_from_name(std::string_view name) {
-  for (ValueKind k : kAllKinds) {
-    if (name == kind_name(k)) return k;
-  }
-  return std::nullopt;
-}
-
 std::string kind_list() {
   std::string out;
-  for (ValueKind k : kAllKinds) {
+  for (ValueKind k : kAllValueKinds) {
     if (!out.empty()) out += ", ";
     out += kind_name(k);
   }
