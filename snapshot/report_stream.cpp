@@ -1,86 +1,167 @@
 #include "snapshot/report_stream.h"
 
+#include <limits>
+
 #include <fmt/format.h>
+
+#include "snapshot/entry_tokens.h"
 
 namespace ktest {
 namespace {
 
 using json = nlohmann::json;
 
-// Where the parser is: the last key seen at each depth. An entry of a
-// single report ends at depth 4 (report {maps [map {entries [entry), of a
-// dual report's early/late at depth 5.
-class EntryStream {
+// nlohmann's SAX interface: builds the report's JSON, except for each map
+// entry, which it records as tokens and reads into a MapEntry when the
+// entry ends. No entry is ever a JSON document unless EntryReader leaves it
+// to entry_from_json(): a document's nodes and maps cost more to build and
+// free than the entry they hold.
+class EntrySax {
  public:
-  explicit EntryStream(StreamedReport& out) : out_(out) {}
+  explicit EntrySax(StreamedReport& out) : out_(out) {}
 
-  bool on_event(int depth, json::parse_event_t event, json& parsed) {
-    const auto d = static_cast<std::size_t>(depth);
-    if (event == json::parse_event_t::key) {
-      if (key_at_.size() <= d) key_at_.resize(d + 1);
-      key_at_[d] = parsed.get<std::string>();
+  bool null() { return scalar([](EntryTokens& t) { t.add_null(); }, nullptr); }
+  bool boolean(bool v) { return scalar([v](EntryTokens& t) { t.add_bool(v); }, v); }
+  bool number_integer(json::number_integer_t v) {
+    return scalar([v](EntryTokens& t) { t.add_int(v); }, v);
+  }
+  bool number_unsigned(json::number_unsigned_t v) { return scalar([v](EntryTokens& t) { t.add_uint(v); }, v); }
+  bool number_float(json::number_float_t v, const json::string_t&) {
+    return scalar([v](EntryTokens& t) { t.add_float(v); }, v);
+  }
+  bool string(json::string_t& v) {
+    if (recording_) {
+      tokens_.add_string(v);
       return true;
     }
-    if (failed_) return true;
-    if (auto report = report_of_entry(d); report) {
-      if (event == json::parse_event_t::object_end) return take_entry(*report, parsed);
-      if (event == json::parse_event_t::value || event == json::parse_event_t::array_start) failed_ = true;
-      return true;
-    }
-    if (event == json::parse_event_t::object_end && d >= 2) {
-      if (auto report = report_of_map(d); report) ++next_map_[*report];
-    }
+    return scalar([](EntryTokens&) {}, std::move(v));
+  }
+  bool binary(json::binary_t&) { return false; }  // not in JSON text
+  bool key(json::string_t& k) {
+    if (recording_) tokens_.add_key(k);
+    else frames_.back().key = std::move(k);
     return true;
   }
-  bool failed() const { return failed_; }
+  bool start_object(std::size_t) { return start(EntryTokens::Type::ObjectStart, json::object()); }
+  bool start_array(std::size_t) {
+    if (!recording_ && at_entry()) return false;  // an entry is an object
+    return start(EntryTokens::Type::ArrayStart, json::array());
+  }
+  bool end_object() { return end(); }
+  bool end_array() { return end(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  json& root() { return root_; }
 
  private:
-  bool key_is(std::size_t depth, std::string_view key) const {
-    return depth < key_at_.size() && key_at_[depth] == key;
-  }
-  // The report ("" single, "early", "late") whose map sits at `depth`.
-  std::optional<std::string> report_of_map(std::size_t depth) const {
-    if (depth == 2 && key_is(1, "maps")) return "";
-    if (depth == 3 && key_is(2, "maps") && (key_is(1, "early") || key_is(1, "late"))) return key_at_[1];
-    return std::nullopt;
-  }
-  // The report whose map's entries[] holds the value ending at `depth`.
-  std::optional<std::string> report_of_entry(std::size_t depth) const {
-    if (depth < 3 || !key_is(depth - 1, "entries")) return std::nullopt;
-    return report_of_map(depth - 2);
-  }
+  struct Frame {
+    json* node;
+    std::string key;        // object: the last key read
+    std::size_t count = 0;  // array: elements started
+  };
 
-  bool take_entry(const std::string& report, const json& parsed) {
-    const std::size_t map = next_map_[report];
-    std::vector<MapEntry>& entries = out_.entries[{report, map}];
-    auto entry = entry_from_json(parsed, fmt::format("maps[{}].entries[{}]", map, entries.size()));
-    if (!entry) {
-      failed_ = true;
+  template <typename Record>
+  bool scalar(Record record, json value) {
+    if (recording_) {
+      record(tokens_);
       return true;
     }
+    if (at_entry()) return false;  // an entry is an object
+    return place(std::move(value)) != nullptr;
+  }
+
+  bool start(EntryTokens::Type type, json empty) {
+    if (!recording_ && at_entry()) {
+      recording_ = true;
+      tokens_.clear();
+    }
+    if (recording_) {
+      tokens_.open(type);
+      return true;
+    }
+    json* node = place(std::move(empty));
+    if (node == nullptr) return false;
+    frames_.push_back(Frame{node, {}, 0});
+    return true;
+  }
+
+  bool end() {
+    if (!recording_) {
+      frames_.pop_back();
+      return true;
+    }
+    tokens_.close();
+    if (!tokens_.complete()) return true;
+    recording_ = false;
+    return take_entry();
+  }
+
+  // Where the next value goes in the JSON; returns it there. Null on a key
+  // given twice: entries taken out under the first would land in the
+  // second's maps, so the plain parse (the last one wins) reads such a text.
+  json* place(json value) {
+    if (frames_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    Frame& top = frames_.back();
+    if (top.node->is_array()) {
+      ++top.count;
+      top.node->push_back(std::move(value));
+      return &top.node->back();
+    }
+    auto [slot, added] = top.node->get_ref<json::object_t&>().try_emplace(top.key, std::move(value));
+    return added ? &slot->second : nullptr;
+  }
+
+  // The report ("" single, "early", "late") and map index whose entries[]
+  // the next value would go in, if it would.
+  std::optional<std::pair<std::string, std::size_t>> entries_here() const {
+    const std::size_t n = frames_.size();
+    if (n < 4 || !frames_[n - 1].node->is_array() || frames_[n - 2].key != "entries") return std::nullopt;
+    const Frame& maps = frames_[n - 3];
+    if (!maps.node->is_array() || frames_[n - 4].key != "maps") return std::nullopt;
+    if (n == 4) return std::pair<std::string, std::size_t>{"", maps.count - 1};
+    if (n == 5 && (frames_[0].key == "early" || frames_[0].key == "late"))
+      return std::pair<std::string, std::size_t>{frames_[0].key, maps.count - 1};
+    return std::nullopt;
+  }
+  bool at_entry() const { return entries_here().has_value(); }
+
+  bool take_entry() {
+    auto where = entries_here();
+    std::vector<MapEntry>& entries = out_.entries[*where];
+    if (auto entry = reader_.read(tokens_)) {
+      entries.push_back(std::move(*entry));
+      return true;
+    }
+    auto entry = entry_from_json(tokens_.to_json(), fmt::format("maps[{}].entries[{}]", where->second, entries.size()));
+    if (!entry) return false;
     entries.push_back(std::move(*entry));
-    return false;  // dropped from the JSON
+    return true;
   }
 
   StreamedReport& out_;
-  std::vector<std::string> key_at_;
-  std::map<std::string, std::size_t> next_map_;  // maps finished so far, per report
-  bool failed_ = false;
+  json root_;
+  std::vector<Frame> frames_;
+  bool recording_ = false;
+  EntryTokens tokens_;
+  EntryReader reader_;
 };
 
 }  // namespace
 
 Result<StreamedReport> parse_streaming(std::string_view text) {
+  // EntryTokens counts an entry's tokens and text bytes in 32 bits.
+  if (text.size() > std::numeric_limits<uint32_t>::max()) return fail("too big for the streaming parse");
   StreamedReport out;
-  EntryStream stream(out);
+  EntrySax sax(out);
   try {
-    out.rest = json::parse(text.begin(), text.end(), [&stream](int depth, json::parse_event_t event, json& parsed) {
-      return stream.on_event(depth, event, parsed);
-    });
+    if (!json::sax_parse(text.begin(), text.end(), &sax)) return fail("not a report the streaming parse reads");
   } catch (const json::exception& e) {
     return fail(e.what());
   }
-  if (stream.failed()) return fail("an entry needs the plain parse's error");
+  out.rest = std::move(sax.root());
   return out;
 }
 

@@ -2,16 +2,19 @@
 // out as they are read.
 //
 // Contract:
-// - A big report is mostly map entries, and holding all of their JSON at
-//   once costs more than everything else loading does. parse_streaming()
-//   converts each element of a map's "entries" (of a single report, or of
-//   a dual report's "early" / "late") to a MapEntry as soon as the parser
-//   finishes it and drops its JSON; the rest of the text is kept as JSON.
-//   `entries` is keyed by ("" / "early" / "late", the map's index).
+// - A big report is mostly map entries, and building their JSON costs
+//   more than everything else loading does. parse_streaming() reads each
+//   element of a map's "entries" (of a single report, or of a dual
+//   report's "early" / "late") into a MapEntry straight from the parser's
+//   events (EntryReader, entry_tokens.h), or, in a shape that reader
+//   leaves, through its JSON and entry_from_json(); the rest of the text
+//   is kept as JSON. `entries` is keyed by ("" / "early" / "late", the
+//   map's index).
 // - It gives up (an Error whose text does not matter) on anything it would
 //   have to word an error for: invalid JSON, an entry that is not an
-//   object or does not convert. The caller then parses the whole text the
-//   plain way, whose errors say what and where.
+//   object or does not convert, a key given twice outside the entries.
+//   The caller then parses the whole text the plain way, whose errors say
+//   what and where.
 #pragma once
 
 #include <cstddef>
