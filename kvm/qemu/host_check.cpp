@@ -6,14 +6,20 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "util/subprocess.h"
 
@@ -183,5 +189,51 @@ Result<uint64_t> probe_available_memory(const std::string& root) {
   }
   return fail("no MemAvailable in " + root + "/proc/meminfo");
 }
+
+#if defined(__x86_64__)
+namespace {
+
+struct TscAt {
+  int64_t ns = 0;
+  uint64_t tsc = 0;
+};
+
+int64_t monotonic_raw_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// A TSC reading and the time it was taken, from two clock readings at most
+// 2 µs apart around it (a preempted try is taken again).
+std::optional<TscAt> tsc_at() {
+  for (int i = 0; i < 10; ++i) {
+    int64_t before = monotonic_raw_ns();
+    uint64_t tsc = __rdtsc();
+    int64_t after = monotonic_raw_ns();
+    if (after - before <= 2000) return TscAt{before + (after - before) / 2, tsc};
+  }
+  return std::nullopt;
+}
+
+std::optional<uint32_t> measure_tsc_khz() {
+  auto start = tsc_at();
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto end = tsc_at();
+  if (!start || !end || end->ns <= start->ns || end->tsc <= start->tsc) return std::nullopt;
+  double khz = static_cast<double>(end->tsc - start->tsc) * 1e6 / static_cast<double>(end->ns - start->ns);
+  if (khz < 1e5 || khz > 1e8) return std::nullopt;  // 100 MHz .. 100 GHz: else not a TSC to trust
+  return static_cast<uint32_t>(khz + 0.5);
+}
+
+}  // namespace
+
+std::optional<uint32_t> host_tsc_khz() {
+  static const std::optional<uint32_t> measured = measure_tsc_khz();
+  return measured;
+}
+#else
+std::optional<uint32_t> host_tsc_khz() { return std::nullopt; }
+#endif
 
 }  // namespace ktest::kvm

@@ -14,6 +14,8 @@
 //   virtserialport.
 // - probe_shared_memory() creates a memfd of the guest's size, as the engine
 //   does, and checks /dev/shm; probe_memory() reads MemAvailable.
+// - host_tsc_khz() is the frequency of the host's TSC, which a TCG guest's
+//   TSC counts at (QEMU reads the host's), measured once per process.
 // None of them changes anything on the host.
 #pragma once
 
@@ -68,5 +70,10 @@ std::vector<std::string> parse_qemu_devices(const std::string& text);
 Status probe_shared_memory(uint64_t bytes);
 // MemAvailable from /proc/meminfo under `root`, in bytes.
 Result<uint64_t> probe_available_memory(const std::string& root = "");
+
+// The host's TSC in kHz, against CLOCK_MONOTONIC_RAW over 10 ms the first
+// time (later calls return that); nullopt on a host that is not x86-64 or
+// when no clean reading came in 10 tries.
+std::optional<uint32_t> host_tsc_khz();
 
 }  // namespace ktest::kvm

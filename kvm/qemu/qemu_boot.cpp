@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "kvm/qemu/host_check.h"
 #include "kvm/qemu/qemu_command_line.h"
 #include "kvm/qemu/socket_io.h"
 
@@ -253,7 +254,7 @@ Status QemuMachine::boot(const MachineConfig& config) {
                 "use accel = auto or tcg, or give this user access to /dev/kvm");
   KTEST_TRY(create_resources());
 
-  QemuLaunch launch{socket_dir_, {}, use_kvm_};
+  QemuLaunch launch{socket_dir_, {}, use_kvm_, use_kvm_ ? std::nullopt : host_tsc_khz()};
   for (const auto& fd : ram_fds_) launch.ram_fds.push_back(fd.get());
   std::vector<std::string> args = qemu_arguments(config_, launch);
   std::string joined;

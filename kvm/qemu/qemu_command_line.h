@@ -12,6 +12,7 @@
 // PCI devices on the root bus of either machine type.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct QemuLaunch {
   // the node), or one of memory_mib MiB when there are no nodes.
   std::vector<int> ram_fds;
   bool use_kvm = false;
+  // TCG: the host's TSC frequency (host_tsc_khz()), the rate the guest's
+  // TSC counts at; nullopt: unknown, the guest calibrates its own.
+  std::optional<uint32_t> tsc_khz;
 };
 
 // probe_kvm().usable() (kvm/qemu/host_check.h): /dev/kvm opens read-write,
@@ -32,7 +36,7 @@ struct QemuLaunch {
 bool kvm_usable();
 bool resolve_use_kvm(Accel accel);
 
-std::string kernel_cmdline(const MachineConfig& config, bool use_kvm);
+std::string kernel_cmdline(const MachineConfig& config, const QemuLaunch& launch);
 // The machine type, CPU model and accelerator QEMU is started with (MachineInfo).
 MachineInfo machine_info(const MachineConfig& config, bool use_kvm);
 // "" when the topology and NUMA nodes are consistent with cpus/memory_mib,

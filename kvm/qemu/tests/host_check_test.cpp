@@ -1,5 +1,11 @@
 #include <doctest/doctest.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include <cmath>
 
 #include <filesystem>
 #include <fstream>
@@ -102,3 +108,26 @@ TEST_CASE("available memory comes from /proc/meminfo") {
   CHECK_FALSE(probe_available_memory(host.root()).ok());
   CHECK(probe_shared_memory(16ull << 20).ok());
 }
+
+#if defined(__x86_64__)
+TEST_CASE("the host's TSC rate is what the TSC counts against the clock") {
+  auto khz = host_tsc_khz();
+  REQUIRE(khz.has_value());
+  CHECK(host_tsc_khz() == khz);  // measured once
+  // A second, longer look: 100 ms of TSC against CLOCK_MONOTONIC_RAW.
+  auto now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+  };
+  double ns0 = now();
+  uint64_t tsc0 = __rdtsc();
+  usleep(100'000);
+  uint64_t tsc1 = __rdtsc();
+  double ns1 = now();
+  double seen_khz = static_cast<double>(tsc1 - tsc0) * 1e6 / (ns1 - ns0);
+  CAPTURE(*khz);
+  CAPTURE(seen_khz);
+  CHECK(std::abs(seen_khz - *khz) < 0.01 * seen_khz);
+}
+#endif

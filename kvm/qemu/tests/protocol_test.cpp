@@ -318,7 +318,7 @@ TEST_CASE("command line: TCG vs KVM, memory backend, devices") {
   config.cpus = 2;
   config.memory_mib = 256;
   config.extra_cmdline = "ktest.x=1";
-  QemuLaunch launch{"/tmp/s", {9}, false};
+  QemuLaunch launch{"/tmp/s", {9}, false, std::nullopt};
   auto args = qemu_arguments(config, launch);
   auto has = [&](const std::string& a) { return std::find(args.begin(), args.end(), a) != args.end(); };
   CHECK(has("tcg,thread=single"));
@@ -328,9 +328,13 @@ TEST_CASE("command line: TCG vs KVM, memory backend, devices") {
   CHECK(has("/k/initrd"));
   CHECK(has("ivshmem-doorbell,chardev=ivsh,vectors=1"));
   CHECK(has("virtserialport,bus=vser.0,chardev=ctl,name=ktest.ctl"));
-  CHECK(kernel_cmdline(config, false) == "console=ttyS0 quiet panic=-1 reboot=t nokaslr tsc_early_khz=2000000 ktest.x=1");
-  CHECK(kernel_cmdline(config, true) == "console=ttyS0 quiet panic=-1 reboot=t nokaslr ktest.x=1");
-  launch.use_kvm = true;
+  // TCG: the guest is told the host's TSC rate, when it is known.
+  CHECK(kernel_cmdline(config, launch) == "console=ttyS0 quiet panic=-1 reboot=t nokaslr ktest.x=1");
+  launch.tsc_khz = 2596148;
+  CHECK(kernel_cmdline(config, launch) ==
+        "console=ttyS0 quiet panic=-1 reboot=t nokaslr tsc_early_khz=2596148 ktest.x=1");
+  launch.use_kvm = true;  // KVM: kvmclock keeps the guest's time
+  CHECK(kernel_cmdline(config, launch) == "console=ttyS0 quiet panic=-1 reboot=t nokaslr ktest.x=1");
   args = qemu_arguments(config, launch);
   CHECK(has("kvm"));
   CHECK_FALSE(has("tcg,thread=single"));

@@ -36,7 +36,7 @@ MachineConfig eight_cpus_two_nodes() {
 TEST_CASE("no NUMA: microvm with one RAM backend; the engine default CPU model per accelerator") {
   MachineConfig c;
   c.cpus = 4;
-  auto args = qemu_arguments(c, QemuLaunch{"/tmp/s", {7}, false});
+  auto args = qemu_arguments(c, QemuLaunch{"/tmp/s", {7}, false, std::nullopt});
   CHECK(after(args, "-M") == "microvm,pcie=on,memory-backend=ram");
   CHECK(after(args, "-object") == "memory-backend-file,id=ram,size=512M,mem-path=/proc/self/fd/7,share=on");
   CHECK(after(args, "-smp") == "4");
@@ -45,7 +45,7 @@ TEST_CASE("no NUMA: microvm with one RAM backend; the engine default CPU model p
   CHECK(machine_info(c, true).cpu_model == "host");
   CHECK(machine_info(c, true).accel == "kvm");
   c.cpu_model = "Skylake-Client,-xsaves";
-  CHECK(after(qemu_arguments(c, QemuLaunch{"/tmp/s", {7}, true}), "-cpu") == "Skylake-Client,-xsaves");
+  CHECK(after(qemu_arguments(c, QemuLaunch{"/tmp/s", {7}, true, std::nullopt}), "-cpu") == "Skylake-Client,-xsaves");
 }
 
 TEST_CASE("a topology goes into -smp and stays on microvm") {
@@ -53,7 +53,7 @@ TEST_CASE("a topology goes into -smp and stays on microvm") {
   c.cpus = 8;
   c.topology = CpuTopology{2, 2, 2};
   CHECK(check_shape(c).empty());
-  auto args = qemu_arguments(c, QemuLaunch{"/tmp/s", {3}, false});
+  auto args = qemu_arguments(c, QemuLaunch{"/tmp/s", {3}, false, std::nullopt});
   CHECK(after(args, "-smp") == "8,sockets=2,cores=2,threads=2");
   CHECK(machine_info(c, false).machine == "microvm");
   c.topology = CpuTopology{2, 2, 1};
@@ -64,7 +64,7 @@ TEST_CASE("NUMA nodes: q35, one backend per node in order, cpus ranges per node"
   MachineConfig c = eight_cpus_two_nodes();
   c.numa[1].cpus = {4, 5, 6, 7};
   CHECK(check_shape(c).empty());
-  auto args = qemu_arguments(c, QemuLaunch{"/tmp/s", {10, 11}, false});
+  auto args = qemu_arguments(c, QemuLaunch{"/tmp/s", {10, 11}, false, std::nullopt});
   CHECK(after(args, "-M") == "q35");
   CHECK(after(args, "-object", 0) == "memory-backend-file,id=ram0,size=256M,mem-path=/proc/self/fd/10,share=on");
   CHECK(after(args, "-object", 1) == "memory-backend-file,id=ram1,size=256M,mem-path=/proc/self/fd/11,share=on");
@@ -76,7 +76,7 @@ TEST_CASE("NUMA nodes: q35, one backend per node in order, cpus ranges per node"
   CHECK(count(args, "virtio-serial-pci,id=vser") == 1);
 
   c.numa = {NumaNode{{0, 2, 4, 6}, 256}, NumaNode{{1, 3, 5, 7}, 256}};
-  args = qemu_arguments(c, QemuLaunch{"/tmp/s", {10, 11}, false});
+  args = qemu_arguments(c, QemuLaunch{"/tmp/s", {10, 11}, false, std::nullopt});
   CHECK(after(args, "-numa", 0) == "node,nodeid=0,memdev=ram0,cpus=0,cpus=2,cpus=4,cpus=6");
 }
 
