@@ -10,7 +10,9 @@ medians, the ratio ktest freeze window / bpftool dump time, the rendering
 done after the guest resumed, the captured volume (entries, the report file
 as stored vs bpftool's JSON bytes), the host capture rate (entries read per
 second of freeze window) and the time `ktest snapshot query` takes to load
-the last report and count its entries.
+the last report and count its entries. A second table splits the freeze
+window into its parts, from the reports: the pause rendezvous, the reading
+of the frozen guest, the resume rendezvous.
 
 usage: capture_bench.py KTEST KERNEL_DIR OBJECT_DIR [RUNS]
 KTEST_BENCH_SMOKE=1 (CI) runs once: it proves the benchmark still works; its numbers mean nothing.
@@ -72,11 +74,13 @@ def measure(size_name, entries, workdir):
         sys.exit(f"ktest run failed ({p.returncode}):\n{p.stdout[-4000:]}{p.stderr[-4000:]}")
     results = json.load(open(os.path.join(workdir, "ktest-runs", "latest", "results.json")))
     sc = results["scenarios"][0]
-    windows, after_resume = [], []
+    windows, after_resume, phases = [], [], []
     for c in sc["captures"]:  # one at a time: a 20000-entry report is ~200 MB of JSON
         report = load_report(c["report"])
         windows.append(report["freeze_window_us"] / 1000)
         after_resume.append(report["after_resume_us"] / 1000)
+        phase = report["freeze_phase_us"]
+        phases.append((phase["pause"] / 1000, sum(report["section_us"].values()) / 1000, phase["resume"] / 1000))
     last = sc["captures"][-1]["report"]
     report_bytes = os.path.getsize(last)
     captured = sum(len(m.get("entries") or []) for m in report["maps"] if m["name"].startswith("bench_map"))
@@ -94,7 +98,7 @@ def measure(size_name, entries, workdir):
     dumps = [float(b) - float(a) for _, a, b in (l.split() for l in lines if l.startswith("dump_seconds"))]
     json_bytes = int([l.split()[1] for l in lines if l.startswith("json_bytes")][0])
     return (statistics.median(windows), statistics.median(after_resume), statistics.median(dumps) * 1000, captured,
-            report_bytes, json_bytes, query_s)
+            report_bytes, json_bytes, query_s, [statistics.median(p) for p in zip(*phases)])
 
 
 def load_report(path):
@@ -114,9 +118,12 @@ def main():
     print(f"capture bench: {RUNS} captures and {RUNS} in-guest bpftool passes per size, medians")
     print(f"{'size':>6} {'entries':>8} {'freeze ms':>10} {'bpftool ms':>11} {'ratio':>7} {'render ms':>10} "
           f"{'report KiB':>11} {'bpftool KiB':>12} {'size ratio':>11} {'entries/s':>10} {'query s':>8}")
+    window_parts = []
     with tempfile.TemporaryDirectory(prefix="ktest-capture-bench-") as workdir:
         for size_name, per_map in SIZES:
-            window, render, dump, captured, report_bytes, json_bytes, query_s = measure(size_name, per_map, workdir)
+            window, render, dump, captured, report_bytes, json_bytes, query_s, parts = \
+                measure(size_name, per_map, workdir)
+            window_parts.append((size_name, window, parts))
             rate = captured / (window / 1000) if window > 0 else float("inf")
             print(f"{size_name:>6} {captured:>8} {window:>10.1f} {dump:>11.0f} {window / dump:>7.3f} {render:>10.1f} "
                   f"{report_bytes / 1024:>11.0f} {json_bytes / 1024:>12.0f} {report_bytes / json_bytes:>11.3f} "
@@ -124,6 +131,12 @@ def main():
     print("ratio = ktest freeze window (pause -> maps read and copied -> resume) / "
           "in-guest `bpftool map dump -j` of the same maps; lower is better")
     print("render ms = rendering after the guest resumed; size ratio = the report file as stored / bpftool's JSON")
+    # The report's freeze_phase_us and section_us: what each part of the window cost.
+    print("where the freeze window goes (medians, ms): the pause rendezvous with QEMU (vCPU registers "
+          "included), the sections reading the frozen guest, the resume rendezvous")
+    print(f"{'size':>6} {'freeze ms':>10} {'pause':>7} {'reading':>8} {'resume':>7}")
+    for size_name, window, (pause, reading, resume) in window_parts:
+        print(f"{size_name:>6} {window:>10.1f} {pause:>7.1f} {reading:>8.1f} {resume:>7.1f}")
 
 
 if __name__ == "__main__":
