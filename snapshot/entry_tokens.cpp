@@ -65,7 +65,7 @@ constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
 
 class Reader {
  public:
-  explicit Reader(const EntryTokens& t, std::unordered_map<std::string, OptionalText>& interned)
+  explicit Reader(const EntryTokens& t, std::unordered_map<std::string_view, OptionalText>& interned)
       : t_(t), interned_(interned) {}
 
   // The object at `at` read into `out`; false: not the shape ktest writes.
@@ -191,13 +191,12 @@ class Reader {
     if (at == 0) return true;
     if (t_.at(at).type != Type::String) return false;
     std::string_view s = t_.text(t_.at(at));
-    if (interned_.size() >= EntryReader::kMaxShared) {
-      out = OptionalText(std::string(s));
+    if (auto it = interned_.find(s); it != interned_.end()) {
+      out = it->second;
       return true;
     }
-    auto [it, added] = interned_.try_emplace(std::string(s));
-    if (added) it->second = OptionalText(it->first);
-    out = it->second;
+    out = OptionalText(std::string(s));
+    if (interned_.size() < EntryReader::kMaxShared) interned_.emplace(std::string_view(*out), out);
     return true;
   }
 
@@ -285,7 +284,7 @@ class Reader {
   }
 
   const EntryTokens& t_;
-  std::unordered_map<std::string, OptionalText>& interned_;
+  std::unordered_map<std::string_view, OptionalText>& interned_;
 };
 
 }  // namespace

@@ -97,7 +97,8 @@ class EntryReader {
   std::optional<MapEntry> read(const EntryTokens& tokens);
 
  private:
-  std::unordered_map<std::string, OptionalText> interned_;
+  // Each key views the text of the OptionalText it maps to (held on the heap, immutable).
+  std::unordered_map<std::string_view, OptionalText> interned_;
 };
 
 }  // namespace ktest

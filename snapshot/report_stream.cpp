@@ -42,10 +42,10 @@ class EntrySax {
     else frames_.back().key = std::move(k);
     return true;
   }
-  bool start_object(std::size_t) { return start(EntryTokens::Type::ObjectStart, json::object()); }
+  bool start_object(std::size_t) { return start(EntryTokens::Type::ObjectStart, json::value_t::object); }
   bool start_array(std::size_t) {
     if (!recording_ && at_entry()) return false;  // an entry is an object
-    return start(EntryTokens::Type::ArrayStart, json::array());
+    return start(EntryTokens::Type::ArrayStart, json::value_t::array);
   }
   bool end_object() { return end(); }
   bool end_array() { return end(); }
@@ -70,7 +70,8 @@ class EntrySax {
     return place(std::move(value)) != nullptr;
   }
 
-  bool start(EntryTokens::Type type, json empty) {
+  // `empty` is made only outside an entry: an entry's containers are tokens.
+  bool start(EntryTokens::Type type, json::value_t empty) {
     if (!recording_ && at_entry()) {
       recording_ = true;
       tokens_.clear();
@@ -79,7 +80,7 @@ class EntrySax {
       tokens_.open(type);
       return true;
     }
-    json* node = place(std::move(empty));
+    json* node = place(json(empty));
     if (node == nullptr) return false;
     frames_.push_back(Frame{node, {}, 0});
     return true;
